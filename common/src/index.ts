@@ -1,0 +1,5 @@
+export * from './grpc-server';
+export * from './logger';
+export * from './metrics';
+export * from './status-error';
+export * from './kube';

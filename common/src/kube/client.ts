@@ -1,0 +1,218 @@
+// A small Kubernetes API client over node:https: JSON requests, watches and a client-side rate limit.
+// Deliberately narrow: the driver and the provider need a handful of verbs on a handful of resources.
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+
+import type { KubeConnection } from './connection';
+import { KubeApiError } from './errors';
+import { RateLimiter } from './rate-limiter';
+import type { ApiStatus, WatchEvent } from './types';
+
+export type PatchType = 'merge' | 'strategic' | 'json';
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+};
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface KubeClientOptions {
+  /** Requests per second; 0 disables the limit. */
+  qps?: number;
+  burst?: number;
+  userAgent?: string;
+}
+
+const TOKEN_FILE_REREAD_MS = 60_000;
+
+function withQuery(path: string, query?: RequestOptions['query']): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  const text = params.toString();
+  return text ? `${path}${path.includes('?') ? '&' : '?'}${text}` : path;
+}
+
+export class KubeClient {
+  private readonly agent: http.Agent;
+  private readonly base: URL;
+  private readonly limiter: RateLimiter;
+  private readonly userAgent: string;
+  private cachedToken?: { value: string; readAt: number };
+  /** Requests sent, by verb: lets tests and benchmarks count API traffic. */
+  readonly requestCounts = new Map<string, number>();
+
+  constructor(
+    readonly connection: KubeConnection,
+    options: KubeClientOptions = {},
+  ) {
+    this.base = new URL(connection.server);
+    const agentOptions = {
+      keepAlive: true,
+      ca: connection.ca,
+      cert: connection.cert,
+      key: connection.key,
+      rejectUnauthorized: !connection.insecureSkipTlsVerify,
+    };
+    this.agent =
+      this.base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true });
+    this.limiter = new RateLimiter(options.qps ?? 50, options.burst ?? 100);
+    this.userAgent = options.userAgent ?? 'secrets-store-csi';
+  }
+
+  /** Closes idle keep-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private bearerToken(): string | undefined {
+    if (this.connection.token) return this.connection.token;
+    const file = this.connection.tokenFile;
+    if (!file) return undefined;
+    const now = Date.now();
+    if (!this.cachedToken || now - this.cachedToken.readAt > TOKEN_FILE_REREAD_MS) {
+      this.cachedToken = { value: fs.readFileSync(file, 'utf8').trim(), readAt: now };
+    }
+    return this.cachedToken.value;
+  }
+
+  private count(verb: string): void {
+    this.requestCounts.set(verb, (this.requestCounts.get(verb) ?? 0) + 1);
+  }
+
+  private open(
+    method: string,
+    path: string,
+    opts: RequestOptions,
+    accept: string,
+  ): Promise<http.IncomingMessage> {
+    const url = new URL(withQuery(path, opts.query), this.base);
+    const headers: Record<string, string> = { Accept: accept, 'User-Agent': this.userAgent };
+    const token = this.bearerToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let payload: Buffer | undefined;
+    if (opts.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(opts.body));
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    }
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(
+        url,
+        { method, headers, agent: this.agent, signal: opts.signal },
+        resolve,
+      );
+      req.on('error', reject);
+      if (opts.timeoutMs !== 0) {
+        req.setTimeout(opts.timeoutMs ?? 30_000, () =>
+          req.destroy(
+            new Error(
+              `${method} ${path}: no answer from the API server within ${opts.timeoutMs ?? 30_000} ms`,
+            ),
+          ),
+        );
+      }
+      req.end(payload);
+    });
+  }
+
+  /** Sends one request and returns the decoded JSON body; non-2xx answers throw KubeApiError. */
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    await this.limiter.take(opts.signal);
+    this.count(method);
+    const res = await this.open(method, path, opts, 'application/json');
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      let body: ApiStatus | undefined;
+      try {
+        body = JSON.parse(text) as ApiStatus;
+      } catch {
+        body = { message: text.slice(0, 200) };
+      }
+      throw KubeApiError.fromStatus(method, path, status, body);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T>(path: string, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('GET', path, opts);
+  }
+
+  create<T>(path: string, body: unknown, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('POST', path, { ...opts, body });
+  }
+
+  replace<T>(path: string, body: unknown, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('PUT', path, { ...opts, body });
+  }
+
+  patch<T>(path: string, body: unknown, type: PatchType, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('PATCH', path, { ...opts, body, contentType: PATCH_CONTENT_TYPES[type] });
+  }
+
+  delete<T>(path: string, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('DELETE', path, opts);
+  }
+
+  /**
+   * Streams a watch, calling `onEvent` for each event, until the server ends it (resolves) or it
+   * fails (rejects). Abort `signal` to stop it.
+   */
+  async watch<T>(
+    path: string,
+    query: RequestOptions['query'],
+    onEvent: (event: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.limiter.take(signal);
+    this.count('WATCH');
+    const res = await this.open(
+      'GET',
+      path,
+      { query: { ...query, watch: true }, signal, timeoutMs: 0 },
+      'application/json',
+    );
+    const status = res.statusCode ?? 0;
+    if (status !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      let body: ApiStatus | undefined;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiStatus;
+      } catch {
+        body = undefined;
+      }
+      throw KubeApiError.fromStatus('WATCH', path, status, body);
+    }
+    let pending = '';
+    try {
+      for await (const chunk of res) {
+        pending += (chunk as Buffer).toString('utf8');
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const line = pending.slice(0, newline).trim();
+          pending = pending.slice(newline + 1);
+          if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+          newline = pending.indexOf('\n');
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+  }
+}

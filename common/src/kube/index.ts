@@ -1,0 +1,6 @@
+export * from './client';
+export * from './connection';
+export * from './errors';
+export * from './informer';
+export * from './resources';
+export * from './types';

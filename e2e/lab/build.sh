@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Builds (or finds in the cache) every binary the lab runs, at the versions pinned in versions.env.
+# Binaries land in $LAB_CACHE/bin/<name>-<version>/ outside the repository, so a second run is instant.
+#
+#   build.sh all          everything the control-plane lab needs
+#   build.sh <component>  one of: kubernetes etcd helm csi-sanity moto
+#   build.sh path <name>  print the cached path of a binary (kube-apiserver, etcd, moto_server, ...)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+LAB_CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store-csi-lab}
+export GOFLAGS=-buildvcs=false CGO_ENABLED=0
+# The Go caches are kept under the lab cache so that builds survive a fresh clone of the repository.
+export GOMODCACHE=${GOMODCACHE_LAB:-$LAB_CACHE/go/mod} GOCACHE=${GOCACHE_LAB:-$LAB_CACHE/go/build}
+
+say() { printf '[lab-build] %s\n' "$*" >&2; }
+
+# Kubernetes staging modules: k8s.io/kubernetes points them at ./staging, so a wrapper module must
+# replace each with its published version. The list is read from kubernetes' own go.mod at build time.
+k8s_dir() { echo "$LAB_CACHE/bin/kubernetes-$KUBERNETES_VERSION"; }
+
+build_kubernetes() {
+  local out; out=$(k8s_dir)
+  local wanted=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
+  local missing=0 b
+  for b in "${wanted[@]}"; do [ -x "$out/$b" ] || missing=1; done
+  [ "$missing" = 0 ] && return 0
+  say "building Kubernetes $KUBERNETES_VERSION (${wanted[*]}) from the Go module proxy; the first build takes 20-40 minutes on 2 cores"
+  local work="$LAB_CACHE/src/kubernetes-$KUBERNETES_VERSION"
+  rm -rf "$work" && mkdir -p "$work" "$out"
+  (
+    cd "$work"
+    go mod init lab.local/kubernetes >/dev/null 2>&1
+    local gomod minor
+    gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+    local staging
+    staging=$(awk '/^[[:space:]]*k8s\.io\/[a-z0-9-]+ v0\.0\.0$/ {print $1}' "$gomod" | sort -u)
+    [ -n "$staging" ] || { say "no staging modules found in $gomod"; exit 1; }
+    local m
+    for m in $staging; do
+      go mod edit -replace "$m=$m@v0.$minor.${KUBERNETES_VERSION##*.}"
+    done
+    # kubernetes' go.mod may carry godebug settings the binaries rely on.
+    grep -E '^godebug ' "$gomod" >>go.mod || true
+    local pkg
+    {
+      echo 'package tools'
+      echo 'import ('
+      for b in "${wanted[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$b\""; done
+      echo ')'
+    } >tools.go
+    sed -i '1s/^/\/\/go:build tools\n\n/' tools.go
+    go get "k8s.io/kubernetes@$KUBERNETES_VERSION" >/dev/null 2>&1 || go get "k8s.io/kubernetes@$KUBERNETES_VERSION"
+    go mod tidy >/dev/null 2>&1 || true
+    local ver=$KUBERNETES_VERSION
+    local ld="-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=1"
+    ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+    ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$ver -X k8s.io/client-go/pkg/version.gitMajor=1"
+    ld+=" -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    local pkgs=()
+    for pkg in "${wanted[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$pkg"); done
+    go build -trimpath -ldflags "$ld" -o "$out/" "${pkgs[@]}"
+  )
+  say "Kubernetes binaries ready in $out"
+}
+
+build_etcd() {
+  local out="$LAB_CACHE/bin/etcd-$ETCD_VERSION"
+  [ -x "$out/etcd" ] && return 0
+  say "building etcd $ETCD_VERSION from the Go module proxy"
+  local work="$LAB_CACHE/src/etcd-$ETCD_VERSION"
+  rm -rf "$work" && mkdir -p "$work" "$out"
+  (
+    cd "$work"
+    go mod init lab.local/etcd >/dev/null 2>&1
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 || go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
+  )
+}
+
+build_helm() {
+  local out="$LAB_CACHE/bin/helm-$HELM_VERSION"
+  [ -x "$out/helm" ] && return 0
+  say "building helm $HELM_VERSION from the Go module proxy"
+  mkdir -p "$out"
+  GOBIN="$out" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+build_csi_sanity() {
+  local out="$LAB_CACHE/bin/csi-sanity-$CSI_TEST_VERSION"
+  [ -x "$out/csi-sanity" ] && return 0
+  say "building csi-sanity $CSI_TEST_VERSION from the Go module proxy"
+  mkdir -p "$out"
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" \
+    "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION"
+}
+
+build_moto() {
+  local venv="$LAB_CACHE/venv/moto-$MOTO_VERSION"
+  [ -x "$venv/bin/moto_server" ] && return 0
+  say "installing moto $MOTO_VERSION from PyPI into a venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --no-input "moto[server]==$MOTO_VERSION"
+}
+
+path_of() {
+  case "$1" in
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) echo "$(k8s_dir)/$1" ;;
+    etcd) echo "$LAB_CACHE/bin/etcd-$ETCD_VERSION/etcd" ;;
+    helm) echo "$LAB_CACHE/bin/helm-$HELM_VERSION/helm" ;;
+    csi-sanity) echo "$LAB_CACHE/bin/csi-sanity-$CSI_TEST_VERSION/csi-sanity" ;;
+    moto_server) echo "$LAB_CACHE/venv/moto-$MOTO_VERSION/bin/moto_server" ;;
+    *) say "unknown binary $1"; return 1 ;;
+  esac
+}
+
+case "${1:-all}" in
+  all) build_moto; build_etcd; build_helm; build_csi_sanity; build_kubernetes ;;
+  kubernetes) build_kubernetes ;;
+  etcd) build_etcd ;;
+  helm) build_helm ;;
+  csi-sanity) build_csi_sanity ;;
+  moto) build_moto ;;
+  path) path_of "$2" ;;
+  *) say "usage: build.sh all|kubernetes|etcd|helm|csi-sanity|moto|path <name>"; exit 2 ;;
+esac

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# The lab: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) and a real
+# AWS-compatible endpoint (moto) on loopback, for the integration and end-to-end tests.
+#
+#   lab.sh up        build what is missing, create the PKI on first start, start everything (idempotent)
+#   lab.sh down      stop every lab process and remove the cluster's data (idempotent)
+#   lab.sh status    one line per component
+#   lab.sh running   exit 0 when every component is up and the API server is ready
+#   lab.sh env       shell exports for using the lab (KUBECONFIG, PATH, AWS_*)
+#
+# State lives in <repo>/.lab (git-ignored); binaries are cached outside the repository (build.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+STATE=${LAB_STATE_DIR:-$repo/.lab}
+PKI=$STATE/pki
+LOGS=$STATE/logs
+PIDS=$STATE/pids
+
+# Every port is on 127.0.0.1; they avoid the well-known defaults so a developer's own cluster can coexist.
+ETCD_CLIENT_PORT=12379
+ETCD_PEER_PORT=12380
+APISERVER_PORT=16443
+CONTROLLER_MANAGER_PORT=10257
+MOTO_PORT=15000
+AWS_REGION_DEFAULT=us-east-1
+SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc
+
+COMPONENTS=(etcd kube-apiserver kube-controller-manager moto)
+
+say() { printf '[lab] %s\n' "$*" >&2; }
+bin() { "$here/build.sh" path "$1"; }
+
+# --- PKI ---------------------------------------------------------------------------------------
+
+make_cert() { # name subject [extensions]
+  local name=$1 subject=$2 ext=${3:-}
+  [ -f "$PKI/$name.crt" ] && return 0
+  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subject" -out "$PKI/$name.csr" 2>/dev/null
+  local extfile="$PKI/$name.ext"
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    if [ -n "$ext" ]; then
+      echo "extendedKeyUsage=serverAuth,clientAuth"
+      echo "subjectAltName=$ext"
+    else
+      echo "extendedKeyUsage=clientAuth"
+    fi
+  } >"$extfile"
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$extfile" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$extfile"
+}
+
+make_kubeconfig() { # file user-cert-name
+  local file=$1 name=$2
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: $name
+  user:
+    client-certificate: $PKI/$name.crt
+    client-key: $PKI/$name.key
+contexts:
+- name: lab
+  context:
+    cluster: lab
+    user: $name
+    namespace: default
+current-context: lab
+EOF
+}
+
+ensure_pki() {
+  mkdir -p "$PKI"
+  if [ ! -f "$PKI/ca.crt" ]; then
+    say "creating the lab's PKI in $PKI"
+    openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=secrets-store-csi-lab-ca" -days 3650 -sha256 \
+      -out "$PKI/ca.crt" 2>/dev/null
+  fi
+  make_cert apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  make_cert admin "/O=system:masters/CN=lab-admin"
+  make_cert controller-manager "/CN=system:kube-controller-manager"
+  if [ ! -f "$PKI/sa.key" ]; then
+    openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  fi
+  make_kubeconfig "$STATE/kubeconfig" admin
+  make_kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
+}
+
+# --- processes ---------------------------------------------------------------------------------
+
+pid_of() { [ -f "$PIDS/$1.pid" ] && cat "$PIDS/$1.pid"; }
+alive() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+start() { # name command...
+  local name=$1; shift
+  if alive "$name"; then return 0; fi
+  mkdir -p "$LOGS" "$PIDS"
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+stop() { # name
+  local name=$1 pid i
+  pid=$(pid_of "$name") || return 0
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$PIDS/$name.pid"
+}
+
+wait_for() { # name seconds check-command...
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! alive "$name"; then
+      say "$name exited while starting; last lines of $LOGS/$name.log:"
+      tail -n 20 "$LOGS/$name.log" >&2 || true
+      return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      say "$name not ready after ${seconds}s; last lines of $LOGS/$name.log:"
+      tail -n 20 "$LOGS/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
+apiserver_ready() {
+  curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://127.0.0.1:$APISERVER_PORT/readyz" | grep -q ok
+}
+etcd_ready() { curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q true; }
+controller_manager_ready() { curl -skf "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz" | grep -q ok; }
+moto_ready() { curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null; }
+
+start_etcd() {
+  mkdir -p "$STATE/etcd"
+  start etcd "$(bin etcd)" --name lab --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "lab=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --log-level warn
+  wait_for etcd 30 etcd_ready
+}
+
+start_apiserver() {
+  start kube-apiserver "$(bin kube-apiserver)" \
+    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --client-ca-file "$PKI/ca.crt" \
+    --authorization-mode Node,RBAC \
+    --service-account-issuer "$SERVICE_ACCOUNT_ISSUER" \
+    --service-account-signing-key-file "$PKI/sa.key" --service-account-key-file "$PKI/sa.pub" \
+    --service-cluster-ip-range 10.0.0.0/24 \
+    --allow-privileged=true --profiling=false --v=1
+  wait_for kube-apiserver 90 apiserver_ready
+}
+
+start_controller_manager() {
+  local kc="$STATE/controller-manager.kubeconfig"
+  start kube-controller-manager "$(bin kube-controller-manager)" \
+    --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
+    --bind-address 127.0.0.1 --secure-port "$CONTROLLER_MANAGER_PORT" \
+    --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+    --use-service-account-credentials=true --controllers '*' --leader-elect=false \
+    --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+    --profiling=false --v=1
+  wait_for kube-controller-manager 60 controller_manager_ready
+}
+
+start_moto() {
+  start moto "$(bin moto_server)" -H 127.0.0.1 -p "$MOTO_PORT"
+  wait_for moto 60 moto_ready
+}
+
+running() {
+  local c
+  for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
+  apiserver_ready
+}
+
+up() {
+  if running; then
+    say "the lab is already running"
+    return 0
+  fi
+  local t0=$SECONDS
+  # A half-started lab from an earlier run is stopped first so that every part starts clean.
+  down quiet
+  "$here/build.sh" all
+  ensure_pki
+  mkdir -p "$STATE/bin"
+  ln -sf "$(bin kubectl)" "$STATE/bin/kubectl"
+  ln -sf "$(bin helm)" "$STATE/bin/helm"
+  ln -sf "$(bin csi-sanity)" "$STATE/bin/csi-sanity"
+  say "starting etcd, kube-apiserver, kube-controller-manager and moto on 127.0.0.1"
+  if ! { start_etcd && start_apiserver && start_controller_manager && start_moto; }; then
+    say "the lab failed to start; stopping what started"
+    down quiet
+    return 1
+  fi
+  say "the lab is up in $((SECONDS - t0))s; use it with: eval \"\$(make -s lab-env)\""
+}
+
+down() {
+  local c quiet=${1:-}
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[$i]}"; done
+  rm -rf "$STATE/etcd"
+  [ -n "$quiet" ] || say "the lab is down"
+}
+
+status() {
+  local c state
+  for c in "${COMPONENTS[@]}"; do
+    if alive "$c"; then state="running (pid $(pid_of "$c"))"; else state="stopped"; fi
+    printf '%-24s %s\n' "$c" "$state"
+  done
+  if alive kube-apiserver && apiserver_ready; then
+    printf '%-24s %s\n' "api server" "ready at https://127.0.0.1:$APISERVER_PORT"
+  fi
+}
+
+env_exports() {
+  alive kube-apiserver || say "note: the lab is not running (make lab-up)"
+  cat <<EOF
+export KUBECONFIG='$STATE/kubeconfig'
+export PATH='$STATE/bin':"\$PATH"
+export AWS_ENDPOINT_URL='http://127.0.0.1:$MOTO_PORT'
+export AWS_REGION='$AWS_REGION_DEFAULT'
+export AWS_ACCESS_KEY_ID='lab'
+export AWS_SECRET_ACCESS_KEY='lab'
+export LAB_STATE_DIR='$STATE'
+export LAB_MOTO_URL='http://127.0.0.1:$MOTO_PORT'
+export LAB_SERVICE_ACCOUNT_ISSUER='$SERVICE_ACCOUNT_ISSUER'
+EOF
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  running) running ;;
+  env) env_exports ;;
+  *) echo "usage: lab.sh up|down|status|running|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,37 @@
+// Two test layers. `unit`: pure logic beside the code (*.test.ts). `lab`: tests that need the lab
+// (*.lab.test.ts beside the code, and everything under e2e/tests); they run one file at a time.
+const workspaces = [
+  '<rootDir>/proto/src',
+  '<rootDir>/common/src',
+  '<rootDir>/driver/src',
+  '<rootDir>/provider-aws/src',
+  '<rootDir>/e2e/src',
+];
+
+const shared = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  // Tests run from the TypeScript sources of every workspace, no build needed for imports.
+  moduleNameMapper: { '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src' },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
+};
+
+module.exports = {
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      roots: workspaces,
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.lab\\.test\\.ts$', '/dist/'],
+    },
+    {
+      ...shared,
+      displayName: 'lab',
+      roots: [...workspaces, '<rootDir>/e2e/tests'],
+      testMatch: ['**/*.lab.test.ts', '<rootDir>/e2e/tests/**/*.test.ts'],
+      testPathIgnorePatterns: ['/dist/'],
+      testTimeout: 120000,
+    },
+  ],
+};

@@ -1,0 +1,5 @@
+// Original file: csi.proto
+
+export interface GetPluginInfoRequest {}
+
+export interface GetPluginInfoRequest__Output {}

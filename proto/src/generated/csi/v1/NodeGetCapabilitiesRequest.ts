@@ -1,0 +1,5 @@
+// Original file: csi.proto
+
+export interface NodeGetCapabilitiesRequest {}
+
+export interface NodeGetCapabilitiesRequest__Output {}

@@ -1,0 +1,11 @@
+// Original file: provider.proto
+
+export interface ObjectVersion {
+  id?: string;
+  version?: string;
+}
+
+export interface ObjectVersion__Output {
+  id: string;
+  version: string;
+}

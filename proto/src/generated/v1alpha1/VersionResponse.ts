@@ -1,0 +1,13 @@
+// Original file: provider.proto
+
+export interface VersionResponse {
+  version?: string;
+  runtimeName?: string;
+  runtimeVersion?: string;
+}
+
+export interface VersionResponse__Output {
+  version: string;
+  runtimeName: string;
+  runtimeVersion: string;
+}
