@@ -39,8 +39,11 @@ node_modules/.package-lock.json: package-lock.json $(NODE_STAMP)
 
 deps: node_modules/.package-lock.json
 
+# Compiles every workspace; then links the two executables into node_modules/.bin (npm links a
+# workspace's bin only once the file exists).
 build: deps
 	node_modules/.bin/tsc -b
+	@npm rebuild --ignore-scripts --silent >/dev/null
 
 proto: deps
 	node proto/scripts/generate.js

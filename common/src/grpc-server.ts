@@ -3,11 +3,18 @@ import * as grpc from '@grpc/grpc-js';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** `unix:///tmp/csi.sock`, `unix:/tmp/csi.sock` or a bare path -> `/tmp/csi.sock`. */
+/**
+ * `unix:///tmp/csi.sock`, `unix://tmp/csi.sock` (upstream's default spelling, relative to `/`),
+ * `unix:/tmp/csi.sock` or a bare absolute path -> `/tmp/csi.sock`.
+ */
 export function socketPathFromEndpoint(endpoint: string): string {
-  const match = /^unix:(?:\/\/)?(\/.*)$/.exec(endpoint);
-  if (match?.[1]) return match[1];
-  if (endpoint.startsWith('/')) return endpoint;
+  const rest = endpoint.startsWith('unix://')
+    ? endpoint.slice(7)
+    : endpoint.startsWith('unix:')
+      ? endpoint.slice(5)
+      : endpoint;
+  const absolute = endpoint.startsWith('unix://') && !rest.startsWith('/') ? `/${rest}` : rest;
+  if (absolute.startsWith('/') && absolute.length > 1) return path.normalize(absolute);
   throw new Error(`unsupported endpoint "${endpoint}": want unix:///absolute/path.sock`);
 }
 

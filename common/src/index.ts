@@ -3,3 +3,5 @@ export * from './logger';
 export * from './metrics';
 export * from './status-error';
 export * from './kube';
+export * from './flags';
+export * from './shutdown';

@@ -1,0 +1,118 @@
+// Go-style command-line flags (`-name=value`, `--name value`, booleans as `--name` or `--name=false`),
+// so that the flags written for the upstream Go binaries work unchanged.
+
+export type FlagKind = 'string' | 'bool' | 'int' | 'duration';
+
+export interface FlagSpec {
+  kind: FlagKind;
+  default: string | boolean | number;
+  help: string;
+  /** Accepted for compatibility with upstream and ignored, with a warning. */
+  ignored?: boolean;
+}
+
+export type FlagValues = Record<string, string | boolean | number>;
+
+export class FlagError extends Error {
+  override name = 'FlagError';
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go duration such as `2m`, `1h30m`, `500ms`, `0`; returns milliseconds. */
+export function parseDuration(text: string): number {
+  if (text === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < text.length) {
+    re.lastIndex = pos;
+    const match = re.exec(text);
+    if (!match) throw new FlagError(`invalid duration "${text}": want a value such as 30s, 2m or 1h30m`);
+    total += Number(match[1]) * (DURATION_UNITS[match[2] as string] ?? 0);
+    pos = re.lastIndex;
+  }
+  if (pos === 0) throw new FlagError(`invalid duration "${text}"`);
+  return total;
+}
+
+function convert(name: string, spec: FlagSpec, raw: string): string | boolean | number {
+  switch (spec.kind) {
+    case 'string':
+      return raw;
+    case 'bool':
+      if (/^(1|t|true)$/i.test(raw)) return true;
+      if (/^(0|f|false)$/i.test(raw)) return false;
+      throw new FlagError(`invalid value "${raw}" for --${name}: want true or false`);
+    case 'int': {
+      if (!/^-?\d+$/.test(raw)) throw new FlagError(`invalid value "${raw}" for --${name}: want an integer`);
+      return Number(raw);
+    }
+    case 'duration':
+      try {
+        return parseDuration(raw);
+      } catch (err) {
+        throw new FlagError(`invalid value "${raw}" for --${name}: ${(err as Error).message}`);
+      }
+  }
+}
+
+export interface ParsedFlags {
+  values: FlagValues;
+  /** Names given on the command line. */
+  given: Set<string>;
+  /** Warnings about ignored flags, for the log once it exists. */
+  warnings: string[];
+}
+
+export function parseFlags(argv: readonly string[], specs: Record<string, FlagSpec>): ParsedFlags {
+  const values: FlagValues = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    values[name] =
+      spec.kind === 'duration' && typeof spec.default === 'string'
+        ? parseDuration(spec.default)
+        : spec.default;
+  }
+  const given = new Set<string>();
+  const warnings: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const match = /^--?([A-Za-z0-9][\w.-]*)(?:=(.*))?$/s.exec(arg);
+    if (!match) throw new FlagError(`unexpected argument "${arg}": flags look like --name=value`);
+    const name = match[1] as string;
+    const spec = specs[name];
+    if (!spec) throw new FlagError(`unknown flag --${name} (see --help)`);
+    let raw = match[2];
+    if (raw === undefined) {
+      if (spec.kind === 'bool') raw = 'true';
+      else {
+        const next = argv[i + 1];
+        if (next === undefined) throw new FlagError(`flag --${name} needs a value`);
+        raw = next;
+        i += 1;
+      }
+    }
+    values[name] = convert(name, spec, raw);
+    given.add(name);
+    if (spec.ignored) warnings.push(`flag --${name} is accepted for compatibility and has no effect`);
+  }
+  return { values, given, warnings };
+}
+
+export function flagUsage(program: string, specs: Record<string, FlagSpec>): string {
+  const lines = [`Usage: ${program} [flags]`, ''];
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.ignored) continue;
+    const def = spec.kind === 'bool' ? '' : ` (default ${JSON.stringify(spec.default)})`;
+    lines.push(`  --${name}${spec.kind === 'bool' ? '' : ' ' + spec.kind}`, `      ${spec.help}${def}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,268 @@
+// The node server's decisions (when to mount, call the provider, write, record, clean up) with small
+// fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
+// a real provider socket and a real API server.
+import type { SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
+import { createLogger, Status } from '@sscsi/common';
+import type { MountResponse__Output, NodePublishVolumeRequest } from '@sscsi/proto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+
+import { DriverError } from '../errors';
+import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
+import { DriverMetrics } from '../metrics';
+import type { Mounter } from '../mount/mounter';
+import type { MountCall, ProviderGateway } from '../provider/provider-clients';
+import { NodeServer } from './node-server';
+import { Attr } from './publish-request';
+
+class FakeMounter implements Mounter {
+  readonly mounted = new Set<string>();
+  async mountTmpfs(target: string) {
+    this.mounted.add(target);
+  }
+  async unmount(target: string) {
+    this.mounted.delete(target);
+    // What a real unmount does to a tmpfs: its files go away with it.
+    for (const entry of fs.readdirSync(target))
+      fs.rmSync(path.join(target, entry), { recursive: true, force: true });
+  }
+  async isMountPoint(target: string) {
+    return this.mounted.has(target);
+  }
+}
+
+class FakeProvider implements ProviderGateway {
+  calls: MountCall[] = [];
+  version = '1';
+  value = 'secret-v1';
+  failure?: Error;
+  async mount(_provider: string, call: MountCall): Promise<MountResponse__Output> {
+    this.calls.push(call);
+    if (this.failure) throw this.failure;
+    return {
+      objectVersion: [{ id: 'MyDBSecret', version: this.version }],
+      files: [{ path: 'MyDBSecret', mode: 0o644, contents: Buffer.from(this.value) }],
+      error: null,
+    };
+  }
+}
+
+class FakeStatus implements PodStatusStore {
+  records: PodStatusInput[] = [];
+  async record(input: PodStatusInput) {
+    this.records.push(input);
+  }
+  async objects(): Promise<SecretProviderClassObject[] | undefined> {
+    return this.records.at(-1)?.objects.slice();
+  }
+}
+
+const spc: SecretProviderClass = {
+  metadata: { name: 'my-db-secret', namespace: 'default' },
+  spec: { provider: 'aws', parameters: { objects: '- objectName: MyDBSecret' } },
+};
+
+describe('NodeServer', () => {
+  let root: string;
+  let target: string;
+  let clock: number;
+  let mounter: FakeMounter;
+  let provider: FakeProvider;
+  let status: FakeStatus;
+  let events: Array<{ type: string; reason: string; message: string }>;
+  let registry: Registry;
+  let metrics: DriverMetrics;
+
+  const server = (rotationEnabled: boolean) =>
+    new NodeServer({
+      nodeId: 'node-1',
+      rotationEnabled,
+      rotationPollIntervalMs: 60_000,
+      mounter,
+      providers: provider,
+      classes: { get: async (ns, name) => (ns === 'default' && name === 'my-db-secret' ? spc : undefined) },
+      podStatus: status,
+      events: { record: (_pod, type, reason, message) => events.push({ type, reason, message }) },
+      metrics,
+      logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
+      now: () => clock,
+    });
+
+  const request = (overrides: Partial<NodePublishVolumeRequest> = {}): NodePublishVolumeRequest => ({
+    volumeId: 'vol-1',
+    publishContext: {},
+    stagingTargetPath: '',
+    targetPath: target,
+    volumeCapability: {
+      mount: { fsType: '', mountFlags: [], volumeMountGroup: '' },
+      accessMode: null,
+      accessType: 'mount',
+    },
+    readonly: true,
+    secrets: {},
+    volumeContext: {
+      [Attr.secretProviderClass]: 'my-db-secret',
+      [Attr.podName]: 'sample-app',
+      [Attr.podNamespace]: 'default',
+      [Attr.podUid]: 'uid-1',
+      [Attr.serviceAccountTokens]: '{"sts.amazonaws.com":{"token":"tok"}}',
+      region: 'from-pod',
+    },
+    ...overrides,
+  });
+
+  const metric = async (name: string) =>
+    (await registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#'));
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'node-server-'));
+    target = path.join(root, 'pods', 'uid-1', 'volumes', 'kubernetes.io~csi', 'secrets', 'mount');
+    clock = 1_000_000;
+    mounter = new FakeMounter();
+    provider = new FakeProvider();
+    status = new FakeStatus();
+    events = [];
+    registry = new Registry();
+    metrics = new DriverMetrics(registry);
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('mounts, asks the provider with the class parameters overlaid by the pod attributes, writes, records', async () => {
+    await server(false).publishVolume(request());
+    expect(mounter.mounted.has(target)).toBe(true);
+    expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v1');
+    const attributes = JSON.parse(provider.calls[0]?.attributes ?? '{}') as Record<string, string>;
+    expect(attributes.objects).toBe('- objectName: MyDBSecret');
+    expect(attributes.region).toBe('from-pod');
+    expect(attributes[Attr.serviceAccountTokens]).toContain('sts.amazonaws.com');
+    expect(provider.calls[0]?.permission).toBe('420');
+    expect(provider.calls[0]?.secrets).toBe('null');
+    expect(status.records[0]).toMatchObject({
+      podName: 'sample-app',
+      namespace: 'default',
+      secretProviderClassName: 'my-db-secret',
+      nodeId: 'node-1',
+      objects: [{ id: 'MyDBSecret', version: '1' }],
+    });
+    expect(await metric('node_publish_total')).toEqual([
+      'node_publish_total{provider="aws",os_type="linux"} 1',
+    ]);
+  });
+
+  it('unmounts and removes the folder when the provider fails on a first publish', async () => {
+    provider.failure = new DriverError('GRPCProviderError', 'provider "aws": AccessDeniedException', {
+      code: Status.PERMISSION_DENIED,
+    });
+    const err = (await server(false)
+      .publishVolume(request())
+      .catch((e: unknown) => e)) as DriverError;
+    expect(err.code).toBe(Status.PERMISSION_DENIED);
+    expect(err.message).toMatch(
+      /failed to mount secrets store objects for pod default\/sample-app: .*AccessDeniedException/,
+    );
+    expect(mounter.mounted.size).toBe(0);
+    expect(fs.existsSync(target)).toBe(false);
+    expect(status.records).toHaveLength(0);
+    expect(await metric('node_publish_error_total')).toEqual([
+      'node_publish_error_total{provider="aws",error_type="GRPCProviderError",os_type="linux"} 1',
+    ]);
+  });
+
+  it('fails with NOT_FOUND for a class missing from the pod namespace, before mounting', async () => {
+    const req = request();
+    req.volumeContext[Attr.secretProviderClass] = 'other';
+    const err = (await server(false)
+      .publishVolume(req)
+      .catch((e: unknown) => e)) as DriverError;
+    expect(err.code).toBe(Status.NOT_FOUND);
+    expect(err.message).toContain('SecretProviderClass "other" not found in namespace "default"');
+    expect(mounter.mounted.size).toBe(0);
+    expect(provider.calls).toHaveLength(0);
+  });
+
+  it('treats a republish without rotation as a no-op', async () => {
+    const s = server(false);
+    await s.publishVolume(request());
+    clock += 3_600_000;
+    await s.publishVolume(request());
+    expect(provider.calls).toHaveLength(1);
+  });
+
+  it('calls the provider at most once per poll interval and passes the current versions', async () => {
+    const s = server(true);
+    await s.publishVolume(request());
+    clock += 30_000;
+    await s.publishVolume(request());
+    expect(provider.calls).toHaveLength(1);
+    clock += 30_000;
+    provider.version = '2';
+    provider.value = 'secret-v2';
+    await s.publishVolume(request());
+    expect(provider.calls).toHaveLength(2);
+    expect(provider.calls[1]?.currentObjectVersions).toEqual([{ id: 'MyDBSecret', version: '1' }]);
+    expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v2');
+    expect(status.records.at(-1)?.objects).toEqual([{ id: 'MyDBSecret', version: '2' }]);
+    expect(events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'MountRotationComplete' })]);
+    expect(await metric('rotation_reconcile_total')).toEqual([
+      'rotation_reconcile_total{provider="aws",os_type="linux",rotated="true"} 1',
+    ]);
+  });
+
+  it('neither rewrites nor records nor reports when nothing changed', async () => {
+    const s = server(true);
+    await s.publishVolume(request());
+    clock += 60_000;
+    await s.publishVolume(request());
+    expect(provider.calls).toHaveLength(2);
+    expect(status.records).toHaveLength(1);
+    expect(events).toHaveLength(0);
+  });
+
+  it('keeps the old files and reports a warning when a republish fails', async () => {
+    const s = server(true);
+    await s.publishVolume(request());
+    clock += 60_000;
+    provider.failure = new DriverError(
+      'GRPCProviderError',
+      'provider "aws" is unavailable: connection refused',
+    );
+    await expect(s.publishVolume(request())).resolves.toBeUndefined();
+    expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v1');
+    expect(mounter.mounted.has(target)).toBe(true);
+    expect(events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'MountRotationFailed' })]);
+    expect(events[0]?.message).toContain('keeps its current files');
+    expect(await metric('rotation_reconcile_error_total')).toHaveLength(1);
+  });
+
+  it('after a restart, takes the current versions from the recorded status', async () => {
+    await server(true).publishVolume(request());
+    const restarted = server(true);
+    provider.version = '1';
+    await restarted.publishVolume(request());
+    expect(provider.calls[1]?.currentObjectVersions).toEqual([{ id: 'MyDBSecret', version: '1' }]);
+    expect(events).toHaveLength(0);
+  });
+
+  it('unpublishes idempotently and leaves nothing', async () => {
+    const s = server(false);
+    await s.publishVolume(request());
+    await s.unpublishVolume({ volumeId: 'vol-1', targetPath: target });
+    expect(fs.existsSync(target)).toBe(false);
+    expect(mounter.mounted.size).toBe(0);
+    await s.unpublishVolume({ volumeId: 'vol-1', targetPath: target });
+    expect(await metric('node_unpublish_total')).toEqual(['node_unpublish_total{os_type="linux"} 2']);
+  });
+
+  it('never follows a symlink out of the target path on unpublish', async () => {
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'keep'), 'precious');
+    fs.mkdirSync(target, { recursive: true });
+    fs.symlinkSync(outside, path.join(target, 'link'));
+    await server(false).unpublishVolume({ volumeId: 'vol-1', targetPath: target });
+    expect(fs.readFileSync(path.join(outside, 'keep'), 'utf8')).toBe('precious');
+    expect(fs.existsSync(target)).toBe(false);
+  });
+});

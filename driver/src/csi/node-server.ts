@@ -1,0 +1,473 @@
+// NodePublishVolume and NodeUnpublishVolume: where a pod's secrets volume is mounted, filled from its
+// provider, refreshed on republish, and taken down.
+import type { Logger, SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
+import { Status } from '@sscsi/common';
+import type {
+  MountResponse__Output,
+  NodePublishVolumeRequest,
+  NodeUnpublishVolumeRequest,
+} from '@sscsi/proto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import { DriverError, errorTypeOf } from '../errors';
+import { writePayload } from '../files/atomic-writer';
+import type { PayloadFile } from '../files/payload';
+import { PayloadError } from '../files/payload';
+import type { EventRecorder, PodRef } from '../kube/events';
+import type { PodStatusStore } from '../kube/pod-status';
+import type { SecretProviderClassSource } from '../kube/secret-provider-classes';
+import type { DriverMetrics } from '../metrics';
+import type { Mounter } from '../mount/mounter';
+import type { ProviderGateway } from '../provider/provider-clients';
+import { VolumeLocks } from '../volume-locks';
+import type { PublishRequest } from './publish-request';
+import { Attr, parsePublishRequest, parseUnpublishRequest } from './publish-request';
+
+/** Mode of the files the provider writes unless an object asks for another: 0644, as upstream. */
+const DEFAULT_FILE_PERMISSION = 0o644;
+/** Provider deadline when the kubelet's call carries none. */
+const DEFAULT_PROVIDER_TIMEOUT_MS = 120_000;
+/** Time kept back from the kubelet's deadline to clean up after a provider that used it all. */
+const CLEANUP_MARGIN_MS = 2_000;
+
+/** A mounted volume, as the driver remembers it between publishes. */
+export interface MountedVolume {
+  targetPath: string;
+  pod: PodRef & { uid: string };
+  spcName: string;
+  provider: string;
+  objects: SecretProviderClassObject[];
+  /** When the provider was last asked for this volume (ms since epoch). */
+  lastProviderCallAt: number;
+}
+
+export interface VolumeObserver {
+  /** A volume was published, or its content changed on a republish. */
+  volumeUpdated?(volume: MountedVolume, rotated: boolean): void;
+  volumeRemoved?(targetPath: string): void;
+}
+
+export interface NodeServerOptions {
+  nodeId: string;
+  rotationEnabled: boolean;
+  rotationPollIntervalMs: number;
+  mounter: Mounter;
+  providers: ProviderGateway;
+  classes: SecretProviderClassSource;
+  podStatus: PodStatusStore;
+  events: EventRecorder;
+  metrics: DriverMetrics;
+  logger: Logger;
+  observer?: VolumeObserver;
+  now?: () => number;
+}
+
+interface PublishOutcome {
+  provider: string;
+  masked: boolean;
+}
+
+function sameObjects(
+  a: readonly SecretProviderClassObject[],
+  b: readonly SecretProviderClassObject[],
+): boolean {
+  if (a.length !== b.length) return false;
+  const versions = new Map(a.map((o) => [o.id, o.version]));
+  return b.every((o) => versions.get(o.id) === o.version);
+}
+
+export class NodeServer {
+  private readonly volumes = new Map<string, MountedVolume>();
+  private readonly locks = new VolumeLocks();
+  private readonly now: () => number;
+
+  constructor(private readonly o: NodeServerOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Volumes this driver mounted since it started (or republished since a restart). */
+  mountedVolumes(): MountedVolume[] {
+    return [...this.volumes.values()];
+  }
+
+  async publishVolume(
+    raw: NodePublishVolumeRequest,
+    callDeadline?: Date,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const started = this.now();
+    // The provider is filled in as soon as the class names it (the metrics' label); masked is set
+    // when a republish failed but the kubelet is told it succeeded (the error is counted already).
+    const outcome: PublishOutcome = { provider: '', masked: false };
+    try {
+      const req = parsePublishRequest(raw);
+      const deadline = this.providerDeadline(started, callDeadline);
+      await this.locks.run(req.targetPath, async () => {
+        if (await this.isMounted(req.targetPath)) await this.republish(req, deadline, outcome, signal);
+        else await this.firstPublish(req, deadline, outcome, signal);
+      });
+      if (!outcome.masked) this.o.metrics.publish(outcome.provider);
+    } catch (err) {
+      this.o.metrics.publishError(outcome.provider, errorTypeOf(err));
+      this.o.logger.warn(
+        {
+          targetPath: raw.targetPath,
+          pod: this.podLabel(raw),
+          err: (err as Error).message,
+          errorType: errorTypeOf(err),
+        },
+        'node publish volume failed',
+      );
+      throw err;
+    }
+  }
+
+  async unpublishVolume(raw: NodeUnpublishVolumeRequest): Promise<void> {
+    try {
+      const { targetPath } = parseUnpublishRequest(raw);
+      await this.locks.run(targetPath, async () => {
+        await this.cleanUpTarget(targetPath);
+        this.volumes.delete(targetPath);
+        this.o.observer?.volumeRemoved?.(targetPath);
+      });
+      this.o.metrics.unpublish();
+      this.o.logger.info({ targetPath }, 'node unpublish volume complete');
+    } catch (err) {
+      this.o.metrics.unpublishError();
+      this.o.logger.warn(
+        { targetPath: raw.targetPath, err: (err as Error).message },
+        'node unpublish volume failed',
+      );
+      throw err;
+    }
+  }
+
+  private podLabel(raw: NodePublishVolumeRequest): string {
+    const ctx = raw.volumeContext ?? {};
+    return `${ctx[Attr.podNamespace] ?? '?'}/${ctx[Attr.podName] ?? '?'}`;
+  }
+
+  private providerDeadline(started: number, callDeadline?: Date): Date {
+    if (!callDeadline || !Number.isFinite(callDeadline.getTime()))
+      return new Date(started + DEFAULT_PROVIDER_TIMEOUT_MS);
+    const remaining = callDeadline.getTime() - started;
+    const margin = Math.min(CLEANUP_MARGIN_MS, Math.max(0, remaining) / 10);
+    return new Date(callDeadline.getTime() - margin);
+  }
+
+  private async isMounted(targetPath: string): Promise<boolean> {
+    try {
+      return await this.o.mounter.isMountPoint(targetPath);
+    } catch (err) {
+      throw new DriverError(
+        'FailedToEnsureMountPoint',
+        `cannot tell whether ${targetPath} is mounted: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  private async secretProviderClass(
+    req: PublishRequest,
+    signal?: AbortSignal,
+  ): Promise<SecretProviderClass & { provider: string }> {
+    const { namespace } = req.pod;
+    const spc = await this.o.classes.get(namespace, req.spcName, signal);
+    if (!spc) {
+      throw new DriverError(
+        'SecretProviderClassNotFound',
+        `SecretProviderClass "${req.spcName}" not found in namespace "${namespace}" (a pod can only use a class of its own namespace)`,
+      );
+    }
+    const provider = spc.spec?.provider;
+    if (!provider) {
+      throw new DriverError(
+        'InvalidSecretProviderClass',
+        `SecretProviderClass ${namespace}/${req.spcName} has no spec.provider`,
+      );
+    }
+    if (!spc.spec.parameters || Object.keys(spc.spec.parameters).length === 0) {
+      throw new DriverError(
+        'InvalidSecretProviderClass',
+        `SecretProviderClass ${namespace}/${req.spcName} has no spec.parameters`,
+      );
+    }
+    return { ...spc, provider };
+  }
+
+  /** The attributes sent to the provider: the class's parameters overlaid with the pod's volume context. */
+  private attributes(spc: SecretProviderClass, req: PublishRequest): string {
+    const attributes: Record<string, string> = { ...spc.spec.parameters, ...req.volumeContext };
+    if (req.serviceAccountTokens) attributes[Attr.serviceAccountTokens] = req.serviceAccountTokens;
+    return JSON.stringify(attributes);
+  }
+
+  private async callProvider(
+    provider: string,
+    spc: SecretProviderClass,
+    req: PublishRequest,
+    current: readonly SecretProviderClassObject[],
+    deadline: Date,
+    signal?: AbortSignal,
+  ): Promise<{ objects: SecretProviderClassObject[]; files: PayloadFile[] }> {
+    const response: MountResponse__Output = await this.o.providers.mount(
+      provider,
+      {
+        attributes: this.attributes(spc, req),
+        secrets: Object.keys(req.secrets).length > 0 ? JSON.stringify(req.secrets) : 'null',
+        targetPath: req.targetPath,
+        permission: String(DEFAULT_FILE_PERMISSION),
+        currentObjectVersions: current.map((o) => ({ id: o.id, version: o.version })),
+      },
+      deadline,
+      signal,
+    );
+    const code = response.error?.code;
+    if (code) {
+      throw new DriverError(
+        'ProviderError',
+        `provider "${provider}" failed to mount the objects: error code ${code}`,
+        {
+          errorType: code,
+        },
+      );
+    }
+    if (response.objectVersion.length === 0) {
+      throw new DriverError(
+        'GRPCProviderError',
+        `provider "${provider}" returned no object versions; a provider must report at least one object`,
+        { code: Status.INTERNAL },
+      );
+    }
+    return {
+      objects: response.objectVersion.map((v) => ({ id: v.id, version: v.version })),
+      files: response.files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })),
+    };
+  }
+
+  /** Writes the provider's files; an empty list means the provider wrote them itself. */
+  private async writeFiles(targetPath: string, files: PayloadFile[]): Promise<boolean | undefined> {
+    if (files.length === 0) return undefined;
+    try {
+      return (await writePayload(targetPath, files)).changed;
+    } catch (err) {
+      const what =
+        err instanceof PayloadError ? 'the provider sent an invalid file' : 'failed to write the files';
+      throw new DriverError('FileWriteError', `${what}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async recordStatus(
+    req: PublishRequest,
+    objects: SecretProviderClassObject[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    try {
+      await this.o.podStatus.record(
+        {
+          podName: req.pod.name,
+          podUid: req.pod.uid,
+          namespace: req.pod.namespace,
+          secretProviderClassName: req.spcName,
+          targetPath: req.targetPath,
+          nodeId: this.o.nodeId,
+          objects,
+        },
+        signal,
+      );
+    } catch (err) {
+      throw new DriverError(
+        'FailedToUpdateStatus',
+        `failed to record SecretProviderClassPodStatus: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  /** Mounts a tmpfs, fills it, records the status. On any failure nothing stays behind. */
+  private async firstPublish(
+    req: PublishRequest,
+    deadline: Date,
+    outcome: PublishOutcome,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const spc = await this.secretProviderClass(req, signal);
+    outcome.provider = spc.provider;
+    let createdDir = false;
+    let mounted = false;
+    try {
+      try {
+        createdDir = (await fs.mkdir(req.targetPath, { recursive: true, mode: 0o750 })) !== undefined;
+        await this.o.mounter.mountTmpfs(req.targetPath);
+        mounted = true;
+      } catch (err) {
+        throw new DriverError(
+          'FailedToMount',
+          `failed to mount tmpfs at ${req.targetPath}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      const result = await this.callProvider(spc.provider, spc, req, [], deadline, signal);
+      await this.writeFiles(req.targetPath, result.files);
+      await this.recordStatus(req, result.objects, signal);
+      const volume: MountedVolume = {
+        targetPath: req.targetPath,
+        pod: req.pod,
+        spcName: req.spcName,
+        provider: spc.provider,
+        objects: result.objects,
+        lastProviderCallAt: this.now(),
+      };
+      this.volumes.set(req.targetPath, volume);
+      this.o.logger.info(
+        {
+          targetPath: req.targetPath,
+          pod: `${req.pod.namespace}/${req.pod.name}`,
+          provider: spc.provider,
+          objects: result.objects.length,
+        },
+        'node publish volume complete',
+      );
+      this.o.observer?.volumeUpdated?.(volume, false);
+    } catch (err) {
+      if (mounted) {
+        await this.o.mounter
+          .unmount(req.targetPath)
+          .catch((unmountErr: unknown) =>
+            this.o.logger.error(
+              { targetPath: req.targetPath, err: (unmountErr as Error).message },
+              'failed to unmount after a failed publish',
+            ),
+          );
+      }
+      if (createdDir) await fs.rmdir(req.targetPath).catch(() => undefined);
+      if (err instanceof DriverError && err.reason !== 'InvalidRequest') {
+        throw new DriverError(
+          err.reason,
+          `failed to mount secrets store objects for pod ${req.pod.namespace}/${req.pod.name}: ${err.message}`,
+          {
+            cause: err,
+            code: err.code,
+            errorType: err.errorType,
+          },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A republish of a mounted volume (CSIDriver requiresRepublish). With rotation on, asks the provider
+   * at most once per poll interval and swaps the files in when something changed. A failure keeps the
+   * old files, is reported as an event and a metric, and is not returned to the kubelet.
+   */
+  private async republish(
+    req: PublishRequest,
+    deadline: Date,
+    outcome: PublishOutcome,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const known = this.volumes.get(req.targetPath);
+    outcome.provider = known?.provider ?? '';
+    if (!this.o.rotationEnabled) return;
+    const started = this.now();
+    if (known && started - known.lastProviderCallAt < this.o.rotationPollIntervalMs) return;
+    let provider = outcome.provider;
+    const pod = req.pod;
+    try {
+      const spc = await this.secretProviderClass(req, signal);
+      provider = spc.provider;
+      outcome.provider = provider;
+      let current = known?.objects;
+      // After a driver restart the versions come from the recorded status, once.
+      current ??= await this.o.podStatus
+        .objects(pod.namespace, pod.name, req.spcName, signal)
+        .catch(() => undefined);
+      const volume: MountedVolume = {
+        targetPath: req.targetPath,
+        pod,
+        spcName: req.spcName,
+        provider,
+        objects: current ?? [],
+        lastProviderCallAt: started,
+      };
+      this.volumes.set(req.targetPath, volume);
+      const result = await this.callProvider(provider, spc, req, volume.objects, deadline, signal);
+      const filesChanged = await this.writeFiles(req.targetPath, result.files);
+      const versionsChanged = current === undefined || !sameObjects(current, result.objects);
+      const rotated = filesChanged ?? versionsChanged;
+      if (versionsChanged) await this.recordStatus(req, result.objects, signal);
+      volume.objects = result.objects;
+      this.o.metrics.rotationReconciled(provider, rotated, (this.now() - started) / 1000);
+      if (rotated) {
+        this.o.events.record(
+          pod,
+          'Normal',
+          'MountRotationComplete',
+          `successfully rotated mounted contents of SecretProviderClass ${pod.namespace}/${req.spcName}`,
+        );
+        this.o.logger.info(
+          { targetPath: req.targetPath, pod: `${pod.namespace}/${pod.name}`, provider },
+          'rotated mounted contents',
+        );
+        this.o.observer?.volumeUpdated?.(volume, true);
+      }
+    } catch (err) {
+      const errorType = errorTypeOf(err);
+      outcome.masked = true;
+      this.o.metrics.rotationFailed(provider, errorType);
+      this.o.metrics.publishError(provider, errorType);
+      this.o.events.record(
+        pod,
+        'Warning',
+        'MountRotationFailed',
+        `failed to refresh the mounted contents of SecretProviderClass ${pod.namespace}/${req.spcName}; the pod keeps its current files: ${(err as Error).message}`,
+      );
+      this.o.logger.warn(
+        {
+          targetPath: req.targetPath,
+          pod: `${pod.namespace}/${pod.name}`,
+          err: (err as Error).message,
+          errorType,
+        },
+        'republish failed; keeping the current files',
+      );
+    }
+  }
+
+  /** Unmounts (every stacked mount), removes what is left without following symlinks, removes the folder. */
+  private async cleanUpTarget(targetPath: string): Promise<void> {
+    let stat;
+    try {
+      stat = await fs.lstat(targetPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new DriverError('FailedToUnmount', `cannot inspect ${targetPath}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (stat.isSymbolicLink()) {
+      await fs.unlink(targetPath);
+      return;
+    }
+    try {
+      for (let i = 0; i < 8 && (await this.o.mounter.isMountPoint(targetPath)); i++)
+        await this.o.mounter.unmount(targetPath);
+      for (const entry of await fs.readdir(targetPath)) {
+        await fs.rm(path.join(targetPath, entry), { recursive: true, force: true });
+      }
+      await fs.rmdir(targetPath);
+    } catch (err) {
+      throw new DriverError(
+        'FailedToUnmount',
+        `failed to clean up ${targetPath}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// The CSI gRPC server: Identity, Node and the one Controller call csi-sanity needs. Handlers are
+// thin: they turn the call into NodeServer work, and every error goes through toServiceError.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@sscsi/common';
+import { unary } from '@sscsi/common';
+import type { ControllerHandlers, IdentityHandlers, NodeHandlers } from '@sscsi/proto';
+import { loadCsi } from '@sscsi/proto';
+
+import type { NodeServer } from './node-server';
+
+export interface CsiServerOptions {
+  driverName: string;
+  vendorVersion: string;
+  nodeId: string;
+  node: NodeServer;
+  logger: Logger;
+  /** Probe answers ready only when this says so (informer synced). */
+  ready: () => boolean;
+}
+
+/** A signal aborted when the kubelet cancels the call or its deadline passes. */
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort(new Error('call cancelled by the client')));
+  return controller.signal;
+}
+
+export function createCsiServer(o: CsiServerOptions): grpc.Server {
+  const csi = loadCsi().csi.v1;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+
+  const identity: IdentityHandlers = {
+    GetPluginInfo: unary(o.logger, 'GetPluginInfo', async () => ({
+      name: o.driverName,
+      vendorVersion: o.vendorVersion,
+    })),
+    // No CONTROLLER_SERVICE: the driver only serves nodes.
+    GetPluginCapabilities: unary(o.logger, 'GetPluginCapabilities', async () => ({ capabilities: [] })),
+    Probe: unary(o.logger, 'Probe', async () => ({ ready: { value: o.ready() } })),
+  };
+
+  const node: NodeHandlers = {
+    NodePublishVolume: unary(o.logger, 'NodePublishVolume', async (request, call) => {
+      const deadline = call.getDeadline();
+      const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+      await o.node.publishVolume(request, Number.isFinite(ms) ? new Date(ms) : undefined, callSignal(call));
+      return {};
+    }),
+    NodeUnpublishVolume: unary(o.logger, 'NodeUnpublishVolume', async (request) => {
+      await o.node.unpublishVolume(request);
+      return {};
+    }),
+    NodeGetCapabilities: unary(o.logger, 'NodeGetCapabilities', async () => ({ capabilities: [] })),
+    NodeGetInfo: unary(o.logger, 'NodeGetInfo', async () => ({ nodeId: o.nodeId, maxVolumesPerNode: '0' })),
+  };
+
+  const controller: ControllerHandlers = {
+    ControllerGetCapabilities: unary(o.logger, 'ControllerGetCapabilities', async () => ({
+      capabilities: [],
+    })),
+  };
+
+  server.addService(csi.Identity.service, identity);
+  server.addService(csi.Node.service, node);
+  server.addService(csi.Controller.service, controller);
+  return server;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// secrets-store-csi-driver: wiring only. Parses the flags, builds the parts, serves, drains on SIGTERM.
+import {
+  connectionFromKubeconfig,
+  connectionInCluster,
+  createLogger,
+  createRegistry,
+  drainServer,
+  FlagError,
+  flagUsage,
+  KubeClient,
+  listenOnSocket,
+  onShutdown,
+  serveMetrics,
+} from '@sscsi/common';
+
+import { FLAGS, parseConfig } from './config';
+import { NodeServer } from './csi/node-server';
+import { createCsiServer } from './csi/server';
+import { KubeEventRecorder } from './kube/events';
+import { KubePodStatusStore } from './kube/pod-status';
+import { SecretProviderClassCache } from './kube/secret-provider-classes';
+import { DriverMetrics } from './metrics';
+import { SystemMounter } from './mount/mounter';
+import { ProviderClients } from './provider/provider-clients';
+import { DRIVER_VERSION, versionInfo } from './version';
+
+const PROGRAM = 'secrets-store-csi-driver';
+const DRAIN_GRACE_MS = 30_000;
+
+async function main(): Promise<void> {
+  const command = parseConfig(process.argv.slice(2), process.env);
+  if (command.kind === 'version') {
+    process.stdout.write(`${JSON.stringify(versionInfo())}\n`);
+    return;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(`${flagUsage(PROGRAM, FLAGS)}\n`);
+    return;
+  }
+  const { config } = command;
+  const logger = createLogger({ name: PROGRAM, json: config.logJson, verbosity: config.verbosity });
+  for (const warning of command.warnings) logger.warn(warning);
+
+  const connection = config.kubeconfig
+    ? connectionFromKubeconfig(config.kubeconfig)
+    : connectionInCluster(config.inCluster.host, config.inCluster.port);
+  const kube = new KubeClient(connection, { userAgent: `${PROGRAM}/${DRIVER_VERSION}` });
+  const registry = createRegistry();
+  const metrics = new DriverMetrics(registry);
+  const classes = new SecretProviderClassCache(kube, logger);
+  const providers = new ProviderClients({
+    searchPaths: config.providerPaths,
+    maxReceiveMessageSize: config.maxCallRecvMsgSize,
+    logger,
+  });
+  const node = new NodeServer({
+    nodeId: config.nodeId,
+    rotationEnabled: config.rotationEnabled,
+    rotationPollIntervalMs: config.rotationPollIntervalMs,
+    mounter: new SystemMounter(),
+    providers,
+    classes,
+    podStatus: new KubePodStatusStore(kube),
+    events: new KubeEventRecorder(kube, 'csi-secrets-store-rotation', config.nodeId, logger),
+    metrics,
+    logger,
+  });
+
+  classes.start();
+  const server = createCsiServer({
+    driverName: config.driverName,
+    vendorVersion: DRIVER_VERSION,
+    nodeId: config.nodeId,
+    node,
+    logger,
+    ready: () => true,
+  });
+  await listenOnSocket(server, config.socketPath);
+  const metricsServer = await serveMetrics(registry, config.metricsAddress);
+  if (config.providerHealthCheck) {
+    providers.startHealthChecks(config.providerHealthCheckIntervalMs, (provider, healthy) =>
+      metrics.providerHealthChecked(provider, healthy),
+    );
+  }
+  logger.info(
+    {
+      endpoint: config.socketPath,
+      nodeId: config.nodeId,
+      metrics: metricsServer.address,
+      rotation: config.rotationEnabled,
+      rotationPollIntervalMs: config.rotationPollIntervalMs,
+      providerPaths: config.providerPaths,
+      version: DRIVER_VERSION,
+    },
+    'secrets-store-csi-driver started',
+  );
+
+  onShutdown(logger, async () => {
+    await drainServer(server, config.socketPath, DRAIN_GRACE_MS);
+    providers.close();
+    await classes.stop();
+    await metricsServer.close();
+    kube.close();
+  });
+}
+
+main().catch((err: unknown) => {
+  const message =
+    err instanceof FlagError
+      ? `${PROGRAM}: ${err.message}`
+      : `${PROGRAM}: ${(err as Error).stack ?? String(err)}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(err instanceof FlagError ? 2 : 1);
+});

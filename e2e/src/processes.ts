@@ -1,0 +1,141 @@
+// Starting the project's real executables (built by `make build`) as child processes for tests, with
+// their logs kept in files under the lab's state folder so that tests can read them afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { REPO_ROOT } from './lab';
+
+export const DRIVER_MAIN = path.join(REPO_ROOT, 'driver', 'dist', 'main.js');
+export const PROVIDER_AWS_MAIN = path.join(REPO_ROOT, 'provider-aws', 'dist', 'main.js');
+
+export class ManagedProcess {
+  readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitCode = code ?? (signal ? -1 : null);
+        resolve(this.exitCode);
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  logs(): string {
+    return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
+  }
+
+  /** Resolves with the first log line matching `pattern`; fails if the process exits first. */
+  async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.logs()
+        .split('\n')
+        .find((l) => pattern.test(l));
+      if (line) return line;
+      if (!this.running)
+        throw new Error(`${this.name} exited before logging ${pattern}:\n${this.logs().slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.name} did not log ${pattern} within ${timeoutMs} ms:\n${this.logs().slice(-3000)}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<number | null> {
+    if (!this.running) return this.exitCode ?? null;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  kill(): Promise<number | null> {
+    if (this.running) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+export function logDir(): string {
+  const dir = path.join(process.env.LAB_STATE_DIR ?? path.join(REPO_ROOT, '.lab'), 'test-logs');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Starts `node <main> <args>`; stdout and stderr go to a log file named after the process. */
+export function startNodeProgram(
+  name: string,
+  main: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ManagedProcess {
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run make build first`);
+  const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', out, out], env });
+  fs.closeSync(out);
+  return new ManagedProcess(name, child, logFile);
+}
+
+export interface DriverProcessOptions {
+  nodeId: string;
+  socketPath: string;
+  providerDir: string;
+  kubeconfig: string;
+  rotation?: { pollInterval: string };
+  extraArgs?: string[];
+}
+
+export interface DriverProcess extends ManagedProcess {
+  metricsUrl: string;
+}
+
+/** Starts the driver and waits until it serves its socket and metrics. */
+export async function startDriver(o: DriverProcessOptions): Promise<DriverProcess> {
+  const args = [
+    `--endpoint=unix://${o.socketPath}`,
+    `--nodeid=${o.nodeId}`,
+    `--provider-volume=${o.providerDir}`,
+    '--additional-provider-volume-paths=',
+    `--kubeconfig=${o.kubeconfig}`,
+    '--metrics-addr=127.0.0.1:0',
+    '--log-format-json',
+    '-v=5',
+    ...(o.rotation
+      ? ['--enable-secret-rotation=true', `--rotation-poll-interval=${o.rotation.pollInterval}`]
+      : []),
+    ...(o.extraArgs ?? []),
+  ];
+  const proc = startNodeProgram(`driver-${o.nodeId}`, DRIVER_MAIN, args);
+  const line = await proc.waitForLog(/secrets-store-csi-driver started/);
+  const metrics = (JSON.parse(line) as { metrics: string }).metrics;
+  return Object.assign(proc, { metricsUrl: `http://${metrics}/metrics` });
+}
+
+/** The value of one sample of a Prometheus text page, e.g. `node_publish_total{provider="test"}`. */
+export async function metricValue(
+  url: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const matches = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+    if (matches) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
