@@ -3,6 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Pod, SecretProviderClassPodStatus } from '@sscsi/common';
 import { Resources, resourcePath, Status } from '@sscsi/common';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -10,9 +11,12 @@ import type { NodeEnvironment } from '../src';
 import {
   createPod,
   createSecretProviderClass,
+  DRIVER_MAIN,
+  KubeletStandIn,
   metricValue,
   mounts,
   mountsUnder,
+  startDriver,
   startNodeEnvironment,
   uniqueSuffix,
 } from '../src';
@@ -146,6 +150,20 @@ describe('NodePublishVolume', () => {
     const file = path.join(call?.targetPath ?? '', 'db', 'password');
     expect(fs.readFileSync(file, 'utf8')).toBe(PASSWORD);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('republish without --enable-secret-rotation', () => {
+  it('is a no-op for a mounted volume', async () => {
+    const pod = await newPod('db');
+    await env.kubelet.publish(pod);
+    const calls = () =>
+      env.provider.mounts.filter((m) => m.attributes['csi.storage.k8s.io/pod.uid'] === pod.metadata.uid)
+        .length;
+    expect(calls()).toBe(1);
+    await env.kubelet.publish(pod);
+    await env.kubelet.publish(pod);
+    expect(calls()).toBe(1);
   });
 });
 
@@ -340,6 +358,50 @@ describe('the provider connection', () => {
     const second = await newPod('db');
     await expect(env.kubelet.publish(second)).resolves.toHaveLength(1);
     expect(env.driver.logs()).toMatch(/provider socket replaced; reconnecting/);
+  });
+});
+
+describe('the process', () => {
+  it('replaces a stale socket at start and removes its socket on SIGTERM', async () => {
+    const socketPath = path.join(env.root, 'stale', 'csi.sock');
+    fs.mkdirSync(path.dirname(socketPath));
+    // A socket file left by a process that died without cleaning up.
+    execFileSync('python3', [
+      '-c',
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(socketPath)})`,
+    ]);
+    expect(fs.statSync(socketPath).isSocket()).toBe(true);
+    const driver = await startDriver({
+      nodeId: env.nodeName,
+      socketPath,
+      providerDir: env.providerDir,
+      kubeconfig: env.lab.kubeconfig,
+    });
+    const info = await new KubeletStandIn({
+      kube: env.kube,
+      nodeName: env.nodeName,
+      driverSocket: socketPath,
+      rootDir: env.kubeletRoot,
+    }).call<{
+      nodeId: string;
+    }>('nodeGetInfo', {});
+    expect(info.nodeId).toBe(env.nodeName);
+    expect(await driver.stop()).toBe(0);
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+
+  it('prints its version as JSON', () => {
+    const out = execFileSync(process.execPath, [DRIVER_MAIN, '--version'], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toMatchObject({
+      version: expect.stringMatching(/^v\d+\.\d+\.\d+/),
+      runtime: 'node',
+    });
+  });
+
+  it('refuses to start without --nodeid and says so', () => {
+    const result = spawnSync(process.execPath, [DRIVER_MAIN], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--nodeid is required');
   });
 });
 

@@ -201,7 +201,7 @@ describe('NodeServer', () => {
     provider.value = 'secret-v2';
     await s.publishVolume(request());
     expect(provider.calls).toHaveLength(2);
-    expect(provider.calls[1]?.currentObjectVersions).toEqual([{ id: 'MyDBSecret', version: '1' }]);
+    expect(provider.calls[1]?.currentObjectVersion).toEqual([{ id: 'MyDBSecret', version: '1' }]);
     expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v2');
     expect(status.records.at(-1)?.objects).toEqual([{ id: 'MyDBSecret', version: '2' }]);
     expect(events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'MountRotationComplete' })]);
@@ -241,7 +241,7 @@ describe('NodeServer', () => {
     const restarted = server(true);
     provider.version = '1';
     await restarted.publishVolume(request());
-    expect(provider.calls[1]?.currentObjectVersions).toEqual([{ id: 'MyDBSecret', version: '1' }]);
+    expect(provider.calls[1]?.currentObjectVersion).toEqual([{ id: 'MyDBSecret', version: '1' }]);
     expect(events).toHaveLength(0);
   });
 

@@ -220,7 +220,7 @@ export class NodeServer {
         secrets: Object.keys(req.secrets).length > 0 ? JSON.stringify(req.secrets) : 'null',
         targetPath: req.targetPath,
         permission: String(DEFAULT_FILE_PERMISSION),
-        currentObjectVersions: current.map((o) => ({ id: o.id, version: o.version })),
+        currentObjectVersion: current.map((o) => ({ id: o.id, version: o.version })),
       },
       deadline,
       signal,

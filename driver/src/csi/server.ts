@@ -55,8 +55,9 @@ export function createCsiServer(o: CsiServerOptions): grpc.Server {
   };
 
   const controller: ControllerHandlers = {
+    // csi-sanity's node tests require a non-empty list; UNKNOWN advertises nothing.
     ControllerGetCapabilities: unary(o.logger, 'ControllerGetCapabilities', async () => ({
-      capabilities: [],
+      capabilities: [{ rpc: { type: 'UNKNOWN' } }],
     })),
   };
 

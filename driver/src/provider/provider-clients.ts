@@ -4,8 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type {
   CSIDriverProviderClient,
+  MountRequest,
   MountResponse__Output,
-  ObjectVersion,
   VersionResponse__Output,
 } from '@sscsi/proto';
 import { loadProvider, PROVIDER_API_VERSION } from '@sscsi/proto';
@@ -19,13 +19,8 @@ import { DriverError } from '../errors';
 /** Upstream's rule for provider names; it also keeps names from walking out of the socket folders. */
 const PROVIDER_NAME = /^[a-zA-Z0-9_-]{0,30}$/;
 
-export interface MountCall {
-  attributes: string;
-  secrets: string;
-  targetPath: string;
-  permission: string;
-  currentObjectVersions: ObjectVersion[];
-}
+/** A Mount request with every field set (the proto type marks them all optional). */
+export type MountCall = Required<MountRequest>;
 
 /** What the node server needs from providers; small so unit tests can fake it. */
 export interface ProviderGateway {
