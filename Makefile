@@ -21,7 +21,7 @@ LAB := e2e/lab/lab.sh
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env demo clean
+.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env demo bench clean
 
 node: $(NODE_STAMP)
 
@@ -51,6 +51,7 @@ proto: deps
 lint: deps
 	node proto/scripts/generate.js --check
 	node_modules/.bin/tsc -b
+	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
 	node_modules/.bin/prettier --check --log-level warn .
 	bash -n e2e/lab/*.sh
@@ -87,6 +88,15 @@ lab-status:
 
 lab-env:
 	@$(LAB) env
+
+# Benchmarks (not tests): figures go to docs/benchmarks.md. Starts the lab when needed, like make test.
+BENCHES ?= driver-publish
+bench: build
+	@started=0; \
+	if ! $(LAB) running; then $(LAB) up; started=1; fi; \
+	rc=0; for b in $(BENCHES); do eval "$$($(LAB) env)" && node bench/$$b.ts || rc=$$?; done; \
+	if [ $$started = 1 ]; then $(LAB) down; fi; \
+	exit $$rc
 
 demo: build
 	@echo "make demo: the article's walkthrough is not built yet (issue 7)"; exit 1

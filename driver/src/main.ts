@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // secrets-store-csi-driver: wiring only. Parses the flags, builds the parts, serves, drains on SIGTERM.
 import {
   connectionFromKubeconfig,

@@ -41,6 +41,16 @@ export interface VolumeCall {
   targetPath: string;
 }
 
+export interface PreparedPublish {
+  call: VolumeCall;
+  request: Record<string, unknown>;
+}
+
+/** The kubelet's volume handle for an inline volume: stable per pod and volume. */
+function volumeHandle(pod: Pod, volumeName: string): string {
+  return `csi-${crypto.createHash('sha256').update(`${pod.metadata.uid}/${volumeName}`).digest('hex')}`;
+}
+
 const podKey = (pod: Pod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
 
 export class KubeletStandIn {
@@ -181,8 +191,11 @@ export class KubeletStandIn {
       }));
   }
 
-  /** NodePublishVolume for one volume of a pod; rejects with the driver's gRPC error. */
-  async publishVolume(pod: Pod, volumeName: string, opts: { timeoutMs?: number } = {}): Promise<VolumeCall> {
+  /**
+   * Everything the kubelet does before NodePublishVolume: reads the CSIDriver, builds the volume
+   * context, mints tokens, creates the volume's folder. Returns the request to send.
+   */
+  async preparePublish(pod: Pod, volumeName: string): Promise<PreparedPublish> {
     const volume = this.volumes(pod).find((v) => v.name === volumeName);
     if (!volume) throw new Error(`pod ${podKey(pod)} has no ${this.driverName} volume ${volumeName}`);
     const spec = await this.csiDriver();
@@ -210,11 +223,10 @@ export class KubeletStandIn {
     const targetPath = this.targetPath(pod, volumeName);
     // The kubelet creates the volume's folder (and writes vol_data.json there), not the mount point.
     fs.mkdirSync(path.dirname(targetPath), { recursive: true });
-    const volumeId = `csi-${crypto.createHash('sha256').update(`${pod.metadata.uid}/${volumeName}`).digest('hex')}`;
-    await this.call(
-      'nodePublishVolume',
-      {
-        volumeId,
+    return {
+      call: { pod, volumeName, targetPath },
+      request: {
+        volumeId: volumeHandle(pod, volumeName),
         targetPath,
         volumeCapability: {
           mount: { fsType: '', mountFlags: [] },
@@ -224,10 +236,22 @@ export class KubeletStandIn {
         volumeContext: context,
         secrets,
       },
-      opts.timeoutMs,
-    );
-    this.volumesUp.set(targetPath, { pod, volumeName });
-    return { pod, volumeName, targetPath };
+    };
+  }
+
+  /** Sends a prepared NodePublishVolume; rejects with the driver's gRPC error. */
+  async sendPublish(prepared: PreparedPublish, opts: { timeoutMs?: number } = {}): Promise<VolumeCall> {
+    await this.call('nodePublishVolume', prepared.request, opts.timeoutMs);
+    this.volumesUp.set(prepared.call.targetPath, {
+      pod: prepared.call.pod,
+      volumeName: prepared.call.volumeName,
+    });
+    return prepared.call;
+  }
+
+  /** NodePublishVolume for one volume of a pod, as the kubelet does it. */
+  async publishVolume(pod: Pod, volumeName: string, opts: { timeoutMs?: number } = {}): Promise<VolumeCall> {
+    return this.sendPublish(await this.preparePublish(pod, volumeName), opts);
   }
 
   /** Publishes every secrets-store volume of the pod. */
@@ -239,8 +263,7 @@ export class KubeletStandIn {
 
   async unpublishVolume(pod: Pod, volumeName: string): Promise<void> {
     const targetPath = this.targetPath(pod, volumeName);
-    const volumeId = `csi-${crypto.createHash('sha256').update(`${pod.metadata.uid}/${volumeName}`).digest('hex')}`;
-    await this.call('nodeUnpublishVolume', { volumeId, targetPath });
+    await this.call('nodeUnpublishVolume', { volumeId: volumeHandle(pod, volumeName), targetPath });
     this.volumesUp.delete(targetPath);
     fs.rmSync(path.dirname(targetPath), { recursive: true, force: true });
   }

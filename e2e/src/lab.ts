@@ -14,8 +14,15 @@ export interface Lab {
   binDir: string;
 }
 
-/** Repository root, for starting the built executables. */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** Repository root (the folder with package-lock.json), from the sources or from dist/. */
+function findRepoRoot(start: string): string {
+  for (let dir = start; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package-lock.json'))) return dir;
+  }
+  throw new Error(`no repository root above ${start}`);
+}
+
+export const REPO_ROOT = findRepoRoot(__dirname);
 
 export function requireLab(): Lab {
   const kubeconfig = process.env.KUBECONFIG;

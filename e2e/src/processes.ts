@@ -74,7 +74,14 @@ export function logDir(): string {
   return dir;
 }
 
-/** Starts `node <main> <args>`; stdout and stderr go to a log file named after the process. */
+/** The V8 flags an executable's `#!/usr/bin/env -S node <flags>` line gives it in production. */
+function shebangFlags(main: string): string[] {
+  const first = fs.readFileSync(main, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return match?.[1]?.trim() ? (match[1].trim().split(/\s+/) as string[]) : [];
+}
+
+/** Starts `node <flags> <main> <args>` (flags from main's shebang); stdout and stderr go to a log file named after the process. */
 export function startNodeProgram(
   name: string,
   main: string,
@@ -84,7 +91,10 @@ export function startNodeProgram(
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run make build first`);
   const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', out, out], env });
+  const child = spawn(process.execPath, [...shebangFlags(main), main, ...args], {
+    stdio: ['ignore', out, out],
+    env,
+  });
   fs.closeSync(out);
   return new ManagedProcess(name, child, logFile);
 }

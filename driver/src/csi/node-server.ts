@@ -143,6 +143,17 @@ export class NodeServer {
     }
   }
 
+  /** Returns a function giving the milliseconds since its last call (phase timings for the log). */
+  private stopwatch(): () => number {
+    let last = performance.now();
+    return () => {
+      const now = performance.now();
+      const ms = Math.round((now - last) * 10) / 10;
+      last = now;
+      return ms;
+    };
+  }
+
   private podLabel(raw: NodePublishVolumeRequest): string {
     const ctx = raw.volumeContext ?? {};
     return `${ctx[Attr.podNamespace] ?? '?'}/${ctx[Attr.podName] ?? '?'}`;
@@ -252,7 +263,7 @@ export class NodeServer {
   private async writeFiles(targetPath: string, files: PayloadFile[]): Promise<boolean | undefined> {
     if (files.length === 0) return undefined;
     try {
-      return (await writePayload(targetPath, files)).changed;
+      return writePayload(targetPath, files).changed;
     } catch (err) {
       const what =
         err instanceof PayloadError ? 'the provider sent an invalid file' : 'failed to write the files';
@@ -296,8 +307,10 @@ export class NodeServer {
     outcome: PublishOutcome,
     signal?: AbortSignal,
   ): Promise<void> {
+    const lap = this.stopwatch();
     const spc = await this.secretProviderClass(req, signal);
     outcome.provider = spc.provider;
+    const phases: Record<string, number> = { lookupMs: lap() };
     let createdDir = false;
     let mounted = false;
     try {
@@ -305,6 +318,7 @@ export class NodeServer {
         createdDir = (await fs.mkdir(req.targetPath, { recursive: true, mode: 0o750 })) !== undefined;
         await this.o.mounter.mountTmpfs(req.targetPath);
         mounted = true;
+        phases.mountMs = lap();
       } catch (err) {
         throw new DriverError(
           'FailedToMount',
@@ -313,8 +327,11 @@ export class NodeServer {
         );
       }
       const result = await this.callProvider(spc.provider, spc, req, [], deadline, signal);
+      phases.providerMs = lap();
       await this.writeFiles(req.targetPath, result.files);
+      phases.writeMs = lap();
       await this.recordStatus(req, result.objects, signal);
+      phases.statusMs = lap();
       const volume: MountedVolume = {
         targetPath: req.targetPath,
         pod: req.pod,
@@ -330,6 +347,7 @@ export class NodeServer {
           pod: `${req.pod.namespace}/${req.pod.name}`,
           provider: spc.provider,
           objects: result.objects.length,
+          ...phases,
         },
         'node publish volume complete',
       );

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { DATA_DIR_LINK, writePayload } from './atomic-writer';
 import type { PayloadFile } from './payload';
@@ -23,7 +24,7 @@ describe('writePayload', () => {
   const hidden = () => fs.readdirSync(dir).filter((n) => n.startsWith('..') && n !== DATA_DIR_LINK);
 
   it('lays files out behind ..data with visible symlinks and the requested modes', async () => {
-    const outcome = await writePayload(dir, [
+    const outcome = writePayload(dir, [
       file('username', 'admin', 0o600),
       file('nested/password', 'pw', 0o640),
     ]);
@@ -38,22 +39,22 @@ describe('writePayload', () => {
   });
 
   it('leaves the volume untouched when the payload is unchanged', async () => {
-    await writePayload(dir, [file('a', '1')]);
+    writePayload(dir, [file('a', '1')]);
     const before = fs.readlinkSync(path.join(dir, DATA_DIR_LINK));
-    const outcome = await writePayload(dir, [file('a', '1')]);
+    const outcome = writePayload(dir, [file('a', '1')]);
     expect(outcome.changed).toBe(false);
     expect(fs.readlinkSync(path.join(dir, DATA_DIR_LINK))).toBe(before);
   });
 
   it('rewrites when only a mode changed', async () => {
-    await writePayload(dir, [file('a', '1', 0o644)]);
-    expect((await writePayload(dir, [file('a', '1', 0o600)])).changed).toBe(true);
+    writePayload(dir, [file('a', '1', 0o644)]);
+    expect(writePayload(dir, [file('a', '1', 0o600)]).changed).toBe(true);
     expect(fs.statSync(path.join(dir, 'a')).mode & 0o777).toBe(0o600);
   });
 
   it('swaps contents, removes names that disappeared and the old payload folder', async () => {
-    await writePayload(dir, [file('a', 'old'), file('gone', 'x')]);
-    await writePayload(dir, [file('a', 'new'), file('b', 'added')]);
+    writePayload(dir, [file('a', 'old'), file('gone', 'x')]);
+    writePayload(dir, [file('a', 'new'), file('b', 'added')]);
     expect(read('a')).toBe('new');
     expect(read('b')).toBe('added');
     expect(fs.existsSync(path.join(dir, 'gone'))).toBe(false);
@@ -61,9 +62,9 @@ describe('writePayload', () => {
   });
 
   it('rejects a bad payload before touching the folder', async () => {
-    await writePayload(dir, [file('a', 'kept')]);
+    writePayload(dir, [file('a', 'kept')]);
     const before = fs.readdirSync(dir).sort();
-    await expect(writePayload(dir, [file('a', 'new'), file('../escape', 'x')])).rejects.toThrow(PayloadError);
+    expect(() => writePayload(dir, [file('a', 'new'), file('../escape', 'x')])).toThrow(PayloadError);
     expect(fs.readdirSync(dir).sort()).toEqual(before);
     expect(read('a')).toBe('kept');
     expect(fs.existsSync(path.join(dir, '..', 'escape'))).toBe(false);
@@ -71,52 +72,62 @@ describe('writePayload', () => {
 
   it('removes leftovers of an interrupted write', async () => {
     fs.mkdirSync(path.join(dir, '..2020_01_01_00_00_00.abc123'));
-    await writePayload(dir, [file('a', '1')]);
+    writePayload(dir, [file('a', '1')]);
     expect(hidden()).toHaveLength(1);
     expect(fs.existsSync(path.join(dir, '..2020_01_01_00_00_00.abc123'))).toBe(false);
   });
 
-  it('never lets a reader see a mix of old and new contents during repeated swaps', async () => {
+  it('never lets a reader in another thread see a mix of old and new contents during repeated swaps', async () => {
     const names = ['one', 'two', 'three', 'four'];
     const generation = (g: number) => names.map((n) => file(n, `${n}:${g}:${'x'.repeat(2048)}`));
-    await writePayload(dir, generation(0));
-    let writing = true;
-    let snapshots = 0;
-    const mixed: string[] = [];
-    const torn: string[] = [];
-    const reader = (async () => {
-      while (writing) {
-        // A consistent snapshot: resolve ..data once and read every file through that folder.
+    writePayload(dir, generation(0));
+    // The reader runs truly in parallel (a worker thread) while this thread swaps payloads.
+    const stopBuffer = new SharedArrayBuffer(4);
+    const stopFlag = new Int32Array(stopBuffer);
+    const reader = new Worker(
+      `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const fs = require('node:fs');
+      const path = require('node:path');
+      const { dir, names } = workerData;
+      const stop = new Int32Array(workerData.stop);
+      let snapshots = 0; const mixed = []; const torn = [];
+      while (Atomics.load(stop, 0) === 0) {
         try {
-          const data = fs.realpathSync(path.join(dir, DATA_DIR_LINK));
+          // A consistent snapshot: resolve ..data once and read every file through that folder.
+          const data = fs.realpathSync(path.join(dir, '..data'));
           const gens = names.map((n) => fs.readFileSync(path.join(data, n), 'utf8').split(':')[1]);
           if (new Set(gens).size !== 1) mixed.push(gens.join(','));
           snapshots++;
         } catch (err) {
           // The writer removed the folder this snapshot resolved to: take the next one.
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          if (err.code !== 'ENOENT') throw err;
         }
         // Each file read through its visible name is always complete.
         for (const n of names) {
           try {
             const text = fs.readFileSync(path.join(dir, n), 'utf8');
-            if (!/^\w+:\d+:x{2048}$/.test(text)) torn.push(text.slice(0, 20));
+            if (!/^\\w+:\\d+:x{2048}$/.test(text)) torn.push(text.slice(0, 20));
           } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+            if (err.code !== 'ENOENT') throw err;
           }
         }
-        await new Promise((resolve) => setImmediate(resolve));
       }
-    })();
-    for (let g = 1; g <= 150; g++) {
-      await writePayload(dir, generation(g));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    writing = false;
-    await reader;
+      parentPort.postMessage({ snapshots, mixed, torn });
+      `,
+      { eval: true, workerData: { dir, names, stop: stopBuffer } },
+    );
+    const result = new Promise<{ snapshots: number; mixed: string[]; torn: string[] }>((resolve, reject) => {
+      reader.once('message', resolve);
+      reader.once('error', reject);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let g = 1; g <= 300; g++) writePayload(dir, generation(g));
+    Atomics.store(stopFlag, 0, 1);
+    const { snapshots, mixed, torn } = await result;
     expect(snapshots).toBeGreaterThan(10);
     expect(mixed).toEqual([]);
     expect(torn).toEqual([]);
-    expect(read('one')).toMatch(/^one:150:/);
+    expect(read('one')).toMatch(/^one:300:/);
   });
 });

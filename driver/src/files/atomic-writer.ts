@@ -2,8 +2,7 @@
 // layout as Kubernetes Secret volumes. The files go to a fresh hidden folder `..<time>.<random>`,
 // `..data` is a symlink to it swapped in one rename, and each visible name is a symlink through
 // `..data`. Unchanged payloads are not rewritten.
-import { constants as fsConstants } from 'node:fs';
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import type { PayloadFile } from './payload';
@@ -20,41 +19,44 @@ function timestampName(now: Date): string {
   );
 }
 
-async function readLinkOrUndefined(p: string): Promise<string | undefined> {
+function readLinkOrUndefined(p: string): string | undefined {
   try {
-    return await fs.readlink(p);
+    return fs.readlinkSync(p);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EINVAL') return undefined;
     throw err;
   }
 }
 
 /** Every regular file below `dir`, as paths relative to it. */
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
+function listFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
 }
 
 /** True when `dir` holds exactly these files with these modes and contents. */
-async function holdsPayload(dir: string, files: readonly PayloadFile[]): Promise<boolean> {
+function holdsPayload(dir: string, files: readonly PayloadFile[]): boolean {
   let existing: string[];
   try {
-    existing = await listFiles(dir);
+    existing = listFiles(dir);
   } catch {
     return false;
   }
   const wanted = files.map((f) => f.path).sort();
   if (existing.length !== wanted.length || existing.some((p, i) => p !== wanted[i])) return false;
-  for (const file of files) {
+  return files.every((file) => {
     const full = path.join(dir, file.path);
-    const stat = await fs.lstat(full);
-    if ((stat.mode & 0o777) !== file.mode || stat.size !== file.contents.length) return false;
-    if (!(await fs.readFile(full)).equals(file.contents)) return false;
-  }
-  return true;
+    const stat = fs.lstatSync(full);
+    return (
+      (stat.mode & 0o777) === file.mode &&
+      stat.size === file.contents.length &&
+      fs.readFileSync(full).equals(file.contents)
+    );
+  });
 }
 
 const topLevel = (p: string): string => p.split('/')[0] as string;
@@ -67,39 +69,38 @@ export interface WriteOutcome {
 /**
  * Writes `files` into `targetDir` atomically. Throws PayloadError for a bad payload before
  * touching the folder; on any later failure the previous contents stay visible.
+ *
+ * Synchronous on purpose: the target is a tmpfs, where each call takes microseconds, less than
+ * a round trip through the thread pool; the whole write stays well under a millisecond.
  */
-export async function writePayload(
+export function writePayload(
   targetDir: string,
   files: readonly PayloadFile[],
   now = new Date(),
-): Promise<WriteOutcome> {
+): WriteOutcome {
   validatePayload(files);
   const dataLink = path.join(targetDir, DATA_DIR_LINK);
-  const oldDirName = await readLinkOrUndefined(dataLink);
-  if (oldDirName !== undefined && (await holdsPayload(path.join(targetDir, oldDirName), files))) {
+  const oldDirName = readLinkOrUndefined(dataLink);
+  if (oldDirName !== undefined && holdsPayload(path.join(targetDir, oldDirName), files))
     return { changed: false };
-  }
 
-  const newDir = await fs.mkdtemp(path.join(targetDir, timestampName(now)));
+  const newDir = fs.mkdtempSync(path.join(targetDir, timestampName(now)));
   const newDirName = path.basename(newDir);
   try {
-    await fs.chmod(newDir, 0o755);
+    fs.chmodSync(newDir, 0o755);
     for (const file of files) {
       const full = path.join(newDir, file.path);
-      await fs.mkdir(path.dirname(full), { recursive: true, mode: 0o755 });
-      await fs.writeFile(full, file.contents, {
-        mode: file.mode,
-        flag: fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY,
-      });
+      if (file.path.includes('/')) fs.mkdirSync(path.dirname(full), { recursive: true, mode: 0o755 });
+      fs.writeFileSync(full, file.contents, { mode: file.mode, flag: 'wx' });
       // The process umask may have cleared bits of the requested mode.
-      await fs.chmod(full, file.mode);
+      fs.chmodSync(full, file.mode);
     }
     const tmpLink = path.join(targetDir, DATA_DIR_TMP_LINK);
-    await fs.rm(tmpLink, { force: true });
-    await fs.symlink(newDirName, tmpLink);
-    await fs.rename(tmpLink, dataLink);
+    fs.rmSync(tmpLink, { force: true });
+    fs.symlinkSync(newDirName, tmpLink);
+    fs.renameSync(tmpLink, dataLink);
   } catch (err) {
-    await fs.rm(newDir, { recursive: true, force: true });
+    fs.rmSync(newDir, { recursive: true, force: true });
     throw err;
   }
 
@@ -108,20 +109,19 @@ export async function writePayload(
   for (const name of wantedNames) {
     const visible = path.join(targetDir, name);
     const target = path.join(DATA_DIR_LINK, name);
-    const current = await readLinkOrUndefined(visible).catch(() => undefined);
-    if (current === target) continue;
-    await fs.rm(visible, { recursive: true, force: true });
-    await fs.symlink(target, visible);
+    if (readLinkOrUndefined(visible) === target) continue;
+    fs.rmSync(visible, { recursive: true, force: true });
+    fs.symlinkSync(target, visible);
   }
-  for (const entry of await fs.readdir(targetDir, { withFileTypes: true })) {
+  for (const entry of fs.readdirSync(targetDir, { withFileTypes: true })) {
     const name = entry.name;
     if (name.startsWith('..')) {
       // Payload folders of earlier writes, including leftovers of an interrupted one.
       if (name !== DATA_DIR_LINK && name !== newDirName)
-        await fs.rm(path.join(targetDir, name), { recursive: true, force: true });
+        fs.rmSync(path.join(targetDir, name), { recursive: true, force: true });
     } else if (!wantedNames.has(name) && entry.isSymbolicLink()) {
-      const link = await readLinkOrUndefined(path.join(targetDir, name));
-      if (link?.startsWith(`${DATA_DIR_LINK}/`)) await fs.unlink(path.join(targetDir, name));
+      if (readLinkOrUndefined(path.join(targetDir, name))?.startsWith(`${DATA_DIR_LINK}/`))
+        fs.unlinkSync(path.join(targetDir, name));
     }
   }
   return { changed: true };

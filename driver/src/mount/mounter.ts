@@ -1,6 +1,6 @@
 // Where a volume's tmpfs is mounted and unmounted. The Mounter interface keeps the node server's
 // logic testable; SystemMounter runs the `mount` and `umount` programs and reads mountinfo.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -16,16 +16,19 @@ export class MountError extends Error {
   override name = 'MountError';
 }
 
-function run(program: string, args: string[], signal?: AbortSignal): Promise<void> {
+/** Runs a mount program. Only stderr is piped (for the error message): fewer pipes, faster spawn. */
+function run(program: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(program, args, { timeout: 30_000, signal }, (err, _stdout, stderr) => {
-      if (err)
-        reject(
-          new MountError(`${program} ${args.join(' ')}: ${String(stderr).trim() || err.message}`, {
-            cause: err,
-          }),
-        );
-      else resolve();
+    const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', (err) =>
+      reject(new MountError(`${program} ${args.join(' ')}: ${err.message}`, { cause: err })),
+    );
+    child.once('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const why = stderr.trim() || (signal ? `killed by ${signal}` : `exit status ${code}`);
+      reject(new MountError(`${program} ${args.join(' ')}: ${why}`));
     });
   });
 }
