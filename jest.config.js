@@ -17,6 +17,8 @@ const shared = {
 };
 
 module.exports = {
+  // Lab tests start processes and wait for real retries; unit tests finish long before this.
+  testTimeout: 120000,
   projects: [
     {
       ...shared,
@@ -31,7 +33,6 @@ module.exports = {
       roots: [...workspaces, '<rootDir>/e2e/tests'],
       testMatch: ['**/*.lab.test.ts', '<rootDir>/e2e/tests/**/*.test.ts'],
       testPathIgnorePatterns: ['/dist/'],
-      testTimeout: 120000,
     },
   ],
 };

@@ -4,3 +4,6 @@ export * from './lab';
 export * from './processes';
 export * from './test-provider';
 export * from './environment';
+export * from './aws-gate';
+export * from './iam-policy';
+export * from './aws-provider';

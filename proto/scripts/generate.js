@@ -17,10 +17,14 @@ const generator = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen
 const options = ['--longs=String', '--enums=String', '--defaults', '--oneofs', '--grpcLib=@grpc/grpc-js'];
 
 if (!check) fs.rmSync(target, { recursive: true, force: true });
-execFileSync(process.execPath, [generator, ...options, `--outDir=${outDir}`, 'csi.proto', 'provider.proto'], {
-  cwd: protoDir,
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [generator, ...options, `--outDir=${outDir}`, 'csi.proto', 'provider.proto', 'health.proto'],
+  {
+    cwd: protoDir,
+    stdio: 'inherit',
+  },
+);
 execFileSync(
   process.execPath,
   [

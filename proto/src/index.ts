@@ -4,9 +4,11 @@ import * as protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
 
 import type { ProtoGrpcType as CsiGrpcType } from './generated/csi';
+import type { ProtoGrpcType as HealthGrpcType } from './generated/health';
 import type { ProtoGrpcType as ProviderGrpcType } from './generated/provider';
 
-export type { CsiGrpcType, ProviderGrpcType };
+export type { CsiGrpcType, HealthGrpcType, ProviderGrpcType };
+export type { HealthHandlers } from './generated/grpc/health/v1/Health';
 export type { IdentityHandlers } from './generated/csi/v1/Identity';
 export type { NodeHandlers } from './generated/csi/v1/Node';
 export type { ControllerHandlers } from './generated/csi/v1/Controller';
@@ -39,6 +41,7 @@ function load<T>(file: string): T {
 
 let csiPackage: CsiGrpcType | undefined;
 let providerPackage: ProviderGrpcType | undefined;
+let healthPackage: HealthGrpcType | undefined;
 
 /** The CSI v1 package (Identity, Controller, Node). */
 export function loadCsi(): CsiGrpcType {
@@ -50,6 +53,12 @@ export function loadCsi(): CsiGrpcType {
 export function loadProvider(): ProviderGrpcType {
   providerPackage ??= load<ProviderGrpcType>('provider.proto');
   return providerPackage;
+}
+
+/** The gRPC health checking package grpc.health.v1. */
+export function loadHealth(): HealthGrpcType {
+  healthPackage ??= load<HealthGrpcType>('health.proto');
+  return healthPackage;
 }
 
 /** The provider API version the driver announces in VersionRequest. */

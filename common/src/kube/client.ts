@@ -21,6 +21,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Default application/json; some endpoints (the service-account JWKS) answer another type. */
+  accept?: string;
   signal?: AbortSignal;
   /** Default 30 s. */
   timeoutMs?: number;
@@ -131,7 +133,7 @@ export class KubeClient {
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     await this.limiter.take(opts.signal);
     this.count(method);
-    const res = await this.open(method, path, opts, 'application/json');
+    const res = await this.open(method, path, opts, opts.accept ?? 'application/json');
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

@@ -1,0 +1,106 @@
+// Every AWS SDK client the provider uses is made here: the SDK's standard settings (AWS_ENDPOINT_URL
+// and its per-service variants, AWS_USE_FIPS_ENDPOINT) apply, retries use the standard mode with
+// backoff, the user agent names the provider, and each attempt is counted in the metrics.
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
+import type { DeserializeMiddleware, MiddlewareStack } from '@smithy/types';
+
+import type { AwsCredentials } from './credentials/credential-cache';
+import type { ProviderMetrics } from './metrics';
+
+export interface AwsClientOptions {
+  userAgent: string;
+  metrics: ProviderMetrics;
+  /** Attempts per call, first included; the SDK backs off between them. */
+  maxAttempts: number;
+}
+
+type Client = SecretsManagerClient | SSMClient | STSClient;
+
+function countCalls(client: Client, service: string, metrics: ProviderMetrics): void {
+  // The deserialize step runs once per attempt, inside the SDK's retry loop.
+  const stack = client.middlewareStack as unknown as MiddlewareStack<object, object>;
+  stack.add(
+    ((next, context) => async (args) => {
+      const operation = String((context as { commandName?: string }).commandName ?? 'unknown').replace(
+        /Command$/,
+        '',
+      );
+      try {
+        const result = await next(args);
+        metrics.awsCall(service, operation, 'success');
+        return result;
+      } catch (err) {
+        metrics.awsCall(service, operation, (err as { name?: string }).name ?? 'Error');
+        throw err;
+      }
+    }) as DeserializeMiddleware<object, object>,
+    { step: 'deserialize', name: 'secretsStoreCallMetrics', priority: 'high' },
+  );
+}
+
+const MAX_CACHED_CLIENTS = 256;
+
+export class AwsClients {
+  private readonly cache = new Map<string, Client>();
+
+  constructor(private readonly o: AwsClientOptions) {}
+
+  private common(region: string) {
+    return {
+      region,
+      maxAttempts: this.o.maxAttempts,
+      retryMode: 'standard',
+      customUserAgent: this.o.userAgent,
+    } as const;
+  }
+
+  private cached<T extends Client>(key: string, make: () => T): T {
+    const hit = this.cache.get(key) as T | undefined;
+    if (hit) {
+      // Most recently used last: the first entry is the one to drop.
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    const client = make();
+    this.cache.set(key, client);
+    if (this.cache.size > MAX_CACHED_CLIENTS) {
+      const [oldestKey, oldest] = this.cache.entries().next().value as [string, Client];
+      this.cache.delete(oldestKey);
+      oldest.destroy();
+    }
+    return client;
+  }
+
+  /** STS for AssumeRoleWithWebIdentity: a regional endpoint, no credentials needed. */
+  sts(region: string): STSClient {
+    return this.cached(`sts|${region}`, () => {
+      const client = new STSClient(this.common(region));
+      countCalls(client, 'sts', this.o.metrics);
+      return client;
+    });
+  }
+
+  secretsManager(region: string, credentials: AwsCredentials): SecretsManagerClient {
+    return this.cached(`sm|${region}|${credentials.accessKeyId}`, () => {
+      const client = new SecretsManagerClient({ ...this.common(region), credentials });
+      countCalls(client, 'secretsmanager', this.o.metrics);
+      return client;
+    });
+  }
+
+  ssm(region: string, credentials: AwsCredentials): SSMClient {
+    return this.cached(`ssm|${region}|${credentials.accessKeyId}`, () => {
+      const client = new SSMClient({ ...this.common(region), credentials });
+      countCalls(client, 'ssm', this.o.metrics);
+      return client;
+    });
+  }
+
+  destroy(): void {
+    for (const client of this.cache.values()) client.destroy();
+    this.cache.clear();
+  }
+}

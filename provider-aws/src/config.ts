@@ -1,0 +1,111 @@
+// The provider's configuration: upstream's flag names, our additions, parsed once into a frozen value.
+// Nothing else in the provider reads flags or the environment.
+import type { FlagSpec } from '@sscsi/common';
+import { FlagError, parseDuration, parseFlags } from '@sscsi/common';
+
+export const FLAGS = {
+  'provider-volume': {
+    kind: 'string',
+    default: '/var/run/secrets-store-csi-providers',
+    help: 'folder where the provider listens on aws.sock',
+  },
+  'driver-writes-secrets': {
+    kind: 'bool',
+    default: true,
+    help: 'return files to the driver, which writes them atomically; false: write them into the mount here',
+  },
+  qps: { kind: 'int', default: 5, help: 'Kubernetes API requests per second' },
+  burst: { kind: 'int', default: 10, help: 'Kubernetes API request burst' },
+  'pod-identity-http-timeout': {
+    kind: 'string',
+    default: '1s',
+    help: 'timeout of one request to the EKS Pod Identity agent (Go duration)',
+  },
+  'pod-identity-agent-ipv4-url': {
+    kind: 'string',
+    default: 'http://169.254.170.23/v1/credentials',
+    help: 'EKS Pod Identity agent credentials URL over IPv4',
+  },
+  'pod-identity-agent-ipv6-url': {
+    kind: 'string',
+    default: 'http://[fd00:ec2::23]/v1/credentials',
+    help: 'EKS Pod Identity agent credentials URL over IPv6',
+  },
+  'eks-addon-version': {
+    kind: 'string',
+    default: '',
+    help: 'EKS add-on version, reported in the AWS user agent',
+  },
+  'metrics-addr': { kind: 'string', default: ':8989', help: 'address of the /metrics and /healthz endpoint' },
+  'log-format-json': { kind: 'bool', default: false, help: 'log JSON lines instead of text' },
+  v: { kind: 'int', default: 0, help: 'log verbosity: 4 and up logs debug lines' },
+  kubeconfig: { kind: 'string', default: '', help: 'kubeconfig file; empty means in-cluster configuration' },
+  version: { kind: 'bool', default: false, help: 'print the version as JSON and exit' },
+  help: { kind: 'bool', default: false, help: 'print this help and exit' },
+} satisfies Record<string, FlagSpec>;
+
+export interface ProviderConfig {
+  socketPath: string;
+  driverWritesSecrets: boolean;
+  qps: number;
+  burst: number;
+  podIdentity: { ipv4Url: string; ipv6Url: string; timeoutMs: number };
+  eksAddonVersion: string;
+  metricsAddress: string;
+  logJson: boolean;
+  verbosity: number;
+  kubeconfig: string | undefined;
+  inCluster: { host: string | undefined; port: string | undefined };
+  /** AWS_REGION of the provider's own environment: the region when a class names none. */
+  defaultRegion: string | undefined;
+}
+
+export type Command =
+  { kind: 'run'; config: Readonly<ProviderConfig> } | { kind: 'version' } | { kind: 'help' };
+
+function agentUrl(name: string, value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+    return value;
+  } catch {
+    throw new FlagError(`--${name} must be an http URL, got "${value}"`);
+  }
+}
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  const { values } = parseFlags(argv, FLAGS);
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const qps = Number(values.qps);
+  const burst = Number(values.burst);
+  if (qps <= 0 || burst <= 0) throw new FlagError('--qps and --burst must be greater than 0');
+  const timeoutText = String(values['pod-identity-http-timeout']);
+  let timeoutMs: number;
+  try {
+    // Upstream's chart may pass an empty value: the default then applies.
+    timeoutMs = parseDuration(timeoutText || '1s');
+  } catch (err) {
+    throw new FlagError(`--pod-identity-http-timeout: ${(err as Error).message}`, { cause: err });
+  }
+  if (timeoutMs <= 0) throw new FlagError('--pod-identity-http-timeout must be greater than 0');
+  const config: ProviderConfig = {
+    socketPath: `${String(values['provider-volume']).replace(/\/+$/, '')}/aws.sock`,
+    driverWritesSecrets: Boolean(values['driver-writes-secrets']),
+    qps,
+    burst,
+    podIdentity: {
+      ipv4Url: agentUrl('pod-identity-agent-ipv4-url', String(values['pod-identity-agent-ipv4-url'])),
+      ipv6Url: agentUrl('pod-identity-agent-ipv6-url', String(values['pod-identity-agent-ipv6-url'])),
+      timeoutMs,
+    },
+    eksAddonVersion: String(values['eks-addon-version']),
+    metricsAddress: String(values['metrics-addr']),
+    logJson: Boolean(values['log-format-json']),
+    verbosity: Number(values.v),
+    kubeconfig: String(values.kubeconfig) || undefined,
+    inCluster: { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT },
+    defaultRegion: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+  };
+  return { kind: 'run', config: Object.freeze(config) };
+}

@@ -1,0 +1,88 @@
+// EKS Pod Identity: the node's agent exchanges the pod's token (audience pods.eks.amazonaws.com)
+// for credentials. In auto mode a connection failure on IPv4 falls back to IPv6 (upstream never
+// falls back); an answer from the agent, even a refusal, is final.
+import { MountError } from '../errors';
+import type { AddressType } from '../parameters/mount-request';
+import type { AwsCredentials } from './credential-cache';
+
+export interface PodIdentityAgentOptions {
+  ipv4Url: string;
+  ipv6Url: string;
+  timeoutMs: number;
+}
+
+interface AgentAnswer {
+  AccessKeyId?: string;
+  SecretAccessKey?: string;
+  Token?: string;
+  Expiration?: string;
+}
+
+class AgentUnreachable extends Error {}
+
+export class PodIdentityAgent {
+  constructor(private readonly o: PodIdentityAgentOptions) {}
+
+  async credentials(token: string, addressType: AddressType, signal?: AbortSignal): Promise<AwsCredentials> {
+    const urls =
+      addressType === 'ipv4'
+        ? [this.o.ipv4Url]
+        : addressType === 'ipv6'
+          ? [this.o.ipv6Url]
+          : [this.o.ipv4Url, this.o.ipv6Url];
+    const failures: string[] = [];
+    for (const url of urls) {
+      try {
+        return await this.ask(url, token, signal);
+      } catch (err) {
+        if (!(err instanceof AgentUnreachable)) throw err;
+        failures.push(`${url}: ${err.message}`);
+      }
+    }
+    throw new MountError(
+      'CredentialsError',
+      `the EKS Pod Identity agent is unreachable (${failures.join('; ')}); is the eks-pod-identity-agent add-on installed on this node?`,
+    );
+  }
+
+  private async ask(url: string, token: string, signal?: AbortSignal): Promise<AwsCredentials> {
+    const timeout = AbortSignal.timeout(this.o.timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        headers: { Authorization: token },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new AgentUnreachable(
+        timeout.aborted
+          ? `no answer within ${this.o.timeoutMs} ms`
+          : (cause?.code ?? cause?.message ?? (err as Error).message),
+      );
+    }
+    const body = await res.text();
+    if (!res.ok) {
+      throw new MountError(
+        'CredentialsError',
+        `the EKS Pod Identity agent refused the pod's token: HTTP ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)} (is there a pod identity association for this ServiceAccount?)`,
+      );
+    }
+    let answer: AgentAnswer;
+    try {
+      answer = JSON.parse(body) as AgentAnswer;
+    } catch {
+      throw new MountError('CredentialsError', 'the EKS Pod Identity agent sent an answer that is not JSON');
+    }
+    if (!answer.AccessKeyId || !answer.SecretAccessKey) {
+      throw new MountError('CredentialsError', 'the EKS Pod Identity agent sent no credentials');
+    }
+    return {
+      accessKeyId: answer.AccessKeyId,
+      secretAccessKey: answer.SecretAccessKey,
+      sessionToken: answer.Token,
+      expiration: answer.Expiration ? new Date(answer.Expiration) : undefined,
+    };
+  }
+}

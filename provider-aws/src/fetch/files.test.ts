@@ -1,0 +1,64 @@
+import { MountError } from '../errors';
+import { parseObjects } from '../parameters/descriptors';
+import { filesOf } from './files';
+import { parameterBatches } from './object-fetcher';
+
+const ctx = { pathTranslation: '_', region: 'us-east-1', failoverRegion: undefined };
+
+describe('filesOf', () => {
+  const [secret] = parseObjects(
+    '- {objectName: db, objectType: secretsmanager, filePermission: "0640", jmesPath: [{path: username, objectAlias: user}, {path: password, objectAlias: pass, filePermission: "0400"}]}',
+    ctx,
+  );
+  const fetched = (value: string) => [
+    { descriptor: secret!, value: Buffer.from(value), version: 'v9', region: 'us-east-1' },
+  ];
+
+  it('adds a file per jmesPath entry, with the modes and the version of the object', () => {
+    const files = filesOf(fetched('{"username":"u","password":"p"}'), 0o644);
+    expect(files.map((f) => [f.path, f.contents.toString(), f.mode, f.version])).toEqual([
+      ['db', '{"username":"u","password":"p"}', 0o640, 'v9'],
+      ['user', 'u', 0o640, 'v9'],
+      ['pass', 'p', 0o400, 'v9'],
+    ]);
+  });
+
+  it.each([
+    ['not JSON', 'plain text', /value is not JSON/],
+    [
+      'a number where a string is needed',
+      '{"username":1,"password":"p"}',
+      /finds a number; only strings can become files/,
+    ],
+    ['a missing key', '{"password":"p"}', /"username" .* finds nothing/],
+  ])('rejects %s without quoting the value', (_name, value, message) => {
+    let error: unknown;
+    try {
+      filesOf(fetched(value), 0o644);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(MountError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('"p"');
+  });
+});
+
+describe('parameterBatches', () => {
+  const param = (name: string, extra = '') => `- {objectName: "${name}", objectType: ssmparameter${extra}}`;
+
+  it('puts at most ten parameters in a call', () => {
+    const ds = parseObjects(Array.from({ length: 23 }, (_, i) => param(`/p${i}`)).join('\n'), ctx);
+    expect(parameterBatches(ds).map((b) => b.length)).toEqual([10, 10, 3]);
+  });
+
+  it('never asks for one name twice in a call', () => {
+    const ds = parseObjects(
+      [param('/a'), param('/a', ', objectAlias: a1, objectVersion: "1"'), param('/b')].join('\n'),
+      ctx,
+    );
+    const batches = parameterBatches(ds);
+    expect(batches).toHaveLength(2);
+    for (const b of batches) expect(new Set(b.map((d) => d.objectName)).size).toBe(b.length);
+  });
+});

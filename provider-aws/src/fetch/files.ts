@@ -1,0 +1,52 @@
+// The files of a mount: one per object, plus one per jmesPath entry (each result must be a string),
+// each with its mode and the version of the object it came from.
+import { MountError } from '../errors';
+import { search } from '../jmespath';
+import type { FetchedObject } from './object-fetcher';
+
+export interface MountFile {
+  path: string;
+  mode: number;
+  contents: Buffer;
+  version: string;
+}
+
+export function filesOf(fetched: readonly FetchedObject[], defaultMode: number): MountFile[] {
+  const files: MountFile[] = [];
+  for (const { descriptor: d, value, version } of fetched) {
+    const mode = d.mode ?? defaultMode;
+    files.push({ path: d.fileName, mode, contents: value, version });
+    if (d.jmesPath.length === 0) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(value.toString('utf8'));
+    } catch {
+      throw new MountError(
+        'InvalidSecretContent',
+        `object ${JSON.stringify(d.objectName)} has jmesPath entries but its value is not JSON`,
+      );
+    }
+    for (const entry of d.jmesPath) {
+      const result = search(json, entry.path);
+      if (result === null || result === undefined) {
+        throw new MountError(
+          'InvalidSecretContent',
+          `jmesPath ${JSON.stringify(entry.path)} (objectAlias ${JSON.stringify(entry.fileName)}) finds nothing in object ${JSON.stringify(d.objectName)}`,
+        );
+      }
+      if (typeof result !== 'string') {
+        throw new MountError(
+          'InvalidSecretContent',
+          `jmesPath ${JSON.stringify(entry.path)} in object ${JSON.stringify(d.objectName)} finds a ${Array.isArray(result) ? 'list' : typeof result}; only strings can become files`,
+        );
+      }
+      files.push({
+        path: entry.fileName,
+        mode: entry.mode ?? mode,
+        contents: Buffer.from(result, 'utf8'),
+        version,
+      });
+    }
+  }
+  return files;
+}

@@ -1,0 +1,178 @@
+// Fetches every object of a mount: Secrets Manager objects one call each, SSM parameters ten to a
+// call, all in parallel up to a bound. The primary region first; the failover region only when the
+// primary fails in a way another region can fix (throttling, 5xx, network). Errors name the object,
+// the region and the AWS error code, never a value.
+import type { AwsClients } from '../aws-clients';
+import type { AwsErrorInfo } from '../aws-errors';
+import { classifyAwsError } from '../aws-errors';
+import type { AwsCredentials } from '../credentials/credential-cache';
+import { MountError } from '../errors';
+import type { ObjectDescriptor } from '../parameters/descriptors';
+import { fetchParameters, ParametersNotFound, SSM_BATCH_SIZE } from './parameter-store';
+import type { FetchedValue } from './secrets-manager';
+import { fetchSecret } from './secrets-manager';
+import type { ValueCache } from './value-cache';
+
+export interface FetchContext {
+  clients: AwsClients;
+  valueCache: ValueCache;
+  targetPath: string;
+  region: string;
+  failoverRegion: string | undefined;
+  credentials(region: string): Promise<AwsCredentials>;
+  /** Versions currently mounted, by file name. */
+  currentVersions: ReadonlyMap<string, string>;
+  concurrency: number;
+  signal?: AbortSignal;
+}
+
+export interface FetchedObject {
+  descriptor: ObjectDescriptor;
+  value: Buffer;
+  version: string;
+  region: string;
+}
+
+const SERVICE_NAMES = { secretsmanager: 'Secrets Manager', ssmparameter: 'SSM Parameter Store' } as const;
+
+async function mapWithLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function describe(err: unknown): AwsErrorInfo {
+  if (err instanceof ParametersNotFound) {
+    return {
+      code: 'ParameterNotFound',
+      retriable: false,
+      status: classifyAwsError({ name: 'ParameterNotFound' }).status,
+      message: err.message,
+    };
+  }
+  return classifyAwsError(err);
+}
+
+function fetchError(
+  what: string,
+  region: string,
+  info: AwsErrorInfo,
+  failover?: { region: string; info: AwsErrorInfo },
+): MountError {
+  let message = `failed to fetch ${what} in ${region}: ${info.code}: ${info.message}`;
+  if (failover)
+    message += `; failover region ${failover.region}: ${failover.info.code}: ${failover.info.message}`;
+  const hint =
+    info.code === 'AccessDeniedException' || info.code === 'AccessDenied'
+      ? " (the pod's IAM role needs read access to it)"
+      : info.code === 'ResourceNotFoundException' || info.code === 'ParameterNotFound'
+        ? ' (check the name and region in the SecretProviderClass)'
+        : '';
+  return new MountError('FetchError', message + hint, { code: (failover?.info ?? info).status });
+}
+
+/** Runs `attempt` in the primary region, and in the failover region when that can help. */
+async function withFailover<T>(
+  ctx: FetchContext,
+  what: string,
+  attempt: (region: string, failover: boolean) => Promise<T>,
+): Promise<T> {
+  try {
+    return await attempt(ctx.region, false);
+  } catch (err) {
+    if (err instanceof MountError) throw err;
+    const info = describe(err);
+    if (!info.retriable || !ctx.failoverRegion) throw fetchError(what, ctx.region, info);
+    try {
+      return await attempt(ctx.failoverRegion, true);
+    } catch (failoverErr) {
+      if (failoverErr instanceof MountError) throw failoverErr;
+      throw fetchError(what, ctx.region, info, { region: ctx.failoverRegion, info: describe(failoverErr) });
+    }
+  }
+}
+
+async function fetchSecretsManagerObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
+  const what = `secret ${JSON.stringify(d.objectName)} from ${SERVICE_NAMES.secretsmanager}`;
+  return withFailover(ctx, what, async (region, failover) => {
+    const source = failover && d.failover ? d.failover : d;
+    const secretId = source.objectName;
+    const currentVersion = ctx.currentVersions.get(d.fileName);
+    const currentValue =
+      currentVersion !== undefined
+        ? ctx.valueCache.get(ctx.targetPath, region, secretId, currentVersion)
+        : undefined;
+    const client = ctx.clients.secretsManager(region, await ctx.credentials(region));
+    const fetched: FetchedValue = await fetchSecret(
+      client,
+      {
+        secretId,
+        versionId: source.objectVersion,
+        versionStage: source.objectVersionLabel,
+        currentVersion,
+        currentValue,
+      },
+      ctx.signal,
+    );
+    ctx.valueCache.set(ctx.targetPath, region, secretId, fetched);
+    return { descriptor: d, ...fetched, region };
+  });
+}
+
+async function fetchParameterBatch(
+  ctx: FetchContext,
+  batch: readonly ObjectDescriptor[],
+): Promise<FetchedObject[]> {
+  const names = batch.map((d) => JSON.stringify(d.objectName)).join(', ');
+  const what = `parameter${batch.length > 1 ? 's' : ''} ${names} from ${SERVICE_NAMES.ssmparameter}`;
+  return withFailover(ctx, what, async (region, failover) => {
+    const client = ctx.clients.ssm(region, await ctx.credentials(region));
+    const requests = batch.map((d) => {
+      const source = failover && d.failover ? d.failover : d;
+      return { name: source.objectName, version: source.objectVersion, label: source.objectVersionLabel };
+    });
+    const values = await fetchParameters(client, requests, ctx.signal);
+    return values.map((v, i) => ({ descriptor: batch[i] as ObjectDescriptor, ...v, region }));
+  });
+}
+
+/** Batches of at most SSM_BATCH_SIZE parameters, no name twice in a batch (see fetchParameters). */
+export function parameterBatches(parameters: readonly ObjectDescriptor[]): ObjectDescriptor[][] {
+  const batches: ObjectDescriptor[][] = [];
+  for (const d of parameters) {
+    const namesOf = (x: ObjectDescriptor) => [x.objectName, ...(x.failover ? [x.failover.objectName] : [])];
+    let batch = batches.find(
+      (b) => b.length < SSM_BATCH_SIZE && !b.flatMap(namesOf).some((n) => namesOf(d).includes(n)),
+    );
+    if (!batch) batches.push((batch = []));
+    batch.push(d);
+  }
+  return batches;
+}
+
+export async function fetchObjects(
+  ctx: FetchContext,
+  descriptors: readonly ObjectDescriptor[],
+): Promise<FetchedObject[]> {
+  const secrets = descriptors.filter((d) => d.objectType === 'secretsmanager');
+  const parameters = descriptors.filter((d) => d.objectType === 'ssmparameter');
+  const units: Array<() => Promise<FetchedObject[]>> = secrets.map((d) => async () => [
+    await fetchSecretsManagerObject(ctx, d),
+  ]);
+  for (const batch of parameterBatches(parameters)) units.push(() => fetchParameterBatch(ctx, batch));
+  const results = await mapWithLimit(units, ctx.concurrency, (unit) => unit());
+  const byDescriptor = new Map(results.flat().map((f) => [f.descriptor, f]));
+  // In the order of the class, whatever order the calls finished in.
+  return descriptors.map((d) => byDescriptor.get(d) as FetchedObject);
+}

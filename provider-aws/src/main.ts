@@ -1,0 +1,117 @@
+#!/usr/bin/env -S node --max-semi-space-size=1
+// secrets-store-csi-driver-provider-aws: wiring only. Parses the flags, builds the parts, serves
+// the provider API on <provider-volume>/aws.sock, drains on SIGTERM.
+import {
+  connectionFromKubeconfig,
+  connectionInCluster,
+  createLogger,
+  createRegistry,
+  drainServer,
+  FlagError,
+  flagUsage,
+  KubeClient,
+  listenOnSocket,
+  onShutdown,
+  serveMetrics,
+} from '@sscsi/common';
+
+import { AwsClients } from './aws-clients';
+import { FLAGS, parseConfig } from './config';
+import { CredentialCache } from './credentials/credential-cache';
+import { IdentityResolver } from './credentials/identity';
+import { PodIdentityAgent } from './credentials/pod-identity';
+import type { Jwk } from './credentials/token-verifier';
+import { TokenVerifier } from './credentials/token-verifier';
+import { ValueCache } from './fetch/value-cache';
+import { KubePodLookups } from './kube-lookups';
+import { ProviderMetrics } from './metrics';
+import { MountService } from './mount';
+import { createProviderServer, RUNTIME_NAME } from './server';
+import { PROVIDER_VERSION, versionInfo } from './version';
+
+const DRAIN_GRACE_MS = 30_000;
+/** Attempts per AWS call: the SDK's standard retry mode backs off between them (throttling). */
+const AWS_MAX_ATTEMPTS = 5;
+const FETCH_CONCURRENCY = 8;
+
+async function main(): Promise<void> {
+  const command = parseConfig(process.argv.slice(2), process.env);
+  if (command.kind === 'version') {
+    process.stdout.write(`${JSON.stringify(versionInfo())}\n`);
+    return;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(`${flagUsage(RUNTIME_NAME, FLAGS)}\n`);
+    return;
+  }
+  const { config } = command;
+  const logger = createLogger({ name: RUNTIME_NAME, json: config.logJson, verbosity: config.verbosity });
+  const connection = config.kubeconfig
+    ? connectionFromKubeconfig(config.kubeconfig)
+    : connectionInCluster(config.inCluster.host, config.inCluster.port);
+  const kube = new KubeClient(connection, {
+    qps: config.qps,
+    burst: config.burst,
+    userAgent: `${RUNTIME_NAME}/${PROVIDER_VERSION}`,
+  });
+  const registry = createRegistry();
+  const metrics = new ProviderMetrics(registry);
+  const version = config.eksAddonVersion || PROVIDER_VERSION;
+  const clients = new AwsClients({
+    userAgent: `${RUNTIME_NAME}/${version}`,
+    metrics,
+    maxAttempts: AWS_MAX_ATTEMPTS,
+  });
+  const verifier = new TokenVerifier(() =>
+    kube.get<{ keys: Jwk[] }>('/openid/v1/jwks', { accept: 'application/jwk-set+json, application/json' }),
+  );
+  const lookups = new KubePodLookups(kube);
+  const identity = new IdentityResolver({
+    clients,
+    cache: new CredentialCache(),
+    verifier,
+    lookups,
+    podIdentity: new PodIdentityAgent(config.podIdentity),
+    metrics,
+  });
+  const mount = new MountService({
+    driverWritesSecrets: config.driverWritesSecrets,
+    defaultRegion: config.defaultRegion,
+    lookups,
+    identity,
+    clients,
+    valueCache: new ValueCache(),
+    metrics,
+    logger,
+    concurrency: FETCH_CONCURRENCY,
+  });
+  const server = createProviderServer({ mount, runtimeVersion: PROVIDER_VERSION, logger });
+  await listenOnSocket(server, config.socketPath);
+  const metricsServer = await serveMetrics(registry, config.metricsAddress);
+  logger.info(
+    {
+      socket: config.socketPath,
+      metrics: metricsServer.address,
+      driverWritesSecrets: config.driverWritesSecrets,
+      defaultRegion: config.defaultRegion,
+      version,
+    },
+    'secrets-store-csi-driver-provider-aws started',
+  );
+
+  onShutdown(logger, async () => {
+    await drainServer(server, config.socketPath, DRAIN_GRACE_MS);
+    await metricsServer.close();
+    clients.destroy();
+    kube.close();
+  });
+}
+
+main().catch((err: unknown) => {
+  const message =
+    err instanceof FlagError
+      ? `${RUNTIME_NAME}: ${err.message}`
+      : `${RUNTIME_NAME}: ${(err as Error).stack ?? String(err)}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(err instanceof FlagError ? 2 : 1);
+});

@@ -1,0 +1,127 @@
+// Mount: where a request becomes files. Parse and check everything, find the region, get the pod's
+// credentials, fetch the objects, and return the files to the driver (or write them here when the
+// provider writes secrets itself). A failed mount writes nothing.
+import type { Logger } from '@sscsi/common';
+import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import type { AwsClients } from './aws-clients';
+import type { AwsCredentials } from './credentials/credential-cache';
+import type { IdentityResolver } from './credentials/identity';
+import { failureOf, MountError } from './errors';
+import type { MountFile } from './fetch/files';
+import { filesOf } from './fetch/files';
+import { fetchObjects } from './fetch/object-fetcher';
+import type { ValueCache } from './fetch/value-cache';
+import type { PodLookups } from './kube-lookups';
+import type { ProviderMetrics } from './metrics';
+import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
+
+export interface MountServiceOptions {
+  driverWritesSecrets: boolean;
+  defaultRegion: string | undefined;
+  lookups: PodLookups;
+  identity: IdentityResolver;
+  clients: AwsClients;
+  valueCache: ValueCache;
+  metrics: ProviderMetrics;
+  logger: Logger;
+  /** AWS calls in flight at once for one mount. */
+  concurrency: number;
+}
+
+/** Writes files into the mount for provider-writes mode: all to temporary names, then renamed. */
+async function writeIntoMount(targetPath: string, files: readonly MountFile[]): Promise<void> {
+  const staged: Array<{ tmp: string; final: string }> = [];
+  try {
+    for (const file of files) {
+      const final = path.join(targetPath, file.path);
+      const tmp = path.join(
+        path.dirname(final),
+        `.${path.basename(final)}.${crypto.randomBytes(6).toString('hex')}.tmp`,
+      );
+      await fs.mkdir(path.dirname(final), { recursive: true });
+      staged.push({ tmp, final });
+      await fs.writeFile(tmp, file.contents, { mode: file.mode, flag: 'wx' });
+      await fs.chmod(tmp, file.mode);
+    }
+    for (const { tmp, final } of staged) await fs.rename(tmp, final);
+  } catch (err) {
+    await Promise.all(staged.map(({ tmp }) => fs.rm(tmp, { force: true })));
+    throw new MountError(
+      'WriteError',
+      `failed to write the files into ${targetPath}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+export class MountService {
+  constructor(private readonly o: MountServiceOptions) {}
+
+  async mount(req: MountRequest__Output, signal?: AbortSignal): Promise<MountResponse> {
+    const started = performance.now();
+    let pod = '';
+    try {
+      const input = parseMountRequest(req);
+      pod = `${input.pod.namespace}/${input.pod.name}`;
+      const region =
+        input.region ??
+        this.o.defaultRegion ??
+        (await this.o.lookups.nodeRegion(input.pod.namespace, input.pod.name, signal));
+      const descriptors = parseDescriptors(input, region);
+      const credentials = new Map<string, Promise<AwsCredentials>>();
+      const fetched = await fetchObjects(
+        {
+          clients: this.o.clients,
+          valueCache: this.o.valueCache,
+          targetPath: input.targetPath,
+          region,
+          failoverRegion: input.failoverRegion,
+          currentVersions: input.currentVersions,
+          concurrency: this.o.concurrency,
+          signal,
+          credentials: (r) => {
+            let c = credentials.get(r);
+            if (!c) {
+              c = this.o.identity.credentials(input, r, signal);
+              credentials.set(r, c);
+            }
+            return c;
+          },
+        },
+        descriptors,
+      );
+      const files = filesOf(fetched, input.defaultMode);
+      const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
+      if (!this.o.driverWritesSecrets) await writeIntoMount(input.targetPath, files);
+      const seconds = (performance.now() - started) / 1000;
+      this.o.metrics.mounted('success', seconds);
+      this.o.logger.info(
+        {
+          pod,
+          serviceAccount: input.pod.serviceAccount,
+          identity: input.usePodIdentity ? 'pod-identity' : 'irsa',
+          region,
+          objects: descriptors.length,
+          files: files.length,
+          durationMs: Math.round(seconds * 1000),
+        },
+        'mount served',
+      );
+      return {
+        objectVersion,
+        files: this.o.driverWritesSecrets
+          ? files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents }))
+          : [],
+      };
+    } catch (err) {
+      const reason = failureOf(err);
+      this.o.metrics.mounted(reason, (performance.now() - started) / 1000);
+      if (err instanceof MountError) this.o.logger.warn({ pod, reason, err: err.message }, 'mount failed');
+      throw err;
+    }
+  }
+}
