@@ -21,7 +21,7 @@ LAB := e2e/lab/lab.sh
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env demo bench clean
+.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env demo bench installer images clean
 
 node: $(NODE_STAMP)
 
@@ -54,7 +54,7 @@ lint: deps
 	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
 	node_modules/.bin/prettier --check --log-level warn .
-	bash -n e2e/lab/*.sh
+	bash -n e2e/lab/*.sh scripts/*.sh
 
 test-unit: build
 	@mkdir -p $(RESULTS)
@@ -89,8 +89,17 @@ lab-status:
 lab-env:
 	@$(LAB) env
 
+# Renders deploy/aws-provider-installer.yaml from the AWS provider chart (the tests fail when it is stale).
+installer: deps
+	scripts/render-aws-provider-installer.sh
+
+# Builds both images with docker, podman or buildah when one works; otherwise says why and skips
+# (exit 0). IMAGES_REQUIRED=1 makes a missing builder an error.
+images:
+	scripts/build-images.sh
+
 # Benchmarks (not tests): figures go to docs/benchmarks.md. Starts the lab when needed, like make test.
-BENCHES ?= driver-publish
+BENCHES ?= driver-publish provider-aws
 bench: build
 	@started=0; \
 	if ! $(LAB) running; then $(LAB) up; started=1; fi; \

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --lite-mode
 // secrets-store-csi-driver-provider-aws: wiring only. Parses the flags, builds the parts, serves
 // the provider API on <provider-volume>/aws.sock, drains on SIGTERM.
 import {

@@ -1,6 +1,9 @@
 // EKS Pod Identity: the node's agent exchanges the pod's token (audience pods.eks.amazonaws.com)
 // for credentials. In auto mode a connection failure on IPv4 falls back to IPv6 (upstream never
 // falls back); an answer from the agent, even a refusal, is final.
+import http from 'node:http';
+import https from 'node:https';
+
 import { MountError } from '../errors';
 import type { AddressType } from '../parameters/mount-request';
 import type { AwsCredentials } from './credential-cache';
@@ -45,28 +48,36 @@ export class PodIdentityAgent {
     );
   }
 
-  private async ask(url: string, token: string, signal?: AbortSignal): Promise<AwsCredentials> {
-    const timeout = AbortSignal.timeout(this.o.timeoutMs);
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        headers: { Authorization: token },
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new AgentUnreachable(
-        timeout.aborted
-          ? `no answer within ${this.o.timeoutMs} ms`
-          : (cause?.code ?? cause?.message ?? (err as Error).message),
+  /** One GET to the agent, with node:http (fetch needs WebAssembly, which --lite-mode turns off). */
+  private get(url: string, token: string, signal?: AbortSignal): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const transport = url.startsWith('https:') ? https : http;
+      const req = transport.get(
+        url,
+        { headers: { Authorization: token }, signal, timeout: this.o.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          );
+          res.on('error', (err) => reject(new AgentUnreachable(err.message)));
+        },
       );
-    }
-    const body = await res.text();
-    if (!res.ok) {
+      req.on('timeout', () => req.destroy(new AgentUnreachable(`no answer within ${this.o.timeoutMs} ms`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (signal?.aborted || err instanceof AgentUnreachable) reject(err);
+        else reject(new AgentUnreachable(err.code ?? err.message));
+      });
+    });
+  }
+
+  private async ask(url: string, token: string, signal?: AbortSignal): Promise<AwsCredentials> {
+    const { status, body } = await this.get(url, token, signal);
+    if (status < 200 || status >= 300) {
       throw new MountError(
         'CredentialsError',
-        `the EKS Pod Identity agent refused the pod's token: HTTP ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)} (is there a pod identity association for this ServiceAccount?)`,
+        `the EKS Pod Identity agent refused the pod's token: HTTP ${status} ${body.replace(/\s+/g, ' ').slice(0, 200)} (is there a pod identity association for this ServiceAccount?)`,
       );
     }
     let answer: AgentAnswer;

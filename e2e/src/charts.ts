@@ -1,0 +1,265 @@
+// The Helm charts as an operator meets them: rendered with the lab's helm, parsed into typed objects,
+// and the command-line tools run the way a shell would, keeping stdout, stderr and the exit status.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+
+import type { Lab } from './lab';
+import { REPO_ROOT } from './lab';
+
+export const DRIVER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-csi-driver');
+export const PROVIDER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-csi-driver-provider-aws');
+export const AWS_PROVIDER_INSTALLER = path.join(REPO_ROOT, 'deploy', 'aws-provider-installer.yaml');
+export const RENDER_INSTALLER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'render-aws-provider-installer.sh');
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    managedFields?: Array<{ manager: string }>;
+  };
+}
+
+export interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  verbs: string[];
+}
+
+export interface ClusterRoleManifest extends Manifest {
+  rules?: PolicyRule[];
+}
+
+export interface ClusterRoleBindingManifest extends Manifest {
+  roleRef: { apiGroup: string; kind: string; name: string };
+  subjects: Array<{ kind: string; name: string; namespace?: string }>;
+}
+
+export interface CSIDriverManifest extends Manifest {
+  spec: {
+    podInfoOnMount?: boolean;
+    attachRequired?: boolean;
+    volumeLifecycleModes?: string[];
+    requiresRepublish?: boolean;
+    tokenRequests?: Array<{ audience: string; expirationSeconds?: number }>;
+    serviceAccountTokenInSecrets?: boolean;
+  };
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { apiVersion?: string; fieldPath: string } };
+}
+
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  mountPropagation?: string;
+  readOnly?: boolean;
+}
+
+export interface SecurityContext {
+  privileged?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  runAsNonRoot?: boolean;
+  runAsUser?: number;
+  runAsGroup?: number;
+  capabilities?: { add?: string[]; drop?: string[] };
+}
+
+export interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: SecurityContext;
+  volumeMounts?: VolumeMount[];
+}
+
+export interface Volume {
+  name: string;
+  hostPath?: { path: string; type?: string };
+}
+
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+export interface DaemonSetManifest extends Manifest {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+      spec: {
+        serviceAccountName?: string;
+        hostNetwork?: boolean;
+        initContainers?: Container[];
+        containers: Container[];
+        volumes?: Volume[];
+        nodeSelector?: Record<string, string>;
+        tolerations?: Array<Record<string, string>>;
+        affinity?: {
+          nodeAffinity?: {
+            requiredDuringSchedulingIgnoredDuringExecution?: {
+              nodeSelectorTerms: Array<{ matchExpressions?: NodeSelectorRequirement[] }>;
+            };
+          };
+        };
+      };
+    };
+  };
+}
+
+export interface CommandResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program and returns what it printed, whatever its exit status. */
+export function run(
+  program: string,
+  args: string[],
+  o: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): CommandResult {
+  const result = spawnSync(program, args, {
+    input: o.input,
+    env: o.env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) throw result.error;
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The lab's environment for its tools: its kubeconfig, and this node first on PATH (for scripts). */
+export function labEnv(lab: Lab): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KUBECONFIG: lab.kubeconfig,
+    PATH: [lab.binDir, path.dirname(process.execPath), process.env.PATH ?? ''].join(path.delimiter),
+  };
+}
+
+/** Runs one of the lab's tools (kubectl, helm) against the lab, whatever its exit status. */
+export function labTool(lab: Lab, tool: 'kubectl' | 'helm', args: string[], input?: string): CommandResult {
+  return run(path.join(lab.binDir, tool), args, { input, env: labEnv(lab) });
+}
+
+/** Like labTool, but a failure throws with the command and its stderr. */
+export function mustRun(lab: Lab, tool: 'kubectl' | 'helm', args: string[], input?: string): string {
+  const result = labTool(lab, tool, args, input);
+  if (result.status !== 0) {
+    throw new Error(
+      `${tool} ${args.join(' ')} exited with ${result.status}:\n${result.stderr}${result.stdout}`,
+    );
+  }
+  return result.stdout;
+}
+
+/** Every object of a multi-document YAML text; empty documents are skipped, syntax errors throw. */
+export function parseManifests(text: string): Manifest[] {
+  const objects: Manifest[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) throw new Error(`invalid YAML: ${doc.errors[0]?.message ?? ''}`);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    if (typeof value !== 'object' || !('kind' in value) || !('metadata' in value)) {
+      throw new Error(`not a Kubernetes object: ${JSON.stringify(value).slice(0, 200)}`);
+    }
+    objects.push(value as Manifest);
+  }
+  return objects;
+}
+
+export interface RenderOptions {
+  release: string;
+  namespace: string;
+  /** --set values; values are written as given (helm parses true/false and numbers). */
+  set?: Record<string, string>;
+  /** --set-json values. */
+  setJson?: Record<string, unknown>;
+  kubeVersion?: string;
+  includeCrds?: boolean;
+}
+
+export function helmArgs(o: RenderOptions): string[] {
+  const args = ['--namespace', o.namespace];
+  for (const [key, value] of Object.entries(o.set ?? {})) args.push('--set', `${key}=${value}`);
+  for (const [key, value] of Object.entries(o.setJson ?? {})) {
+    args.push('--set-json', `${key}=${JSON.stringify(value)}`);
+  }
+  return args;
+}
+
+/** `helm template` of a chart: the text and its objects. */
+export function renderChart(
+  lab: Lab,
+  chart: string,
+  o: RenderOptions,
+): { text: string; objects: Manifest[] } {
+  const args = ['template', o.release, chart, ...helmArgs(o), '--kube-version', o.kubeVersion ?? '1.34.4'];
+  if (o.includeCrds) args.push('--include-crds');
+  const text = mustRun(lab, 'helm', args);
+  return { text, objects: parseManifests(text) };
+}
+
+export function objectsOfKind<T extends Manifest>(objects: Manifest[], kind: string): T[] {
+  return objects.filter((o) => o.kind === kind) as T[];
+}
+
+export function objectOf<T extends Manifest>(objects: Manifest[], kind: string, name?: string): T {
+  const matches = objectsOfKind<T>(objects, kind).filter(
+    (o) => name === undefined || o.metadata.name === name,
+  );
+  if (matches.length !== 1) {
+    const names = objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ');
+    throw new Error(
+      `expected one ${kind}${name ? ` named ${name}` : ''}, found ${matches.length} among ${names}`,
+    );
+  }
+  return matches[0] as T;
+}
+
+export function containerOf(ds: DaemonSetManifest, name: string): Container {
+  const all = [...(ds.spec.template.spec.initContainers ?? []), ...ds.spec.template.spec.containers];
+  const container = all.find((c) => c.name === name);
+  if (!container) throw new Error(`no container ${name} in DaemonSet ${ds.metadata.name}`);
+  return container;
+}
+
+/** The container's args with $(VAR) references replaced by the container's literal env values, as the kubelet does. */
+export function expandedArgs(container: Container, fieldValues: Record<string, string> = {}): string[] {
+  const env = new Map<string, string>();
+  for (const e of container.env ?? []) {
+    if (e.value !== undefined) env.set(e.name, e.value);
+    const field = e.valueFrom?.fieldRef?.fieldPath;
+    if (field !== undefined && fieldValues[field] !== undefined) env.set(e.name, fieldValues[field]);
+  }
+  return (container.args ?? []).map((arg) =>
+    arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => env.get(name) ?? ref),
+  );
+}
+
+/** True when the rule lets its subject mint service-account tokens (serviceaccounts/token create). */
+export function grantsTokenCreation(rule: PolicyRule): boolean {
+  const core = (rule.apiGroups ?? []).some((g) => g === '' || g === '*');
+  const resource = (rule.resources ?? []).some((r) =>
+    ['serviceaccounts/token', 'serviceaccounts/*', '*', '*/token'].includes(r),
+  );
+  const verb = rule.verbs.some((v) => v === 'create' || v === '*');
+  return core && resource && verb;
+}
