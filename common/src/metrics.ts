@@ -1,12 +1,23 @@
 // The one metrics module: a prom-client registry with the process's own metrics, served over HTTP.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 
 export function createRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** A counter of the process's Kubernetes API requests by verb; pass `inc` as KubeClient's onRequest. */
+export function kubeRequestCounter(registry: Registry): (verb: string) => void {
+  const counter = new Counter({
+    name: 'kubernetes_api_requests_total',
+    help: 'Requests this process sent to the Kubernetes API server, by verb (WATCH for each watch started)',
+    labelNames: ['verb'],
+    registers: [registry],
+  });
+  return (verb) => counter.inc({ verb });
 }
 
 /** Parses `host:port`, `:port` (all interfaces, as upstream) or `[v6]:port`. */

@@ -9,6 +9,7 @@ import {
   FlagError,
   flagUsage,
   KubeClient,
+  kubeRequestCounter,
   listenOnSocket,
   onShutdown,
   serveMetrics,
@@ -22,6 +23,7 @@ import { KubePodStatusStore } from './kube/pod-status';
 import { SecretProviderClassCache } from './kube/secret-provider-classes';
 import { DriverMetrics } from './metrics';
 import { SystemMounter } from './mount/mounter';
+import { SecretSync } from './sync/secret-sync';
 import { ProviderClients } from './provider/provider-clients';
 import { DRIVER_VERSION, versionInfo } from './version';
 
@@ -45,8 +47,11 @@ async function main(): Promise<void> {
   const connection = config.kubeconfig
     ? connectionFromKubeconfig(config.kubeconfig)
     : connectionInCluster(config.inCluster.host, config.inCluster.port);
-  const kube = new KubeClient(connection, { userAgent: `${PROGRAM}/${DRIVER_VERSION}` });
   const registry = createRegistry();
+  const kube = new KubeClient(connection, {
+    userAgent: `${PROGRAM}/${DRIVER_VERSION}`,
+    onRequest: kubeRequestCounter(registry),
+  });
   const metrics = new DriverMetrics(registry);
   const classes = new SecretProviderClassCache(kube, logger);
   const providers = new ProviderClients({
@@ -54,20 +59,33 @@ async function main(): Promise<void> {
     maxReceiveMessageSize: config.maxCallRecvMsgSize,
     logger,
   });
+  const mounter = new SystemMounter();
+  const sync = new SecretSync({
+    kube,
+    nodeId: config.nodeId,
+    classes,
+    mounter,
+    events: new KubeEventRecorder(kube, 'csi-secrets-store-controller', config.nodeId, logger),
+    metrics,
+    logger,
+  });
   const node = new NodeServer({
     nodeId: config.nodeId,
     rotationEnabled: config.rotationEnabled,
     rotationPollIntervalMs: config.rotationPollIntervalMs,
-    mounter: new SystemMounter(),
+    mounter,
     providers,
     classes,
     podStatus: new KubePodStatusStore(kube),
     events: new KubeEventRecorder(kube, 'csi-secrets-store-rotation', config.nodeId, logger),
     metrics,
     logger,
+    // A rotation rewrites the synced Secrets in the same cycle, not at the next watch event.
+    observer: { volumeUpdated: (v) => sync.volumeChanged(v.pod.namespace, v.pod.name, v.spcName) },
   });
 
   classes.start();
+  sync.start();
   const server = createCsiServer({
     driverName: config.driverName,
     vendorVersion: DRIVER_VERSION,
@@ -99,6 +117,7 @@ async function main(): Promise<void> {
   onShutdown(logger, async () => {
     await drainServer(server, config.socketPath, DRAIN_GRACE_MS);
     providers.close();
+    await sync.stop();
     await classes.stop();
     await metricsServer.close();
     kube.close();

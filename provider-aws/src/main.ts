@@ -10,6 +10,7 @@ import {
   FlagError,
   flagUsage,
   KubeClient,
+  kubeRequestCounter,
   listenOnSocket,
   onShutdown,
   serveMetrics,
@@ -49,12 +50,13 @@ async function main(): Promise<void> {
   const connection = config.kubeconfig
     ? connectionFromKubeconfig(config.kubeconfig)
     : connectionInCluster(config.inCluster.host, config.inCluster.port);
+  const registry = createRegistry();
   const kube = new KubeClient(connection, {
     qps: config.qps,
     burst: config.burst,
     userAgent: `${RUNTIME_NAME}/${PROVIDER_VERSION}`,
+    onRequest: kubeRequestCounter(registry),
   });
-  const registry = createRegistry();
   const metrics = new ProviderMetrics(registry);
   const version = config.eksAddonVersion || PROVIDER_VERSION;
   const clients = new AwsClients({

@@ -33,6 +33,8 @@ export interface KubeClientOptions {
   qps?: number;
   burst?: number;
   userAgent?: string;
+  /** Called for every request sent (GET, POST, ..., WATCH): feeds a metric. */
+  onRequest?: (verb: string) => void;
 }
 
 const TOKEN_FILE_REREAD_MS = 60_000;
@@ -50,9 +52,8 @@ export class KubeClient {
   private readonly base: URL;
   private readonly limiter: RateLimiter;
   private readonly userAgent: string;
+  private readonly onRequest?: (verb: string) => void;
   private cachedToken?: { value: string; readAt: number };
-  /** Requests sent, by verb: lets tests and benchmarks count API traffic. */
-  readonly requestCounts = new Map<string, number>();
 
   constructor(
     readonly connection: KubeConnection,
@@ -70,6 +71,7 @@ export class KubeClient {
       this.base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true });
     this.limiter = new RateLimiter(options.qps ?? 50, options.burst ?? 100);
     this.userAgent = options.userAgent ?? 'secrets-store-csi';
+    this.onRequest = options.onRequest;
   }
 
   /** Closes idle keep-alive connections. */
@@ -89,7 +91,7 @@ export class KubeClient {
   }
 
   private count(verb: string): void {
-    this.requestCounts.set(verb, (this.requestCounts.get(verb) ?? 0) + 1);
+    this.onRequest?.(verb);
   }
 
   private open(

@@ -25,6 +25,11 @@ export class SecretProviderClassCache implements SecretProviderClassSource {
     this.informer.start();
   }
 
+  /** Calls `handler` for every class seen or changed (the sync controller re-reads secretObjects). */
+  onChange(handler: (spc: SecretProviderClass) => void): void {
+    this.informer.addHandlers({ added: handler, updated: handler });
+  }
+
   waitForSync(signal?: AbortSignal): Promise<void> {
     return this.informer.waitForSync(signal);
   }

@@ -1,0 +1,73 @@
+// kubernetes.io/tls Secrets from a mounted certificate: `tls.crt` gets the certificates and
+// `tls.key` the private key (PKCS#1 for RSA, SEC1 for EC, as upstream), from a PEM bundle or from a
+// PKCS#12 (PFX) file with an empty password.
+import crypto from 'node:crypto';
+
+export class TlsError extends Error {
+  override name = 'TlsError';
+}
+
+interface PemBlock {
+  type: string;
+  text: string;
+}
+
+function pemBlocks(text: string): PemBlock[] {
+  const blocks: PemBlock[] = [];
+  const re = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) blocks.push({ type: m[1] as string, text: m[0] });
+  return blocks;
+}
+
+/** PEM blocks from a PFX with an empty password; node:crypto cannot read PKCS#12, node-forge can. */
+function pfxBlocks(data: Buffer): PemBlock[] {
+  // Loaded only when a PFX shows up: it is large and most clusters never need it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const forge = require('node-forge') as typeof import('node-forge');
+  let p12: import('node-forge').pkcs12.Pkcs12Pfx;
+  try {
+    p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(data.toString('binary')), '');
+  } catch (err) {
+    throw new TlsError(`neither PEM nor a PKCS#12 file with an empty password (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  const blocks: PemBlock[] = [];
+  const bagsOf = (oid: string | undefined) => (oid ? (p12.getBags({ bagType: oid })[oid] ?? []) : []);
+  for (const bag of bagsOf(forge.pki.oids.certBag)) {
+    if (bag.cert) blocks.push({ type: 'CERTIFICATE', text: forge.pki.certificateToPem(bag.cert) });
+  }
+  for (const oid of [forge.pki.oids.pkcs8ShroudedKeyBag, forge.pki.oids.keyBag]) {
+    for (const bag of bagsOf(oid)) {
+      if (bag.key) blocks.push({ type: 'RSA PRIVATE KEY', text: forge.pki.privateKeyToPem(bag.key) });
+    }
+  }
+  return blocks;
+}
+
+function blocksOf(data: Buffer): PemBlock[] {
+  const blocks = pemBlocks(data.toString('utf8'));
+  return blocks.length > 0 ? blocks : pfxBlocks(data);
+}
+
+/** The certificates of a PEM bundle or PFX, as PEM. */
+export function certificatesOf(data: Buffer): Buffer {
+  const certs = blocksOf(data).filter((b) => b.type === 'CERTIFICATE');
+  if (certs.length === 0) throw new TlsError('no certificate found');
+  return Buffer.from(certs.map((b) => `${b.text.trim()}\n`).join(''));
+}
+
+/** The private key of a PEM bundle or PFX, as PEM: PKCS#1 for RSA, SEC1 for EC. */
+export function privateKeyOf(data: Buffer): Buffer {
+  const keyBlock = blocksOf(data).find((b) => b.type !== 'CERTIFICATE');
+  if (!keyBlock) throw new TlsError('no private key found');
+  let key: crypto.KeyObject;
+  try {
+    key = crypto.createPrivateKey(keyBlock.text);
+  } catch (err) {
+    throw new TlsError(`the private key cannot be read (${(err as Error).message})`, { cause: err });
+  }
+  if (key.asymmetricKeyType === 'rsa') return Buffer.from(key.export({ format: 'pem', type: 'pkcs1' }));
+  if (key.asymmetricKeyType === 'ec') return Buffer.from(key.export({ format: 'pem', type: 'sec1' }));
+  throw new TlsError(`unsupported private key type ${key.asymmetricKeyType}: only RSA and EC are`);
+}

@@ -1,0 +1,502 @@
+// Sync as Kubernetes Secret, upstream's end-to-end scenarios rewritten against the lab: the kubelet
+// stand-in runs as a kubelet would (publishing the pods bound to its node, republishing, unpublishing
+// deleted pods), and the lab's real controllers run Deployments and the garbage collector.
+import type { CoreEvent, KubeClient, Pod, Secret, SecretObject, SecretProviderClass } from '@sscsi/common';
+import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import forge from 'node-forge';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { NodeEnvironment } from '../src';
+import {
+  createNamespace,
+  createPod,
+  createSecretProviderClass,
+  deleteNamespace,
+  deletePod,
+  eventually,
+  KubeletStandIn,
+  metricValue,
+  podEvents,
+  startDriver,
+  startNodeEnvironment,
+  uniqueSuffix,
+} from '../src';
+
+const MANAGED = 'secrets-store.csi.k8s.io/managed';
+let env: NodeEnvironment;
+let kube: KubeClient;
+
+beforeAll(async () => {
+  env = await startNodeEnvironment({ rotation: { pollInterval: '1s' } });
+  kube = env.kube;
+  env.provider.set('username', 'mamezou-tech', 'v1');
+  env.provider.set('password', 'my-super-secret-password', 'v1');
+  await env.kubelet.start();
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+function secretPath(namespace: string, name: string): string {
+  return resourcePath(Resources.secrets, namespace, name);
+}
+
+async function secretOf(namespace: string, name: string): Promise<Secret | undefined> {
+  try {
+    return await kube.get<Secret>(secretPath(namespace, name));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+const decoded = (s: Secret | undefined) =>
+  Object.fromEntries(
+    Object.entries(s?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+
+const waitForSecret = (
+  namespace: string,
+  name: string,
+  check: (s: Secret) => boolean = () => true,
+  timeoutMs = 30_000,
+) =>
+  eventually(
+    `Secret ${namespace}/${name}`,
+    async () => {
+      const s = await secretOf(namespace, name);
+      return s && check(s) ? s : undefined;
+    },
+    timeoutMs,
+  );
+
+const waitForEvent = (pod: Pod, reason: string, pattern: RegExp) =>
+  eventually(`a ${reason} event matching ${pattern}`, async () => {
+    const events = await podEvents(kube, pod);
+    return events.find((e: CoreEvent) => e.reason === reason && pattern.test(e.message));
+  });
+
+const dbSecretObject = (secretName: string, extra: Partial<SecretObject> = {}): SecretObject => ({
+  secretName,
+  type: 'Opaque',
+  data: [
+    { objectName: 'username', key: 'username' },
+    { objectName: 'password', key: 'password' },
+  ],
+  ...extra,
+});
+
+async function spc(
+  namespace: string,
+  name: string,
+  objects: string,
+  secretObjects: SecretObject[],
+): Promise<SecretProviderClass> {
+  return createSecretProviderClass(kube, namespace, name, {
+    provider: 'test',
+    parameters: { objects },
+    secretObjects,
+  });
+}
+
+describe("the article's secretObjects", () => {
+  it('creates my-db-secret with the keys, the managed label, the user metadata; it goes away with the pod', async () => {
+    await spc(env.namespace, 'my-db-secret', 'username,password', [
+      dbSecretObject('my-db-secret', { labels: { team: 'db' }, annotations: { note: 'synced' } }),
+    ]);
+    const pod = await createPod(kube, env.namespace, 'sample-app', {
+      nodeName: env.nodeName,
+      volumes: [{ name: 'secrets-store-inline', spc: 'my-db-secret' }],
+    });
+    const secret = await waitForSecret(env.namespace, 'my-db-secret');
+    expect(decoded(secret)).toEqual({ username: 'mamezou-tech', password: 'my-super-secret-password' });
+    expect(secret.type).toBe('Opaque');
+    expect(secret.metadata.labels).toEqual({ team: 'db', [MANAGED]: 'true' });
+    expect(secret.metadata.annotations).toMatchObject({ note: 'synced' });
+    // A pod without owners: the status owns the Secret, and the pod owns the status.
+    expect(secret.metadata.ownerReferences).toEqual([
+      expect.objectContaining({
+        kind: 'SecretProviderClassPodStatus',
+        name: `sample-app-${env.namespace}-my-db-secret`,
+      }),
+    ]);
+    expect(
+      await metricValue(env.driver.metricsUrl, 'sync_k8s_secret_total', { provider: 'test' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(env.driver.metricsUrl, 'k8s_secret_duration_sec_count')).toBeGreaterThanOrEqual(
+      1,
+    );
+
+    await deletePod(kube, pod);
+    await eventually(
+      'the garbage collector to delete the synced Secret',
+      async () => ((await secretOf(env.namespace, 'my-db-secret')) ? undefined : true),
+      60_000,
+    );
+  });
+
+  it('feeds a second volume of the pod that mounts the synced Secret', async () => {
+    await spc(env.namespace, 'for-volume', 'username,password', [dbSecretObject('volume-secret')]);
+    const pod = await kube.create<Pod>(resourcePath(Resources.pods, env.namespace), {
+      metadata: { name: 'two-volumes' },
+      spec: {
+        nodeName: env.nodeName,
+        containers: [
+          {
+            name: 'app',
+            image: 'busybox:lab',
+            volumeMounts: [
+              { name: 'secrets-store-inline', mountPath: '/mnt/secrets-store', readOnly: true },
+              { name: 'k8s-secret', mountPath: '/k8s-secret', readOnly: true },
+            ],
+          },
+        ],
+        volumes: [
+          {
+            name: 'secrets-store-inline',
+            csi: {
+              driver: 'secrets-store.csi.k8s.io',
+              readOnly: true,
+              volumeAttributes: { secretProviderClass: 'for-volume' },
+            },
+          },
+          { name: 'k8s-secret', secret: { secretName: 'volume-secret' } },
+        ],
+      },
+    });
+    const secret = await waitForSecret(env.namespace, 'volume-secret');
+    // What the kubelet would project into /k8s-secret: one file per key.
+    const volume = pod.spec?.volumes?.find((v) => v.name === 'k8s-secret') as
+      { secret?: { secretName: string } } | undefined;
+    expect(volume?.secret?.secretName).toBe(secret.metadata.name);
+    expect(Object.keys(decoded(secret)).sort()).toEqual(['password', 'username']);
+  });
+});
+
+describe('ownership', () => {
+  async function deployment(name: string, spcName: string): Promise<void> {
+    await kube.create(`/apis/apps/v1/namespaces/${env.namespace}/deployments`, {
+      metadata: { name },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            // Bound to the stand-in's node directly: the lab runs no scheduler.
+            nodeName: env.nodeName,
+            containers: [{ name: 'app', image: 'busybox:lab', imagePullPolicy: 'Never' }],
+            volumes: [
+              {
+                name: 'secrets-store-inline',
+                csi: {
+                  driver: 'secrets-store.csi.k8s.io',
+                  readOnly: true,
+                  volumeAttributes: { secretProviderClass: spcName },
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+  }
+
+  const owners = async () => (await secretOf(env.namespace, 'shared-secret'))?.metadata.ownerReferences ?? [];
+
+  it('gives a Secret shared by two Deployments two owners, keeps them on updates, and lets the garbage collector delete it with the last', async () => {
+    await spc(env.namespace, 'shared', 'username,password', [dbSecretObject('shared-secret')]);
+    await deployment('frontend', 'shared');
+    await deployment('backend', 'shared');
+    const both = await eventually(
+      'two ReplicaSet owners',
+      async () => {
+        const refs = await owners();
+        return refs.length === 2 ? refs : undefined;
+      },
+      60_000,
+    );
+    expect(both.map((o) => o.kind)).toEqual(['ReplicaSet', 'ReplicaSet']);
+    expect(both.every((o) => !o.controller)).toBe(true);
+    expect(both.map((o) => o.name).sort()).toEqual([
+      expect.stringMatching(/^backend-/),
+      expect.stringMatching(/^frontend-/),
+    ]);
+
+    // A rotation rewrites the data and keeps both owners (upstream lost them here).
+    env.provider.set('password', 'rotated-password', 'v2');
+    await waitForSecret(env.namespace, 'shared-secret', (s) => decoded(s).password === 'rotated-password');
+    expect(await owners()).toHaveLength(2);
+
+    await kube.delete(`/apis/apps/v1/namespaces/${env.namespace}/deployments/frontend`, {
+      body: { propagationPolicy: 'Background' },
+    });
+    const one = await eventually(
+      'one owner left',
+      async () => {
+        const refs = await owners();
+        return refs.length === 1 ? refs : undefined;
+      },
+      60_000,
+    );
+    expect(one[0]?.name).toMatch(/^backend-/);
+    expect(await secretOf(env.namespace, 'shared-secret')).toBeDefined();
+
+    await kube.delete(`/apis/apps/v1/namespaces/${env.namespace}/deployments/backend`, {
+      body: { propagationPolicy: 'Background' },
+    });
+    await eventually(
+      'the garbage collector to delete the shared Secret',
+      async () => ((await secretOf(env.namespace, 'shared-secret')) ? undefined : true),
+      90_000,
+    );
+    env.provider.set('password', 'my-super-secret-password', 'v1');
+  });
+
+  it('leaves a Secret it does not manage alone and says why', async () => {
+    await kube.create(resourcePath(Resources.secrets, env.namespace), {
+      metadata: { name: 'hand-made' },
+      stringData: { keep: 'me' },
+    });
+    await spc(env.namespace, 'clash', 'username', [
+      { secretName: 'hand-made', type: 'Opaque', data: [{ objectName: 'username', key: 'username' }] },
+    ]);
+    const pod = await createPod(kube, env.namespace, 'clash-app', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'clash' }],
+    });
+    await waitForEvent(pod, 'FailedToCreateSecret', /exists and is not managed by the driver/);
+    expect(decoded(await secretOf(env.namespace, 'hand-made'))).toEqual({ keep: 'me' });
+  });
+});
+
+describe('classes and pods', () => {
+  it('syncs in the namespace of a namespaced class, and two classes on one pod give two Secrets', async () => {
+    const other = `sync-${uniqueSuffix()}`;
+    await createNamespace(kube, other);
+    try {
+      await spc(other, 'first', 'username', [
+        { secretName: 'first-secret', type: 'Opaque', data: [{ objectName: 'username', key: 'user' }] },
+      ]);
+      await spc(other, 'second', 'password', [
+        { secretName: 'second-secret', type: 'Opaque', data: [{ objectName: 'password', key: 'pass' }] },
+      ]);
+      await createPod(kube, other, 'two-classes', {
+        nodeName: env.nodeName,
+        volumes: [{ spc: 'first' }, { spc: 'second' }],
+      });
+      expect(decoded(await waitForSecret(other, 'first-secret'))).toEqual({ user: 'mamezou-tech' });
+      expect(decoded(await waitForSecret(other, 'second-secret'))).toEqual({
+        pass: 'my-super-secret-password',
+      });
+      expect(await secretOf(env.namespace, 'first-secret')).toBeUndefined();
+    } finally {
+      await deleteNamespace(kube, other);
+    }
+  });
+});
+
+describe('types', () => {
+  const keys = forge.pki.rsa.generateKeyPair(1024);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = '02';
+  cert.validity.notBefore = new Date();
+  cert.validity.notAfter = new Date(Date.now() + 86400_000);
+  cert.setSubject([{ name: 'commonName', value: 'lab.example' }]);
+  cert.setIssuer([{ name: 'commonName', value: 'lab.example' }]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  const pem = `${forge.pki.privateKeyToPem(keys.privateKey)}${forge.pki.certificateToPem(cert)}`;
+  const pfx = Buffer.from(
+    forge.asn1
+      .toDer(forge.pkcs12.toPkcs12Asn1(keys.privateKey, [cert], '', { algorithm: '3des' }))
+      .getBytes(),
+    'binary',
+  );
+
+  it.each([
+    ['a PEM bundle', 'pem-cert', pem],
+    ['a PFX with an empty password', 'pfx-cert', pfx],
+  ])('builds a kubernetes.io/tls Secret from %s', async (_name, object, content) => {
+    env.provider.set(object, content, 'v1');
+    const secretName = `${object}-tls`;
+    await spc(env.namespace, object, object, [
+      {
+        secretName,
+        type: 'kubernetes.io/tls',
+        data: [
+          { objectName: object, key: 'tls.crt' },
+          { objectName: object, key: 'tls.key' },
+        ],
+      },
+    ]);
+    await createPod(kube, env.namespace, `${object}-app`, {
+      nodeName: env.nodeName,
+      volumes: [{ spc: object }],
+    });
+    const secret = await waitForSecret(env.namespace, secretName);
+    expect(secret.type).toBe('kubernetes.io/tls');
+    const data = decoded(secret);
+    expect(data['tls.crt']).toContain('-----BEGIN CERTIFICATE-----');
+    expect(data['tls.key']).toContain('-----BEGIN RSA PRIVATE KEY-----');
+  });
+
+  it('reports a missing required key in an event and writes nothing', async () => {
+    await spc(env.namespace, 'basic', 'username', [
+      {
+        secretName: 'basic-secret',
+        type: 'kubernetes.io/basic-auth',
+        data: [{ objectName: 'username', key: 'user' }],
+      },
+    ]);
+    const pod = await createPod(kube, env.namespace, 'basic-app', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'basic' }],
+    });
+    const event = await waitForEvent(
+      pod,
+      'FailedToCreateSecret',
+      /basic-secret of type kubernetes.io\/basic-auth is missing the key username or password/,
+    );
+    expect(event.type).toBe('Warning');
+    expect(await secretOf(env.namespace, 'basic-secret')).toBeUndefined();
+  });
+
+  it('refuses an objectName that tries to leave the mount', async () => {
+    await spc(env.namespace, 'escape', 'username', [
+      {
+        secretName: 'escape-secret',
+        type: 'Opaque',
+        data: [{ objectName: '../../../../../etc/hostname', key: 'h' }],
+      },
+    ]);
+    const pod = await createPod(kube, env.namespace, 'escape-app', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'escape' }],
+    });
+    await waitForEvent(
+      pod,
+      'FailedToCreateSecret',
+      /objectName ".*etc\/hostname" must name a file inside the mount/,
+    );
+    expect(await secretOf(env.namespace, 'escape-secret')).toBeUndefined();
+  });
+});
+
+describe('rotation', () => {
+  it('updates the synced Secret in the same cycle as the mount, with a Normal event', async () => {
+    env.provider.set('token', 'token-v1', 'v1');
+    await spc(env.namespace, 'rotating', 'token', [
+      { secretName: 'rotating-secret', type: 'Opaque', data: [{ objectName: 'token', key: 'token' }] },
+    ]);
+    const pod = await createPod(kube, env.namespace, 'rotating-app', {
+      nodeName: env.nodeName,
+      volumes: [{ name: 'v', spc: 'rotating' }],
+    });
+    await waitForSecret(env.namespace, 'rotating-secret', (s) => decoded(s).token === 'token-v1');
+    env.provider.set('token', 'token-v2', 'v2');
+    const target = env.kubelet.targetPath(pod, 'v');
+    const secret = await waitForSecret(
+      env.namespace,
+      'rotating-secret',
+      (s) => decoded(s).token === 'token-v2',
+    );
+    expect(fs.readFileSync(path.join(target, 'token'), 'utf8')).toBe('token-v2');
+    expect(decoded(secret).token).toBe('token-v2');
+    await waitForEvent(pod, 'SecretRotationComplete', /rotating-secret updated with the mounted contents/);
+  });
+});
+
+describe('without the sync RBAC', () => {
+  it('says that syncSecret.enabled=false is the cause', async () => {
+    const ns = env.namespace;
+    const sa = `driver-nosync-${uniqueSuffix()}`;
+    const role = `sscsi-nosync-${uniqueSuffix()}`;
+    await kube.create(resourcePath(Resources.serviceAccounts, ns), { metadata: { name: sa } });
+    // The chart's driver role without its Secret-writing part (what syncSecret.enabled=false installs).
+    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name: role },
+      rules: [
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+        {
+          apiGroups: ['secrets-store.csi.x-k8s.io'],
+          resources: ['secretproviderclasses'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: ['secrets-store.csi.x-k8s.io'],
+          resources: ['secretproviderclasspodstatuses'],
+          verbs: ['*'],
+        },
+        { apiGroups: ['storage.k8s.io'], resources: ['csidrivers'], verbs: ['get', 'list', 'watch'] },
+      ],
+    });
+    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name: role },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+    });
+    const token = await kube.create<{ status: { token: string } }>(
+      resourcePath(Resources.serviceAccounts, ns, sa, 'token'),
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 3600 },
+      },
+    );
+    const kubeconfig = path.join(env.root, 'nosync.kubeconfig');
+    fs.writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: lab, cluster: {server: "${kube.connection.server}", certificate-authority: "${path.join(env.lab.stateDir, 'pki', 'ca.crt')}"}}]`,
+        `users: [{name: driver, user: {token: "${token.status.token}"}}]`,
+        'contexts: [{name: lab, context: {cluster: lab, user: driver}}]',
+        'current-context: lab',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const nodeName = `nosync-${uniqueSuffix()}`;
+    const socket = path.join(env.root, 'nosync', 'csi.sock');
+    const driver = await startDriver({
+      nodeId: nodeName,
+      socketPath: socket,
+      providerDir: env.providerDir,
+      kubeconfig,
+    });
+    const kubelet = new KubeletStandIn({
+      kube,
+      nodeName,
+      driverSocket: socket,
+      rootDir: path.join(env.root, 'nosync-kubelet'),
+    });
+    try {
+      await kubelet.registerNode();
+      await spc(ns, 'nosync', 'username', [
+        { secretName: 'nosync-secret', type: 'Opaque', data: [{ objectName: 'username', key: 'u' }] },
+      ]);
+      const pod = await createPod(kube, ns, 'nosync-app', { nodeName, volumes: [{ spc: 'nosync' }] });
+      await kubelet.publish(pod);
+      await waitForEvent(pod, 'FailedToCreateSecret', /syncSecret\.enabled=true/);
+      await eventually('the hint in the driver log', () =>
+        /lacks the sync RBAC \(install the chart with syncSecret.enabled=true\)/.test(driver.logs())
+          ? true
+          : undefined,
+      );
+      expect(await secretOf(ns, 'nosync-secret')).toBeUndefined();
+      await kubelet.unpublishAll();
+    } finally {
+      await kubelet.stop();
+      await driver.stop();
+      await kube
+        .delete(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${role}`)
+        .catch(() => undefined);
+      await kube.delete(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${role}`).catch(() => undefined);
+      await kube.delete(resourcePath(Resources.nodes, undefined, nodeName)).catch(() => undefined);
+    }
+  });
+});
