@@ -3,8 +3,10 @@
 // extracted from a certificate, and the keys each well-known type requires checked.
 import type { SecretObject } from '@sscsi/common';
 
-import { PayloadError, validatePayloadPath } from '../files/payload';
-import { certificatesOf, privateKeyOf, TlsError } from './tls';
+import type { PayloadError } from '../files/payload';
+import { validatePayloadPath } from '../files/payload';
+import type { TlsError } from './tls';
+import { certificatesOf, privateKeyOf } from './tls';
 
 export class SyncError extends Error {
   override name = 'SyncError';

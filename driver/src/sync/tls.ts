@@ -1,6 +1,7 @@
 // kubernetes.io/tls Secrets from a mounted certificate: `tls.crt` gets the certificates and
 // `tls.key` the private key (PKCS#1 for RSA, SEC1 for EC, as upstream), from a PEM bundle or from a
 // PKCS#12 (PFX) file with an empty password.
+import type Forge from 'node-forge';
 import crypto from 'node:crypto';
 
 export class TlsError extends Error {
@@ -23,8 +24,8 @@ function pemBlocks(text: string): PemBlock[] {
 function pfxBlocks(data: Buffer): PemBlock[] {
   // Loaded only when a PFX shows up: it is large and most clusters never need it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const forge = require('node-forge') as typeof import('node-forge');
-  let p12: import('node-forge').pkcs12.Pkcs12Pfx;
+  const forge = require('node-forge') as typeof Forge;
+  let p12: Forge.pkcs12.Pkcs12Pfx;
   try {
     p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(data.toString('binary')), '');
   } catch (err) {
