@@ -7,6 +7,7 @@
 #   lab.sh status    one line per component
 #   lab.sh running   exit 0 when every component is up and the API server is ready
 #   lab.sh env       shell exports for using the lab (KUBECONFIG, PATH, AWS_*)
+#   lab.sh stop|start <component>   one component, for fault tests
 #
 # State lives in <repo>/.lab (git-ignored); binaries are cached outside the repository (build.sh).
 set -euo pipefail
@@ -225,9 +226,18 @@ up() {
   say "the lab is up in $((SECONDS - t0))s; use it with: eval \"\$(make -s lab-env)\""
 }
 
+# Mounts that tests or the demo left under the state folder (a killed run), deepest first.
+unmount_leftovers() {
+  local m
+  for m in $(awk -v root="$STATE/" 'index($5, root) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
+  done
+}
+
 down() {
   local c quiet=${1:-}
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[$i]}"; done
+  unmount_leftovers
   rm -rf "$STATE/etcd"
   [ -n "$quiet" ] || say "the lab is down"
 }
@@ -258,11 +268,27 @@ export LAB_SERVICE_ACCOUNT_ISSUER='$SERVICE_ACCOUNT_ISSUER'
 EOF
 }
 
+# Stops or starts one component, for fault tests (the API server going away and coming back).
+component() { # stop|start name
+  case "$2" in
+    etcd | kube-apiserver | kube-controller-manager | moto) ;;
+    *) say "unknown component $2"; return 2 ;;
+  esac
+  if [ "$1" = stop ]; then stop "$2"; return 0; fi
+  case "$2" in
+    etcd) start_etcd ;;
+    kube-apiserver) start_apiserver ;;
+    kube-controller-manager) start_controller_manager ;;
+    moto) start_moto ;;
+  esac
+}
+
 case "${1:-}" in
   up) up ;;
+  stop | start) component "$1" "${2:-}" ;;
   down) down ;;
   status) status ;;
   running) running ;;
   env) env_exports ;;
-  *) echo "usage: lab.sh up|down|status|running|env" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up|down|status|running|env|stop <component>|start <component>" >&2; exit 2 ;;
 esac

@@ -15,7 +15,7 @@ import path from 'node:path';
 
 import type { Lab } from './lab';
 import type { ManagedProcess } from './processes';
-import { PROVIDER_AWS_MAIN, startNodeProgram } from './processes';
+import { metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from './processes';
 
 export interface AwsProviderOptions {
   providerDir: string;
@@ -59,9 +59,8 @@ export async function startAwsProvider(o: AwsProviderOptions): Promise<AwsProvid
   ];
   const proc = startNodeProgram(o.name ?? 'provider-aws', PROVIDER_AWS_MAIN, args, env);
   const line = await proc.waitForLog(/secrets-store-csi-driver-provider-aws started/);
-  const metrics = (JSON.parse(line) as { metrics: string }).metrics;
   return Object.assign(proc, {
-    metricsUrl: `http://${metrics}/metrics`,
+    metricsUrl: `http://${metricsAddressOf(line)}/metrics`,
     socketPath: path.join(o.providerDir, 'aws.sock'),
   });
 }

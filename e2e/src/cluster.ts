@@ -1,7 +1,7 @@
 // Helpers that put objects into the lab the way a user would, and read back what a user checks.
 import type { CoreEvent, KubeClient, KubeList, Pod, SecretProviderClass } from '@sscsi/common';
 import { isAlreadyExists, isNotFound, Resources, resourcePath } from '@sscsi/common';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -19,6 +19,30 @@ export function kubectl(lab: Lab, args: string[], input?: string): string {
     input,
     encoding: 'utf8',
     stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/**
+ * Runs the lab's kubectl without blocking this process: needed whenever the kubelet stand-in runs
+ * in the same process (`kubectl delete pod` waits for it to finish the pod).
+ */
+export function kubectlAsync(lab: Lab, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      path.join(lab.binDir, 'kubectl'),
+      args,
+      { env: { ...process.env, KUBECONFIG: lab.kubeconfig }, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(
+            new Error(`kubectl ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`, {
+              cause: err,
+            }),
+          );
+        else resolve(String(stdout));
+      },
+    );
+    child.stdin?.end(input ?? '');
   });
 }
 

@@ -7,3 +7,6 @@ export * from './environment';
 export * from './aws-gate';
 export * from './iam-policy';
 export * from './aws-provider';
+export * from './charts';
+export * from './demo/system';
+export * from './demo/walkthrough';

@@ -303,7 +303,10 @@ export class KubeletStandIn {
     });
     this.informer = informer;
     informer.addHandlers({
-      added: (pod) => void this.reconcile(pod),
+      added: (pod) => void (pod.metadata.deletionTimestamp ? this.terminate(pod) : this.reconcile(pod)),
+      updated: (pod) => {
+        if (pod.metadata.deletionTimestamp) void this.terminate(pod);
+      },
       deleted: (pod) => void this.forget(pod),
     });
     informer.start();
@@ -334,7 +337,10 @@ export class KubeletStandIn {
       this.lastErrors.delete(key);
     } catch (err) {
       const message = (err as grpc.ServiceError).details ?? (err as Error).message;
-      if (!this.published.has(key)) {
+      // A pod deleted meanwhile (or replaced by one of the same name) gets no event.
+      const current = this.informer?.get(pod.metadata.namespace, pod.metadata.name ?? '');
+      const stillThere = current?.metadata.uid === pod.metadata.uid && !current?.metadata.deletionTimestamp;
+      if (!this.published.has(key) && stillThere) {
         this.lastErrors.set(key, message);
         await this.event(
           pod,
@@ -344,6 +350,19 @@ export class KubeletStandIn {
     } finally {
       this.busy.delete(key);
     }
+  }
+
+  /**
+   * A pod being deleted: as the kubelet does once its containers stopped, unpublish its volumes
+   * and finish the deletion (grace period 0), so `kubectl delete pod` returns.
+   */
+  private async terminate(pod: Pod): Promise<void> {
+    await this.forget(pod);
+    await this.o.kube
+      .delete(resourcePath(Resources.pods, pod.metadata.namespace, pod.metadata.name), {
+        body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } },
+      })
+      .catch(() => undefined);
   }
 
   private async forget(pod: Pod): Promise<void> {

@@ -68,6 +68,12 @@ export class ManagedProcess {
   }
 }
 
+/** Children still running: killed if this process exits first, so that none outlives a test run. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function logDir(): string {
   const dir = path.join(process.env.LAB_STATE_DIR ?? path.join(REPO_ROOT, '.lab'), 'test-logs');
   fs.mkdirSync(dir, { recursive: true });
@@ -96,7 +102,20 @@ export function startNodeProgram(
     env,
   });
   fs.closeSync(out);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   return new ManagedProcess(name, child, logFile);
+}
+
+/** The metrics address a process logs in its start line, as JSON or as text (`metrics=host:port`). */
+export function metricsAddressOf(line: string): string {
+  try {
+    return (JSON.parse(line) as { metrics: string }).metrics;
+  } catch {
+    const match = /\bmetrics=(\S+)/.exec(line);
+    if (!match?.[1]) throw new Error(`no metrics address in ${JSON.stringify(line)}`);
+    return match[1];
+  }
 }
 
 export interface DriverProcessOptions {
@@ -130,8 +149,7 @@ export async function startDriver(o: DriverProcessOptions): Promise<DriverProces
   ];
   const proc = startNodeProgram(`driver-${o.nodeId}`, DRIVER_MAIN, args);
   const line = await proc.waitForLog(/secrets-store-csi-driver started/);
-  const metrics = (JSON.parse(line) as { metrics: string }).metrics;
-  return Object.assign(proc, { metricsUrl: `http://${metrics}/metrics` });
+  return Object.assign(proc, { metricsUrl: `http://${metricsAddressOf(line)}/metrics` });
 }
 
 /** The value of one sample of a Prometheus text page, e.g. `node_publish_total{provider="test"}`. */

@@ -1,0 +1,606 @@
+// The article's walkthrough, step by step, against the demo system: the same commands and manifests
+// (the AWS CLI's work done with the AWS SDK, since there is no CLI here), each step checking that
+// it shows what the article shows. `make demo` prints it; the end-to-end suite runs the same steps.
+import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DeleteParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import {
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
+import type { KubeClient, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
+import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { awsAdmin } from '../aws-provider';
+import { kubectlAsync, mounts } from '../cluster';
+import { eventually } from '../lab';
+import type { DemoSystem } from './system';
+import { DEMO_REGION } from './system';
+
+export const ACCOUNT = '123456789012';
+export const DB_SECRET_VALUE = '{"username":"mamezou-tech", "password":"my-super-secret-password"}';
+export const ROTATED_PASSWORD = 'my-rotated-password';
+
+export interface Reporter {
+  step(title: string): void;
+  command(text: string): void;
+  output(text: string): void;
+  note(text: string): void;
+}
+
+export class WalkthroughFailure extends Error {
+  override name = 'WalkthroughFailure';
+}
+
+function expectThat(condition: boolean, message: string): void {
+  if (!condition) throw new WalkthroughFailure(message);
+}
+
+export interface Step {
+  title: string;
+  run(): Promise<void>;
+}
+
+const SM_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:MyDBSecret-*`],
+    },
+  ],
+};
+
+const SSM_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: ['ssm:GetParameters'],
+      Resource: [`arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter/sample-app/db/*`],
+    },
+  ],
+};
+
+const trustPolicy = (serviceAccount: string) =>
+  JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/kubernetes.default.svc` },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: {
+          StringEquals: { 'kubernetes.default.svc:sub': `system:serviceaccount:default:${serviceAccount}` },
+        },
+      },
+    ],
+  });
+
+export class Walkthrough {
+  private awsClients?: ReturnType<typeof awsAdmin>;
+  private readonly ns = 'default';
+
+  constructor(
+    private readonly sys: DemoSystem,
+    private readonly out: Reporter,
+  ) {}
+
+  /** The step titles, without a system to run them on (to name the tests). */
+  static titles(): string[] {
+    const silent: Reporter = {
+      step: () => undefined,
+      command: () => undefined,
+      output: () => undefined,
+      note: () => undefined,
+    };
+    return new Walkthrough(undefined as unknown as DemoSystem, silent).steps.map((s) => s.title);
+  }
+
+  private get aws(): ReturnType<typeof awsAdmin> {
+    this.awsClients ??= awsAdmin(this.sys.lab, DEMO_REGION);
+    return this.awsClients;
+  }
+
+  private get kube(): KubeClient {
+    return this.sys.kube;
+  }
+
+  close(): void {
+    this.awsClients?.destroy();
+  }
+
+  private async kubectl(args: string[], input?: string): Promise<string> {
+    this.out.command(`kubectl ${args.join(' ')}`);
+    const text = await kubectlAsync(this.sys.lab, args, input);
+    this.out.output(text.trimEnd());
+    return text;
+  }
+
+  private apply(manifest: string, file: string): Promise<string> {
+    this.out.note(`${file}:\n${manifest.trimEnd()}`);
+    return this.kubectl(['apply', '-f', '-'], manifest);
+  }
+
+  private get targetPath(): string {
+    const status = this.lastStatus;
+    return status?.status?.targetPath ?? '';
+  }
+
+  private lastStatus?: SecretProviderClassPodStatus;
+
+  private async getOrUndefined<T>(p: string): Promise<T | undefined> {
+    try {
+      return await this.kube.get<T>(p);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async waitMounted(): Promise<SecretProviderClassPodStatus> {
+    const name = `sample-app-${this.ns}-my-db-secret`;
+    const pod = await this.kube.get<{ metadata: { uid: string } }>(
+      resourcePath(Resources.pods, this.ns, 'sample-app'),
+    );
+    const status = await eventually(
+      `SecretProviderClassPodStatus ${name} mounted for the new pod`,
+      async () => {
+        const s = await this.getOrUndefined<SecretProviderClassPodStatus>(
+          resourcePath(Resources.secretProviderClassPodStatuses, this.ns, name),
+        );
+        return s?.status?.mounted && s.metadata.ownerReferences?.[0]?.uid === pod.metadata.uid
+          ? s
+          : undefined;
+      },
+      60_000,
+    );
+    this.lastStatus = status;
+    return status;
+  }
+
+  private async recreatePod(manifest: string): Promise<void> {
+    await this.kubectl(['delete', 'pod', 'sample-app', '--ignore-not-found', '--wait=true']);
+    await this.apply(manifest, 'sample-app.yaml');
+    await this.waitMounted();
+  }
+
+  private podManifest(serviceAccount: string, withSecretVolume = false): string {
+    return [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata:',
+      '  name: sample-app',
+      '  namespace: default',
+      'spec:',
+      `  serviceAccountName: ${serviceAccount}`,
+      `  nodeName: ${this.sys.nodeName}   # the lab has no scheduler: bound to the stand-in's node`,
+      '  containers:',
+      '    - name: sample-app',
+      '      image: busybox:lab',
+      '      imagePullPolicy: Never',
+      '      command: ["sh", "-c", "sleep 3600"]',
+      '      volumeMounts:',
+      '        - name: my-db-secret',
+      '          mountPath: /mnt/secrets-store',
+      '          readOnly: true',
+      ...(withSecretVolume
+        ? ['        - name: my-db-secret-2', '          mountPath: /k8s-secret', '          readOnly: true']
+        : []),
+      '  volumes:',
+      '    - name: my-db-secret',
+      '      csi:',
+      '        driver: secrets-store.csi.k8s.io',
+      '        readOnly: true',
+      '        volumeAttributes:',
+      '          secretProviderClass: my-db-secret',
+      ...(withSecretVolume
+        ? ['    - name: my-db-secret-2', '      secret:', '        secretName: my-db-secret']
+        : []),
+      '',
+    ].join('\n');
+  }
+
+  private spcManifest(objects: string[], secretObjects = false): string {
+    return [
+      'apiVersion: secrets-store.csi.x-k8s.io/v1',
+      'kind: SecretProviderClass',
+      'metadata:',
+      '  name: my-db-secret',
+      '  namespace: default',
+      'spec:',
+      '  provider: aws',
+      ...(secretObjects
+        ? [
+            '  secretObjects:',
+            '    - secretName: my-db-secret',
+            '      type: Opaque',
+            '      data:',
+            '        - key: username',
+            '          objectName: _sample-app_db_username',
+            '        - key: password',
+            '          objectName: _sample-app_db_password',
+          ]
+        : []),
+      '  parameters:',
+      '    objects: |',
+      ...objects.map((l) => `      ${l}`),
+      '',
+    ].join('\n');
+  }
+
+  private serviceAccountManifest(name: string, role: string): string {
+    return [
+      'apiVersion: v1',
+      'kind: ServiceAccount',
+      'metadata:',
+      `  name: ${name}`,
+      '  namespace: default',
+      '  annotations:',
+      `    eks.amazonaws.com/role-arn: arn:aws:iam::${ACCOUNT}:role/${role}`,
+      '',
+    ].join('\n');
+  }
+
+  private async createRole(role: string, serviceAccount: string, policy: object): Promise<void> {
+    this.out.command(
+      `aws iam create-role --role-name ${role} (trust: system:serviceaccount:default:${serviceAccount})`,
+    );
+    await this.aws.iam.send(
+      new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trustPolicy(serviceAccount) }),
+    );
+    this.out.command(`aws iam put-role-policy --role-name ${role} --policy-document file://policy.json`);
+    await this.aws.iam.send(
+      new PutRolePolicyCommand({
+        RoleName: role,
+        PolicyName: `${role}ReadOnly`,
+        PolicyDocument: JSON.stringify(policy),
+      }),
+    );
+    this.out.output(JSON.stringify(policy, null, 2));
+  }
+
+  private readMounted(name: string): string {
+    return fs.readFileSync(path.join(this.targetPath, name), 'utf8');
+  }
+
+  private async secret(): Promise<Secret | undefined> {
+    return this.getOrUndefined<Secret>(resourcePath(Resources.secrets, this.ns, 'my-db-secret'));
+  }
+
+  /** Removes what an interrupted earlier run may have left, so the walkthrough starts clean. */
+  private async cleanSlate(): Promise<void> {
+    await kubectlAsync(this.sys.lab, ['delete', 'pod', 'sample-app', '--ignore-not-found', '--wait=true']);
+    await kubectlAsync(this.sys.lab, ['delete', 'secretproviderclass', 'my-db-secret', '--ignore-not-found']);
+    await kubectlAsync(this.sys.lab, [
+      'delete',
+      'serviceaccount',
+      'sample-app-secrets-manager',
+      'sample-app-parameter-store',
+      '--ignore-not-found',
+    ]);
+    await kubectlAsync(this.sys.lab, ['delete', 'secret', 'my-db-secret', '--ignore-not-found']);
+    await this.deleteAwsObjects();
+  }
+
+  private async deleteAwsObjects(): Promise<void> {
+    const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
+    await quiet(
+      this.aws.secretsManager.send(
+        new DeleteSecretCommand({ SecretId: 'MyDBSecret', ForceDeleteWithoutRecovery: true }),
+      ),
+    );
+    for (const name of ['/sample-app/db/username', '/sample-app/db/password'])
+      await quiet(this.aws.ssm.send(new DeleteParameterCommand({ Name: name })));
+    for (const role of ['MySampleAppSecretsManager', 'MySampleAppParameterStore']) {
+      await quiet(
+        this.aws.iam.send(new DeleteRolePolicyCommand({ RoleName: role, PolicyName: `${role}ReadOnly` })),
+      );
+      await quiet(this.aws.iam.send(new DeleteRoleCommand({ RoleName: role })));
+    }
+  }
+
+  readonly steps: Step[] = [
+    {
+      title: 'The driver and the AWS provider run with the flags their charts give them',
+      run: async () => {
+        await this.cleanSlate();
+        this.out.note(`secrets-store-csi-driver ${this.sys.driverArgs.join(' ')}`);
+        this.out.note(`secrets-store-csi-driver-provider-aws ${this.sys.providerArgs.join(' ')}`);
+        await this.kubectl(['get', 'csidriver', 'secrets-store.csi.k8s.io']);
+        expectThat(
+          this.sys.driverArgs.includes('--enable-secret-rotation=true'),
+          'the driver runs without rotation',
+        );
+      },
+    },
+    {
+      title: 'Create the Secrets Manager secret MyDBSecret',
+      run: async () => {
+        this.out.command(
+          `aws secretsmanager create-secret --name MyDBSecret --secret-string '${DB_SECRET_VALUE}'`,
+        );
+        const created = await this.aws.secretsManager.send(
+          new CreateSecretCommand({ Name: 'MyDBSecret', SecretString: DB_SECRET_VALUE }),
+        );
+        this.out.output(
+          JSON.stringify({ ARN: created.ARN, Name: created.Name, VersionId: created.VersionId }, null, 2),
+        );
+        expectThat(
+          created.ARN?.startsWith(`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:MyDBSecret-`) ===
+            true,
+          'unexpected ARN',
+        );
+      },
+    },
+    {
+      title: 'An IAM role allowed to read only MyDBSecret, and the ServiceAccount that uses it (IRSA)',
+      run: async () => {
+        await this.createRole('MySampleAppSecretsManager', 'sample-app-secrets-manager', SM_POLICY);
+        const out = await this.apply(
+          this.serviceAccountManifest('sample-app-secrets-manager', 'MySampleAppSecretsManager'),
+          'serviceaccount.yaml',
+        );
+        expectThat(
+          /serviceaccount\/sample-app-secrets-manager (created|configured)/.test(out),
+          'the ServiceAccount was not created',
+        );
+      },
+    },
+    {
+      title: 'SecretProviderClass my-db-secret and the pod sample-app',
+      run: async () => {
+        const spc = await this.apply(
+          this.spcManifest(['- objectName: "MyDBSecret"', '  objectType: "secretsmanager"']),
+          'my-db-secret.yaml',
+        );
+        expectThat(
+          /secretproviderclass.secrets-store.csi.x-k8s.io\/my-db-secret (created|configured)/.test(spc),
+          'no SecretProviderClass',
+        );
+        await this.apply(this.podManifest('sample-app-secrets-manager'), 'sample-app.yaml');
+        await this.waitMounted();
+      },
+    },
+    {
+      title: 'kubectl describe secretproviderclasspodstatus sample-app-default-my-db-secret',
+      run: async () => {
+        const out = await this.kubectl([
+          'describe',
+          'secretproviderclasspodstatus',
+          'sample-app-default-my-db-secret',
+        ]);
+        expectThat(/Mounted:\s+true/.test(out), 'the status does not say Mounted: true');
+        expectThat(
+          /Id:\s+MyDBSecret/.test(out) && /Version:\s+[0-9a-f-]{36}/.test(out),
+          'the status lacks the object MyDBSecret and its version',
+        );
+        expectThat(
+          /Pod Name:\s+sample-app/.test(out) && /Secret Provider Class Name:\s+my-db-secret/.test(out),
+          'pod or class missing',
+        );
+      },
+    },
+    {
+      title: 'The secret in the pod: cat /mnt/secrets-store/MyDBSecret',
+      run: async () => {
+        this.out.note(
+          `(the stand-in node runs no containers: the pod's volume is read on the node, at ${this.targetPath})`,
+        );
+        this.out.command('cat /mnt/secrets-store/MyDBSecret; echo');
+        const value = this.readMounted('MyDBSecret');
+        this.out.output(value);
+        expectThat(value === DB_SECRET_VALUE, 'the mounted file does not hold the secret');
+      },
+    },
+    {
+      title: "The volume is a tmpfs: the secret never touches the node's disk",
+      run: async () => {
+        const mount = mounts().find((m) => m.mountPoint === this.targetPath);
+        this.out.command(`grep ' ${this.targetPath} ' /proc/self/mountinfo`);
+        this.out.output(mount ? `${mount.mountPoint} type ${mount.fsType}` : '(not mounted)');
+        expectThat(mount?.fsType === 'tmpfs', 'the volume is not a tmpfs');
+      },
+    },
+    {
+      title: 'Parameter Store: /sample-app/db/username (String) and /sample-app/db/password (SecureString)',
+      run: async () => {
+        this.out.command(
+          'aws ssm put-parameter --name "/sample-app/db/username" --value "mamezou-tech" --type String',
+        );
+        const u = await this.aws.ssm.send(
+          new PutParameterCommand({ Name: '/sample-app/db/username', Value: 'mamezou-tech', Type: 'String' }),
+        );
+        this.out.output(JSON.stringify({ Version: u.Version, Tier: u.Tier }));
+        this.out.command(
+          'aws ssm put-parameter --name "/sample-app/db/password" --value "my-super-secret-password" --type SecureString',
+        );
+        const p = await this.aws.ssm.send(
+          new PutParameterCommand({
+            Name: '/sample-app/db/password',
+            Value: 'my-super-secret-password',
+            Type: 'SecureString',
+          }),
+        );
+        this.out.output(JSON.stringify({ Version: p.Version, Tier: p.Tier }));
+        await this.createRole('MySampleAppParameterStore', 'sample-app-parameter-store', SSM_POLICY);
+        await this.apply(
+          this.serviceAccountManifest('sample-app-parameter-store', 'MySampleAppParameterStore'),
+          'serviceaccount.yaml',
+        );
+      },
+    },
+    {
+      title: 'The class now names the parameters; the pod uses sample-app-parameter-store',
+      run: async () => {
+        await this.apply(
+          this.spcManifest([
+            '- objectName: "/sample-app/db/username"',
+            '  objectType: "ssmparameter"',
+            '- objectName: "/sample-app/db/password"',
+            '  objectType: "ssmparameter"',
+          ]),
+          'my-db-secret.yaml',
+        );
+        await this.recreatePod(this.podManifest('sample-app-parameter-store'));
+        this.out.command('ls -l /mnt/secrets-store/');
+        const names = fs
+          .readdirSync(this.targetPath)
+          .filter((n) => !n.startsWith('..'))
+          .sort();
+        for (const name of names) {
+          const stat = fs.statSync(path.join(this.targetPath, name));
+          this.out.output(
+            `-${(stat.mode & 0o777).toString(8).replace(/./g, (d) => ['---', '--x', '-w-', '-wx', 'r--', 'r-x', 'rw-', 'rwx'][Number(d)] ?? '')} ${String(stat.size).padStart(4)} ${name}`,
+          );
+        }
+        expectThat(
+          names.join(',') === '_sample-app_db_password,_sample-app_db_username',
+          `unexpected files: ${names.join(', ')}`,
+        );
+        for (const name of ['_sample-app_db_username', '_sample-app_db_password']) {
+          this.out.command(`cat /mnt/secrets-store/${name}; echo`);
+          this.out.output(this.readMounted(name));
+        }
+        expectThat(this.readMounted('_sample-app_db_username') === 'mamezou-tech', 'wrong username');
+        expectThat(
+          this.readMounted('_sample-app_db_password') === 'my-super-secret-password',
+          'wrong password',
+        );
+      },
+    },
+    {
+      title: 'secretObjects: the mounted parameters synced into the Secret my-db-secret',
+      run: async () => {
+        await this.apply(
+          this.spcManifest(
+            [
+              '- objectName: "/sample-app/db/username"',
+              '  objectType: "ssmparameter"',
+              '- objectName: "/sample-app/db/password"',
+              '  objectType: "ssmparameter"',
+            ],
+            true,
+          ),
+          'my-db-secret.yaml',
+        );
+        await this.recreatePod(this.podManifest('sample-app-parameter-store', true));
+        await eventually('the synced Secret my-db-secret', () => this.secret(), 30_000);
+        const out = await this.kubectl(['describe', 'secret', 'my-db-secret']);
+        expectThat(
+          /Labels:\s+secrets-store.csi.k8s.io\/managed=true/.test(out),
+          'the Secret lacks the managed label',
+        );
+        expectThat(
+          /password:\s+24 bytes/.test(out) && /username:\s+12 bytes/.test(out),
+          'the Secret lacks username or password',
+        );
+        const secret = await this.secret();
+        this.out.note('what the pod reads in /k8s-secret (the Secret volume):');
+        for (const key of ['username', 'password']) {
+          this.out.command(`cat /k8s-secret/${key}; echo`);
+          this.out.output(Buffer.from(secret?.data?.[key] ?? '', 'base64').toString('utf8'));
+        }
+        expectThat(
+          Buffer.from(secret?.data?.password ?? '', 'base64').toString() === 'my-super-secret-password',
+          'wrong password in the Secret',
+        );
+      },
+    },
+    {
+      title: 'Rotation: the password changes in Parameter Store, then in the file and in the Secret',
+      run: async () => {
+        this.out.command(
+          `aws ssm put-parameter --name "/sample-app/db/password" --value "${ROTATED_PASSWORD}" --type SecureString --overwrite`,
+        );
+        await this.aws.ssm.send(
+          new PutParameterCommand({
+            Name: '/sample-app/db/password',
+            Value: ROTATED_PASSWORD,
+            Type: 'SecureString',
+            Overwrite: true,
+          }),
+        );
+        const started = Date.now();
+        await eventually(
+          'the rotated password in the file and in the Secret',
+          async () => {
+            const secret = await this.secret();
+            const inSecret = Buffer.from(secret?.data?.password ?? '', 'base64').toString();
+            return this.readMounted('_sample-app_db_password') === ROTATED_PASSWORD &&
+              inSecret === ROTATED_PASSWORD
+              ? true
+              : undefined;
+          },
+          60_000,
+        );
+        this.out.note(
+          `rotated in ${((Date.now() - started) / 1000).toFixed(1)} s (rotation poll interval 5s)`,
+        );
+        this.out.command('cat /mnt/secrets-store/_sample-app_db_password; echo');
+        this.out.output(this.readMounted('_sample-app_db_password'));
+        await this.kubectl([
+          'get',
+          'events',
+          '--field-selector',
+          'involvedObject.name=sample-app',
+          '-o',
+          'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message',
+        ]);
+      },
+    },
+    {
+      title: 'Deleting the pod takes its volume, its status and the synced Secret with it',
+      run: async () => {
+        const target = this.targetPath;
+        await this.kubectl(['delete', 'pod', 'sample-app', '--wait=true']);
+        await eventually(
+          'the mount to go',
+          () => (mounts().some((m) => m.mountPoint === target) ? undefined : true),
+          30_000,
+        );
+        await eventually(
+          'the garbage collector to delete the status and the Secret',
+          async () => {
+            const status = await this.getOrUndefined(
+              resourcePath(
+                Resources.secretProviderClassPodStatuses,
+                this.ns,
+                'sample-app-default-my-db-secret',
+              ),
+            );
+            return !status && !(await this.secret()) ? true : undefined;
+          },
+          60_000,
+        );
+        const out = await kubectlAsync(this.sys.lab, ['get', 'secret', 'my-db-secret', '--ignore-not-found']);
+        this.out.command('kubectl get secret my-db-secret');
+        this.out.output(out.trim() || 'No resources found (the garbage collector deleted it with the pod)');
+        expectThat(out.trim() === '', 'the Secret is still there');
+      },
+    },
+    {
+      title: 'Clean up: nothing is left behind',
+      run: async () => {
+        await this.kubectl(['delete', 'secretproviderclass', 'my-db-secret']);
+        await this.kubectl([
+          'delete',
+          'serviceaccount',
+          'sample-app-secrets-manager',
+          'sample-app-parameter-store',
+        ]);
+        this.out.command(
+          'aws secretsmanager delete-secret --secret-id MyDBSecret; aws ssm delete-parameter ...; aws iam delete-role ...',
+        );
+        await this.deleteAwsObjects();
+        const left = mounts().filter((m) => m.mountPoint.startsWith(this.sys.kubeletRoot));
+        this.out.output(`mounts left under the node's kubelet folder: ${left.length}`);
+        expectThat(left.length === 0, `mounts left: ${left.map((m) => m.mountPoint).join(', ')}`);
+      },
+    },
+  ];
+}
