@@ -19,6 +19,7 @@ const shared = {
 module.exports = {
   // Lab tests start processes and wait for real retries; unit tests finish long before this.
   testTimeout: 120000,
+  testSequencer: '<rootDir>/e2e/test-sequencer.js',
   projects: [
     {
       ...shared,

@@ -69,8 +69,8 @@ describe('classifyAwsError', () => {
   });
 
   it('shortens the message to one line', () => {
-    const info = classifyAwsError(sdkError(`Access\ndenied ${'x'.repeat(500)}`));
+    const info = classifyAwsError(sdkError(`Access\ndenied ${'x'.repeat(900)}`));
     expect(info.message).not.toContain('\n');
-    expect(info.message.length).toBeLessThanOrEqual(300);
+    expect(info.message.length).toBeLessThanOrEqual(600);
   });
 });

@@ -59,7 +59,7 @@ export function classifyAwsError(err: unknown): AwsErrorInfo {
   const e = (err ?? {}) as SdkError;
   const code = (NETWORK.has(e.code ?? '') ? e.code : e.name) || e.code || 'UnknownError';
   const http = e.$metadata?.httpStatusCode ?? 0;
-  const message = (e.message ?? '').replace(/\s+/g, ' ').slice(0, 300);
+  const message = (e.message ?? '').replace(/\s+/g, ' ').slice(0, 600);
   if (THROTTLING.has(code) || e.$retryable?.throttling)
     return { code, retriable: true, status: Status.UNAVAILABLE, message };
   if (NETWORK.has(code) || code === 'TimeoutError' || code === 'RequestTimeout') {

@@ -1,0 +1,180 @@
+// The faults nodes meet in production, through the whole system: the provider killed with mounts
+// in flight, the driver restarted with volumes mounted, AWS throttling, the API server going away.
+import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import type * as grpc from '@grpc/grpc-js';
+import type { Pod } from '@sscsi/common';
+import { Resources, resourcePath, Status } from '@sscsi/common';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { DemoSystem } from '../src';
+import {
+  ACCOUNT,
+  awsAdmin,
+  createNamespace,
+  createPod,
+  createSecretProviderClass,
+  deleteNamespace,
+  DEMO_REGION,
+  eventually,
+  mountsUnder,
+  REPO_ROOT,
+  startDemoSystem,
+  uniqueSuffix,
+} from '../src';
+
+const sfx = uniqueSuffix();
+const ns = `faults-${sfx}`;
+const SECRET = `fault-${sfx}`;
+const CALL_TIMEOUT_MS = 15_000;
+let system: DemoSystem;
+let aws: ReturnType<typeof awsAdmin>;
+let podCount = 0;
+
+const lab = (...args: string[]) =>
+  execFileSync(path.join(REPO_ROOT, 'e2e', 'lab', 'lab.sh'), args, { stdio: 'pipe' });
+
+async function newPod(): Promise<Pod> {
+  return createPod(system.kube, ns, `app-${++podCount}`, {
+    nodeName: system.nodeName,
+    serviceAccountName: 'app',
+    volumes: [{ name: 'v', spc: 'db' }],
+  });
+}
+
+const read = (p: Pod) => fs.readFileSync(path.join(system.kubelet.targetPath(p, 'v'), SECRET), 'utf8');
+
+beforeAll(async () => {
+  system = await startDemoSystem({
+    nodeName: `faults-${sfx}`,
+    runKubelet: false,
+    callTimeoutMs: CALL_TIMEOUT_MS,
+  });
+  aws = awsAdmin(system.lab, DEMO_REGION);
+  await createNamespace(system.kube, ns);
+  await aws.secretsManager.send(new CreateSecretCommand({ Name: SECRET, SecretString: 'v1' }));
+  await aws.iam.send(
+    new CreateRoleCommand({
+      RoleName: `faults-${sfx}`,
+      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[]}',
+    }),
+  );
+  await aws.iam.send(
+    new PutRolePolicyCommand({
+      RoleName: `faults-${sfx}`,
+      PolicyName: 'read',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] }],
+      }),
+    }),
+  );
+  await system.kube.create(resourcePath(Resources.serviceAccounts, ns), {
+    metadata: {
+      name: 'app',
+      annotations: { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/faults-${sfx}` },
+    },
+  });
+  await createSecretProviderClass(system.kube, ns, 'db', {
+    provider: 'aws',
+    parameters: { objects: `- {objectName: ${SECRET}, objectType: secretsmanager}` },
+  });
+});
+
+afterAll(async () => {
+  system?.gate.clearFaults();
+  await deleteNamespace(system.kube, ns);
+  aws?.destroy();
+  await system?.close();
+});
+
+describe('faults', () => {
+  it('the provider killed with mounts in flight: clear errors, nothing left mounted, the next publish works after its restart', async () => {
+    system.gate.inject({
+      service: 'secretsmanager',
+      operation: 'GetSecretValue',
+      kind: 'latency',
+      latencyMs: 4000,
+    });
+    const pods = await Promise.all([newPod(), newPod(), newPod()]);
+    const prepared = await Promise.all(pods.map((p) => system.kubelet.preparePublish(p, 'v')));
+    const inFlight = prepared.map((p) =>
+      system.kubelet.sendPublish(p).then(
+        () => undefined,
+        (err: grpc.ServiceError) => err,
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await system.provider.kill();
+    const errors = await Promise.all(inFlight);
+    for (const err of errors) {
+      expect(err).toBeDefined();
+      expect([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]).toContain(err?.code);
+      expect(err?.details).toMatch(/provider "aws"|Deadline exceeded/);
+    }
+    await eventually(
+      'no mount left',
+      () => (mountsUnder(system.kubeletRoot).length === 0 ? true : undefined),
+      10_000,
+    );
+    system.gate.clearFaults();
+    await system.restartProvider();
+    const next = await newPod();
+    await system.kubelet.publish(next);
+    expect(read(next)).toBe('v1');
+  });
+
+  it('the driver restarted with volumes mounted: the files stay and rotation resumes', async () => {
+    const p = await newPod();
+    await system.kubelet.publish(p);
+    await system.restartDriver();
+    expect(read(p)).toBe('v1');
+    expect(mountsUnder(system.kubelet.targetPath(p, 'v'))).toHaveLength(1);
+    await aws.secretsManager.send(new PutSecretValueCommand({ SecretId: SECRET, SecretString: 'v2' }));
+    // The first republish after a restart asks the provider at once, with the versions recorded.
+    await system.kubelet.publish(p);
+    expect(read(p)).toBe('v2');
+  });
+
+  it('AWS throttling for a while: the mount succeeds after retries, within the kubelet deadline', async () => {
+    system.gate.resetCounts();
+    system.gate.inject({
+      service: 'secretsmanager',
+      operation: 'GetSecretValue',
+      kind: 'throttle',
+      times: 3,
+    });
+    const p = await newPod();
+    const started = Date.now();
+    await system.kubelet.publish(p);
+    expect(Date.now() - started).toBeLessThan(CALL_TIMEOUT_MS);
+    expect(system.gate.count('secretsmanager', 'GetSecretValue')).toBe(4);
+    expect(read(p)).toBe('v2');
+  });
+
+  it('the API server stopped and started: publish fails cleanly, then works', async () => {
+    const p = await newPod();
+    const prepared = await system.kubelet.preparePublish(p, 'v');
+    lab('stop', 'kube-apiserver');
+    try {
+      const err = await system.kubelet.sendPublish(prepared).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err).toBeDefined();
+      expect(err?.details).toMatch(/ECONNREFUSED|API server/);
+      expect(mountsUnder(system.kubelet.targetPath(p, 'v'))).toEqual([]);
+    } finally {
+      lab('start', 'kube-apiserver');
+    }
+    await eventually(
+      'the publish to work again',
+      () => system.kubelet.sendPublish(prepared).then(() => true),
+      60_000,
+      1000,
+    );
+    expect(read(p)).toBe('v2');
+  });
+});
