@@ -5,3 +5,4 @@ export * from './status-error';
 export * from './kube';
 export * from './flags';
 export * from './shutdown';
+export * from './program';

@@ -1,18 +1,18 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // secrets-store-csi-driver: wiring only. Parses the flags, builds the parts, serves, drains on SIGTERM.
 import {
-  connectionFromKubeconfig,
-  connectionInCluster,
   createLogger,
   createRegistry,
   drainServer,
-  FlagError,
   flagUsage,
   KubeClient,
+  kubeConnection,
   kubeRequestCounter,
   listenOnSocket,
   onShutdown,
+  runProgram,
   serveMetrics,
+  versionInfo,
 } from '@sscsi/common';
 
 import { FLAGS, parseConfig } from './config';
@@ -25,7 +25,7 @@ import { DriverMetrics } from './metrics';
 import { SystemMounter } from './mount/mounter';
 import { SecretSync } from './sync/secret-sync';
 import { ProviderClients } from './provider/provider-clients';
-import { DRIVER_VERSION, versionInfo } from './version';
+import { DRIVER_VERSION } from './version';
 
 const PROGRAM = 'secrets-store-csi-driver';
 const DRAIN_GRACE_MS = 30_000;
@@ -33,7 +33,7 @@ const DRAIN_GRACE_MS = 30_000;
 async function main(): Promise<void> {
   const command = parseConfig(process.argv.slice(2), process.env);
   if (command.kind === 'version') {
-    process.stdout.write(`${JSON.stringify(versionInfo())}\n`);
+    process.stdout.write(`${JSON.stringify(versionInfo(DRIVER_VERSION))}\n`);
     return;
   }
   if (command.kind === 'help') {
@@ -44,9 +44,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: PROGRAM, json: config.logJson, verbosity: config.verbosity });
   for (const warning of command.warnings) logger.warn(warning);
 
-  const connection = config.kubeconfig
-    ? connectionFromKubeconfig(config.kubeconfig)
-    : connectionInCluster(config.inCluster.host, config.inCluster.port);
+  const connection = kubeConnection(config.kubeconfig, config.inCluster);
   const registry = createRegistry();
   const kube = new KubeClient(connection, {
     userAgent: `${PROGRAM}/${DRIVER_VERSION}`,
@@ -124,11 +122,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  const message =
-    err instanceof FlagError
-      ? `${PROGRAM}: ${err.message}`
-      : `${PROGRAM}: ${(err as Error).stack ?? String(err)}`;
-  process.stderr.write(`${message}\n`);
-  process.exit(err instanceof FlagError ? 2 : 1);
-});
+runProgram(PROGRAM, main);

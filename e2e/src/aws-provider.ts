@@ -2,7 +2,7 @@
 // API to it as a driver would, an EKS Pod Identity agent stand-in, and AWS administration against
 // moto (seeding secrets, parameters, roles) that bypasses the gate.
 import * as grpc from '@grpc/grpc-js';
-import { IAMClient } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { KubeClient, TokenRequest } from '@sscsi/common';
@@ -169,6 +169,38 @@ export function awsAdmin(lab: Lab, region = lab.awsRegion) {
       this.iam.destroy();
     },
   };
+}
+
+export const LAB_ACCOUNT = '123456789012';
+
+/** An IAM role in moto with one inline policy of `statements`; returns its ARN. */
+export async function createRole(iam: IAMClient, name: string, statements: object[]): Promise<string> {
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: name,
+      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[]}',
+    }),
+  );
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: name,
+      PolicyName: 'read',
+      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+    }),
+  );
+  return `arn:aws:iam::${LAB_ACCOUNT}:role/${name}`;
+}
+
+/** A ServiceAccount annotated with an IAM role (IRSA), or without one. */
+export async function createServiceAccount(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  roleArn?: string,
+): Promise<void> {
+  await kube.create(resourcePath(Resources.serviceAccounts, namespace), {
+    metadata: { name, annotations: roleArn ? { 'eks.amazonaws.com/role-arn': roleArn } : {} },
+  });
 }
 
 /**

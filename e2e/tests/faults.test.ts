@@ -1,20 +1,20 @@
 // The faults nodes meet in production, through the whole system: the provider killed with mounts
 // in flight, the driver restarted with volumes mounted, AWS throttling, the API server going away.
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type * as grpc from '@grpc/grpc-js';
 import type { Pod } from '@sscsi/common';
-import { Resources, resourcePath, Status } from '@sscsi/common';
+import { Status } from '@sscsi/common';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import type { DemoSystem } from '../src';
 import {
-  ACCOUNT,
   awsAdmin,
   createNamespace,
   createPod,
+  createRole,
+  createServiceAccount,
   createSecretProviderClass,
   deleteNamespace,
   DEMO_REGION,
@@ -55,28 +55,10 @@ beforeAll(async () => {
   aws = awsAdmin(system.lab, DEMO_REGION);
   await createNamespace(system.kube, ns);
   await aws.secretsManager.send(new CreateSecretCommand({ Name: SECRET, SecretString: 'v1' }));
-  await aws.iam.send(
-    new CreateRoleCommand({
-      RoleName: `faults-${sfx}`,
-      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[]}',
-    }),
-  );
-  await aws.iam.send(
-    new PutRolePolicyCommand({
-      RoleName: `faults-${sfx}`,
-      PolicyName: 'read',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] }],
-      }),
-    }),
-  );
-  await system.kube.create(resourcePath(Resources.serviceAccounts, ns), {
-    metadata: {
-      name: 'app',
-      annotations: { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/faults-${sfx}` },
-    },
-  });
+  const roleArn = await createRole(aws.iam, `faults-${sfx}`, [
+    { Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] },
+  ]);
+  await createServiceAccount(system.kube, ns, 'app', roleArn);
   await createSecretProviderClass(system.kube, ns, 'db', {
     provider: 'aws',
     parameters: { objects: `- {objectName: ${SECRET}, objectType: secretsmanager}` },

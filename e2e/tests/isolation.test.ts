@@ -2,10 +2,9 @@
 // policy resources (as AWS does; moto alone does not), through the whole system.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type * as grpc from '@grpc/grpc-js';
 import type { Pod } from '@sscsi/common';
-import { Resources, resourcePath, Status } from '@sscsi/common';
+import { Status } from '@sscsi/common';
 import fs from 'node:fs';
 
 import type { DemoSystem } from '../src';
@@ -14,6 +13,8 @@ import {
   awsAdmin,
   createNamespace,
   createPod,
+  createRole,
+  createServiceAccount,
   createSecretProviderClass,
   deleteNamespace,
   DEMO_REGION,
@@ -26,29 +27,6 @@ const sfx = uniqueSuffix();
 const ns = `iso-${sfx}`;
 let system: DemoSystem;
 let aws: ReturnType<typeof awsAdmin>;
-
-async function role(name: string, statements: object[]): Promise<string> {
-  await aws.iam.send(
-    new CreateRoleCommand({
-      RoleName: name,
-      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[]}',
-    }),
-  );
-  await aws.iam.send(
-    new PutRolePolicyCommand({
-      RoleName: name,
-      PolicyName: 'read',
-      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
-    }),
-  );
-  return `arn:aws:iam::${ACCOUNT}:role/${name}`;
-}
-
-async function serviceAccount(name: string, roleArn?: string): Promise<void> {
-  await system.kube.create(resourcePath(Resources.serviceAccounts, ns), {
-    metadata: { name, annotations: roleArn ? { 'eks.amazonaws.com/role-arn': roleArn } : {} },
-  });
-}
 
 async function pod(name: string, sa: string, spc: string, namespace = ns): Promise<Pod> {
   return createPod(system.kube, namespace, name, {
@@ -89,7 +67,7 @@ beforeAll(async () => {
   await aws.ssm.send(
     new PutParameterCommand({ Name: `/iso-${sfx}/forbidden`, Value: 'no', Type: 'SecureString' }),
   );
-  const reader = await role(`reader-${sfx}`, [
+  const reader = await createRole(aws.iam, `reader-${sfx}`, [
     {
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
@@ -101,12 +79,12 @@ beforeAll(async () => {
       Resource: [`arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter/iso-${sfx}/allowed`],
     },
   ]);
-  const nothing = await role(`nothing-${sfx}`, [
+  const nothing = await createRole(aws.iam, `nothing-${sfx}`, [
     { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['*'] },
   ]);
-  await serviceAccount('reader', reader);
-  await serviceAccount('nothing', nothing);
-  await serviceAccount('unannotated');
+  await createServiceAccount(system.kube, ns, 'reader', reader);
+  await createServiceAccount(system.kube, ns, 'nothing', nothing);
+  await createServiceAccount(system.kube, ns, 'unannotated');
   const spc = (name: string, objects: string) =>
     createSecretProviderClass(system.kube, ns, name, { provider: 'aws', parameters: { objects } });
   await spc('allowed', `- {objectName: allowed-${sfx}, objectType: secretsmanager}`);

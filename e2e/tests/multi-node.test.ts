@@ -1,16 +1,16 @@
 // Three simulated nodes against one lab: three drivers with their own --nodeid, one AWS provider
 // each. Each driver records, labels and syncs only its own node's volumes.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type { KubeList, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
 import { Resources, resourcePath } from '@sscsi/common';
 
 import type { DemoSystem } from '../src';
 import {
-  ACCOUNT,
   awsAdmin,
   createNamespace,
   createPod,
+  createRole,
+  createServiceAccount,
   createSecretProviderClass,
   deleteNamespace,
   DEMO_REGION,
@@ -37,28 +37,10 @@ beforeAll(async () => {
   await aws.secretsManager.send(
     new CreateSecretCommand({ Name: `shared-${sfx}`, SecretString: 'node-shared' }),
   );
-  await aws.iam.send(
-    new CreateRoleCommand({
-      RoleName: `nodes-${sfx}`,
-      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[]}',
-    }),
-  );
-  await aws.iam.send(
-    new PutRolePolicyCommand({
-      RoleName: `nodes-${sfx}`,
-      PolicyName: 'read',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] }],
-      }),
-    }),
-  );
-  await kube.create(resourcePath(Resources.serviceAccounts, ns), {
-    metadata: {
-      name: 'app',
-      annotations: { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/nodes-${sfx}` },
-    },
-  });
+  const roleArn = await createRole(aws.iam, `nodes-${sfx}`, [
+    { Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] },
+  ]);
+  await createServiceAccount(kube, ns, 'app', roleArn);
   for (let n = 0; n < NODES; n++) {
     for (let j = 0; j < PODS_PER_NODE; j++) {
       const name = `n${n}-p${j}`;

@@ -2,18 +2,18 @@
 // secrets-store-csi-driver-provider-aws: wiring only. Parses the flags, builds the parts, serves
 // the provider API on <provider-volume>/aws.sock, drains on SIGTERM.
 import {
-  connectionFromKubeconfig,
-  connectionInCluster,
   createLogger,
   createRegistry,
   drainServer,
-  FlagError,
   flagUsage,
   KubeClient,
+  kubeConnection,
   kubeRequestCounter,
   listenOnSocket,
   onShutdown,
+  runProgram,
   serveMetrics,
+  versionInfo,
 } from '@sscsi/common';
 
 import { AwsClients } from './aws-clients';
@@ -28,7 +28,7 @@ import { KubePodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
 import { MountService } from './mount';
 import { createProviderServer, RUNTIME_NAME } from './server';
-import { PROVIDER_VERSION, versionInfo } from './version';
+import { PROVIDER_VERSION } from './version';
 
 const DRAIN_GRACE_MS = 30_000;
 /** Attempts per AWS call: the SDK's standard retry mode backs off between them (throttling). */
@@ -38,7 +38,7 @@ const FETCH_CONCURRENCY = 8;
 async function main(): Promise<void> {
   const command = parseConfig(process.argv.slice(2), process.env);
   if (command.kind === 'version') {
-    process.stdout.write(`${JSON.stringify(versionInfo())}\n`);
+    process.stdout.write(`${JSON.stringify(versionInfo(PROVIDER_VERSION))}\n`);
     return;
   }
   if (command.kind === 'help') {
@@ -47,9 +47,7 @@ async function main(): Promise<void> {
   }
   const { config } = command;
   const logger = createLogger({ name: RUNTIME_NAME, json: config.logJson, verbosity: config.verbosity });
-  const connection = config.kubeconfig
-    ? connectionFromKubeconfig(config.kubeconfig)
-    : connectionInCluster(config.inCluster.host, config.inCluster.port);
+  const connection = kubeConnection(config.kubeconfig, config.inCluster);
   const registry = createRegistry();
   const kube = new KubeClient(connection, {
     qps: config.qps,
@@ -109,11 +107,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  const message =
-    err instanceof FlagError
-      ? `${RUNTIME_NAME}: ${err.message}`
-      : `${RUNTIME_NAME}: ${(err as Error).stack ?? String(err)}`;
-  process.stderr.write(`${message}\n`);
-  process.exit(err instanceof FlagError ? 2 : 1);
-});
+runProgram(RUNTIME_NAME, main);

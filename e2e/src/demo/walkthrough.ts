@@ -14,13 +14,14 @@ import { isNotFound, Resources, resourcePath } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { awsAdmin } from '../aws-provider';
+import { awsAdmin, LAB_ACCOUNT } from '../aws-provider';
 import { kubectlAsync, mounts } from '../cluster';
 import { eventually } from '../lab';
 import type { DemoSystem } from './system';
 import { DEMO_REGION } from './system';
 
-export const ACCOUNT = '123456789012';
+/** moto's account: the one every ARN of the lab names. */
+export const ACCOUNT = LAB_ACCOUNT;
 export const DB_SECRET_VALUE = '{"username":"mamezou-tech", "password":"my-super-secret-password"}';
 export const ROTATED_PASSWORD = 'my-rotated-password';
 
