@@ -18,6 +18,10 @@ export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
 LAB := e2e/lab/lab.sh
+# The real node: on for make test (its tests need it), off for lab-up and demo unless asked.
+NODE ?= 0
+TEST_NODE ?= 1
+DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
@@ -60,12 +64,15 @@ test-unit: build
 	@mkdir -p $(RESULTS)
 	$(JEST) --selectProjects unit --json --outputFile=$(RESULTS)/unit.json
 
-# Tests that need the lab; run `make lab-up` first or use `make test`, which manages the lab.
+# Tests that need the lab; run `make lab-up NODE=1` first or use `make test`, which manages the lab.
+# They run where the lab is reachable (inside its network namespace when it has a real node), after
+# the node imported this checkout's driver and provider images.
 test-lab: build
 	@mkdir -p $(RESULTS)
 	@# Each run's process logs are audited for secrets by its last test file: start with none.
 	@rm -rf .lab/test-logs
-	eval "$$($(LAB) env)" && $(JEST) --selectProjects lab --runInBand --json --outputFile=$(RESULTS)/lab.json
+	$(LAB) images
+	eval "$$($(LAB) env)" && $(LAB) exec -- $(JEST) --selectProjects lab --runInBand --json --outputFile=$(RESULTS)/lab.json
 
 # Lint and typecheck, unit tests, then the tests against the lab. Starts the lab when it is not
 # running and stops it afterwards when this run started it.
@@ -74,13 +81,15 @@ test:
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
 	@started=0; \
-	if ! $(LAB) running; then $(LAB) up; started=1; fi; \
+	if ! $(LAB) running; then LAB_NODE=$(TEST_NODE) $(LAB) up; started=1; fi; \
 	rc=0; $(MAKE) --no-print-directory test-lab || rc=$$?; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 
+# NODE=1 adds a real node (kubelet, containerd, kube-scheduler) and moves the whole lab into a network
+# namespace of its own; `make test` uses it. NODE=0 keeps everything on this machine's loopback.
 lab-up:
-	$(LAB) up
+	LAB_NODE=$(NODE) $(LAB) up
 
 lab-down:
 	$(LAB) down
@@ -113,8 +122,8 @@ bench: build
 # not running and stops it afterwards if it started it (keep it with `make lab-up` first).
 demo: build
 	@started=0; \
-	if ! $(LAB) running; then $(LAB) up; started=1; fi; \
-	rc=0; eval "$$($(LAB) env)" && node e2e/dist/src/demo/main.js || rc=$$?; \
+	if ! $(LAB) running; then LAB_NODE=$(DEMO_NODE) $(LAB) up; started=1; fi; \
+	rc=0; eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/dist/src/demo/main.js || rc=$$?; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 

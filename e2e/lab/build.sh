@@ -110,6 +110,19 @@ build_moto() {
   "$venv/bin/pip" install --quiet --no-input "moto[server]==$MOTO_VERSION"
 }
 
+# The real node's runtime from Debian: containerd, runc, the CNI plugins, and busybox for the
+# lab's small images. Installed when missing (the lab runs as root).
+build_node() {
+  local missing=()
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  { [ -x /usr/bin/busybox ] && /usr/bin/busybox --list >/dev/null 2>&1; } || missing+=(busybox-static)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 path_of() {
   case "$1" in
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) echo "$(k8s_dir)/$1" ;;
@@ -128,6 +141,7 @@ case "${1:-all}" in
   helm) build_helm ;;
   csi-sanity) build_csi_sanity ;;
   moto) build_moto ;;
+  node) build_node ;;
   path) path_of "$2" ;;
-  *) say "usage: build.sh all|kubernetes|etcd|helm|csi-sanity|moto|path <name>"; exit 2 ;;
+  *) say "usage: build.sh all|kubernetes|etcd|helm|csi-sanity|moto|node|path <name>"; exit 2 ;;
 esac

@@ -2,7 +2,10 @@
 # The lab: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) and a real
 # AWS-compatible endpoint (moto) on loopback, for the integration and end-to-end tests.
 #
-#   lab.sh up        build what is missing, create the PKI on first start, start everything (idempotent)
+#   lab.sh up        build what is missing, create the PKI on first start, start everything (idempotent);
+#                    with LAB_NODE=1 (make lab-up NODE=1) also a real node: kubelet, containerd,
+#                    kube-scheduler, all of the lab inside a network namespace of its own
+#   lab.sh exec -- <command>   run a command where the lab is reachable (inside that namespace)
 #   lab.sh down      stop every lab process and remove the cluster's data (idempotent)
 #   lab.sh status    one line per component
 #   lab.sh running   exit 0 when every component is up and the API server is ready
@@ -31,15 +34,62 @@ MOTO_PORT=15000
 AWS_REGION_DEFAULT=us-east-1
 SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc
 
-COMPONENTS=(etcd kube-apiserver kube-controller-manager moto)
+# The real node's mode: every lab process runs inside this network namespace, where the node's
+# address sits on a veth pair that never leaves it (the kernel here has no dummy interfaces).
+NETNS=sscsi-lab
+NODE_NAME=lab-node
+NODE_IP=10.201.0.10
+# The kubernetes Service's address, on the namespace's loopback: pods reach the API server there
+# without kube-proxy (the API server listens on 443 in this mode).
+SERVICE_IP=10.0.0.1
+KUBELET_ROOT=/var/lib/kubelet
+NODE_STATE=$STATE/node
+# The region the real node's label names, as the article's (ap-northeast-1).
+NODE_REGION=ap-northeast-1
+
+# host: loopback of this machine; node: the lab's network namespace with a real node.
+MODE=$(cat "$STATE/mode" 2>/dev/null || echo host)
+set_mode() {
+  MODE=$1
+  if [ "$MODE" = node ]; then
+    COMPONENTS=(etcd kube-apiserver kube-controller-manager moto kube-scheduler containerd kubelet)
+    APISERVER_PORT=443
+    PUBLIC_BIND=0.0.0.0
+  else
+    COMPONENTS=(etcd kube-apiserver kube-controller-manager moto)
+    APISERVER_PORT=16443
+    PUBLIC_BIND=127.0.0.1
+  fi
+}
+set_mode "$MODE"
+
+# Runs a command in the lab's network (the namespace in node mode). nsenter enters only the network
+# namespace: `ip netns exec` would also give the command a mount namespace of its own, hiding the
+# kubelet's mounts (and /sys/fs/cgroup) from the rest of the machine.
+in_lab() {
+  if [ "$MODE" = node ]; then nsenter --net="/var/run/netns/$NETNS" "$@"; else "$@"; fi
+}
 
 say() { printf '[lab] %s\n' "$*" >&2; }
 bin() { "$here/build.sh" path "$1"; }
 
+# shellcheck source=node.sh
+. "$here/node.sh"
+
 # --- PKI ---------------------------------------------------------------------------------------
 
-make_cert() { # name subject [extensions]
+make_cert() { # name subject [subject-alt-names]
   local name=$1 subject=$2 ext=${3:-}
+  # A certificate made before the lab needed another address is made again.
+  if [ -f "$PKI/$name.crt" ] && [ -n "$ext" ]; then
+    local want
+    for want in $(echo "$ext" | tr ',' ' ' | sed -n 's/IP://gp'); do
+      if ! openssl x509 -in "$PKI/$name.crt" -noout -text | grep -q "IP Address:$want"; then
+        rm -f "$PKI/$name.crt"
+        break
+      fi
+    done
+  fi
   [ -f "$PKI/$name.crt" ] && return 0
   openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
   openssl req -new -key "$PKI/$name.key" -subj "$subject" -out "$PKI/$name.csr" 2>/dev/null
@@ -61,6 +111,7 @@ make_cert() { # name subject [extensions]
 
 make_kubeconfig() { # file user-cert-name
   local file=$1 name=$2
+  mkdir -p "$(dirname "$file")"
   cat >"$file" <<EOF
 apiVersion: v1
 kind: Config
@@ -93,7 +144,7 @@ ensure_pki() {
       -out "$PKI/ca.crt" 2>/dev/null
   fi
   make_cert apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "IP:127.0.0.1,IP:$SERVICE_IP,IP:$NODE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   make_cert admin "/O=system:masters/CN=lab-admin"
   make_cert controller-manager "/CN=system:kube-controller-manager"
   if [ ! -f "$PKI/sa.key" ]; then
@@ -102,6 +153,14 @@ ensure_pki() {
   fi
   make_kubeconfig "$STATE/kubeconfig" admin
   make_kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
+  if [ "$MODE" = node ]; then
+    make_cert scheduler "/CN=system:kube-scheduler"
+    make_cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
+    # The API server's identity towards kubelets (exec, logs).
+    make_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+    make_kubeconfig "$NODE_STATE/scheduler.kubeconfig" scheduler
+    make_kubeconfig "$NODE_STATE/kubelet.kubeconfig" kubelet
+  fi
 }
 
 # --- processes ---------------------------------------------------------------------------------
@@ -113,7 +172,11 @@ start() { # name command...
   local name=$1; shift
   if alive "$name"; then return 0; fi
   mkdir -p "$LOGS" "$PIDS"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  if [ "$MODE" = node ]; then
+    setsid nsenter --net="/var/run/netns/$NETNS" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  else
+    setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  fi
   echo $! >"$PIDS/$name.pid"
 }
 
@@ -147,12 +210,12 @@ wait_for() { # name seconds check-command...
 }
 
 apiserver_ready() {
-  curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+  in_lab curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
     "https://127.0.0.1:$APISERVER_PORT/readyz" | grep -q ok
 }
-etcd_ready() { curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q true; }
-controller_manager_ready() { curl -skf "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz" | grep -q ok; }
-moto_ready() { curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null; }
+etcd_ready() { in_lab curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q true; }
+controller_manager_ready() { in_lab curl -skf "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz" | grep -q ok; }
+moto_ready() { in_lab curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null; }
 
 start_etcd() {
   mkdir -p "$STATE/etcd"
@@ -169,7 +232,11 @@ start_etcd() {
 start_apiserver() {
   start kube-apiserver "$(bin kube-apiserver)" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --bind-address "$PUBLIC_BIND" --advertise-address "$([ "$MODE" = node ] && echo "$NODE_IP" || echo 127.0.0.1)" \
+    --secure-port "$APISERVER_PORT" \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --authorization-mode Node,RBAC \
@@ -193,7 +260,7 @@ start_controller_manager() {
 }
 
 start_moto() {
-  start moto "$(bin moto_server)" -H 127.0.0.1 -p "$MOTO_PORT"
+  start moto "$(bin moto_server)" -H "$PUBLIC_BIND" -p "$MOTO_PORT"
   wait_for moto 60 moto_ready
 }
 
@@ -209,16 +276,28 @@ up() {
     return 0
   fi
   local t0=$SECONDS
-  # A half-started lab from an earlier run is stopped first so that every part starts clean.
+  # A half-started lab from an earlier run (in either mode) is stopped first.
   down quiet
+  set_mode "$([ "${LAB_NODE:-0}" = 1 ] && echo node || echo host)"
   "$here/build.sh" all
+  if [ "$MODE" = node ]; then
+    "$here/build.sh" node
+    "$here/node-images.sh" base
+  fi
+  mkdir -p "$STATE"
+  echo "$MODE" >"$STATE/mode"
   ensure_pki
   mkdir -p "$STATE/bin"
   ln -sf "$(bin kubectl)" "$STATE/bin/kubectl"
   ln -sf "$(bin helm)" "$STATE/bin/helm"
   ln -sf "$(bin csi-sanity)" "$STATE/bin/csi-sanity"
-  say "starting etcd, kube-apiserver, kube-controller-manager and moto on 127.0.0.1"
-  if ! { start_etcd && start_apiserver && start_controller_manager && start_moto; }; then
+  if [ "$MODE" = node ]; then
+    netns_up
+    say "starting etcd, kube-apiserver, kube-controller-manager, moto and a node (kube-scheduler, containerd, kubelet) in network namespace $NETNS"
+  else
+    say "starting etcd, kube-apiserver, kube-controller-manager and moto on 127.0.0.1"
+  fi
+  if ! { start_etcd && start_apiserver && start_controller_manager && start_moto && { [ "$MODE" = host ] || start_node; }; }; then
     say "the lab failed to start; stopping what started"
     down quiet
     return 1
@@ -237,8 +316,10 @@ unmount_leftovers() {
 down() {
   local c quiet=${1:-}
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[$i]}"; done
+  if [ "$MODE" = node ]; then stop_node_leftovers; fi
   unmount_leftovers
-  rm -rf "$STATE/etcd"
+  rm -rf "$STATE/etcd" "$NODE_STATE" "$STATE/mode"
+  set_mode host
   [ -n "$quiet" ] || say "the lab is down"
 }
 
@@ -250,6 +331,9 @@ status() {
   done
   if alive kube-apiserver && apiserver_ready; then
     printf '%-24s %s\n' "api server" "ready at https://127.0.0.1:$APISERVER_PORT"
+  fi
+  if [ "$MODE" = node ]; then
+    printf '%-24s %s\n' "node" "$NODE_NAME ($NODE_IP) in network namespace $NETNS$(node_ready && echo ', Ready')"
   fi
 }
 
@@ -265,7 +349,17 @@ export AWS_SECRET_ACCESS_KEY='lab'
 export LAB_STATE_DIR='$STATE'
 export LAB_MOTO_URL='http://127.0.0.1:$MOTO_PORT'
 export LAB_SERVICE_ACCOUNT_ISSUER='$SERVICE_ACCOUNT_ISSUER'
+export LAB_MODE='$MODE'
 EOF
+  if [ "$MODE" = node ]; then
+    cat <<EOF
+export LAB_NETNS='$NETNS'
+export LAB_NODE_NAME='$NODE_NAME'
+export LAB_NODE_IP='$NODE_IP'
+export LAB_NODE_REGION='$NODE_REGION'
+export LAB_CONTAINERD_SOCKET='$(containerd_socket)'
+EOF
+  fi
 }
 
 # Stops or starts one component, for fault tests (the API server going away and coming back).
@@ -283,12 +377,20 @@ component() { # stop|start name
   esac
 }
 
+# Runs a command where the lab is reachable: inside its network namespace in node mode.
+lab_exec() {
+  [ "${1:-}" = -- ] && shift
+  if [ "$MODE" = node ]; then exec nsenter --net="/var/run/netns/$NETNS" "$@"; else exec "$@"; fi
+}
+
 case "${1:-}" in
   up) up ;;
+  exec) shift; lab_exec "$@" ;;
+  images) import_project_images ;;
   stop | start) component "$1" "${2:-}" ;;
   down) down ;;
   status) status ;;
   running) running ;;
   env) env_exports ;;
-  *) echo "usage: lab.sh up|down|status|running|env|stop <component>|start <component>" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up|down|status|running|env|exec -- <command>|images|stop <component>|start <component>" >&2; exit 2 ;;
 esac

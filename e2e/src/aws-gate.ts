@@ -67,9 +67,10 @@ export class AwsGate {
 
   constructor(readonly upstream: string) {}
 
-  async start(port = 0): Promise<string> {
+  /** `host`: 127.0.0.1, or the real node's address so that its pods reach the gate. */
+  async start(port = 0, host = '127.0.0.1'): Promise<string> {
     const server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, host, resolve));
     this.server = server;
     return this.url;
   }
@@ -77,7 +78,7 @@ export class AwsGate {
   get url(): string {
     const address = this.server?.address() as AddressInfo | undefined;
     if (!address) throw new Error('the AWS gate is not started');
-    return `http://127.0.0.1:${address.port}`;
+    return `http://${address.address}:${address.port}`;
   }
 
   async stop(): Promise<void> {

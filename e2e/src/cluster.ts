@@ -27,15 +27,26 @@ export function kubectl(lab: Lab, args: string[], input?: string): string {
  * in the same process (`kubectl delete pod` waits for it to finish the pod).
  */
 export function kubectlAsync(lab: Lab, args: string[], input?: string): Promise<string> {
+  return labToolAsync(lab, 'kubectl', args, input);
+}
+
+/** The lab's kubectl or helm, without blocking this process; rejects with the tool's message. */
+export function labToolAsync(
+  lab: Lab,
+  tool: 'kubectl' | 'helm',
+  args: string[],
+  input?: string,
+): Promise<string> {
   return new Promise((resolve, reject) => {
+    const env = { ...process.env, KUBECONFIG: lab.kubeconfig };
     const child = execFile(
-      path.join(lab.binDir, 'kubectl'),
+      path.join(lab.binDir, tool),
       args,
-      { env: { ...process.env, KUBECONFIG: lab.kubeconfig }, maxBuffer: 16 * 1024 * 1024 },
+      { env, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err)
           reject(
-            new Error(`kubectl ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`, {
+            new Error(`${tool} ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`, {
               cause: err,
             }),
           );

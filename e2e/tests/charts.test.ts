@@ -36,7 +36,7 @@ const lab = requireLab();
 
 const DRIVER_NAME = 'secrets-store.csi.k8s.io';
 const DRIVER_RELEASE = 'secrets-store-csi-driver';
-const PROVIDER_RELEASE = 'secrets-store-csi-driver-provider-aws';
+const PROVIDER_RELEASE = 'csi-secrets-store-provider-aws';
 const SYSTEM_NAMESPACE = 'kube-system';
 const AWS_AUDIENCES = ['sts.amazonaws.com', 'pods.eks.amazonaws.com'];
 /** The article's `--set` flags. */
@@ -975,7 +975,7 @@ describe('the charts in the lab', () => {
       '-n',
       SYSTEM_NAMESPACE,
       '-l',
-      'app=secrets-store-csi-driver-provider-aws',
+      'app=csi-secrets-store-provider-aws',
     ]);
     expect(list.items.map((d) => d.metadata.name)).toEqual([PROVIDER_RELEASE]);
   });

@@ -19,7 +19,15 @@ const options = ['--longs=String', '--enums=String', '--defaults', '--oneofs', '
 if (!check) fs.rmSync(target, { recursive: true, force: true });
 execFileSync(
   process.execPath,
-  [generator, ...options, `--outDir=${outDir}`, 'csi.proto', 'provider.proto', 'health.proto'],
+  [
+    generator,
+    ...options,
+    `--outDir=${outDir}`,
+    'csi.proto',
+    'provider.proto',
+    'health.proto',
+    'pluginregistration.proto',
+  ],
   {
     cwd: protoDir,
     stdio: 'inherit',

@@ -5,9 +5,11 @@ import path from 'node:path';
 
 import type { ProtoGrpcType as CsiGrpcType } from './generated/csi';
 import type { ProtoGrpcType as HealthGrpcType } from './generated/health';
+import type { ProtoGrpcType as PluginRegistrationGrpcType } from './generated/pluginregistration';
 import type { ProtoGrpcType as ProviderGrpcType } from './generated/provider';
 
-export type { CsiGrpcType, HealthGrpcType, ProviderGrpcType };
+export type { CsiGrpcType, HealthGrpcType, PluginRegistrationGrpcType, ProviderGrpcType };
+export type { RegistrationHandlers } from './generated/pluginregistration/Registration';
 export type { HealthHandlers } from './generated/grpc/health/v1/Health';
 export type { IdentityHandlers } from './generated/csi/v1/Identity';
 export type { NodeHandlers } from './generated/csi/v1/Node';
@@ -42,6 +44,7 @@ function load<T>(file: string): T {
 let csiPackage: CsiGrpcType | undefined;
 let providerPackage: ProviderGrpcType | undefined;
 let healthPackage: HealthGrpcType | undefined;
+let pluginRegistrationPackage: PluginRegistrationGrpcType | undefined;
 
 /** The CSI v1 package (Identity, Controller, Node). */
 export function loadCsi(): CsiGrpcType {
@@ -59,6 +62,12 @@ export function loadProvider(): ProviderGrpcType {
 export function loadHealth(): HealthGrpcType {
   healthPackage ??= load<HealthGrpcType>('health.proto');
   return healthPackage;
+}
+
+/** The kubelet's plugin registration package (pluginregistration). */
+export function loadPluginRegistration(): PluginRegistrationGrpcType {
+  pluginRegistrationPackage ??= load<PluginRegistrationGrpcType>('pluginregistration.proto');
+  return pluginRegistrationPackage;
 }
 
 /** The provider API version the driver announces in VersionRequest. */

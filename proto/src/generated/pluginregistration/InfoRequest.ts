@@ -1,0 +1,5 @@
+// Original file: pluginregistration.proto
+
+export interface InfoRequest {}
+
+export interface InfoRequest__Output {}

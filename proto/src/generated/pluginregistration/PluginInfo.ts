@@ -1,0 +1,15 @@
+// Original file: pluginregistration.proto
+
+export interface PluginInfo {
+  type?: string;
+  name?: string;
+  endpoint?: string;
+  supportedVersions?: string[];
+}
+
+export interface PluginInfo__Output {
+  type: string;
+  name: string;
+  endpoint: string;
+  supportedVersions: string[];
+}

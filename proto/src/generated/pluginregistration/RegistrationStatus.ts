@@ -1,0 +1,11 @@
+// Original file: pluginregistration.proto
+
+export interface RegistrationStatus {
+  pluginRegistered?: boolean;
+  error?: string;
+}
+
+export interface RegistrationStatus__Output {
+  pluginRegistered: boolean;
+  error: string;
+}

@@ -1,0 +1,5 @@
+// Original file: pluginregistration.proto
+
+export interface RegistrationStatusResponse {}
+
+export interface RegistrationStatusResponse__Output {}
