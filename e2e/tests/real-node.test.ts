@@ -5,7 +5,6 @@ import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secret
 import { DeleteParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { DeleteRoleCommand, DeleteRolePolicyCommand } from '@aws-sdk/client-iam';
 import fs from 'node:fs';
-import path from 'node:path';
 
 import {
   ACCOUNT,
@@ -27,7 +26,6 @@ const lab = requireLab();
 const nodeMode = process.env.LAB_MODE === 'node';
 const nodeIp = process.env.LAB_NODE_IP ?? '';
 const region = process.env.LAB_NODE_REGION ?? 'ap-northeast-1';
-const NS = 'default';
 
 let gate: AwsGate;
 let policy: IamPolicyEnforcer;
