@@ -10,3 +10,5 @@ export * from './aws-provider';
 export * from './charts';
 export * from './demo/system';
 export * from './demo/walkthrough';
+export * from './demo/article';
+export * from './demo/node-walkthrough';

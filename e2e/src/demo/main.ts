@@ -1,8 +1,13 @@
 // `make demo`: the article's walkthrough on this machine, printed as a person would see it. Exits
-// non-zero at the first step that does not show what it should. Expects the lab to be up.
+// non-zero at the first step that does not show what it should. Expects the lab to be up. With the
+// lab's real node (make lab-up NODE=1) it runs on that node with helm, the installer and real pods;
+// without it, the driver and the provider run as processes beside the kubelet stand-in.
+import { AwsGate } from '../aws-gate';
+import { IamPolicyEnforcer } from '../iam-policy';
 import { requireLab } from '../lab';
+import { NodeWalkthrough } from './node-walkthrough';
 import { startDemoSystem } from './system';
-import type { Reporter } from './walkthrough';
+import type { Reporter, Step } from './walkthrough';
 import { Walkthrough } from './walkthrough';
 
 const tty = process.stdout.isTTY;
@@ -16,22 +21,68 @@ const reporter: Reporter = {
   note: (text) => write(paint('2', text)),
 };
 
-async function main(): Promise<void> {
-  requireLab();
-  write(paint('1', 'Secrets Store CSI Driver + AWS provider: the walkthrough, on the lab'));
+interface Demo {
+  steps: Step[];
+  close(): Promise<void>;
+}
+
+async function standInDemo(): Promise<Demo> {
   const system = await startDemoSystem({ nodeName: 'demo-node' });
   const walkthrough = new Walkthrough(system, reporter);
+  return {
+    steps: walkthrough.steps,
+    close: async () => {
+      walkthrough.close();
+      await system.close();
+    },
+  };
+}
+
+async function realNodeDemo(lab: ReturnType<typeof requireLab>, nodeIp: string): Promise<Demo> {
+  const gate = new AwsGate(lab.awsEndpoint);
+  const policy = new IamPolicyEnforcer(lab.awsEndpoint);
+  gate.policy = policy;
+  await gate.start(0, nodeIp);
+  const walkthrough = new NodeWalkthrough(
+    {
+      lab,
+      gate,
+      nodeName: process.env.LAB_NODE_NAME ?? 'lab-node',
+      region: process.env.LAB_NODE_REGION ?? 'ap-northeast-1',
+    },
+    reporter,
+  );
+  return {
+    steps: walkthrough.steps,
+    close: async () => {
+      await walkthrough.cleanSlate().catch(() => undefined);
+      walkthrough.close();
+      policy.close();
+      await gate.stop();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const lab = requireLab();
+  const nodeIp = process.env.LAB_MODE === 'node' ? process.env.LAB_NODE_IP : undefined;
+  write(
+    paint(
+      '1',
+      `Secrets Store CSI Driver + AWS provider: the walkthrough, on the lab${nodeIp ? "'s real node" : ''}`,
+    ),
+  );
+  const demo = nodeIp ? await realNodeDemo(lab, nodeIp) : await standInDemo();
   let failed = false;
-  // Ctrl-C: stop the driver, the provider and the stand-in cleanly (their mounts with them).
+  // Ctrl-C: clean up (the stand-in's driver, provider and mounts; the real node's releases and pods).
   const interrupt = () => {
     write(paint('1;31', '\ninterrupted: cleaning up'));
-    walkthrough.close();
-    void system.close().finally(() => process.exit(130));
+    void demo.close().finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
-    for (const [i, step] of walkthrough.steps.entries()) {
+    for (const [i, step] of demo.steps.entries()) {
       reporter.step(`${i + 1}. ${step.title}`);
       const started = Date.now();
       await step.run();
@@ -41,8 +92,7 @@ async function main(): Promise<void> {
     failed = true;
     write(paint('1;31', `\nFAILED: ${(err as Error).message}`));
   } finally {
-    walkthrough.close();
-    await system.close();
+    await demo.close();
   }
   write(
     failed

@@ -1,29 +1,34 @@
 // The article's walkthrough, step by step, against the demo system: the same commands and manifests
 // (the AWS CLI's work done with the AWS SDK, since there is no CLI here), each step checking that
 // it shows what the article shows. `make demo` prints it; the end-to-end suite runs the same steps.
-import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { DeleteParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
-import {
-  CreateRoleCommand,
-  DeleteRoleCommand,
-  DeleteRolePolicyCommand,
-  PutRolePolicyCommand,
-} from '@aws-sdk/client-iam';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { KubeClient, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
 import { isNotFound, Resources, resourcePath } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { awsAdmin, LAB_ACCOUNT } from '../aws-provider';
+import { awsAdmin } from '../aws-provider';
 import { kubectlAsync, mounts } from '../cluster';
 import { eventually } from '../lab';
+import {
+  ACCOUNT,
+  createArticleRole,
+  DB_SECRET_VALUE,
+  deleteArticleAws,
+  PARAMETER_STORE_OBJECTS,
+  PARAMETER_STORE_ROLE,
+  parameterStorePolicy,
+  podManifest,
+  ROTATED_PASSWORD,
+  SECRETS_MANAGER_OBJECTS,
+  SECRETS_MANAGER_ROLE,
+  secretsManagerPolicy,
+  serviceAccountManifest,
+  spcManifest,
+} from './article';
 import type { DemoSystem } from './system';
 import { DEMO_REGION } from './system';
-
-/** moto's account: the one every ARN of the lab names. */
-export const ACCOUNT = LAB_ACCOUNT;
-export const DB_SECRET_VALUE = '{"username":"mamezou-tech", "password":"my-super-secret-password"}';
-export const ROTATED_PASSWORD = 'my-rotated-password';
 
 export interface Reporter {
   step(title: string): void;
@@ -44,43 +49,6 @@ export interface Step {
   title: string;
   run(): Promise<void>;
 }
-
-const SM_POLICY = {
-  Version: '2012-10-17',
-  Statement: [
-    {
-      Effect: 'Allow',
-      Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:MyDBSecret-*`],
-    },
-  ],
-};
-
-const SSM_POLICY = {
-  Version: '2012-10-17',
-  Statement: [
-    {
-      Effect: 'Allow',
-      Action: ['ssm:GetParameters'],
-      Resource: [`arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter/sample-app/db/*`],
-    },
-  ],
-};
-
-const trustPolicy = (serviceAccount: string) =>
-  JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/kubernetes.default.svc` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: {
-          StringEquals: { 'kubernetes.default.svc:sub': `system:serviceaccount:default:${serviceAccount}` },
-        },
-      },
-    ],
-  });
 
 export class Walkthrough {
   private awsClients?: ReturnType<typeof awsAdmin>;
@@ -170,98 +138,12 @@ export class Walkthrough {
     await this.waitMounted();
   }
 
-  private podManifest(serviceAccount: string, withSecretVolume = false): string {
-    return [
-      'apiVersion: v1',
-      'kind: Pod',
-      'metadata:',
-      '  name: sample-app',
-      '  namespace: default',
-      'spec:',
-      `  serviceAccountName: ${serviceAccount}`,
-      `  nodeName: ${this.sys.nodeName}   # the lab has no scheduler: bound to the stand-in's node`,
-      '  containers:',
-      '    - name: sample-app',
-      '      image: busybox:lab',
-      '      imagePullPolicy: Never',
-      '      command: ["sh", "-c", "sleep 3600"]',
-      '      volumeMounts:',
-      '        - name: my-db-secret',
-      '          mountPath: /mnt/secrets-store',
-      '          readOnly: true',
-      ...(withSecretVolume
-        ? ['        - name: my-db-secret-2', '          mountPath: /k8s-secret', '          readOnly: true']
-        : []),
-      '  volumes:',
-      '    - name: my-db-secret',
-      '      csi:',
-      '        driver: secrets-store.csi.k8s.io',
-      '        readOnly: true',
-      '        volumeAttributes:',
-      '          secretProviderClass: my-db-secret',
-      ...(withSecretVolume
-        ? ['    - name: my-db-secret-2', '      secret:', '        secretName: my-db-secret']
-        : []),
-      '',
-    ].join('\n');
-  }
-
-  private spcManifest(objects: string[], secretObjects = false): string {
-    return [
-      'apiVersion: secrets-store.csi.x-k8s.io/v1',
-      'kind: SecretProviderClass',
-      'metadata:',
-      '  name: my-db-secret',
-      '  namespace: default',
-      'spec:',
-      '  provider: aws',
-      ...(secretObjects
-        ? [
-            '  secretObjects:',
-            '    - secretName: my-db-secret',
-            '      type: Opaque',
-            '      data:',
-            '        - key: username',
-            '          objectName: _sample-app_db_username',
-            '        - key: password',
-            '          objectName: _sample-app_db_password',
-          ]
-        : []),
-      '  parameters:',
-      '    objects: |',
-      ...objects.map((l) => `      ${l}`),
-      '',
-    ].join('\n');
-  }
-
-  private serviceAccountManifest(name: string, role: string): string {
-    return [
-      'apiVersion: v1',
-      'kind: ServiceAccount',
-      'metadata:',
-      `  name: ${name}`,
-      '  namespace: default',
-      '  annotations:',
-      `    eks.amazonaws.com/role-arn: arn:aws:iam::${ACCOUNT}:role/${role}`,
-      '',
-    ].join('\n');
-  }
-
   private async createRole(role: string, serviceAccount: string, policy: object): Promise<void> {
     this.out.command(
       `aws iam create-role --role-name ${role} (trust: system:serviceaccount:default:${serviceAccount})`,
     );
-    await this.aws.iam.send(
-      new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trustPolicy(serviceAccount) }),
-    );
     this.out.command(`aws iam put-role-policy --role-name ${role} --policy-document file://policy.json`);
-    await this.aws.iam.send(
-      new PutRolePolicyCommand({
-        RoleName: role,
-        PolicyName: `${role}ReadOnly`,
-        PolicyDocument: JSON.stringify(policy),
-      }),
-    );
+    await createArticleRole(this.aws, role, serviceAccount, policy);
     this.out.output(JSON.stringify(policy, null, 2));
   }
 
@@ -285,24 +167,7 @@ export class Walkthrough {
       '--ignore-not-found',
     ]);
     await kubectlAsync(this.sys.lab, ['delete', 'secret', 'my-db-secret', '--ignore-not-found']);
-    await this.deleteAwsObjects();
-  }
-
-  private async deleteAwsObjects(): Promise<void> {
-    const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
-    await quiet(
-      this.aws.secretsManager.send(
-        new DeleteSecretCommand({ SecretId: 'MyDBSecret', ForceDeleteWithoutRecovery: true }),
-      ),
-    );
-    for (const name of ['/sample-app/db/username', '/sample-app/db/password'])
-      await quiet(this.aws.ssm.send(new DeleteParameterCommand({ Name: name })));
-    for (const role of ['MySampleAppSecretsManager', 'MySampleAppParameterStore']) {
-      await quiet(
-        this.aws.iam.send(new DeleteRolePolicyCommand({ RoleName: role, PolicyName: `${role}ReadOnly` })),
-      );
-      await quiet(this.aws.iam.send(new DeleteRoleCommand({ RoleName: role })));
-    }
+    await deleteArticleAws(this.aws);
   }
 
   readonly steps: Step[] = [
@@ -341,9 +206,13 @@ export class Walkthrough {
     {
       title: 'An IAM role allowed to read only MyDBSecret, and the ServiceAccount that uses it (IRSA)',
       run: async () => {
-        await this.createRole('MySampleAppSecretsManager', 'sample-app-secrets-manager', SM_POLICY);
+        await this.createRole(
+          SECRETS_MANAGER_ROLE,
+          'sample-app-secrets-manager',
+          secretsManagerPolicy(DEMO_REGION),
+        );
         const out = await this.apply(
-          this.serviceAccountManifest('sample-app-secrets-manager', 'MySampleAppSecretsManager'),
+          serviceAccountManifest('sample-app-secrets-manager', SECRETS_MANAGER_ROLE),
           'serviceaccount.yaml',
         );
         expectThat(
@@ -355,15 +224,15 @@ export class Walkthrough {
     {
       title: 'SecretProviderClass my-db-secret and the pod sample-app',
       run: async () => {
-        const spc = await this.apply(
-          this.spcManifest(['- objectName: "MyDBSecret"', '  objectType: "secretsmanager"']),
-          'my-db-secret.yaml',
-        );
+        const spc = await this.apply(spcManifest(SECRETS_MANAGER_OBJECTS), 'my-db-secret.yaml');
         expectThat(
           /secretproviderclass.secrets-store.csi.x-k8s.io\/my-db-secret (created|configured)/.test(spc),
           'no SecretProviderClass',
         );
-        await this.apply(this.podManifest('sample-app-secrets-manager'), 'sample-app.yaml');
+        await this.apply(
+          podManifest({ serviceAccount: 'sample-app-secrets-manager', nodeName: this.sys.nodeName }),
+          'sample-app.yaml',
+        );
         await this.waitMounted();
       },
     },
@@ -428,9 +297,13 @@ export class Walkthrough {
           }),
         );
         this.out.output(JSON.stringify({ Version: p.Version, Tier: p.Tier }));
-        await this.createRole('MySampleAppParameterStore', 'sample-app-parameter-store', SSM_POLICY);
+        await this.createRole(
+          PARAMETER_STORE_ROLE,
+          'sample-app-parameter-store',
+          parameterStorePolicy(DEMO_REGION),
+        );
         await this.apply(
-          this.serviceAccountManifest('sample-app-parameter-store', 'MySampleAppParameterStore'),
+          serviceAccountManifest('sample-app-parameter-store', PARAMETER_STORE_ROLE),
           'serviceaccount.yaml',
         );
       },
@@ -438,16 +311,10 @@ export class Walkthrough {
     {
       title: 'The class now names the parameters; the pod uses sample-app-parameter-store',
       run: async () => {
-        await this.apply(
-          this.spcManifest([
-            '- objectName: "/sample-app/db/username"',
-            '  objectType: "ssmparameter"',
-            '- objectName: "/sample-app/db/password"',
-            '  objectType: "ssmparameter"',
-          ]),
-          'my-db-secret.yaml',
+        await this.apply(spcManifest(PARAMETER_STORE_OBJECTS), 'my-db-secret.yaml');
+        await this.recreatePod(
+          podManifest({ serviceAccount: 'sample-app-parameter-store', nodeName: this.sys.nodeName }),
         );
-        await this.recreatePod(this.podManifest('sample-app-parameter-store'));
         this.out.command('ls -l /mnt/secrets-store/');
         const names = fs
           .readdirSync(this.targetPath)
@@ -477,19 +344,14 @@ export class Walkthrough {
     {
       title: 'secretObjects: the mounted parameters synced into the Secret my-db-secret',
       run: async () => {
-        await this.apply(
-          this.spcManifest(
-            [
-              '- objectName: "/sample-app/db/username"',
-              '  objectType: "ssmparameter"',
-              '- objectName: "/sample-app/db/password"',
-              '  objectType: "ssmparameter"',
-            ],
-            true,
-          ),
-          'my-db-secret.yaml',
+        await this.apply(spcManifest(PARAMETER_STORE_OBJECTS, true), 'my-db-secret.yaml');
+        await this.recreatePod(
+          podManifest({
+            serviceAccount: 'sample-app-parameter-store',
+            withSecretVolume: true,
+            nodeName: this.sys.nodeName,
+          }),
         );
-        await this.recreatePod(this.podManifest('sample-app-parameter-store', true));
         await eventually('the synced Secret my-db-secret', () => this.secret(), 30_000);
         const out = await this.kubectl(['describe', 'secret', 'my-db-secret']);
         expectThat(
@@ -597,7 +459,7 @@ export class Walkthrough {
         this.out.command(
           'aws secretsmanager delete-secret --secret-id MyDBSecret; aws ssm delete-parameter ...; aws iam delete-role ...',
         );
-        await this.deleteAwsObjects();
+        await deleteArticleAws(this.aws);
         const left = mounts().filter((m) => m.mountPoint.startsWith(this.sys.kubeletRoot));
         this.out.output(`mounts left under the node's kubelet folder: ${left.length}`);
         expectThat(left.length === 0, `mounts left: ${left.map((m) => m.mountPoint).join(', ')}`);

@@ -1,0 +1,467 @@
+// The article's walkthrough on the lab's real node (make lab-up NODE=1): the charts installed with
+// helm as the article does, the AWS provider from its installer, real pods scheduled on the node,
+// and the article's kubectl commands verbatim (`kubectl exec sample-app -- cat ...`).
+// `make demo NODE=1` prints it; e2e/tests/real-node.test.ts runs the same steps.
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import fs from 'node:fs';
+
+import type { AwsGate } from '../aws-gate';
+import { awsAdmin } from '../aws-provider';
+import { AWS_PROVIDER_INSTALLER, DRIVER_CHART } from '../charts';
+import { labToolAsync } from '../cluster';
+import type { Lab } from '../lab';
+import { eventually } from '../lab';
+import {
+  createArticleRole,
+  DB_SECRET_VALUE,
+  deleteArticleAws,
+  PARAMETER_STORE_OBJECTS,
+  PARAMETER_STORE_ROLE,
+  parameterStorePolicy,
+  podManifest,
+  ROTATED_PASSWORD,
+  SECRETS_MANAGER_OBJECTS,
+  SECRETS_MANAGER_ROLE,
+  secretsManagerPolicy,
+  serviceAccountManifest,
+  spcManifest,
+} from './article';
+import type { Reporter, Step } from './walkthrough';
+import { WalkthroughFailure } from './walkthrough';
+
+function expectThat(condition: boolean, message: string): void {
+  if (!condition) throw new WalkthroughFailure(message);
+}
+
+export interface NodeWalkthroughOptions {
+  lab: Lab;
+  /** The AWS gate, listening on the node's address so that the provider's pod reaches it. */
+  gate: AwsGate;
+  nodeName: string;
+  region: string;
+}
+
+export class NodeWalkthrough {
+  private awsClients?: ReturnType<typeof awsAdmin>;
+
+  constructor(
+    private readonly o: NodeWalkthroughOptions,
+    private readonly out: Reporter,
+  ) {}
+
+  static titles(): string[] {
+    const silent: Reporter = {
+      step: () => undefined,
+      command: () => undefined,
+      output: () => undefined,
+      note: () => undefined,
+    };
+    return new NodeWalkthrough(undefined as unknown as NodeWalkthroughOptions, silent).steps.map(
+      (s) => s.title,
+    );
+  }
+
+  private get aws(): ReturnType<typeof awsAdmin> {
+    this.awsClients ??= awsAdmin(this.o.lab, this.o.region);
+    return this.awsClients;
+  }
+
+  close(): void {
+    this.awsClients?.destroy();
+  }
+
+  private async tool(
+    tool: 'kubectl' | 'helm',
+    args: string[],
+    input?: string,
+    shown?: string,
+  ): Promise<string> {
+    this.out.command(`${tool} ${shown ?? args.join(' ')}`);
+    const text = await labToolAsync(this.o.lab, tool, args, input);
+    if (text.trim()) this.out.output(text.trimEnd());
+    return text;
+  }
+
+  private kubectl(...args: string[]): Promise<string> {
+    return this.tool('kubectl', args);
+  }
+
+  private async apply(manifest: string, file: string): Promise<string> {
+    this.out.note(`${file}:\n${manifest.trimEnd()}`);
+    return this.tool('kubectl', ['apply', '-f', '-'], manifest, `apply -f ${file}`);
+  }
+
+  private quiet(...args: string[]): Promise<string> {
+    return labToolAsync(this.o.lab, 'kubectl', args);
+  }
+
+  /** Replaces sample-app (a short grace period: its shell ignores SIGTERM) and waits until it runs. */
+  private async recreatePod(manifest: string): Promise<void> {
+    await this.kubectl('delete', 'pod', 'sample-app', '--ignore-not-found', '--grace-period=1');
+    await this.apply(manifest, 'sample-app.yaml');
+    await this.kubectl('wait', '--for=condition=Ready', 'pod/sample-app', '--timeout=120s');
+  }
+
+  private async role(role: string, serviceAccount: string, policy: object): Promise<void> {
+    this.out.command(
+      `aws iam create-role --role-name ${role}; aws iam put-role-policy --role-name ${role} --policy-document file://policy.json`,
+    );
+    await createArticleRole(this.aws, role, serviceAccount, policy);
+    this.out.output(JSON.stringify(policy, null, 2));
+  }
+
+  /** Removes what the walkthrough makes, whatever of it exists: a clean start, or the end of a failed run. */
+  async cleanSlate(): Promise<void> {
+    await this.quiet('delete', 'pod', 'sample-app', '--ignore-not-found', '--grace-period=1', '--wait=true');
+    await this.quiet('delete', 'secretproviderclass', 'my-db-secret', '--ignore-not-found');
+    await this.quiet(
+      'delete',
+      'serviceaccount',
+      'sample-app-secrets-manager',
+      'sample-app-parameter-store',
+      '--ignore-not-found',
+    );
+    await this.quiet('delete', 'secret', 'my-db-secret', '--ignore-not-found');
+    await this.quiet('delete', '-f', AWS_PROVIDER_INSTALLER, '--ignore-not-found', '--wait=true');
+    await labToolAsync(this.o.lab, 'helm', [
+      'uninstall',
+      'secrets-store-csi-driver',
+      '--namespace',
+      'kube-system',
+      '--wait',
+    ]).catch(() => '');
+    // A CSIDriver made without Helm (by other tests) would stop Helm from installing the chart.
+    await this.quiet('delete', 'csidriver', 'secrets-store.csi.k8s.io', '--ignore-not-found');
+    await deleteArticleAws(this.aws);
+  }
+
+  private exec(...command: string[]): Promise<string> {
+    return this.kubectl('exec', 'sample-app', '--', ...command);
+  }
+
+  readonly steps: Step[] = [
+    {
+      title:
+        'helm upgrade --install secrets-store-csi-driver --set syncSecret.enabled=true --set enableSecretRotation=true --wait',
+      run: async () => {
+        await this.cleanSlate();
+        const args = [
+          'upgrade',
+          '--install',
+          'secrets-store-csi-driver',
+          DRIVER_CHART,
+          '--namespace',
+          'kube-system',
+        ];
+        args.push(
+          '--set',
+          'syncSecret.enabled=true',
+          '--set',
+          'enableSecretRotation=true',
+          '--wait',
+          '--timeout',
+          '180s',
+        );
+        const out = await this.tool(
+          'helm',
+          args,
+          undefined,
+          `${args.join(' ').replace(DRIVER_CHART, 'charts/secrets-store-csi-driver')}`,
+        );
+        expectThat(/STATUS: deployed/.test(out), 'helm did not deploy the chart');
+        const ds = await this.kubectl(
+          'get',
+          'ds,pod',
+          '-n',
+          'kube-system',
+          '-l',
+          'app.kubernetes.io/name=secrets-store-csi-driver',
+        );
+        expectThat(
+          /pod\/secrets-store-csi-driver-\w+\s+3\/3\s+Running/.test(ds),
+          'the driver pod is not 3/3 Running',
+        );
+        await eventually('the driver registered with the kubelet', async () =>
+          (
+            await this.quiet('get', 'csinode', this.o.nodeName, '-o', 'jsonpath={.spec.drivers[*].name}')
+          ).includes('secrets-store.csi.k8s.io')
+            ? true
+            : undefined,
+        );
+      },
+    },
+    {
+      title: 'kubectl apply -f aws-provider-installer.yaml (pointed at the lab AWS endpoint)',
+      run: async () => {
+        await this.tool(
+          'kubectl',
+          ['apply', '-f', AWS_PROVIDER_INSTALLER],
+          undefined,
+          'apply -f deploy/aws-provider-installer.yaml',
+        );
+        this.out.note(
+          "the lab's one addition: its AWS endpoint (there is no internet here); the node's region label names ap-northeast-1",
+        );
+        await this.kubectl(
+          'set',
+          'env',
+          '-n',
+          'kube-system',
+          'daemonset/csi-secrets-store-provider-aws',
+          `AWS_ENDPOINT_URL=${this.o.gate.url}`,
+        );
+        await this.kubectl(
+          'rollout',
+          'status',
+          '-n',
+          'kube-system',
+          'daemonset/csi-secrets-store-provider-aws',
+          '--timeout=120s',
+        );
+        const ds = await this.kubectl(
+          'get',
+          'ds,pod',
+          '-n',
+          'kube-system',
+          '-l',
+          'app=csi-secrets-store-provider-aws',
+        );
+        expectThat(
+          /pod\/csi-secrets-store-provider-aws-\w+\s+1\/1\s+Running/.test(ds),
+          'the provider pod is not 1/1 Running',
+        );
+      },
+    },
+    {
+      title: 'Secrets Manager: kubectl exec sample-app -- cat /mnt/secrets-store/MyDBSecret',
+      run: async () => {
+        this.out.command(
+          `aws secretsmanager create-secret --name MyDBSecret --secret-string '${DB_SECRET_VALUE}'`,
+        );
+        await this.aws.secretsManager.send(
+          new CreateSecretCommand({ Name: 'MyDBSecret', SecretString: DB_SECRET_VALUE }),
+        );
+        await this.role(
+          SECRETS_MANAGER_ROLE,
+          'sample-app-secrets-manager',
+          secretsManagerPolicy(this.o.region),
+        );
+        await this.apply(
+          serviceAccountManifest('sample-app-secrets-manager', SECRETS_MANAGER_ROLE),
+          'serviceaccount.yaml',
+        );
+        await this.apply(spcManifest(SECRETS_MANAGER_OBJECTS), 'my-db-secret.yaml');
+        await this.recreatePod(podManifest({ serviceAccount: 'sample-app-secrets-manager' }));
+        expectThat(
+          (await this.exec('cat', '/mnt/secrets-store/MyDBSecret')) === DB_SECRET_VALUE,
+          'the file does not hold the secret',
+        );
+        const mount = await this.exec('sh', '-c', 'grep " /mnt/secrets-store " /proc/mounts');
+        expectThat(/^tmpfs \/mnt\/secrets-store tmpfs ro/.test(mount), 'the volume is not a read-only tmpfs');
+      },
+    },
+    {
+      title: 'kubectl describe secretproviderclasspodstatus sample-app-default-my-db-secret',
+      run: async () => {
+        const out = await this.kubectl(
+          'describe',
+          'secretproviderclasspodstatus',
+          'sample-app-default-my-db-secret',
+        );
+        expectThat(/Mounted:\s+true/.test(out), 'not Mounted: true');
+        expectThat(
+          /Id:\s+MyDBSecret/.test(out) && /Version:\s+[0-9a-f-]{36}/.test(out),
+          'no MyDBSecret object with its version',
+        );
+        expectThat(
+          /Target Path:\s+\/var\/lib\/kubelet\/pods\/[0-9a-f-]+\/volumes\/kubernetes.io~csi\/my-db-secret\/mount/.test(
+            out,
+          ),
+          'unexpected target path',
+        );
+        expectThat(
+          out.includes(`internal.secrets-store.csi.k8s.io/node-name=${this.o.nodeName}`),
+          'not labelled with the node',
+        );
+      },
+    },
+    {
+      title: 'Parameter Store, secretObjects, and the synced Secret mounted at /k8s-secret',
+      run: async () => {
+        this.out.command(
+          'aws ssm put-parameter --name "/sample-app/db/username" --value "mamezou-tech" --type String',
+        );
+        await this.aws.ssm.send(
+          new PutParameterCommand({ Name: '/sample-app/db/username', Value: 'mamezou-tech', Type: 'String' }),
+        );
+        this.out.command(
+          'aws ssm put-parameter --name "/sample-app/db/password" --value "my-super-secret-password" --type SecureString',
+        );
+        await this.aws.ssm.send(
+          new PutParameterCommand({
+            Name: '/sample-app/db/password',
+            Value: 'my-super-secret-password',
+            Type: 'SecureString',
+          }),
+        );
+        await this.role(
+          PARAMETER_STORE_ROLE,
+          'sample-app-parameter-store',
+          parameterStorePolicy(this.o.region),
+        );
+        await this.apply(
+          serviceAccountManifest('sample-app-parameter-store', PARAMETER_STORE_ROLE),
+          'serviceaccount.yaml',
+        );
+        await this.apply(spcManifest(PARAMETER_STORE_OBJECTS, true), 'my-db-secret.yaml');
+        await this.recreatePod(
+          podManifest({ serviceAccount: 'sample-app-parameter-store', withSecretVolume: true }),
+        );
+        const listing = await this.exec('ls', '-l', '/mnt/secrets-store/');
+        expectThat(
+          /_sample-app_db_password -> \.\.data\/_sample-app_db_password/.test(listing),
+          'no _sample-app_db_password',
+        );
+        expectThat(
+          (await this.exec('cat', '/mnt/secrets-store/_sample-app_db_username')) === 'mamezou-tech',
+          'wrong username file',
+        );
+        expectThat(
+          (await this.exec('cat', '/mnt/secrets-store/_sample-app_db_password')) ===
+            'my-super-secret-password',
+          'wrong password file',
+        );
+        const described = await this.kubectl('describe', 'secret', 'my-db-secret');
+        expectThat(/Labels:\s+secrets-store.csi.k8s.io\/managed=true/.test(described), 'no managed label');
+        expectThat(
+          /password:\s+24 bytes/.test(described) && /username:\s+12 bytes/.test(described),
+          'Secret keys missing',
+        );
+        expectThat(
+          (await this.exec('cat', '/k8s-secret/username')) === 'mamezou-tech',
+          'wrong /k8s-secret/username',
+        );
+        expectThat(
+          (await this.exec('cat', '/k8s-secret/password')) === 'my-super-secret-password',
+          'wrong /k8s-secret/password',
+        );
+      },
+    },
+    {
+      title: 'Rotation reaches the running container, in the CSI volume and in the Secret volume',
+      run: async () => {
+        this.out.note("a short poll interval for the demonstration (the chart's default is 2m):");
+        const args = [
+          'upgrade',
+          'secrets-store-csi-driver',
+          DRIVER_CHART,
+          '--namespace',
+          'kube-system',
+          '--reuse-values',
+        ];
+        args.push('--set', 'rotationPollInterval=10s', '--wait');
+        await this.tool(
+          'helm',
+          args,
+          undefined,
+          args.join(' ').replace(DRIVER_CHART, 'charts/secrets-store-csi-driver'),
+        );
+        this.out.command(
+          `aws ssm put-parameter --name "/sample-app/db/password" --value "${ROTATED_PASSWORD}" --type SecureString --overwrite`,
+        );
+        await this.aws.ssm.send(
+          new PutParameterCommand({
+            Name: '/sample-app/db/password',
+            Value: ROTATED_PASSWORD,
+            Type: 'SecureString',
+            Overwrite: true,
+          }),
+        );
+        const started = Date.now();
+        const read = (file: string) =>
+          labToolAsync(this.o.lab, 'kubectl', ['exec', 'sample-app', '--', 'cat', file]);
+        await eventually(
+          'the rotated password in the container',
+          async () =>
+            (await read('/mnt/secrets-store/_sample-app_db_password')) === ROTATED_PASSWORD &&
+            (await read('/k8s-secret/password')) === ROTATED_PASSWORD
+              ? true
+              : undefined,
+          240_000,
+          2000,
+        );
+        this.out.note(`rotated in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        await this.exec('cat', '/mnt/secrets-store/_sample-app_db_password');
+        await this.exec('cat', '/k8s-secret/password');
+      },
+    },
+    {
+      title: 'kubectl delete pod sample-app: its mount, its status and the synced Secret go with it',
+      run: async () => {
+        const uid = (await this.quiet('get', 'pod', 'sample-app', '-o', 'jsonpath={.metadata.uid}')).trim();
+        await this.kubectl('delete', 'pod', 'sample-app');
+        const podMounts = () =>
+          fs
+            .readFileSync('/proc/self/mountinfo', 'utf8')
+            .split('\n')
+            .filter((l) => l.includes(`/var/lib/kubelet/pods/${uid}/`));
+        await eventually(
+          'the volume to be unmounted',
+          () => (podMounts().length === 0 ? true : undefined),
+          60_000,
+        );
+        await eventually(
+          'the garbage collector to delete the status and the Secret',
+          async () => {
+            const left = await this.quiet(
+              'get',
+              'secretproviderclasspodstatus,secret',
+              '--ignore-not-found',
+              '-o',
+              'name',
+            );
+            return /sample-app-default-my-db-secret|secret\/my-db-secret/.test(left) ? undefined : true;
+          },
+          90_000,
+        );
+        await this.kubectl('get', 'secret', 'my-db-secret', '--ignore-not-found');
+      },
+    },
+    {
+      title: 'Clean up: kubectl delete -f, helm uninstall; nothing is left',
+      run: async () => {
+        await this.kubectl('delete', 'secretproviderclass', 'my-db-secret');
+        await this.kubectl(
+          'delete',
+          'serviceaccount',
+          'sample-app-secrets-manager',
+          'sample-app-parameter-store',
+        );
+        await this.tool(
+          'kubectl',
+          ['delete', '-f', AWS_PROVIDER_INSTALLER, '--wait=true'],
+          undefined,
+          'delete -f deploy/aws-provider-installer.yaml',
+        );
+        await this.tool('helm', [
+          'uninstall',
+          'secrets-store-csi-driver',
+          '--namespace',
+          'kube-system',
+          '--wait',
+        ]);
+        this.out.command(
+          'aws secretsmanager delete-secret ...; aws ssm delete-parameter ...; aws iam delete-role ...',
+        );
+        await deleteArticleAws(this.aws);
+        const left = fs
+          .readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('/var/lib/kubelet/pods/'));
+        this.out.output(`pod volumes left on the node: ${left.length}`);
+        expectThat(left.length === 0, 'pod volumes left on the node');
+      },
+    },
+  ];
+}
