@@ -25,7 +25,7 @@ DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env demo bench installer images clean
+.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env lab-images demo bench installer images clean
 
 node: $(NODE_STAMP)
 
@@ -100,6 +100,11 @@ lab-status:
 lab-env:
 	@$(LAB) env
 
+# With the real node: builds this checkout's driver and provider images and imports them into its
+# containerd (test-lab and demo do this themselves). Without the node: nothing to do.
+lab-images: build
+	$(LAB) images
+
 # Renders deploy/aws-provider-installer.yaml from the AWS provider chart (the tests fail when it is stale).
 installer: deps
 	scripts/render-aws-provider-installer.sh
@@ -123,7 +128,7 @@ bench: build
 demo: build
 	@started=0; \
 	if ! $(LAB) running; then LAB_NODE=$(DEMO_NODE) $(LAB) up; started=1; fi; \
-	rc=0; eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/dist/src/demo/main.js || rc=$$?; \
+	rc=0; $(LAB) images && eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/dist/src/demo/main.js || rc=$$?; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 
