@@ -28,7 +28,7 @@ build_kubernetes() {
   local missing=0 b
   for b in "${wanted[@]}"; do [ -x "$out/$b" ] || missing=1; done
   [ "$missing" = 0 ] && return 0
-  say "building Kubernetes $KUBERNETES_VERSION (${wanted[*]}) from the Go module proxy; the first build takes 20-40 minutes on 2 cores"
+  say "building Kubernetes $KUBERNETES_VERSION (${wanted[*]}) from the Go module proxy; the first build takes 5-10 minutes on 2 cores"
   local work="$LAB_CACHE/src/kubernetes-$KUBERNETES_VERSION"
   rm -rf "$work" && mkdir -p "$work" "$out"
   (

@@ -400,6 +400,9 @@ export class NodeWalkthrough {
       title: 'kubectl delete pod sample-app: its mount, its status and the synced Secret go with it',
       run: async () => {
         const uid = (await this.quiet('get', 'pod', 'sample-app', '-o', 'jsonpath={.metadata.uid}')).trim();
+        this.out.note(
+          "busybox's sh ignores SIGTERM, so this waits out the pod's 30 s grace period, as in the article",
+        );
         await this.kubectl('delete', 'pod', 'sample-app');
         const podMounts = () =>
           fs
@@ -455,12 +458,23 @@ export class NodeWalkthrough {
           'aws secretsmanager delete-secret ...; aws ssm delete-parameter ...; aws iam delete-role ...',
         );
         await deleteArticleAws(this.aws);
-        const left = fs
-          .readFileSync('/proc/self/mountinfo', 'utf8')
-          .split('\n')
-          .filter((l) => l.includes('/var/lib/kubelet/pods/'));
+        // The kubelet tears down the deleted pods' volumes (the charts' token volumes too) a moment
+        // after the pods are gone.
+        const podVolumes = () =>
+          fs
+            .readFileSync('/proc/self/mountinfo', 'utf8')
+            .split('\n')
+            .filter((l) => l.includes('/var/lib/kubelet/pods/'));
+        const left = await eventually(
+          'the kubelet to unmount every pod volume',
+          () => (podVolumes().length === 0 ? podVolumes() : undefined),
+          60_000,
+        ).catch(() => podVolumes());
         this.out.output(`pod volumes left on the node: ${left.length}`);
-        expectThat(left.length === 0, 'pod volumes left on the node');
+        expectThat(
+          left.length === 0,
+          `pod volumes left on the node: ${left.map((l) => l.split(' ')[4]).join(', ')}`,
+        );
       },
     },
   ];
