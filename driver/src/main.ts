@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --lite-mode
 // secrets-store-csi-driver: wiring only. Parses the flags, builds the parts, serves, drains on SIGTERM.
 import {
   createLogger,
@@ -22,7 +22,7 @@ import { KubeEventRecorder } from './kube/events';
 import { KubePodStatusStore } from './kube/pod-status';
 import { SecretProviderClassCache } from './kube/secret-provider-classes';
 import { DriverMetrics } from './metrics';
-import { SystemMounter } from './mount/mounter';
+import { systemMounter } from './mount/mounter';
 import { SecretSync } from './sync/secret-sync';
 import { ProviderClients } from './provider/provider-clients';
 import { DRIVER_VERSION } from './version';
@@ -57,7 +57,10 @@ async function main(): Promise<void> {
     maxReceiveMessageSize: config.maxCallRecvMsgSize,
     logger,
   });
-  const mounter = new SystemMounter();
+  const { mounter, method, fallbackReason } = systemMounter();
+  if (fallbackReason)
+    logger.warn({ reason: fallbackReason }, `mounting with the ${method}: libc could not be loaded`);
+  else logger.info(`mounting with the ${method}`);
   const sync = new SecretSync({
     kube,
     nodeId: config.nodeId,

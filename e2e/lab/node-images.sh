@@ -109,13 +109,13 @@ project() {
 
   local driver="$STAGE/driver-app"
   rm -rf "$driver" && app_layer "$driver" driver secrets-store-csi-driver
-  # The driver mounts tmpfs with the mount and umount programs.
+  # The driver mounts tmpfs with mount(2) through libc; the programs are its fallback.
   mkdir -p "$driver/usr/bin"
   cp /usr/bin/mount /usr/bin/umount "$driver/usr/bin/"
   with_libraries "$driver" /usr/bin/mount /usr/bin/umount
   oci --name "ghcr.io/sscsi-ts/secrets-store-csi-driver:$version" --out "$IMAGES/driver.tar" \
     --layer "$runtime" --layer "$driver" \
-    --entrypoint '["/usr/local/bin/node","--max-semi-space-size=1","/opt/secrets-store-csi-driver/driver/dist/main.js"]'
+    --entrypoint '["/usr/local/bin/node","--max-semi-space-size=1","--lite-mode","/opt/secrets-store-csi-driver/driver/dist/main.js"]'
 
   local provider="$STAGE/provider-app"
   rm -rf "$provider" && app_layer "$provider" provider-aws secrets-store-csi-driver-provider-aws

@@ -1,8 +1,11 @@
 // Where a volume's tmpfs is mounted and unmounted. The Mounter interface keeps the node server's
-// logic testable; SystemMounter runs the `mount` and `umount` programs and reads mountinfo.
+// logic testable. SyscallMounter calls mount(2) and umount2(2) in libc; ProgramMounter runs the
+// `mount` and `umount` programs, as upstream does, where libc cannot be loaded. Both read mountinfo.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import util from 'node:util';
 
 export interface Mounter {
   /** Mounts a fresh tmpfs at `target`, which must exist. */
@@ -48,7 +51,16 @@ export function mountPointsOf(mountinfo: string): string[] {
   return points;
 }
 
-export class SystemMounter implements Mounter {
+/** True when something is mounted exactly at `target` according to the mountinfo file. */
+async function listedAsMountPoint(mountinfoPath: string, target: string): Promise<boolean> {
+  const wanted = path.resolve(target);
+  return mountPointsOf(await fs.readFile(mountinfoPath, 'utf8')).includes(wanted);
+}
+
+/** Runs the `mount` and `umount` programs: a process per call (about 4 ms each on a small node). */
+export class ProgramMounter implements Mounter {
+  readonly method = 'mount program';
+
   constructor(private readonly mountinfoPath = '/proc/self/mountinfo') {}
 
   async mountTmpfs(target: string): Promise<void> {
@@ -59,9 +71,87 @@ export class SystemMounter implements Mounter {
     await run('umount', [target]);
   }
 
-  async isMountPoint(target: string): Promise<boolean> {
-    const wanted = path.resolve(target);
-    const points = mountPointsOf(await fs.readFile(this.mountinfoPath, 'utf8'));
-    return points.includes(wanted);
+  isMountPoint(target: string): Promise<boolean> {
+    return listedAsMountPoint(this.mountinfoPath, target);
+  }
+}
+
+/** The two libc functions SyscallMounter calls, and the errno they leave. */
+interface LibcMounts {
+  mount(source: string, target: string, fstype: string, flags: number, data: null): number;
+  umount2(target: string, flags: number): number;
+  errno(): number;
+}
+
+/** The part of koffi's API used here (koffi is loaded with require, so that a missing module falls back). */
+interface Koffi {
+  load(path: string): { func(declaration: string): (...args: unknown[]) => unknown };
+  errno(): number;
+}
+
+/** "ENOENT (No such file or directory)" for an errno value. */
+function describeErrno(errno: number): string {
+  try {
+    return `${util.getSystemErrorName(-errno)} (${util.getSystemErrorMessage(-errno)})`;
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/**
+ * Calls mount(2) and umount2(2) through libc: the same tmpfs mount as `mount -t tmpfs tmpfs
+ * <target>` (no flags, no options), in tens of microseconds instead of a process start.
+ */
+export class SyscallMounter implements Mounter {
+  readonly method = 'mount(2) system call';
+
+  private constructor(
+    private readonly libc: LibcMounts,
+    private readonly mountinfoPath: string,
+  ) {}
+
+  /** Loads libc through koffi (a prebuilt FFI module); rejects where that is not possible. */
+  static load(mountinfoPath = '/proc/self/mountinfo'): SyscallMounter {
+    const koffi = createRequire(__filename)('koffi') as Koffi;
+    const libc = koffi.load('libc.so.6');
+    const mount = libc.func(
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
+    );
+    const umount2 = libc.func('int umount2(const char *target, int flags)');
+    return new SyscallMounter(
+      {
+        mount: (source, target, fstype, flags, data) => mount(source, target, fstype, flags, data) as number,
+        umount2: (target, flags) => umount2(target, flags) as number,
+        errno: () => koffi.errno(),
+      },
+      mountinfoPath,
+    );
+  }
+
+  mountTmpfs(target: string): Promise<void> {
+    if (this.libc.mount('tmpfs', target, 'tmpfs', 0, null) !== 0)
+      return Promise.reject(new MountError(`mount tmpfs on ${target}: ${describeErrno(this.libc.errno())}`));
+    return Promise.resolve();
+  }
+
+  unmount(target: string): Promise<void> {
+    if (this.libc.umount2(target, 0) !== 0)
+      return Promise.reject(new MountError(`umount ${target}: ${describeErrno(this.libc.errno())}`));
+    return Promise.resolve();
+  }
+
+  isMountPoint(target: string): Promise<boolean> {
+    return listedAsMountPoint(this.mountinfoPath, target);
+  }
+}
+
+/** The system call mounter when libc can be loaded, else the programs; says which in `method`. */
+export function systemMounter(): { mounter: Mounter; method: string; fallbackReason?: string } {
+  try {
+    const mounter = SyscallMounter.load();
+    return { mounter, method: mounter.method };
+  } catch (err) {
+    const mounter = new ProgramMounter();
+    return { mounter, method: mounter.method, fallbackReason: (err as Error).message };
   }
 }

@@ -182,6 +182,19 @@ export class NodeWalkthrough {
           /pod\/secrets-store-csi-driver-\w+\s+3\/3\s+Running/.test(ds),
           'the driver pod is not 3/3 Running',
         );
+        // The image carries koffi's prebuilt module: the driver mounts with the system call.
+        const log = await this.quiet(
+          'logs',
+          '-n',
+          'kube-system',
+          'daemonset/secrets-store-csi-driver',
+          '-c',
+          'secrets-store',
+        );
+        expectThat(
+          log.includes('mounting with the mount(2) system call'),
+          'the driver does not mount with the system call',
+        );
         await eventually('the driver registered with the kubelet', async () =>
           (
             await this.quiet('get', 'csinode', this.o.nodeName, '-o', 'jsonpath={.spec.drivers[*].name}')
