@@ -12,3 +12,4 @@ export * from './demo/system';
 export * from './demo/walkthrough';
 export * from './demo/article';
 export * from './demo/node-walkthrough';
+export * from './demo/steps';

@@ -110,7 +110,7 @@ export class SyscallMounter implements Mounter {
     private readonly mountinfoPath: string,
   ) {}
 
-  /** Loads libc through koffi (a prebuilt FFI module); rejects where that is not possible. */
+  /** Loads libc through koffi (a prebuilt FFI module); throws where that is not possible. */
   static load(mountinfoPath = '/proc/self/mountinfo'): SyscallMounter {
     const koffi = createRequire(__filename)('koffi') as Koffi;
     const libc = koffi.load('libc.so.6');

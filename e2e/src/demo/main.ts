@@ -2,12 +2,10 @@
 // non-zero at the first step that does not show what it should. Expects the lab to be up. With the
 // lab's real node (make lab-up NODE=1) it runs on that node with helm, the installer and real pods;
 // without it, the driver and the provider run as processes beside the kubelet stand-in.
-import { AwsGate } from '../aws-gate';
-import { IamPolicyEnforcer } from '../iam-policy';
 import { requireLab } from '../lab';
 import { NodeWalkthrough } from './node-walkthrough';
 import { startDemoSystem } from './system';
-import type { Reporter, Step } from './walkthrough';
+import type { Reporter, Step } from './steps';
 import { Walkthrough } from './walkthrough';
 
 const tty = process.stdout.isTTY;
@@ -38,41 +36,16 @@ async function standInDemo(): Promise<Demo> {
   };
 }
 
-async function realNodeDemo(lab: ReturnType<typeof requireLab>, nodeIp: string): Promise<Demo> {
-  const gate = new AwsGate(lab.awsEndpoint);
-  const policy = new IamPolicyEnforcer(lab.awsEndpoint);
-  gate.policy = policy;
-  await gate.start(0, nodeIp);
-  const walkthrough = new NodeWalkthrough(
-    {
-      lab,
-      gate,
-      nodeName: process.env.LAB_NODE_NAME ?? 'lab-node',
-      region: process.env.LAB_NODE_REGION ?? 'ap-northeast-1',
-    },
-    reporter,
-  );
-  return {
-    steps: walkthrough.steps,
-    close: async () => {
-      await walkthrough.cleanSlate().catch(() => undefined);
-      walkthrough.close();
-      policy.close();
-      await gate.stop();
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const lab = requireLab();
-  const nodeIp = process.env.LAB_MODE === 'node' ? process.env.LAB_NODE_IP : undefined;
+  const realNode = process.env.LAB_MODE === 'node';
   write(
     paint(
       '1',
-      `Secrets Store CSI Driver + AWS provider: the walkthrough, on the lab${nodeIp ? "'s real node" : ''}`,
+      `Secrets Store CSI Driver + AWS provider: the walkthrough, on the lab${realNode ? "'s real node" : ''}`,
     ),
   );
-  const demo = nodeIp ? await realNodeDemo(lab, nodeIp) : await standInDemo();
+  const demo: Demo = realNode ? await NodeWalkthrough.start(lab, reporter) : await standInDemo();
   let failed = false;
   // Ctrl-C: clean up (the stand-in's driver, provider and mounts; the real node's releases and pods).
   const interrupt = () => {

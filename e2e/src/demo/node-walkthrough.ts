@@ -6,10 +6,11 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import fs from 'node:fs';
 
-import type { AwsGate } from '../aws-gate';
+import { AwsGate } from '../aws-gate';
 import { awsAdmin } from '../aws-provider';
 import { AWS_PROVIDER_INSTALLER, DRIVER_CHART } from '../charts';
 import { labToolAsync } from '../cluster';
+import { IamPolicyEnforcer } from '../iam-policy';
 import type { Lab } from '../lab';
 import { eventually } from '../lab';
 import {
@@ -27,17 +28,14 @@ import {
   serviceAccountManifest,
   spcManifest,
 } from './article';
-import type { Reporter, Step } from './walkthrough';
-import { WalkthroughFailure } from './walkthrough';
+import type { Reporter, Step } from './steps';
+import { expectThat, silentReporter } from './steps';
 
-function expectThat(condition: boolean, message: string): void {
-  if (!condition) throw new WalkthroughFailure(message);
-}
-
-export interface NodeWalkthroughOptions {
+interface NodeWalkthroughOptions {
   lab: Lab;
   /** The AWS gate, listening on the node's address so that the provider's pod reaches it. */
   gate: AwsGate;
+  policy: IamPolicyEnforcer;
   nodeName: string;
   region: string;
 }
@@ -45,19 +43,33 @@ export interface NodeWalkthroughOptions {
 export class NodeWalkthrough {
   private awsClients?: ReturnType<typeof awsAdmin>;
 
-  constructor(
+  private constructor(
     private readonly o: NodeWalkthroughOptions,
     private readonly out: Reporter,
   ) {}
 
+  /**
+   * Starts the AWS gate (each role's IAM policy enforced) on the real node's address and returns
+   * the walkthrough that uses it. Fails, saying why, on a lab without its real node.
+   */
+  static async start(lab: Lab, out: Reporter): Promise<NodeWalkthrough> {
+    const nodeIp = process.env.LAB_MODE === 'node' ? process.env.LAB_NODE_IP : undefined;
+    if (!nodeIp) {
+      throw new Error(
+        'the lab runs without its real node (LAB_MODE is not "node"): the walkthrough on the node needs `make lab-up NODE=1` (make test starts it)',
+      );
+    }
+    const gate = new AwsGate(lab.awsEndpoint);
+    const policy = new IamPolicyEnforcer(lab.awsEndpoint);
+    gate.policy = policy;
+    await gate.start(0, nodeIp);
+    const nodeName = process.env.LAB_NODE_NAME ?? 'lab-node';
+    const region = process.env.LAB_NODE_REGION ?? 'ap-northeast-1';
+    return new NodeWalkthrough({ lab, gate, policy, nodeName, region }, out);
+  }
+
   static titles(): string[] {
-    const silent: Reporter = {
-      step: () => undefined,
-      command: () => undefined,
-      output: () => undefined,
-      note: () => undefined,
-    };
-    return new NodeWalkthrough(undefined as unknown as NodeWalkthroughOptions, silent).steps.map(
+    return new NodeWalkthrough(undefined as unknown as NodeWalkthroughOptions, silentReporter).steps.map(
       (s) => s.title,
     );
   }
@@ -67,8 +79,12 @@ export class NodeWalkthrough {
     return this.awsClients;
   }
 
-  close(): void {
+  /** Removes whatever the steps left (all of it after a failed step) and stops the gate. */
+  async close(): Promise<void> {
+    await this.cleanSlate().catch(() => undefined);
     this.awsClients?.destroy();
+    this.o.policy.close();
+    await this.o.gate.stop();
   }
 
   private async tool(

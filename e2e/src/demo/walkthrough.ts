@@ -27,28 +27,10 @@ import {
   serviceAccountManifest,
   spcManifest,
 } from './article';
+import type { Reporter, Step } from './steps';
+import { expectThat, silentReporter } from './steps';
 import type { DemoSystem } from './system';
 import { DEMO_REGION } from './system';
-
-export interface Reporter {
-  step(title: string): void;
-  command(text: string): void;
-  output(text: string): void;
-  note(text: string): void;
-}
-
-export class WalkthroughFailure extends Error {
-  override name = 'WalkthroughFailure';
-}
-
-function expectThat(condition: boolean, message: string): void {
-  if (!condition) throw new WalkthroughFailure(message);
-}
-
-export interface Step {
-  title: string;
-  run(): Promise<void>;
-}
 
 export class Walkthrough {
   private awsClients?: ReturnType<typeof awsAdmin>;
@@ -61,13 +43,7 @@ export class Walkthrough {
 
   /** The step titles, without a system to run them on (to name the tests). */
   static titles(): string[] {
-    const silent: Reporter = {
-      step: () => undefined,
-      command: () => undefined,
-      output: () => undefined,
-      note: () => undefined,
-    };
-    return new Walkthrough(undefined as unknown as DemoSystem, silent).steps.map((s) => s.title);
+    return new Walkthrough(undefined as unknown as DemoSystem, silentReporter).steps.map((s) => s.title);
   }
 
   private get aws(): ReturnType<typeof awsAdmin> {
