@@ -186,6 +186,15 @@ export class NodeWalkthrough {
           `${args.join(' ').replace(DRIVER_CHART, 'charts/secrets-store-csi-driver')}`,
         );
         expectThat(/STATUS: deployed/.test(out), 'helm did not deploy the chart');
+        // helm's --wait counts a one-node DaemonSet as ready before its pod is (maxUnavailable 1).
+        await this.kubectl(
+          'rollout',
+          'status',
+          '-n',
+          'kube-system',
+          'daemonset/secrets-store-csi-driver',
+          '--timeout=120s',
+        );
         const ds = await this.kubectl(
           'get',
           'ds,pod',
