@@ -33,11 +33,11 @@ const files = (map: Record<string, string | Buffer>) => (p: string) => {
 };
 
 describe('buildSecretContent', () => {
-  it('maps files to keys, Opaque by default', () => {
+  it('maps files to keys', () => {
     const content = buildSecretContent(
       {
         secretName: 'my-db-secret',
-        type: '',
+        type: 'Opaque',
         data: [
           { objectName: 'username', key: 'username' },
           { objectName: 'password', key: 'password' },
@@ -155,6 +155,13 @@ describe('buildSecretContent', () => {
       /not a valid Secret type/,
     ],
     ['no data', { secretName: 'e', type: 'Opaque', data: [] }, {}, /data is empty/],
+    // Upstream refuses it too; the class must say Opaque.
+    [
+      'an empty type',
+      { secretName: 'e', type: '', data: [{ objectName: 'x', key: 'k' }] },
+      { x: 'v' },
+      /type is empty/,
+    ],
   ])('rejects %s and never quotes a value', (_name, secretObject, map, message) => {
     let error: unknown;
     try {

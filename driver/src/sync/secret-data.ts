@@ -39,7 +39,9 @@ export function buildSecretContent(
 ): SecretContent {
   const name = secretObject.secretName;
   if (!name) throw new SyncError('a secretObjects entry has no secretName');
-  const type = secretObject.type || 'Opaque';
+  // Upstream refuses an empty type, and reads one of blanks as Opaque.
+  if (!secretObject.type) throw new SyncError(`secret ${name}: type is empty (Opaque for generic data)`);
+  const type = secretObject.type.trim() || 'Opaque';
   if (type !== 'Opaque' && !SECRET_TYPE.test(type))
     throw new SyncError(`secret ${name}: type ${JSON.stringify(type)} is not a valid Secret type`);
   if (!secretObject.data || secretObject.data.length === 0)

@@ -1,6 +1,7 @@
 // kubernetes.io/tls Secrets from a mounted certificate: `tls.crt` gets the certificates and
 // `tls.key` the private key (PKCS#1 for RSA, SEC1 for EC, as upstream), from a PEM bundle or from a
-// PKCS#12 (PFX) file with an empty password.
+// PKCS#12 (PFX) file with an empty password. Of several keys the last one counts, as upstream; other
+// blocks such as the `EC PARAMETERS` that `openssl ecparam -genkey` writes first are not keys.
 import type Forge from 'node-forge';
 import crypto from 'node:crypto';
 
@@ -35,12 +36,17 @@ function pfxBlocks(data: Buffer): PemBlock[] {
   }
   const blocks: PemBlock[] = [];
   const bagsOf = (oid: string | undefined) => (oid ? (p12.getBags({ bagType: oid })[oid] ?? []) : []);
+  // node-forge decodes RSA certificates and keys only; others come as their ASN.1 structure.
+  const pem = (type: string, asn1: Forge.asn1.Asn1) =>
+    forge.pem.encode({ type, body: forge.asn1.toDer(asn1).getBytes() });
   for (const bag of bagsOf(forge.pki.oids.certBag)) {
     if (bag.cert) blocks.push({ type: 'CERTIFICATE', text: forge.pki.certificateToPem(bag.cert) });
+    else if (bag.asn1) blocks.push({ type: 'CERTIFICATE', text: pem('CERTIFICATE', bag.asn1) });
   }
   for (const oid of [forge.pki.oids.pkcs8ShroudedKeyBag, forge.pki.oids.keyBag]) {
     for (const bag of bagsOf(oid)) {
       if (bag.key) blocks.push({ type: 'RSA PRIVATE KEY', text: forge.pki.privateKeyToPem(bag.key) });
+      else if (bag.asn1) blocks.push({ type: 'PRIVATE KEY', text: pem('PRIVATE KEY', bag.asn1) });
     }
   }
   return blocks;
@@ -58,9 +64,11 @@ export function certificatesOf(data: Buffer): Buffer {
   return Buffer.from(certs.map((b) => `${b.text.trim()}\n`).join(''));
 }
 
-/** The private key of a PEM bundle or PFX, as PEM: PKCS#1 for RSA, SEC1 for EC. */
+/** The last private key of a PEM bundle or PFX, as PEM: PKCS#1 for RSA, SEC1 for EC. */
 export function privateKeyOf(data: Buffer): Buffer {
-  const keyBlock = blocksOf(data).find((b) => b.type !== 'CERTIFICATE');
+  const keyBlock = blocksOf(data)
+    .filter((b) => b.type.endsWith('PRIVATE KEY'))
+    .at(-1);
   if (!keyBlock) throw new TlsError('no private key found');
   let key: crypto.KeyObject;
   try {
