@@ -18,6 +18,7 @@ describe('parseConfig', () => {
       timeoutMs: 1000,
     });
     expect(config.defaultRegion).toBe('eu-central-1');
+    expect(config.valueCache).toEqual({ maxBytes: 4 * 1024 * 1024, idleMs: 15 * 60_000 });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -41,7 +42,14 @@ describe('parseConfig', () => {
     expect(run(['--pod-identity-http-timeout=']).podIdentity.timeoutMs).toBe(1000);
   });
 
+  it('bounds the value cache as told', () => {
+    const config = run(['--value-cache-max-bytes=0', '--value-cache-idle-timeout=1h']);
+    expect(config.valueCache).toEqual({ maxBytes: 0, idleMs: 3_600_000 });
+  });
+
   it.each([
+    [['--value-cache-max-bytes=-1'], /--value-cache-max-bytes must be 0 or more/],
+    [['--value-cache-idle-timeout=later'], /value-cache-idle-timeout/],
     [['--qps=0'], /--qps and --burst must be greater than 0/],
     [['--pod-identity-http-timeout=soon'], /pod-identity-http-timeout/],
     [['--pod-identity-agent-ipv4-url=ftp://x'], /must be an http URL/],

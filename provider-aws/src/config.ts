@@ -36,6 +36,16 @@ export const FLAGS = {
     default: '',
     help: 'EKS add-on version, reported in the AWS user agent',
   },
+  'value-cache-max-bytes': {
+    kind: 'int',
+    default: 4 * 1024 * 1024,
+    help: 'secret values kept in memory so that a remount of an unchanged secret needs no GetSecretValue, in bytes; 0 keeps none',
+  },
+  'value-cache-idle-timeout': {
+    kind: 'duration',
+    default: '15m',
+    help: 'a kept value unused for this long is dropped (Go duration; at least the rotation poll interval to be useful)',
+  },
   'metrics-addr': { kind: 'string', default: ':8989', help: 'address of the /metrics and /healthz endpoint' },
   'log-format-json': { kind: 'bool', default: false, help: 'log JSON lines instead of text' },
   v: { kind: 'int', default: 0, help: 'log verbosity: 4 and up logs debug lines' },
@@ -51,6 +61,8 @@ export interface ProviderConfig {
   burst: number;
   podIdentity: { ipv4Url: string; ipv6Url: string; timeoutMs: number };
   eksAddonVersion: string;
+  /** Bounds of the value cache (secret values kept for remounts). */
+  valueCache: { maxBytes: number; idleMs: number };
   metricsAddress: string;
   logJson: boolean;
   verbosity: number;
@@ -89,6 +101,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     throw new FlagError(`--pod-identity-http-timeout: ${(err as Error).message}`, { cause: err });
   }
   if (timeoutMs <= 0) throw new FlagError('--pod-identity-http-timeout must be greater than 0');
+  const valueCache = {
+    maxBytes: Number(values['value-cache-max-bytes']),
+    idleMs: Number(values['value-cache-idle-timeout']),
+  };
+  if (valueCache.maxBytes < 0) throw new FlagError('--value-cache-max-bytes must be 0 or more');
   const config: ProviderConfig = {
     socketPath: `${String(values['provider-volume']).replace(/\/+$/, '')}/aws.sock`,
     driverWritesSecrets: Boolean(values['driver-writes-secrets']),
@@ -100,6 +117,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       timeoutMs,
     },
     eksAddonVersion: String(values['eks-addon-version']),
+    valueCache,
     metricsAddress: String(values['metrics-addr']),
     logJson: Boolean(values['log-format-json']),
     verbosity: Number(values.v),

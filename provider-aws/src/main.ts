@@ -34,6 +34,8 @@ const DRAIN_GRACE_MS = 30_000;
 /** Attempts per AWS call: the SDK's standard retry mode backs off between them (throttling). */
 const AWS_MAX_ATTEMPTS = 5;
 const FETCH_CONCURRENCY = 8;
+/** Idle values are dropped this often even when no mount comes to trigger it. */
+const VALUE_CACHE_SWEEP_MS = 60_000;
 
 async function main(): Promise<void> {
   const command = parseConfig(process.argv.slice(2), process.env);
@@ -74,13 +76,19 @@ async function main(): Promise<void> {
     podIdentity: new PodIdentityAgent(config.podIdentity),
     metrics,
   });
+  const valueCache = new ValueCache({
+    ...config.valueCache,
+    onEvict: (reason) => metrics.valueCacheEvicted(reason),
+  });
+  metrics.watchValueCache(valueCache);
+  const sweeper = setInterval(() => valueCache.sweep(), VALUE_CACHE_SWEEP_MS).unref();
   const mount = new MountService({
     driverWritesSecrets: config.driverWritesSecrets,
     defaultRegion: config.defaultRegion,
     lookups,
     identity,
     clients,
-    valueCache: new ValueCache(),
+    valueCache,
     metrics,
     logger,
     concurrency: FETCH_CONCURRENCY,
@@ -100,6 +108,7 @@ async function main(): Promise<void> {
   );
 
   onShutdown(logger, async () => {
+    clearInterval(sweeper);
     await drainServer(server, config.socketPath, DRAIN_GRACE_MS);
     await metricsServer.close();
     clients.destroy();

@@ -1,14 +1,16 @@
 // The provider's metrics (upstream's provider has none): AWS calls by service, operation and
-// outcome, mount durations, and how often cached credentials saved an STS or agent call.
-import { Counter, Histogram, type Registry } from 'prom-client';
+// outcome, mount durations, how often cached credentials saved an STS or agent call, and the size
+// of the value cache.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export class ProviderMetrics {
   private readonly calls: Counter<'service' | 'operation' | 'status'>;
   private readonly mounts: Histogram<'outcome'>;
   private readonly cacheHits: Counter<'kind'>;
   private readonly cacheMisses: Counter<'kind'>;
+  private readonly valueEvictions: Counter<'reason'>;
 
-  constructor(registry: Registry) {
+  constructor(private readonly registry: Registry) {
     const registers = [registry];
     this.calls = new Counter({
       name: 'aws_api_calls_total',
@@ -35,6 +37,37 @@ export class ProviderMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.valueEvictions = new Counter({
+      name: 'aws_provider_value_cache_evictions_total',
+      help: 'Secret values dropped from the value cache, by reason: idle (unused too long) or size (over --value-cache-max-bytes)',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  /** Reports the value cache's size, read at each scrape. */
+  watchValueCache(cache: { readonly size: number; readonly bytes: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'aws_provider_value_cache_entries',
+      help: 'Secret values kept for remounts',
+      registers,
+      collect() {
+        this.set(cache.size);
+      },
+    });
+    new Gauge({
+      name: 'aws_provider_value_cache_bytes',
+      help: 'Estimated bytes held by the value cache (values, keys and bookkeeping)',
+      registers,
+      collect() {
+        this.set(cache.bytes);
+      },
+    });
+  }
+
+  valueCacheEvicted(reason: 'idle' | 'size'): void {
+    this.valueEvictions.inc({ reason });
   }
 
   awsCall(service: string, operation: string, status: string): void {
