@@ -1,6 +1,6 @@
 // The driver's side of the provider API: finds `<provider>.sock`, keeps one connection per provider
-// (re-dialled when the socket file is replaced), says hello with Version, and retries a call only
-// while the provider is UNAVAILABLE (restarting), within the caller's deadline.
+// (re-dialled when the socket file is replaced), and makes at most 3 attempts at a call while the
+// provider answers UNAVAILABLE, as upstream's retry policy does, all within the caller's deadline.
 import * as grpc from '@grpc/grpc-js';
 import type {
   CSIDriverProviderClient,
@@ -33,20 +33,28 @@ export interface ProviderGateway {
 }
 
 interface Connection {
+  provider: string;
   socketPath: string;
   /** `dev:ino` of the socket file when dialled; a new file means a restarted provider. */
   identity: string;
   client: CSIDriverProviderClient;
-  greeted: boolean;
 }
 
 export interface ProviderClientsOptions {
   searchPaths: readonly string[];
   maxReceiveMessageSize: number;
   logger: Logger;
-  /** First retry delay; doubles up to 2 s. */
+  /** Delay before the second attempt (upstream: 1 s); each later one is 1.1 times longer. */
   retryDelayMs?: number;
 }
+
+/** Upstream's retry policy: 3 attempts in all, 1 s initial backoff growing by 1.1. */
+const MAX_ATTEMPTS = 3;
+const DEFAULT_RETRY_DELAY_MS = 1000;
+const BACKOFF_MULTIPLIER = 1.1;
+/** How long the greeting Version call may take; Mount never waits for it. */
+const GREETING_TIMEOUT_MS = 10_000;
+const HEALTH_CHECK_TIMEOUT_MS = 5_000;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -54,8 +62,27 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
   });
 
+/**
+ * Calls wait for the provider's socket to accept connections (until their deadline) instead of
+ * failing at once, as upstream's waitForReady: a provider restarting costs no attempt.
+ */
+const waitForReady = () => new grpc.Metadata({ waitForReady: true });
+
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return typeof err === 'object' && err !== null && 'code' in err && 'details' in err;
+}
+
+/** A gRPC failure as `CODE: details`, for the log. */
+function describeGrpc(err: unknown): string {
+  if (isServiceError(err)) return `${Status[err.code] ?? err.code}: ${err.details}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function cancelled(provider: string, signal: AbortSignal): DriverError {
+  return new DriverError('GRPCProviderError', `call to provider "${provider}" was cancelled`, {
+    cause: signal.reason,
+    code: Status.CANCELLED,
+  });
 }
 
 export class ProviderClients implements ProviderGateway {
@@ -90,13 +117,16 @@ export class ProviderClients implements ProviderGateway {
       );
     }
     const found = this.findSocket(provider);
+    const existing = this.connections.get(provider);
+    // A provider that is restarting has removed its socket for a moment: the existing channel
+    // redials the same path, and the call waits for it.
+    if (!found && existing) return existing;
     if (!found) {
       throw new DriverError(
         'FailedToLookupProviderGRPCClient',
         `provider "${provider}" not found: no ${provider}.sock in ${this.options.searchPaths.join(', ')}; is the provider installed on this node?`,
       );
     }
-    const existing = this.connections.get(provider);
     if (existing && existing.socketPath === found.socketPath && existing.identity === found.identity)
       return existing;
     if (existing) {
@@ -113,47 +143,69 @@ export class ProviderClients implements ProviderGateway {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
     });
-    const connection: Connection = { ...found, client, greeted: false };
+    const connection: Connection = { provider, ...found, client };
     this.connections.set(provider, connection);
+    this.greet(connection);
     return connection;
   }
 
-  /** Calls `fn` on the provider's connection, retrying on UNAVAILABLE until the deadline. */
+  /**
+   * Asks a newly dialled provider for its version, for the log only. Upstream never calls Version
+   * before Mount, so nothing waits for this and any failure is tolerated.
+   */
+  private greet(conn: Connection): void {
+    const deadline = new Date(Date.now() + GREETING_TIMEOUT_MS);
+    this.version(conn, deadline, waitForReady()).then(
+      (hello) =>
+        this.options.logger.info(
+          { provider: conn.provider, socket: conn.socketPath, ...hello },
+          'connected to provider',
+        ),
+      (err: unknown) =>
+        this.options.logger.debug(
+          { provider: conn.provider, socket: conn.socketPath, err: describeGrpc(err) },
+          'provider did not answer Version; Mount does not need it',
+        ),
+    );
+  }
+
+  /**
+   * Calls `fn` on the provider's connection: at most MAX_ATTEMPTS times, again only after an
+   * UNAVAILABLE answer, and never starting an attempt the deadline leaves no room for.
+   */
   private async withRetries<T>(
     provider: string,
     deadline: Date,
     signal: AbortSignal | undefined,
     fn: (conn: Connection) => Promise<T>,
   ): Promise<T> {
-    let delay = this.options.retryDelayMs ?? 200;
+    let delay = this.options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
     for (let attempt = 1; ; attempt++) {
-      let conn: Connection | undefined;
+      if (signal?.aborted) throw cancelled(provider, signal);
       try {
-        conn = this.connection(provider);
-        if (!conn.greeted) {
-          const hello = await this.version(conn, deadline);
-          conn.greeted = true;
-          this.options.logger.info({ provider, socket: conn.socketPath, ...hello }, 'connected to provider');
-        }
-        return await fn(conn);
+        return await fn(this.connection(provider));
       } catch (err) {
-        const retriable =
-          isServiceError(err) && err.code === Status.UNAVAILABLE
-            ? true
-            : err instanceof DriverError && err.reason === 'FailedToLookupProviderGRPCClient' && attempt > 1;
-        if (!retriable || signal?.aborted || Date.now() + delay >= deadline.getTime()) throw err;
-        this.options.logger.debug({ provider, attempt }, 'provider unavailable; retrying');
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, 2000);
+        // Jitter spreads the retries of many volumes failing together (throttling, a restart).
+        const wait = delay * (0.5 + Math.random() / 2);
+        const retriable = isServiceError(err) && err.code === Status.UNAVAILABLE;
+        if (!retriable || attempt >= MAX_ATTEMPTS || Date.now() + wait >= deadline.getTime()) throw err;
+        this.options.logger.debug(
+          { provider, attempt, retryInMs: Math.round(wait) },
+          'provider unavailable; retrying',
+        );
+        await sleep(wait, signal);
+        delay *= BACKOFF_MULTIPLIER;
       }
     }
   }
 
-  private version(conn: Connection, deadline: Date): Promise<Partial<VersionResponse__Output>> {
+  private version(
+    conn: Connection,
+    deadline: Date,
+    metadata = new grpc.Metadata(),
+  ): Promise<Partial<VersionResponse__Output>> {
     return new Promise((resolve, reject) => {
-      conn.client.version({ version: PROVIDER_API_VERSION }, { deadline }, (err, res) => {
-        // A provider that predates Version still serves Mount.
-        if (err?.code === Status.UNIMPLEMENTED) return resolve({});
+      conn.client.version({ version: PROVIDER_API_VERSION }, metadata, { deadline }, (err, res) => {
         if (err) return reject(err);
         resolve({
           runtimeName: res?.runtimeName,
@@ -178,10 +230,12 @@ export class ProviderClients implements ProviderGateway {
         signal,
         (conn) =>
           new Promise<MountResponse__Output>((resolve, reject) => {
-            const pending = conn.client.mount(call, { deadline }, (err, res) =>
+            const pending = conn.client.mount(call, waitForReady(), { deadline }, (err, res) =>
               err || !res ? reject(err) : resolve(res),
             );
-            signal?.addEventListener('abort', () => pending.cancel(), { once: true });
+            const cancel = () => pending.cancel();
+            signal?.addEventListener('abort', cancel, { once: true });
+            pending.on('status', () => signal?.removeEventListener('abort', cancel));
           }),
       );
     } catch (err) {
@@ -195,7 +249,15 @@ export class ProviderClients implements ProviderGateway {
     switch (err.code) {
       case Status.UNAVAILABLE:
         return new DriverError('GRPCProviderError', `${name} is unavailable: ${err.details}`, { cause: err });
-      case Status.DEADLINE_EXCEEDED:
+      case Status.DEADLINE_EXCEEDED: {
+        const conn = this.connections.get(provider);
+        if (conn && conn.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
+          return new DriverError(
+            'GRPCProviderError',
+            `could not connect to ${name} at ${conn.socketPath} before the deadline (${deadline.toISOString()}); is the provider running?`,
+            { cause: err, code: Status.DEADLINE_EXCEEDED },
+          );
+        }
         return new DriverError(
           'GRPCProviderError',
           `${name} did not answer before the deadline (${deadline.toISOString()})`,
@@ -204,6 +266,7 @@ export class ProviderClients implements ProviderGateway {
             code: Status.DEADLINE_EXCEEDED,
           },
         );
+      }
       case Status.RESOURCE_EXHAUSTED:
         return new DriverError(
           'GRPCProviderError',
@@ -236,14 +299,14 @@ export class ProviderClients implements ProviderGateway {
       for (const name of names) if (name.endsWith('.sock')) providers.add(name.slice(0, -'.sock'.length));
     }
     for (const provider of providers) {
-      const deadline = new Date(Date.now() + 5000);
+      const deadline = new Date(Date.now() + HEALTH_CHECK_TIMEOUT_MS);
       try {
-        await this.withRetries(provider, deadline, undefined, (conn) => this.version(conn, deadline));
+        await this.version(this.connection(provider), deadline);
         report(provider, true);
         this.options.logger.debug({ provider }, 'provider health check passed');
       } catch (err) {
         report(provider, false);
-        this.options.logger.warn({ provider, err: (err as Error).message }, 'provider health check failed');
+        this.options.logger.warn({ provider, err: describeGrpc(err) }, 'provider health check failed');
       }
     }
   }

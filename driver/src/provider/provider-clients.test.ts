@@ -1,0 +1,261 @@
+// The driver's provider client against a real gRPC server on a Unix socket: how many Mount calls a
+// failing provider receives, what a Version failure does, deadlines, cancellation and restarts.
+import * as grpc from '@grpc/grpc-js';
+import { createLogger, drainServer, listenOnSocket, Status } from '@sscsi/common';
+import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
+import { loadProvider } from '@sscsi/proto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { DriverError } from '../errors';
+import type { MountCall } from './provider-clients';
+import { ProviderClients } from './provider-clients';
+
+/** How the fake provider answers; tests change it between calls. */
+interface Behaviour {
+  mount: () => { code: Status; details: string } | MountResponse | 'hang';
+  version: () => { code: Status; details: string } | 'ok' | 'hang';
+}
+
+const OK_RESPONSE: MountResponse = {
+  objectVersion: [{ id: 'db', version: '1' }],
+  files: [{ path: 'db', mode: 0o644, contents: Buffer.from('value') }],
+};
+
+class FakeProviderServer {
+  mountCalls = 0;
+  versionCalls = 0;
+  private server?: grpc.Server;
+
+  constructor(
+    readonly socketPath: string,
+    readonly behaviour: Behaviour,
+  ) {}
+
+  async start(): Promise<void> {
+    const server = new grpc.Server();
+    const handlers: CSIDriverProviderHandlers = {
+      Version: (_call, callback) => {
+        this.versionCalls++;
+        const answer = this.behaviour.version();
+        if (answer === 'hang') return;
+        if (answer === 'ok')
+          callback(null, { version: 'v1alpha1', runtimeName: 'fake', runtimeVersion: '1' });
+        else callback(answer as grpc.ServiceError);
+      },
+      Mount: (_call, callback) => {
+        this.mountCalls++;
+        const answer = this.behaviour.mount();
+        if (answer === 'hang') return;
+        if ('code' in answer) callback(answer as grpc.ServiceError);
+        else callback(null, answer);
+      },
+    };
+    server.addService(loadProvider().v1alpha1.CSIDriverProvider.service, handlers);
+    await listenOnSocket(server, this.socketPath);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) await drainServer(this.server, this.socketPath, 0);
+    this.server = undefined;
+  }
+}
+
+const CALL: MountCall = {
+  attributes: '{}',
+  secrets: 'null',
+  targetPath: '/nonexistent/mount',
+  permission: '420',
+  currentObjectVersion: [],
+};
+
+const unavailable = () => ({ code: Status.UNAVAILABLE, details: 'throttled by AWS' });
+
+describe('ProviderClients', () => {
+  let dir: string;
+  let provider: FakeProviderServer;
+  let clients: ProviderClients;
+  const logLines: string[] = [];
+
+  const makeClients = (retryDelayMs: number) =>
+    new ProviderClients({
+      searchPaths: [dir],
+      maxReceiveMessageSize: 4 * 1024 * 1024,
+      logger: createLogger({
+        name: 'test',
+        json: true,
+        verbosity: 5,
+        destination: { write: (line: string) => (logLines.push(line), true) },
+      }),
+      retryDelayMs,
+    });
+
+  const inSeconds = (s: number) => new Date(Date.now() + s * 1000);
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'provider-clients-'));
+    logLines.length = 0;
+    provider = new FakeProviderServer(path.join(dir, 'fake.sock'), {
+      mount: () => OK_RESPONSE,
+      version: () => 'ok',
+    });
+    await provider.start();
+  });
+
+  afterEach(async () => {
+    clients?.close();
+    await provider.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('makes at most 3 Mount calls to a provider answering UNAVAILABLE, however long the deadline', async () => {
+    provider.behaviour.mount = unavailable;
+    clients = makeClients(10);
+    const err = (await clients.mount('fake', CALL, inSeconds(10)).catch((e: unknown) => e)) as DriverError;
+    expect(err).toBeInstanceOf(DriverError);
+    expect(err.reason).toBe('GRPCProviderError');
+    expect(err.code).toBe(Status.UNAVAILABLE);
+    expect(err.message).toContain('provider "fake" is unavailable: throttled by AWS');
+    expect(provider.mountCalls).toBe(3);
+  });
+
+  it('succeeds when the provider recovers within the 3 attempts', async () => {
+    let failures = 2;
+    provider.behaviour.mount = () => (failures-- > 0 ? unavailable() : OK_RESPONSE);
+    clients = makeClients(10);
+    const res = await clients.mount('fake', CALL, inSeconds(10));
+    expect(res.objectVersion).toEqual([{ id: 'db', version: '1' }]);
+    expect(provider.mountCalls).toBe(3);
+  });
+
+  it('keeps each of many concurrent mounts to 3 attempts', async () => {
+    provider.behaviour.mount = unavailable;
+    clients = makeClients(10);
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => clients.mount('fake', CALL, inSeconds(10)).catch((e: unknown) => e)),
+    );
+    expect(results.every((r) => r instanceof DriverError)).toBe(true);
+    expect(provider.mountCalls).toBe(15);
+  });
+
+  it('does not retry an answer other than UNAVAILABLE', async () => {
+    provider.behaviour.mount = () => ({ code: Status.PERMISSION_DENIED, details: 'AccessDenied' });
+    clients = makeClients(10);
+    const err = (await clients.mount('fake', CALL, inSeconds(10)).catch((e: unknown) => e)) as DriverError;
+    expect(err.code).toBe(Status.PERMISSION_DENIED);
+    expect(provider.mountCalls).toBe(1);
+  });
+
+  it('starts no attempt that the deadline leaves no room for', async () => {
+    provider.behaviour.mount = unavailable;
+    // The backoff before a second attempt (1 s) does not fit in a 500 ms deadline.
+    clients = makeClients(1000);
+    const started = Date.now();
+    const err = (await clients
+      .mount('fake', CALL, new Date(started + 500))
+      .catch((e: unknown) => e)) as DriverError;
+    expect(err.code).toBe(Status.UNAVAILABLE);
+    expect(provider.mountCalls).toBe(1);
+  });
+
+  it('stops waiting between attempts when the call is cancelled', async () => {
+    provider.behaviour.mount = unavailable;
+    clients = makeClients(60_000);
+    const controller = new AbortController();
+    const pending = clients.mount('fake', CALL, inSeconds(120), controller.signal).catch((e: unknown) => e);
+    await waitFor(() => provider.mountCalls === 1);
+    controller.abort(new Error('kubelet cancelled'));
+    const err = (await pending) as DriverError;
+    expect(err.code).toBe(Status.CANCELLED);
+    expect(provider.mountCalls).toBe(1);
+  });
+
+  it('cancels a Mount in flight when the call is cancelled', async () => {
+    provider.behaviour.mount = () => 'hang';
+    clients = makeClients(10);
+    const controller = new AbortController();
+    const pending = clients.mount('fake', CALL, inSeconds(120), controller.signal).catch((e: unknown) => e);
+    await waitFor(() => provider.mountCalls === 1);
+    controller.abort();
+    const err = (await pending) as DriverError;
+    expect(err.code).toBe(Status.CANCELLED);
+    expect(err.message).toContain('call to provider "fake" was cancelled');
+  });
+
+  it.each([
+    ['UNAVAILABLE', Status.UNAVAILABLE],
+    ['INTERNAL', Status.INTERNAL],
+    ['DEADLINE_EXCEEDED', Status.DEADLINE_EXCEEDED],
+  ])('mounts although Version answers %s', async (_name, code) => {
+    provider.behaviour.version = () => ({ code, details: 'no version here' });
+    clients = makeClients(10);
+    const res = await clients.mount('fake', CALL, inSeconds(10));
+    expect(res.files).toHaveLength(1);
+    expect(provider.mountCalls).toBe(1);
+  });
+
+  it('mounts although Version never answers', async () => {
+    provider.behaviour.version = () => 'hang';
+    clients = makeClients(10);
+    const res = await clients.mount('fake', CALL, inSeconds(10));
+    expect(res.objectVersion).toHaveLength(1);
+    expect(provider.mountCalls).toBe(1);
+  });
+
+  it('waits for a restarting provider to listen again instead of spending its attempts', async () => {
+    provider.behaviour.mount = () => OK_RESPONSE;
+    clients = makeClients(10);
+    await clients.mount('fake', CALL, inSeconds(10));
+    await provider.stop();
+    const pending = clients.mount('fake', CALL, inSeconds(10));
+    // Longer than 3 attempts with 10 ms between them would take.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await provider.start();
+    await expect(pending).resolves.toMatchObject({ objectVersion: [{ id: 'db', version: '1' }] });
+  });
+
+  it('says it could not connect when nothing listens on the socket until the deadline', async () => {
+    await provider.stop();
+    // A socket file nobody listens on, as a crashed provider leaves behind.
+    execFileSync('python3', [
+      '-c',
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(provider.socketPath)})`,
+    ]);
+    clients = makeClients(10);
+    const err = (await clients.mount('fake', CALL, inSeconds(1)).catch((e: unknown) => e)) as DriverError;
+    expect(err).toBeInstanceOf(DriverError);
+    expect(err.code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(err.message).toContain(`could not connect to provider "fake" at ${provider.socketPath}`);
+    expect(provider.mountCalls).toBe(0);
+  });
+
+  it('fails at once, naming the folders, when no provider socket exists', async () => {
+    clients = makeClients(10);
+    const err = (await clients.mount('absent', CALL, inSeconds(10)).catch((e: unknown) => e)) as DriverError;
+    expect(err.reason).toBe('FailedToLookupProviderGRPCClient');
+    expect(err.message).toContain(`no absent.sock in ${dir}`);
+  });
+
+  it('reports Version results as health', async () => {
+    clients = makeClients(10);
+    const healthy: Array<[string, boolean]> = [];
+    await clients.checkHealth((name, ok) => healthy.push([name, ok]));
+    provider.behaviour.version = () => ({ code: Status.INTERNAL, details: 'broken' });
+    await clients.checkHealth((name, ok) => healthy.push([name, ok]));
+    expect(healthy).toEqual([
+      ['fake', true],
+      ['fake', false],
+    ]);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
