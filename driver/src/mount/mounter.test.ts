@@ -1,37 +1,27 @@
-// Both mounters against the kernel: real tmpfs mounts in a temporary folder, checked in
+// Both mounters against the kernel: real tmpfs mounts in a temporary folder, checked against
 // /proc/self/mountinfo. Mounting needs root (make test runs as root, like the driver's container).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import type { Mounter } from './mounter';
-import {
-  decodeMountinfoField,
-  MountError,
-  mountPointsOf,
-  ProgramMounter,
-  SyscallMounter,
-  systemMounter,
-} from './mounter';
+import { MountError, ProgramMounter, SyscallMounter, systemMounter } from './mounter';
 
-function fsTypeAt(target: string): string | undefined {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] && decodeMountinfoField(fields[4]) === target) return fields[fields.indexOf('-') + 1];
-  }
-  return undefined;
+/** The kernel's list of mounts: mount point (octal escapes decoded) and file system type. */
+function mountinfo(): Array<{ mountPoint: string; fsType: string }> {
+  const decode = (field: string) =>
+    field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const fields = line.split(' ');
+      return { mountPoint: decode(fields[4] ?? ''), fsType: fields[fields.indexOf('-') + 1] ?? '' };
+    });
 }
 
-describe('mountinfo parsing', () => {
-  it('reads mount points and decodes the octal escapes of spaces, tabs and backslashes', () => {
-    const info = [
-      '22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw',
-      '97 22 0:50 / /var/lib/kubelet/pods/a\\040b/volumes/x\\011y\\134z rw shared:2 - tmpfs tmpfs rw',
-      '',
-    ].join('\n');
-    expect(mountPointsOf(info)).toEqual(['/', '/var/lib/kubelet/pods/a b/volumes/x\ty\\z']);
-  });
-});
+const fsTypeAt = (target: string) => mountinfo().find((m) => m.mountPoint === target)?.fsType;
 
 describe.each([
   ['SyscallMounter', () => SyscallMounter.load()],
@@ -50,8 +40,9 @@ describe.each([
   });
 
   afterEach(async () => {
-    const target = path.join(dir, 'mount');
-    for (let i = 0; i < 4 && (await mounter.isMountPoint(target)); i++) await mounter.unmount(target);
+    // Whatever a failed test left mounted below the folder, by mountinfo (not by the code under test).
+    for (const { mountPoint } of mountinfo().reverse())
+      if (mountPoint.startsWith(`${dir}/`)) await mounter.unmount(mountPoint);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -79,6 +70,26 @@ describe.each([
     expect((err as Error).message).toContain(target);
     expect((err as Error).message).toMatch(/no such file or directory|does not exist/i);
     expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('sees a mount reached through a symlinked folder, so a republish does not stack another', async () => {
+    // As on nodes whose kubelet root is a symlink (/var/lib/kubelet -> /data/kubelet).
+    const real = path.join(dir, 'real');
+    fs.mkdirSync(path.join(real, 'mount'), { recursive: true });
+    fs.symlinkSync(real, path.join(dir, 'link'));
+    const viaLink = path.join(dir, 'link', 'mount');
+    expect(await mounter.isMountPoint(viaLink)).toBe(false);
+    await mounter.mountTmpfs(viaLink);
+    expect(await mounter.isMountPoint(viaLink)).toBe(true);
+    expect(await mounter.isMountPoint(path.join(real, 'mount'))).toBe(true);
+    await mounter.unmount(viaLink);
+    expect(await mounter.isMountPoint(viaLink)).toBe(false);
+  });
+
+  it('answers false for a path that does not exist, and for a plain folder', async () => {
+    expect(await mounter.isMountPoint(path.join(dir, 'missing'))).toBe(false);
+    fs.mkdirSync(path.join(dir, 'plain'));
+    expect(await mounter.isMountPoint(path.join(dir, 'plain'))).toBe(false);
   });
 
   it('fails to unmount a folder where nothing is mounted, naming it', async () => {

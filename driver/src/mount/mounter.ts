@@ -1,6 +1,7 @@
 // Where a volume's tmpfs is mounted and unmounted. The Mounter interface keeps the node server's
 // logic testable. SyscallMounter calls mount(2) and umount2(2) in libc; ProgramMounter runs the
-// `mount` and `umount` programs, as upstream does, where libc cannot be loaded. Both read mountinfo.
+// `mount` and `umount` programs, as upstream does, where libc cannot be loaded. Both tell a mount
+// point by its device number, as mount(2) and umount(2) see the path: through any symlink.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -11,7 +12,7 @@ export interface Mounter {
   /** Mounts a fresh tmpfs at `target`, which must exist. */
   mountTmpfs(target: string): Promise<void>;
   unmount(target: string): Promise<void>;
-  /** True when something is mounted exactly at `target`. */
+  /** True when something is mounted at `target` (symlinks on the way followed, as mount(2) does). */
   isMountPoint(target: string): Promise<boolean>;
 }
 
@@ -36,32 +37,28 @@ function run(program: string, args: string[]): Promise<void> {
   });
 }
 
-/** Decodes the octal escapes (`\040` for a space) of a mountinfo field. */
-export function decodeMountinfoField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/** The mount points listed in a mountinfo text (5th field of each line). */
-export function mountPointsOf(mountinfo: string): string[] {
-  const points: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field) points.push(decodeMountinfoField(field));
+/**
+ * True when `target` is the root of a mounted file system: its device differs from its parent's, or
+ * it is its own parent (`/`). Mountinfo lists the path the mount was made through, so comparing its
+ * strings misses a mount reached through a symlink (a kubelet root that is a symlink) and a
+ * republish would stack a second tmpfs. Every mount this driver makes is a tmpfs, a device of its
+ * own, so a bind mount within one device (which this test cannot see) never happens here.
+ */
+export async function isMountPoint(target: string): Promise<boolean> {
+  let real: string;
+  try {
+    real = await fs.realpath(target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
-  return points;
-}
-
-/** True when something is mounted exactly at `target` according to the mountinfo file. */
-async function listedAsMountPoint(mountinfoPath: string, target: string): Promise<boolean> {
-  const wanted = path.resolve(target);
-  return mountPointsOf(await fs.readFile(mountinfoPath, 'utf8')).includes(wanted);
+  const [self, parent] = await Promise.all([fs.stat(real), fs.stat(path.dirname(real))]);
+  return self.dev !== parent.dev || self.ino === parent.ino;
 }
 
 /** Runs the `mount` and `umount` programs: a process per call (about 4 ms each on a small node). */
 export class ProgramMounter implements Mounter {
   readonly method = 'mount program';
-
-  constructor(private readonly mountinfoPath = '/proc/self/mountinfo') {}
 
   async mountTmpfs(target: string): Promise<void> {
     await run('mount', ['-t', 'tmpfs', 'tmpfs', target]);
@@ -72,7 +69,7 @@ export class ProgramMounter implements Mounter {
   }
 
   isMountPoint(target: string): Promise<boolean> {
-    return listedAsMountPoint(this.mountinfoPath, target);
+    return isMountPoint(target);
   }
 }
 
@@ -105,27 +102,21 @@ function describeErrno(errno: number): string {
 export class SyscallMounter implements Mounter {
   readonly method = 'mount(2) system call';
 
-  private constructor(
-    private readonly libc: LibcMounts,
-    private readonly mountinfoPath: string,
-  ) {}
+  private constructor(private readonly libc: LibcMounts) {}
 
   /** Loads libc through koffi (a prebuilt FFI module); throws where that is not possible. */
-  static load(mountinfoPath = '/proc/self/mountinfo'): SyscallMounter {
+  static load(): SyscallMounter {
     const koffi = createRequire(__filename)('koffi') as Koffi;
     const libc = koffi.load('libc.so.6');
     const mount = libc.func(
       'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
     );
     const umount2 = libc.func('int umount2(const char *target, int flags)');
-    return new SyscallMounter(
-      {
-        mount: (source, target, fstype, flags, data) => mount(source, target, fstype, flags, data) as number,
-        umount2: (target, flags) => umount2(target, flags) as number,
-        errno: () => koffi.errno(),
-      },
-      mountinfoPath,
-    );
+    return new SyscallMounter({
+      mount: (source, target, fstype, flags, data) => mount(source, target, fstype, flags, data) as number,
+      umount2: (target, flags) => umount2(target, flags) as number,
+      errno: () => koffi.errno(),
+    });
   }
 
   mountTmpfs(target: string): Promise<void> {
@@ -141,7 +132,7 @@ export class SyscallMounter implements Mounter {
   }
 
   isMountPoint(target: string): Promise<boolean> {
-    return listedAsMountPoint(this.mountinfoPath, target);
+    return isMountPoint(target);
   }
 }
 
