@@ -6,3 +6,5 @@ export * from './kube';
 export * from './flags';
 export * from './shutdown';
 export * from './program';
+export * from './payload';
+export * from './atomic-writer';
