@@ -2,10 +2,8 @@
 // credentials, fetch the objects, and return the files to the driver (or write them here when the
 // provider writes secrets itself). A failed mount writes nothing.
 import type { Logger } from '@sscsi/common';
+import { writePayload } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
-import crypto from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 
 import type { AwsClients } from './aws-clients';
 import type { AwsCredentials } from './credentials/credential-cache';
@@ -32,24 +30,14 @@ export interface MountServiceOptions {
   concurrency: number;
 }
 
-/** Writes files into the mount for provider-writes mode: all to temporary names, then renamed. */
-async function writeIntoMount(targetPath: string, files: readonly MountFile[]): Promise<void> {
-  const staged: Array<{ tmp: string; final: string }> = [];
+/**
+ * Provider-writes mode: the same atomic payload swap as the driver's (`..data`), so that a pod
+ * sees either all the old files or all the new ones, and a failure midway leaves the old ones.
+ */
+function writeIntoMount(targetPath: string, files: readonly MountFile[]): void {
   try {
-    for (const file of files) {
-      const final = path.join(targetPath, file.path);
-      const tmp = path.join(
-        path.dirname(final),
-        `.${path.basename(final)}.${crypto.randomBytes(6).toString('hex')}.tmp`,
-      );
-      await fs.mkdir(path.dirname(final), { recursive: true });
-      staged.push({ tmp, final });
-      await fs.writeFile(tmp, file.contents, { mode: file.mode, flag: 'wx' });
-      await fs.chmod(tmp, file.mode);
-    }
-    for (const { tmp, final } of staged) await fs.rename(tmp, final);
+    writePayload(targetPath, files);
   } catch (err) {
-    await Promise.all(staged.map(({ tmp }) => fs.rm(tmp, { force: true })));
     throw new MountError(
       'WriteError',
       `failed to write the files into ${targetPath}: ${(err as Error).message}`,
@@ -96,7 +84,7 @@ export class MountService {
       );
       const files = filesOf(fetched, input.defaultMode);
       const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
-      if (!this.o.driverWritesSecrets) await writeIntoMount(input.targetPath, files);
+      if (!this.o.driverWritesSecrets) writeIntoMount(input.targetPath, files);
       const seconds = (performance.now() - started) / 1000;
       this.o.metrics.mounted('success', seconds);
       this.o.logger.info(

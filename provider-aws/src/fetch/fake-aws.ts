@@ -1,0 +1,130 @@
+// For unit tests: Secrets Manager and SSM Parameter Store in memory, behind what AwsClients hands
+// out, recording every call. A test may fail or hold the next calls of an operation.
+import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetParametersCommand } from '@aws-sdk/client-ssm';
+
+import type { AwsClients } from '../aws-clients';
+
+export interface FakeSecretVersion {
+  value: string | Uint8Array;
+  stages: string[];
+}
+
+export interface FakeParameter {
+  value: string;
+  version: number;
+  labels?: string[];
+}
+
+export interface FakeCall {
+  region: string;
+  op: 'GetSecretValue' | 'DescribeSecret' | 'GetParameters';
+  input: Record<string, unknown>;
+}
+
+type Op = FakeCall['op'];
+
+export class FakeAws {
+  /** Secrets by region, then name. */
+  readonly secrets = new Map<string, Map<string, Record<string, FakeSecretVersion>>>();
+  /** Parameters by region, then name. */
+  readonly parameters = new Map<string, Map<string, FakeParameter>>();
+  readonly calls: FakeCall[] = [];
+  private readonly failures = new Map<Op, Array<() => Error>>();
+  /** Milliseconds each call waits before answering, to let concurrent mounts interleave. */
+  delay: () => number = () => 0;
+
+  putSecret(region: string, name: string, versions: Record<string, FakeSecretVersion>): void {
+    if (!this.secrets.has(region)) this.secrets.set(region, new Map());
+    this.secrets.get(region)?.set(name, versions);
+  }
+
+  putParameter(region: string, name: string, parameter: FakeParameter): void {
+    if (!this.parameters.has(region)) this.parameters.set(region, new Map());
+    this.parameters.get(region)?.set(name, parameter);
+  }
+
+  /** The next call of `op` throws `error()`. */
+  failNext(op: Op, error: () => Error): void {
+    this.failures.set(op, [...(this.failures.get(op) ?? []), error]);
+  }
+
+  count(op: Op): number {
+    return this.calls.filter((c) => c.op === op).length;
+  }
+
+  private async enter(region: string, op: Op, input: Record<string, unknown>, signal?: AbortSignal) {
+    this.calls.push({ region, op, input });
+    const wait = this.delay();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    signal?.throwIfAborted();
+    const failure = this.failures.get(op)?.shift();
+    if (failure) throw failure();
+  }
+
+  private secretsManagerCall(region: string) {
+    return async (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+      if (command instanceof DescribeSecretCommand) {
+        await this.enter(region, 'DescribeSecret', { ...command.input }, options?.abortSignal);
+        const versions = this.secret(region, command.input.SecretId);
+        return {
+          VersionIdsToStages: Object.fromEntries(Object.entries(versions).map(([id, v]) => [id, v.stages])),
+        };
+      }
+      if (command instanceof GetSecretValueCommand) {
+        const input = command.input;
+        await this.enter(region, 'GetSecretValue', { ...input }, options?.abortSignal);
+        const versions = this.secret(region, input.SecretId);
+        const stage = input.VersionStage ?? (input.VersionId ? undefined : 'AWSCURRENT');
+        const found = Object.entries(versions).find(
+          ([id, v]) =>
+            (input.VersionId === undefined || id === input.VersionId) &&
+            (stage === undefined || v.stages.includes(stage)),
+        );
+        if (!found) throw notFound('ResourceNotFoundException', `no such version of ${input.SecretId}`);
+        const [id, v] = found;
+        return typeof v.value === 'string'
+          ? { VersionId: id, SecretString: v.value }
+          : { VersionId: id, SecretBinary: v.value };
+      }
+      throw new Error('FakeAws: unexpected Secrets Manager command');
+    };
+  }
+
+  private secret(region: string, id: string | undefined): Record<string, FakeSecretVersion> {
+    const versions = this.secrets.get(region)?.get(id ?? '');
+    if (!versions) throw notFound('ResourceNotFoundException', `Secrets Manager can't find ${id}`);
+    return versions;
+  }
+
+  private ssmCall(region: string) {
+    return async (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+      if (!(command instanceof GetParametersCommand)) throw new Error('FakeAws: unexpected SSM command');
+      const names = command.input.Names ?? [];
+      await this.enter(region, 'GetParameters', { ...command.input }, options?.abortSignal);
+      const Parameters: Array<{ Name: string; Value: string; Version: number; Selector?: string }> = [];
+      const InvalidParameters: string[] = [];
+      for (const selector of names) {
+        const [name = '', wanted] = selector.split(/:(?=[^:]*$)/);
+        const p = this.parameters.get(region)?.get(name);
+        const ok =
+          p && (wanted === undefined || String(p.version) === wanted || (p.labels ?? []).includes(wanted));
+        if (ok) Parameters.push({ Name: name, Value: p.value, Version: p.version });
+        else InvalidParameters.push(selector);
+      }
+      return { Parameters, InvalidParameters };
+    };
+  }
+
+  /** What the provider's fetchers get from AwsClients. */
+  get clients(): AwsClients {
+    return {
+      secretsManager: (region: string) => ({ send: this.secretsManagerCall(region) }),
+      ssm: (region: string) => ({ send: this.ssmCall(region) }),
+    } as unknown as AwsClients;
+  }
+}
+
+function notFound(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}

@@ -1,0 +1,177 @@
+// The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
+// mount, what a failure leaves, and what the value cache does across many mounts.
+import { createLogger } from '@sscsi/common';
+import type { MountRequest__Output } from '@sscsi/proto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+
+import type { IdentityResolver } from './credentials/identity';
+import { FakeAws } from './fetch/fake-aws';
+import { ValueCache } from './fetch/value-cache';
+import type { PodLookups } from './kube-lookups';
+import { ProviderMetrics } from './metrics';
+import type { MountServiceOptions } from './mount';
+import { MountService } from './mount';
+
+const REGION = 'us-east-1';
+const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
+
+function attributes(objects: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    'csi.storage.k8s.io/pod.name': 'app',
+    'csi.storage.k8s.io/pod.namespace': 'default',
+    'csi.storage.k8s.io/pod.uid': '0a1b2c3d-0000-4000-8000-000000000001',
+    'csi.storage.k8s.io/serviceAccount.name': 'sa',
+    'csi.storage.k8s.io/serviceAccount.tokens': tokens,
+    region: REGION,
+    objects,
+    ...extra,
+  };
+}
+
+function request(
+  targetPath: string,
+  attrs: Record<string, string>,
+  current: Array<{ id: string; version: string }> = [],
+): MountRequest__Output {
+  return {
+    attributes: JSON.stringify(attrs),
+    secrets: 'null',
+    targetPath,
+    permission: '420',
+    currentObjectVersion: current,
+  };
+}
+
+interface Harness {
+  aws: FakeAws;
+  service: MountService;
+  valueCache: ValueCache;
+  logs: string[];
+}
+
+function harness(over: Partial<MountServiceOptions> = {}): Harness {
+  const aws = new FakeAws();
+  const logs: string[] = [];
+  const valueCache = over.valueCache ?? new ValueCache();
+  const identity = {
+    credentials: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 't' }),
+  } as unknown as IdentityResolver;
+  const lookups: PodLookups = {
+    roleArn: async () => 'arn:aws:iam::111122223333:role/app',
+    nodeRegion: async () => REGION,
+  };
+  const service = new MountService({
+    driverWritesSecrets: true,
+    defaultRegion: undefined,
+    lookups,
+    identity,
+    clients: aws.clients,
+    valueCache,
+    metrics: new ProviderMetrics(new Registry()),
+    logger: createLogger({
+      name: 'test',
+      json: true,
+      verbosity: 0,
+      destination: { write: (l) => logs.push(l) },
+    }),
+    concurrency: 8,
+    ...over,
+  });
+  return { aws, service, valueCache, logs };
+}
+
+let root: string;
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'provider-mount-'));
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe('provider-writes mode (--driver-writes-secrets=false)', () => {
+  const objects = `
+    - {objectName: one, objectType: secretsmanager}
+    - {objectName: two, objectType: secretsmanager}
+    - {objectName: three, objectType: secretsmanager, objectAlias: dir/three}`;
+  const files = ['one', 'two', 'dir/three'];
+  const noTranslation = { pathTranslation: 'False' };
+
+  function generation(aws: FakeAws, g: number) {
+    for (const name of ['one', 'two', 'three'])
+      aws.putSecret(REGION, name, { [`v${g}`]: { value: `${name}@${g}`, stages: ['AWSCURRENT'] } });
+  }
+
+  const read = (target: string) => files.map((f) => fs.readFileSync(path.join(target, f), 'utf8'));
+
+  /** Makes the n-th file-system change of the next operations fail, whichever API makes it. */
+  function failNthChange(n: number) {
+    let changes = 0;
+    const fail = () => {
+      changes += 1;
+      if (changes === n) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    };
+    const wrap = (target: object, names: string[]) => {
+      for (const name of names) {
+        const obj = target as Record<string, (...args: unknown[]) => unknown>;
+        const original = obj[name] as (...args: unknown[]) => unknown;
+        jest.spyOn(obj, name).mockImplementation((...args: unknown[]) => {
+          if (name.endsWith('Sync')) {
+            fail();
+            return original.apply(target, args);
+          }
+          try {
+            fail();
+          } catch (err) {
+            return Promise.reject(err);
+          }
+          return original.apply(target, args);
+        });
+      }
+    };
+    wrap(fs, ['writeFileSync', 'chmodSync', 'renameSync', 'symlinkSync', 'mkdirSync', 'mkdtempSync']);
+    wrap(fs.promises, ['writeFile', 'chmod', 'rename', 'mkdir']);
+  }
+
+  it('writes the files itself and returns none to the driver', async () => {
+    const { aws, service } = harness({ driverWritesSecrets: false });
+    generation(aws, 1);
+    const target = path.join(root, 'mount');
+    fs.mkdirSync(target);
+    const response = await service.mount(request(target, attributes(objects, noTranslation)));
+    expect(response.files).toEqual([]);
+    expect(read(target)).toEqual(['one@1', 'two@1', 'three@1']);
+  });
+
+  it('a failure at any point of a rotation leaves all the old files, never a mix', async () => {
+    const { aws, service } = harness({ driverWritesSecrets: false });
+    const target = path.join(root, 'mount');
+    fs.mkdirSync(target);
+    generation(aws, 1);
+    const first = await service.mount(request(target, attributes(objects, noTranslation)));
+    const current = (first.objectVersion ?? []).map((v) => ({ id: v.id, version: v.version }));
+    expect(read(target)).toEqual(['one@1', 'two@1', 'three@1']);
+
+    generation(aws, 2);
+    let failures = 0;
+    for (let n = 1; n < 100; n++) {
+      failNthChange(n);
+      let failed = false;
+      try {
+        await service.mount(request(target, attributes(objects, noTranslation), current));
+      } catch {
+        failed = true;
+      }
+      jest.restoreAllMocks();
+      if (!failed) break;
+      failures += 1;
+      expect(read(target)).toEqual(['one@1', 'two@1', 'three@1']);
+    }
+    expect(failures).toBeGreaterThan(0);
+    await service.mount(request(target, attributes(objects, noTranslation), current));
+    expect(read(target)).toEqual(['one@2', 'two@2', 'three@2']);
+  });
+});
