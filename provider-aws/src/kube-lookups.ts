@@ -1,9 +1,12 @@
 // What the provider asks Kubernetes for a mount: the ServiceAccount's role annotation and, when no
 // region is given, the pod's node's region label. Answers are cached briefly and shared between
 // concurrent mounts, so that a node full of pods starting at once stays within --qps/--burst.
+// A shared request belongs to no one mount: it runs without any mount's signal (the client's own
+// timeout bounds it), and each mount stops waiting when its own signal aborts.
 import type { KubeClient, Node, Pod, ServiceAccount } from '@sscsi/common';
 import { isNotFound, Resources, resourcePath } from '@sscsi/common';
 
+import { unlessAborted } from './abortable';
 import { MountError } from './errors';
 
 export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';
@@ -42,26 +45,23 @@ export class KubePodLookups implements PodLookups {
   private readonly serviceAccounts = new TtlCache<ServiceAccount>(SERVICE_ACCOUNT_TTL_MS);
   private readonly nodeRegions = new TtlCache<string | undefined>(NODE_TTL_MS);
 
-  constructor(private readonly kube: KubeClient) {}
+  constructor(private readonly kube: Pick<KubeClient, 'get'>) {}
 
   async roleArn(namespace: string, serviceAccount: string, signal?: AbortSignal): Promise<string> {
-    const sa = await this.serviceAccounts
-      .get(`${namespace}/${serviceAccount}`, () =>
-        this.kube.get<ServiceAccount>(resourcePath(Resources.serviceAccounts, namespace, serviceAccount), {
-          signal,
-        }),
-      )
-      .catch((err: unknown) => {
-        if (isNotFound(err))
-          throw new MountError('KubernetesError', `ServiceAccount ${namespace}/${serviceAccount} not found`);
-        throw new MountError(
-          'KubernetesError',
-          `cannot read ServiceAccount ${namespace}/${serviceAccount}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      });
+    const shared = this.serviceAccounts.get(`${namespace}/${serviceAccount}`, () =>
+      this.kube.get<ServiceAccount>(resourcePath(Resources.serviceAccounts, namespace, serviceAccount)),
+    );
+    const sa = await unlessAborted(shared, signal).catch((err: unknown) => {
+      if (isNotFound(err))
+        throw new MountError('KubernetesError', `ServiceAccount ${namespace}/${serviceAccount} not found`);
+      throw new MountError(
+        'KubernetesError',
+        `cannot read ServiceAccount ${namespace}/${serviceAccount}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    });
     const roleArn = sa.metadata.annotations?.[ROLE_ARN_ANNOTATION];
     if (!roleArn) {
       throw new MountError(
@@ -75,6 +75,7 @@ export class KubePodLookups implements PodLookups {
   async nodeRegion(namespace: string, podName: string, signal?: AbortSignal): Promise<string> {
     let pod: Pod;
     try {
+      // The pod is this mount's own question: it is not shared, so it carries the mount's signal.
       pod = await this.kube.get<Pod>(resourcePath(Resources.pods, namespace, podName), { signal });
     } catch (err) {
       throw new MountError(
@@ -91,20 +92,17 @@ export class KubePodLookups implements PodLookups {
         'RegionNotFound',
         `pod ${namespace}/${podName} is not bound to a node; set region in the SecretProviderClass`,
       );
-    const region = await this.nodeRegions
-      .get(nodeName, async () => {
-        const node = await this.kube.get<Node>(resourcePath(Resources.nodes, undefined, nodeName), {
-          signal,
-        });
-        return node.metadata.labels?.[REGION_LABEL];
-      })
-      .catch((err: unknown) => {
-        throw new MountError(
-          'KubernetesError',
-          `cannot read node ${nodeName} to find its region: ${(err as Error).message}`,
-          { cause: err },
-        );
-      });
+    const shared = this.nodeRegions.get(nodeName, async () => {
+      const node = await this.kube.get<Node>(resourcePath(Resources.nodes, undefined, nodeName));
+      return node.metadata.labels?.[REGION_LABEL];
+    });
+    const region = await unlessAborted(shared, signal).catch((err: unknown) => {
+      throw new MountError(
+        'KubernetesError',
+        `cannot read node ${nodeName} to find its region: ${(err as Error).message}`,
+        { cause: err },
+      );
+    });
     if (!region) {
       throw new MountError(
         'RegionNotFound',

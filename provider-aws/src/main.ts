@@ -21,8 +21,7 @@ import { FLAGS, parseConfig } from './config';
 import { CredentialCache } from './credentials/credential-cache';
 import { IdentityResolver } from './credentials/identity';
 import { PodIdentityAgent } from './credentials/pod-identity';
-import type { Jwk } from './credentials/token-verifier';
-import { TokenVerifier } from './credentials/token-verifier';
+import { clusterSigningKeys, TokenVerifier } from './credentials/token-verifier';
 import { ValueCache } from './fetch/value-cache';
 import { KubePodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
@@ -64,9 +63,7 @@ async function main(): Promise<void> {
     metrics,
     maxAttempts: AWS_MAX_ATTEMPTS,
   });
-  const verifier = new TokenVerifier(() =>
-    kube.get<{ keys: Jwk[] }>('/openid/v1/jwks', { accept: 'application/jwk-set+json, application/json' }),
-  );
+  const verifier = new TokenVerifier(clusterSigningKeys(kube));
   const lookups = new KubePodLookups(kube);
   const identity = new IdentityResolver({
     clients,

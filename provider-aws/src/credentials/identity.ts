@@ -1,10 +1,17 @@
 // The pod's own AWS identity: IRSA (the ServiceAccount's role, assumed with the pod's token for
 // sts.amazonaws.com) or EKS Pod Identity (the agent exchanges the pod's pods.eks.amazonaws.com
-// token). Credentials are cached per identity; a cached entry serves a pod only after its own
-// token has been verified locally, otherwise the pod's token goes to STS or the agent.
+// token). A pod's token is first verified locally (token-verifier.ts):
+// - verified: the pod may use credentials cached for its identity, or join the fetch under way;
+// - not verified: only STS or the agent can judge it, so it goes there, and what comes back is
+//   neither shared nor kept.
+// What is shared is what AWS sees as one identity: an IRSA session is shared by the pods of a
+// ServiceAccount and named for it; Pod Identity credentials carry session tags naming the pod, so
+// they serve that pod only.
+import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
 import { AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
+import crypto from 'node:crypto';
 
-import type { AwsClients } from '../aws-clients';
+import type { AwsErrorInfo } from '../aws-errors';
 import { classifyAwsError } from '../aws-errors';
 import { MountError } from '../errors';
 import type { PodLookups } from '../kube-lookups';
@@ -13,101 +20,164 @@ import type { MountInput } from '../parameters/mount-request';
 import { IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, tokenFor } from '../parameters/mount-request';
 import type { AwsCredentials, CredentialCache } from './credential-cache';
 import type { PodIdentityAgent } from './pod-identity';
-import type { TokenVerifier } from './token-verifier';
+import type { RequestingPod, TokenVerifier, VerifiedToken } from './token-verifier';
+
+/** STS per region, as far as assuming a role with a web identity goes. */
+export interface StsEndpoints {
+  sts(region: string): {
+    send(
+      command: AssumeRoleWithWebIdentityCommand,
+      options?: { abortSignal?: AbortSignal },
+    ): Promise<AssumeRoleWithWebIdentityCommandOutput>;
+  };
+}
 
 export interface IdentityResolverOptions {
-  clients: AwsClients;
+  clients: StsEndpoints;
   cache: CredentialCache;
-  verifier: TokenVerifier;
-  lookups: PodLookups;
-  podIdentity: PodIdentityAgent;
-  metrics: ProviderMetrics;
+  verifier: Pick<TokenVerifier, 'verify'>;
+  lookups: Pick<PodLookups, 'roleArn'>;
+  podIdentity: Pick<PodIdentityAgent, 'credentials'>;
+  metrics: Pick<ProviderMetrics, 'credentialCache'>;
 }
 
-/** STS allows [\w+=,.@-]{2,64} in session names. */
-export function roleSessionName(namespace: string, podName: string): string {
-  const name = `${namespace}.${podName}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
-  return name.length >= 2 ? name : `${name}--`;
+/** A mount request, with the pod's uid when the request parser passes it on. */
+export type IdentityInput = MountInput & { pod: MountInput['pod'] & { uid?: string } };
+
+/**
+ * STS in one region failed in a way STS in another region may not (throttling, 5xx, network):
+ * the failover region is worth a try.
+ */
+export class StsUnavailableError extends MountError {
+  constructor(
+    message: string,
+    readonly region: string,
+    readonly info: AwsErrorInfo,
+    options: { cause: unknown },
+  ) {
+    super('CredentialsError', message, { ...options, code: info.status });
+  }
 }
+
+const SESSION_NAME_MAX = 64;
+
+/**
+ * The IRSA session name: STS allows [\w+=,.@-]{2,64}. The session is shared by the pods of a
+ * ServiceAccount, so it names the ServiceAccount (`sa.<namespace>.<name>`); a name too long for
+ * STS is cut and ends with a digest of the whole, so that two ServiceAccounts never share one.
+ */
+export function roleSessionName(namespace: string, serviceAccount: string): string {
+  const name = `sa.${namespace}.${serviceAccount}`.replace(/[^\w+=,.@-]/g, '-');
+  if (name.length <= SESSION_NAME_MAX) return name;
+  const digest = crypto.createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, SESSION_NAME_MAX - digest.length - 1)}-${digest}`;
+}
+
+type IdentityKind = 'irsa' | 'podidentity';
 
 export class IdentityResolver {
   constructor(private readonly o: IdentityResolverOptions) {}
 
   /** Credentials for the pod of `input` in `region`. */
-  async credentials(input: MountInput, region: string, signal?: AbortSignal): Promise<AwsCredentials> {
-    const { namespace, serviceAccount } = input.pod;
-    const subject = `system:serviceaccount:${namespace}:${serviceAccount}`;
+  async credentials(input: IdentityInput, region: string, signal?: AbortSignal): Promise<AwsCredentials> {
+    const { pod } = input;
     if (input.usePodIdentity) {
       const token = tokenFor(input, POD_IDENTITY_AUDIENCE);
-      const key = `podidentity|${namespace}/${serviceAccount}|${region}`;
-      return this.cached('podidentity', key, token, POD_IDENTITY_AUDIENCE, subject, () =>
-        this.o.podIdentity.credentials(token, input.preferredAddressType, signal),
-      );
+      // The agent's credentials are the same in every region: the key names no region.
+      return this.serve('podidentity', token, POD_IDENTITY_AUDIENCE, pod, signal, {
+        keyOf: (verified) => `podidentity|${pod.namespace}/${pod.serviceAccount}|${verified.pod.uid}`,
+        fetch: (s) => this.o.podIdentity.credentials(token, input.preferredAddressType, s),
+      });
     }
     const token = tokenFor(input, IRSA_AUDIENCE);
-    const roleArn = await this.o.lookups.roleArn(namespace, serviceAccount, signal);
-    const key = `irsa|${roleArn}|${namespace}/${serviceAccount}|${region}`;
-    return this.cached('irsa', key, token, IRSA_AUDIENCE, subject, () =>
-      this.assumeRole(input, roleArn, token, region, signal),
-    );
+    const roleArn = await this.o.lookups.roleArn(pod.namespace, pod.serviceAccount, signal);
+    return this.serve('irsa', token, IRSA_AUDIENCE, pod, signal, {
+      keyOf: () => `irsa|${roleArn}|${pod.namespace}/${pod.serviceAccount}|${region}`,
+      fetch: (s) => this.assumeRole(pod, roleArn, token, region, s),
+    });
   }
 
-  private async cached(
-    kind: 'irsa' | 'podidentity',
-    key: string,
+  private async serve(
+    kind: IdentityKind,
     token: string,
     audience: string,
-    subject: string,
-    fetch: () => Promise<AwsCredentials>,
+    pod: RequestingPod,
+    signal: AbortSignal | undefined,
+    identity: {
+      keyOf: (verified: VerifiedToken) => string;
+      fetch: (signal: AbortSignal | undefined) => Promise<AwsCredentials>;
+    },
   ): Promise<AwsCredentials> {
-    const { cache } = this.o;
-    // Another pod's fetch for this identity may be under way: wait for it rather than start a second.
-    const available = cache.get(key) ?? (await cache.pending(key)?.catch(() => undefined));
-    if (available && (await this.o.verifier.verify(token, { audience, subject }))) {
-      this.o.metrics.credentialCache(kind, true);
-      return available;
+    const verified = await this.o.verifier.verify(token, { audience, pod });
+    if (!verified) {
+      this.o.metrics.credentialCache(kind, false);
+      return identity.fetch(signal);
     }
-    this.o.metrics.credentialCache(kind, false);
-    // Not verified locally (or nothing cached): this pod's own token goes to STS or the agent.
-    return available ? fetch() : cache.fetch(key, fetch);
+    const key = identity.keyOf(verified);
+    const cached = this.o.cache.get(key);
+    if (cached) {
+      this.o.metrics.credentialCache(kind, true);
+      return cached;
+    }
+    let askedItself = false;
+    let served = false;
+    try {
+      const credentials = await this.o.cache.fetch(key, {
+        proof: token,
+        signal,
+        fetch: (s) => {
+          askedItself = true;
+          return identity.fetch(s);
+        },
+      });
+      served = true;
+      return credentials;
+    } finally {
+      // A hit: this pod's token verified and another pod's call served it.
+      if (askedItself || served) this.o.metrics.credentialCache(kind, !askedItself);
+    }
   }
 
   private async assumeRole(
-    input: MountInput,
+    pod: RequestingPod,
     roleArn: string,
     token: string,
     region: string,
     signal?: AbortSignal,
   ): Promise<AwsCredentials> {
+    let out: AssumeRoleWithWebIdentityCommandOutput;
     try {
-      const out = await this.o.clients.sts(region).send(
+      out = await this.o.clients.sts(region).send(
         new AssumeRoleWithWebIdentityCommand({
           RoleArn: roleArn,
-          RoleSessionName: roleSessionName(input.pod.namespace, input.pod.name),
+          RoleSessionName: roleSessionName(pod.namespace, pod.serviceAccount),
           WebIdentityToken: token,
         }),
         { abortSignal: signal },
       );
-      const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error('STS returned no credentials');
-      return {
-        accessKeyId: c.AccessKeyId,
-        secretAccessKey: c.SecretAccessKey,
-        sessionToken: c.SessionToken,
-        expiration: c.Expiration,
-      };
     } catch (err) {
       const info = classifyAwsError(err);
-      const sa = `${input.pod.namespace}/${input.pod.serviceAccount}`;
+      const sa = `${pod.namespace}/${pod.serviceAccount}`;
       const hint =
         info.code === 'AccessDenied'
-          ? ` (check that the role's trust policy allows system:serviceaccount:${input.pod.namespace}:${input.pod.serviceAccount})`
+          ? ` (check that the role's trust policy allows system:serviceaccount:${pod.namespace}:${pod.serviceAccount})`
           : '';
+      const message = `failed to assume role ${roleArn} for ServiceAccount ${sa} in ${region}: ${info.code}: ${info.message}${hint}`;
+      if (info.retriable) throw new StsUnavailableError(message, region, info, { cause: err });
+      throw new MountError('CredentialsError', message, { cause: err });
+    }
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey) {
       throw new MountError(
         'CredentialsError',
-        `failed to assume role ${roleArn} for ServiceAccount ${sa} in ${region}: ${info.code}: ${info.message}${hint}`,
-        { cause: err, code: info.retriable ? info.status : undefined },
+        `STS in ${region} returned no credentials for role ${roleArn}`,
       );
     }
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration,
+    };
   }
 }

@@ -1,7 +1,9 @@
 // Local verification of a pod's service-account token: signature against the cluster's signing keys
-// (the API server's /openid/v1/jwks), audience, validity window and subject. It lets credentials
-// cached for one pod of a ServiceAccount serve another pod of the same ServiceAccount without a new
-// STS call, and only after that pod has proven it is one.
+// (the API server's /openid/v1/jwks), issuer (the API server's discovery document), audience,
+// validity window, subject and the pod the token is bound to. It lets credentials cached for one pod
+// of a ServiceAccount serve another pod of the same ServiceAccount without a new STS call, and only
+// after that pod has proven it is one. When the keys cannot be fetched, every token goes to STS or
+// the agent instead, and the fetch is tried again only after a pause that grows with each failure.
 import crypto from 'node:crypto';
 
 export interface Jwk {
@@ -11,12 +13,54 @@ export interface Jwk {
   [key: string]: unknown;
 }
 
-export type JwksSource = () => Promise<{ keys: Jwk[] }>;
+/** What the cluster publishes about its service-account tokens. */
+export interface ClusterSigningKeys {
+  /** The `iss` of every token the cluster issues. */
+  issuer: string;
+  keys: Jwk[];
+}
+
+export type SigningKeysSource = () => Promise<ClusterSigningKeys>;
+
+/** The API server, as far as the signing keys are concerned. */
+export interface DiscoveryApi {
+  get<T>(path: string, opts?: { accept?: string }): Promise<T>;
+}
+
+/** The issuer from the API server's discovery document, the keys from its JWKS. */
+export function clusterSigningKeys(api: DiscoveryApi): SigningKeysSource {
+  return async () => {
+    const [discovery, jwks] = await Promise.all([
+      api.get<{ issuer?: unknown } | undefined>('/.well-known/openid-configuration'),
+      api.get<{ keys?: unknown } | undefined>('/openid/v1/jwks', {
+        accept: 'application/jwk-set+json, application/json',
+      }),
+    ]);
+    if (typeof discovery?.issuer !== 'string' || discovery.issuer === '') {
+      throw new Error('the discovery document /.well-known/openid-configuration names no issuer');
+    }
+    if (!Array.isArray(jwks?.keys)) throw new Error('/openid/v1/jwks holds no "keys" list');
+    return { issuer: discovery.issuer, keys: jwks.keys as Jwk[] };
+  };
+}
+
+/** The pod a mount request says it is for. */
+export interface RequestingPod {
+  namespace: string;
+  serviceAccount: string;
+  name: string;
+  /** Checked when the request names it; the name is always checked. */
+  uid?: string;
+}
 
 export interface TokenExpectation {
   audience: string;
-  /** `system:serviceaccount:<namespace>:<name>` */
-  subject: string;
+  pod: RequestingPod;
+}
+
+/** What a verified token proves: the pod it was issued for. */
+export interface VerifiedToken {
+  pod: { name: string; uid: string };
 }
 
 interface JwtHeader {
@@ -25,10 +69,15 @@ interface JwtHeader {
 }
 
 interface JwtClaims {
-  aud?: string | string[];
-  sub?: string;
-  exp?: number;
-  nbf?: number;
+  iss?: unknown;
+  aud?: unknown;
+  sub?: unknown;
+  exp?: unknown;
+  nbf?: unknown;
+  'kubernetes.io'?: {
+    namespace?: unknown;
+    pod?: { name?: unknown; uid?: unknown };
+  };
 }
 
 const ALGORITHMS: Record<string, { hash: string; dsaEncoding?: 'ieee-p1363' }> = {
@@ -43,40 +92,75 @@ const CLOCK_SKEW_S = 30;
 const KEYS_TTL_MS = 10 * 60_000;
 /** A token signed with a key we do not know refetches the keys, at most this often. */
 const REFETCH_MIN_MS = 30_000;
+/** After a failed fetch of the keys: the first pause, doubled per failure up to the last. */
+const BACKOFF_FIRST_MS = 5_000;
+const BACKOFF_MAX_MS = 5 * 60_000;
 
 function decodePart<T>(part: string | undefined): T | undefined {
   if (!part) return undefined;
   try {
-    return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as T;
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return value && typeof value === 'object' ? (value as T) : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** The claims that tie the token to the requesting pod, or undefined when one does not match. */
+function boundPod(claims: JwtClaims, expected: TokenExpectation, nowS: number): VerifiedToken | undefined {
+  const { pod } = expected;
+  const audiences = Array.isArray(claims.aud) ? (claims.aud as unknown[]) : [claims.aud];
+  if (!audiences.includes(expected.audience)) return undefined;
+  if (claims.sub !== `system:serviceaccount:${pod.namespace}:${pod.serviceAccount}`) return undefined;
+  if (typeof claims.exp !== 'number' || claims.exp < nowS - CLOCK_SKEW_S) return undefined;
+  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > nowS + CLOCK_SKEW_S)) {
+    return undefined;
+  }
+  // A token the kubelet requested for the pod's volume is bound to that pod; one that is not, or is
+  // bound to another pod (or an earlier pod of the same name), proves nothing about this request.
+  const binding = claims['kubernetes.io'];
+  const name = binding?.pod?.name;
+  const uid = binding?.pod?.uid;
+  if (binding?.namespace !== pod.namespace || typeof name !== 'string' || typeof uid !== 'string') {
+    return undefined;
+  }
+  if (name !== pod.name || (pod.uid !== undefined && uid !== pod.uid)) return undefined;
+  return { pod: { name, uid } };
+}
+
 export class TokenVerifier {
+  private issuer: string | undefined;
   private keys = new Map<string, crypto.KeyObject>();
   private fetchedAt = 0;
   private fetching?: Promise<void>;
+  private failures = 0;
+  private retryAt = 0;
 
   constructor(
-    private readonly source: JwksSource,
+    private readonly source: SigningKeysSource,
     private readonly now: () => number = Date.now,
   ) {}
 
-  private async refresh(): Promise<void> {
+  private refresh(): Promise<void> {
     this.fetching ??= (async () => {
       try {
-        const jwks = await this.source();
+        const published = await this.source();
         const keys = new Map<string, crypto.KeyObject>();
-        for (const jwk of jwks.keys) {
+        for (const jwk of published.keys) {
           try {
             keys.set(jwk.kid ?? '', crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' }));
           } catch {
             // A key type node:crypto cannot use: tokens signed with it go to STS instead.
           }
         }
+        this.issuer = published.issuer;
         this.keys = keys;
         this.fetchedAt = this.now();
+        this.failures = 0;
+      } catch (err) {
+        this.retryAt = this.now() + Math.min(BACKOFF_FIRST_MS * 2 ** this.failures, BACKOFF_MAX_MS);
+        this.failures++;
+        throw err;
       } finally {
         this.fetching = undefined;
       }
@@ -84,38 +168,45 @@ export class TokenVerifier {
     return this.fetching;
   }
 
+  /** The key for `kid`, fetching the keys when they are old or `kid` is new; undefined if none. */
   private async keyFor(kid: string): Promise<crypto.KeyObject | undefined> {
-    const age = this.now() - this.fetchedAt;
-    if (age > KEYS_TTL_MS || (!this.keys.has(kid) && age > REFETCH_MIN_MS)) await this.refresh();
+    const now = this.now();
+    const age = now - this.fetchedAt;
+    const stale = age > KEYS_TTL_MS || (!this.keys.has(kid) && age > REFETCH_MIN_MS);
+    // After a failed fetch, no new request until the pause is over (one already under way is joined).
+    if (stale && (this.fetching || now >= this.retryAt)) await this.refresh();
+    if (this.now() - this.fetchedAt > KEYS_TTL_MS) return undefined;
     return (
       this.keys.get(kid) ?? (this.keys.size === 1 && kid === '' ? [...this.keys.values()][0] : undefined)
     );
   }
 
-  /** True when the token is signed by the cluster, for `audience`, currently valid, and for `subject`. */
-  async verify(token: string, expected: TokenExpectation): Promise<boolean> {
-    const [headerPart, payloadPart, signaturePart] = token.split('.');
+  /**
+   * The pod `token` proves to be, when the cluster signed it for `expected.audience`, it is valid
+   * now, and it is bound to the requesting pod of the requesting ServiceAccount; otherwise undefined.
+   */
+  async verify(token: string, expected: TokenExpectation): Promise<VerifiedToken | undefined> {
+    const [headerPart, payloadPart, signaturePart, ...rest] = token.split('.');
     const header = decodePart<JwtHeader>(headerPart);
     const claims = decodePart<JwtClaims>(payloadPart);
     const algorithm = ALGORITHMS[header?.alg ?? ''];
-    if (!header || !claims || !algorithm || !signaturePart) return false;
-    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    const nowS = this.now() / 1000;
-    if (!audiences.includes(expected.audience) || claims.sub !== expected.subject) return false;
-    if (typeof claims.exp !== 'number' || claims.exp < nowS - CLOCK_SKEW_S) return false;
-    if (typeof claims.nbf === 'number' && claims.nbf > nowS + CLOCK_SKEW_S) return false;
+    if (!header || !claims || !algorithm || !signaturePart || rest.length > 0) return undefined;
+    const verified = boundPod(claims, expected, this.now() / 1000);
+    if (!verified) return undefined;
     let key: crypto.KeyObject | undefined;
     try {
       key = await this.keyFor(header.kid ?? '');
     } catch {
-      return false;
+      return undefined;
     }
-    if (!key) return false;
-    return crypto.verify(
+    // The issuer is known only once the keys are: checked after fetching them.
+    if (!key || this.issuer === undefined || claims.iss !== this.issuer) return undefined;
+    const signed = crypto.verify(
       algorithm.hash,
       Buffer.from(`${headerPart}.${payloadPart}`),
       algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key,
       Buffer.from(signaturePart, 'base64url'),
     );
+    return signed ? verified : undefined;
   }
 }

@@ -1,11 +1,13 @@
 // Fetches every object of a mount: Secrets Manager objects one call each, SSM parameters ten to a
 // call, all in parallel up to a bound. The primary region first; the failover region only when the
-// primary fails in a way another region can fix (throttling, 5xx, network). Errors name the object,
-// the region and the AWS error code, never a value.
+// primary fails in a way another region can fix (throttling, 5xx, network), be it the call itself
+// or the primary region's STS giving the pod's credentials. Errors name the object, the region and
+// the AWS error code, never a value.
 import type { AwsClients } from '../aws-clients';
 import type { AwsErrorInfo } from '../aws-errors';
 import { classifyAwsError } from '../aws-errors';
 import type { AwsCredentials } from '../credentials/credential-cache';
+import { StsUnavailableError } from '../credentials/identity';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
 import { fetchParameters, ParametersNotFound, SSM_BATCH_SIZE } from './parameter-store';
@@ -14,8 +16,8 @@ import { fetchSecret } from './secrets-manager';
 import type { ValueCache } from './value-cache';
 
 export interface FetchContext {
-  clients: AwsClients;
-  valueCache: ValueCache;
+  clients: Pick<AwsClients, 'secretsManager' | 'ssm'>;
+  valueCache: Pick<ValueCache, 'get' | 'set'>;
   targetPath: string;
   region: string;
   failoverRegion: string | undefined;
@@ -64,22 +66,48 @@ function describe(err: unknown): AwsErrorInfo {
   return classifyAwsError(err);
 }
 
+const hintFor = (code: string): string =>
+  code === 'AccessDeniedException' || code === 'AccessDenied'
+    ? " (the pod's IAM role needs read access to it)"
+    : code === 'ResourceNotFoundException' || code === 'ParameterNotFound'
+      ? ' (check the name and region in the SecretProviderClass)'
+      : '';
+
+/**
+ * The error a mount answers with when `what` failed in `region` (and in the failover region): a
+ * MountError (credentials) says what failed itself; an AWS error is named by its code. The reason
+ * and the gRPC code are those of the last failure.
+ */
 function fetchError(
   what: string,
   region: string,
-  info: AwsErrorInfo,
-  failover?: { region: string; info: AwsErrorInfo },
+  err: unknown,
+  failover?: { region: string; err: unknown },
 ): MountError {
-  let message = `failed to fetch ${what} in ${region}: ${info.code}: ${info.message}`;
-  if (failover)
-    message += `; failover region ${failover.region}: ${failover.info.code}: ${failover.info.message}`;
-  const hint =
-    info.code === 'AccessDeniedException' || info.code === 'AccessDenied'
-      ? " (the pod's IAM role needs read access to it)"
-      : info.code === 'ResourceNotFoundException' || info.code === 'ParameterNotFound'
-        ? ' (check the name and region in the SecretProviderClass)'
-        : '';
-  return new MountError('FetchError', message + hint, { code: (failover?.info ?? info).status });
+  const inWords = (e: unknown) => {
+    if (e instanceof MountError) return e.message;
+    const info = describe(e);
+    return `${info.code}: ${info.message}`;
+  };
+  let message =
+    err instanceof MountError ? err.message : `failed to fetch ${what} in ${region}: ${inWords(err)}`;
+  if (failover) message += `; failover region ${failover.region}: ${inWords(failover.err)}`;
+  const last = failover ? failover.err : err;
+  if (last instanceof MountError)
+    return new MountError(last.reason, message, { cause: last, code: last.code });
+  const info = describe(last);
+  return new MountError('FetchError', message + hintFor(info.code), { code: info.status });
+}
+
+/**
+ * Whether the failover region can fix what failed: a fault of AWS in the primary region
+ * (throttling, 5xx, network), in the call itself or in the primary region's STS. Errors such as a
+ * refused token or a missing object would be the same in any region.
+ */
+function failoverCanHelp(err: unknown): boolean {
+  if (err instanceof StsUnavailableError) return true;
+  if (err instanceof MountError) return false;
+  return describe(err).retriable;
 }
 
 /** Runs `attempt` in the primary region, and in the failover region when that can help. */
@@ -91,14 +119,13 @@ async function withFailover<T>(
   try {
     return await attempt(ctx.region, false);
   } catch (err) {
-    if (err instanceof MountError) throw err;
-    const info = describe(err);
-    if (!info.retriable || !ctx.failoverRegion) throw fetchError(what, ctx.region, info);
+    if (!ctx.failoverRegion || !failoverCanHelp(err)) {
+      throw err instanceof MountError ? err : fetchError(what, ctx.region, err);
+    }
     try {
       return await attempt(ctx.failoverRegion, true);
     } catch (failoverErr) {
-      if (failoverErr instanceof MountError) throw failoverErr;
-      throw fetchError(what, ctx.region, info, { region: ctx.failoverRegion, info: describe(failoverErr) });
+      throw fetchError(what, ctx.region, err, { region: ctx.failoverRegion, err: failoverErr });
     }
   }
 }
