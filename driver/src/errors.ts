@@ -1,11 +1,15 @@
 // The closed set of reasons a driver operation fails for. The same reason answers the gRPC call
-// (through its code), labels the error metrics (error_type) and appears in the log.
+// (through its code), appears in the log and labels node_publish_error_reason_total; upstream's
+// metrics get upstream's own error_type for it, so that dashboards and alerts written for upstream
+// keep working.
 import { Status, StatusError } from '@sscsi/common';
 
 export type FailureReason =
   | 'InvalidRequest'
   | 'SecretProviderClassNotFound'
+  | 'FailedToReadSecretProviderClass'
   | 'InvalidSecretProviderClass'
+  | 'VolumeBusy'
   | 'FailedToLookupProviderGRPCClient'
   | 'GRPCProviderError'
   | 'ProviderError'
@@ -15,10 +19,13 @@ export type FailureReason =
   | 'FailedToUpdateStatus'
   | 'FailedToUnmount';
 
+/** The code each reason answers unless the failure knows better (a provider's own status). */
 const CODES: Record<FailureReason, Status> = {
   InvalidRequest: Status.INVALID_ARGUMENT,
   SecretProviderClassNotFound: Status.NOT_FOUND,
+  FailedToReadSecretProviderClass: Status.UNAVAILABLE,
   InvalidSecretProviderClass: Status.INVALID_ARGUMENT,
+  VolumeBusy: Status.DEADLINE_EXCEEDED,
   FailedToLookupProviderGRPCClient: Status.UNAVAILABLE,
   GRPCProviderError: Status.UNAVAILABLE,
   ProviderError: Status.INTERNAL,
@@ -29,13 +36,37 @@ const CODES: Record<FailureReason, Status> = {
   FailedToUnmount: Status.INTERNAL,
 };
 
+/**
+ * The error_type upstream (v1.6) reports on node_publish_error_total and
+ * rotation_reconcile_error_total for each reason. Upstream sets it in only a few places and falls
+ * back to FailedToMount; any failure to read the class is SecretProviderClassNotFound there. Two
+ * departures: upstream leaves error_type empty when the provider's socket is missing or the pod
+ * status cannot be written; we say FailedToLookupProviderGRPCClient (upstream's own name for it,
+ * used by its rotation reconciler up to v1.5) and FailedToMount (its catch-all).
+ */
+const UPSTREAM_ERROR_TYPES: Record<FailureReason, string> = {
+  InvalidRequest: 'FailedToMount',
+  SecretProviderClassNotFound: 'SecretProviderClassNotFound',
+  FailedToReadSecretProviderClass: 'SecretProviderClassNotFound',
+  InvalidSecretProviderClass: 'FailedToMount',
+  VolumeBusy: 'FailedToMount',
+  FailedToLookupProviderGRPCClient: 'FailedToLookupProviderGRPCClient',
+  GRPCProviderError: 'GRPCProviderError',
+  ProviderError: 'ProviderError',
+  FailedToEnsureMountPoint: 'FailedToEnsureMountPoint',
+  FailedToMount: 'FailedToMount',
+  FileWriteError: 'FileWriteError',
+  FailedToUpdateStatus: 'FailedToMount',
+  FailedToUnmount: 'FailedToMount',
+};
+
 export class DriverError extends StatusError {
   override name = 'DriverError';
-  /** The metric label (error_type). */
+  /** The error_type label of upstream's metrics. */
   readonly errorType: string;
 
   /**
-   * @param errorType the metric label; the reason itself unless the provider named its own code.
+   * @param options.errorType the provider's own error code, which upstream reports as error_type.
    */
   constructor(
     readonly reason: FailureReason,
@@ -43,13 +74,18 @@ export class DriverError extends StatusError {
     options?: { cause?: unknown; code?: Status; errorType?: string },
   ) {
     super(options?.code ?? CODES[reason], message, options);
-    this.errorType = options?.errorType ?? reason;
+    this.errorType = options?.errorType ?? UPSTREAM_ERROR_TYPES[reason];
   }
 }
 
-/** The metric label for any failure: its reason, or FailedToMount (upstream's catch-all). */
+/** The error_type label for any failure: upstream's name for it, FailedToMount for the unforeseen. */
 export function errorTypeOf(err: unknown): string {
   return err instanceof DriverError ? err.errorType : 'FailedToMount';
+}
+
+/** Our own finer label for any failure (node_publish_error_reason_total). */
+export function failureReasonOf(err: unknown): FailureReason | 'Unexpected' {
+  return err instanceof DriverError ? err.reason : 'Unexpected';
 }
 
 export const invalidRequest = (message: string): DriverError => new DriverError('InvalidRequest', message);

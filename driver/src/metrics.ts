@@ -1,4 +1,5 @@
-// The driver's metrics, with upstream's names and labels so existing dashboards keep working.
+// The driver's metrics: upstream's names, labels and label values, so that dashboards and alerts
+// written for upstream keep working; what we know beyond that goes into metrics of our own.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 const OS_TYPE = process.platform === 'win32' ? 'windows' : 'linux';
@@ -19,6 +20,8 @@ export class DriverMetrics {
   private readonly syncSecret: Counter<'provider' | 'os_type'>;
   private readonly syncSecretDuration: Histogram<'os_type'>;
   private readonly providerHealth: Gauge<'provider'>;
+  private readonly nodePublishErrorReason: Counter<'provider' | 'reason' | 'os_type'>;
+  private readonly rotationChanged: Counter<'provider' | 'os_type'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -78,6 +81,18 @@ export class DriverMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
+    this.nodePublishErrorReason = new Counter({
+      name: 'node_publish_error_reason_total',
+      help: 'Node publish calls with error (counted in node_publish_error_total too), by the driver reason for the failure',
+      labelNames: ['provider', 'reason', 'os_type'],
+      registers,
+    });
+    this.rotationChanged = new Counter({
+      name: 'rotation_reconcile_changed_total',
+      help: 'Rotation reconciles (counted in rotation_reconcile_total too) that changed the mounted contents or object versions',
+      labelNames: ['provider', 'os_type'],
+      registers,
+    });
     this.providerHealth = new Gauge({
       name: 'provider_health_check_status',
       help: 'Result of the last provider health check (1 healthy, 0 failing)',
@@ -90,8 +105,10 @@ export class DriverMetrics {
     this.nodePublish.inc({ provider, os_type: OS_TYPE });
   }
 
-  publishError(provider: string, errorType: string): void {
+  /** `errorType`: upstream's label; `reason`: ours, finer. */
+  publishError(provider: string, errorType: string, reason: string): void {
     this.nodePublishError.inc({ provider, error_type: errorType, os_type: OS_TYPE });
+    this.nodePublishErrorReason.inc({ provider, reason, os_type: OS_TYPE });
   }
 
   unpublish(): void {
@@ -102,13 +119,19 @@ export class DriverMetrics {
     this.nodeUnpublishError.inc({ os_type: OS_TYPE });
   }
 
-  rotationReconciled(provider: string, rotated: boolean, seconds: number): void {
-    this.rotation.inc({ provider, os_type: OS_TYPE, rotated: String(rotated) });
+  /**
+   * A republish that asked the provider. Upstream labels every one rotated="true", changed or
+   * not; whether it changed anything is counted apart.
+   */
+  rotationReconciled(provider: string, changed: boolean, seconds: number): void {
+    this.rotation.inc({ provider, os_type: OS_TYPE, rotated: 'true' });
+    if (changed) this.rotationChanged.inc({ provider, os_type: OS_TYPE });
     this.rotationDuration.observe({ os_type: OS_TYPE }, seconds);
   }
 
+  /** A failed republish; rotated="true" as upstream labels it. */
   rotationFailed(provider: string, errorType: string): void {
-    this.rotationError.inc({ provider, os_type: OS_TYPE, rotated: 'false', error_type: errorType });
+    this.rotationError.inc({ provider, os_type: OS_TYPE, rotated: 'true', error_type: errorType });
   }
 
   secretSynced(provider: string, count: number, seconds: number): void {

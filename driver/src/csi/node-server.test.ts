@@ -2,7 +2,7 @@
 // fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
 // a real provider socket and a real API server.
 import type { SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { createLogger, Status } from '@sscsi/common';
+import { createLogger, KubeApiError, Status } from '@sscsi/common';
 import type { MountResponse__Output, NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,8 +38,11 @@ class FakeProvider implements ProviderGateway {
   version = '1';
   value = 'secret-v1';
   failure?: Error;
+  /** When set, a Mount waits for it (an operation still running on the volume). */
+  hold?: Promise<void>;
   async mount(_provider: string, call: MountCall): Promise<MountResponse__Output> {
     this.calls.push(call);
+    if (this.hold) await this.hold;
     if (this.failure) throw this.failure;
     return {
       objectVersion: [{ id: 'MyDBSecret', version: this.version }],
@@ -75,6 +78,8 @@ describe('NodeServer', () => {
   let registry: Registry;
   let metrics: DriverMetrics;
 
+  let classes: (ns: string, name: string) => Promise<SecretProviderClass | undefined>;
+
   const server = (rotationEnabled: boolean) =>
     new NodeServer({
       nodeId: 'node-1',
@@ -82,7 +87,7 @@ describe('NodeServer', () => {
       rotationPollIntervalMs: 60_000,
       mounter,
       providers: provider,
-      classes: { get: async (ns, name) => (ns === 'default' && name === 'my-db-secret' ? spc : undefined) },
+      classes: { get: (ns, name) => classes(ns, name) },
       podStatus: status,
       events: { record: (_pod, type, reason, message) => events.push({ type, reason, message }) },
       metrics,
@@ -126,6 +131,7 @@ describe('NodeServer', () => {
     events = [];
     registry = new Registry();
     metrics = new DriverMetrics(registry);
+    classes = async (ns, name) => (ns === 'default' && name === 'my-db-secret' ? spc : undefined);
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -265,4 +271,231 @@ describe('NodeServer', () => {
     expect(fs.readFileSync(path.join(outside, 'keep'), 'utf8')).toBe('precious');
     expect(fs.existsSync(target)).toBe(false);
   });
+  describe('metrics as upstream labels them', () => {
+    it('counts every reconcile that asked the provider as rotated="true", and the changed ones apart', async () => {
+      const s = server(true);
+      await s.publishVolume(request());
+      clock += 60_000;
+      await s.publishVolume(request());
+      clock += 60_000;
+      provider.version = '2';
+      provider.value = 'secret-v2';
+      await s.publishVolume(request());
+      expect(await metric('rotation_reconcile_total')).toEqual([
+        'rotation_reconcile_total{provider="aws",os_type="linux",rotated="true"} 2',
+      ]);
+      expect(await metric('rotation_reconcile_changed_total')).toEqual([
+        'rotation_reconcile_changed_total{provider="aws",os_type="linux"} 1',
+      ]);
+    });
+
+    it('labels a failed rotation rotated="true" with the upstream error_type', async () => {
+      const s = server(true);
+      await s.publishVolume(request());
+      clock += 60_000;
+      provider.failure = new DriverError('GRPCProviderError', 'provider "aws" is unavailable');
+      await s.publishVolume(request());
+      expect(await metric('rotation_reconcile_error_total')).toEqual([
+        'rotation_reconcile_error_total{provider="aws",os_type="linux",rotated="true",error_type="GRPCProviderError"} 1',
+      ]);
+    });
+
+    it.each<[string, () => void, string, string, string]>([
+      [
+        'a class without parameters',
+        () => {
+          classes = async () => ({ ...spc, spec: { provider: 'aws', parameters: {} } });
+        },
+        '',
+        'FailedToMount',
+        'InvalidSecretProviderClass',
+      ],
+      [
+        'a class the driver may not read',
+        () => {
+          classes = () =>
+            Promise.reject(
+              new KubeApiError('GET', '/apis/x', 403, 'Forbidden', 'secretproviderclasses is forbidden'),
+            );
+        },
+        '',
+        'SecretProviderClassNotFound',
+        'FailedToReadSecretProviderClass',
+      ],
+      [
+        'a pod status that cannot be recorded',
+        () => {
+          status.record = () => Promise.reject(new Error('etcd is full'));
+        },
+        'aws',
+        'FailedToMount',
+        'FailedToUpdateStatus',
+      ],
+    ])(
+      'labels %s with an upstream error_type, and the detail in a metric of its own',
+      async (_name, arrange, providerLabel, upstream, reason) => {
+        arrange();
+        await expect(server(false).publishVolume(request())).rejects.toBeInstanceOf(DriverError);
+        expect(await metric('node_publish_error_total')).toEqual([
+          `node_publish_error_total{provider="${providerLabel}",error_type="${upstream}",os_type="linux"} 1`,
+        ]);
+        expect(await metric('node_publish_error_reason_total')).toEqual([
+          `node_publish_error_reason_total{provider="${providerLabel}",reason="${reason}",os_type="linux"} 1`,
+        ]);
+      },
+    );
+  });
+
+  describe('a republish of a mounted volume that holds no files (a crash between mount and write)', () => {
+    beforeEach(() => {
+      fs.mkdirSync(target, { recursive: true });
+      mounter.mounted.add(target);
+    });
+
+    it.each([false, true])('fills it again (rotation %s)', async (rotation) => {
+      await server(rotation).publishVolume(request());
+      expect(provider.calls).toHaveLength(1);
+      expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v1');
+      expect(status.records.at(-1)?.objects).toEqual([{ id: 'MyDBSecret', version: '1' }]);
+      expect(mounter.mounted.has(target)).toBe(true);
+    });
+
+    it('treats a payload folder without its ..data link as no files', async () => {
+      fs.mkdirSync(path.join(target, '..2024_01_01_00_00_00.123'));
+      fs.symlinkSync('..data/MyDBSecret', path.join(target, 'MyDBSecret'));
+      await server(false).publishVolume(request());
+      expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v1');
+    });
+
+    it('fails (so the kubelet retries) and keeps the mount when the provider fails', async () => {
+      provider.failure = new DriverError('GRPCProviderError', 'provider "aws" is unavailable');
+      const err = (await server(false)
+        .publishVolume(request())
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err.code).toBe(Status.UNAVAILABLE);
+      expect(mounter.mounted.has(target)).toBe(true);
+      expect(fs.readdirSync(target)).toEqual([]);
+    });
+
+    it('leaves a volume with files alone when rotation is off', async () => {
+      fs.writeFileSync(path.join(target, 'written-by-provider'), 'x');
+      await server(false).publishVolume(request());
+      expect(provider.calls).toHaveLength(0);
+    });
+  });
+
+  describe('operations on one volume', () => {
+    let release: () => void;
+    beforeEach(() => {
+      provider.hold = new Promise<void>((resolve) => (release = resolve));
+    });
+    afterEach(() => release());
+
+    it('a publish waiting behind a hung publish gives up at its own deadline', async () => {
+      const s = server(false);
+      const first = s.publishVolume(request());
+      await waitFor(() => provider.calls.length === 1);
+      const err = (await s
+        .publishVolume(request(), new Date(Date.now() + 200))
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err.code).toBe(Status.DEADLINE_EXCEEDED);
+      expect(err.message).toContain(`another operation on ${target} is still running`);
+      expect(provider.calls).toHaveLength(1);
+      release();
+      await first;
+    }, 10_000);
+
+    it('an unpublish waiting behind a hung publish stops waiting when cancelled', async () => {
+      const s = server(false);
+      const first = s.publishVolume(request());
+      await waitFor(() => provider.calls.length === 1);
+      const controller = new AbortController();
+      const unpublish = s
+        .unpublishVolume({ volumeId: 'vol-1', targetPath: target }, undefined, controller.signal)
+        .catch((e: unknown) => e);
+      controller.abort();
+      const err = (await unpublish) as DriverError;
+      expect(err.code).toBe(Status.CANCELLED);
+      release();
+      await first;
+      expect(mounter.mounted.has(target)).toBe(true);
+    }, 10_000);
+
+    it('an unpublish racing a publish runs after it and leaves nothing', async () => {
+      const s = server(false);
+      const publish = s.publishVolume(request());
+      await waitFor(() => provider.calls.length === 1);
+      const unpublish = s.unpublishVolume({ volumeId: 'vol-1', targetPath: target });
+      release();
+      await Promise.all([publish, unpublish]);
+      expect(mounter.mounted.size).toBe(0);
+      expect(fs.existsSync(target)).toBe(false);
+      expect(s.mountedVolumes()).toEqual([]);
+    });
+
+    it('a publish racing an unpublish mounts afresh after it', async () => {
+      release();
+      const s = server(false);
+      await s.publishVolume(request());
+      const unpublish = s.unpublishVolume({ volumeId: 'vol-1', targetPath: target });
+      const publish = s.publishVolume(request());
+      await Promise.all([unpublish, publish]);
+      expect(mounter.mounted.has(target)).toBe(true);
+      expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v1');
+      expect(provider.calls).toHaveLength(2);
+    });
+  });
+
+  describe('reading the SecretProviderClass fails', () => {
+    it.each<[string, unknown, Status, RegExp]>([
+      [
+        'forbidden',
+        new KubeApiError(
+          'GET',
+          '/apis/secrets-store.csi.x-k8s.io/v1/namespaces/default/secretproviderclasses/my-db-secret',
+          403,
+          'Forbidden',
+          'the driver may not get it',
+        ),
+        Status.PERMISSION_DENIED,
+        /cannot read SecretProviderClass "my-db-secret" in namespace "default": .*403 Forbidden/,
+      ],
+      [
+        'throttled',
+        new KubeApiError('GET', '/apis/x', 429, 'TooManyRequests', 'slow down'),
+        Status.RESOURCE_EXHAUSTED,
+        /cannot read SecretProviderClass "my-db-secret" in namespace "default": .*429/,
+      ],
+      [
+        'an API server error',
+        new KubeApiError('GET', '/apis/x', 500, 'InternalError', 'etcd timeout'),
+        Status.UNAVAILABLE,
+        /cannot read SecretProviderClass .*500 InternalError/,
+      ],
+      [
+        'an unreachable API server',
+        Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }),
+        Status.UNAVAILABLE,
+        /cannot read SecretProviderClass .*the API server is unreachable: connect ECONNREFUSED/,
+      ],
+    ])('%s: answers a code that says so, before mounting', async (_name, failure, code, message) => {
+      classes = () => Promise.reject(failure);
+      const err = (await server(false)
+        .publishVolume(request())
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err).toBeInstanceOf(DriverError);
+      expect(err.code).toBe(code);
+      expect(err.message).toMatch(message);
+      expect(mounter.mounted.size).toBe(0);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+  });
 });
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}

@@ -1,7 +1,7 @@
 // NodePublishVolume and NodeUnpublishVolume: where a pod's secrets volume is mounted, filled from its
 // provider, refreshed on republish, and taken down.
 import type { Logger, SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { Status } from '@sscsi/common';
+import { describeKubeFailure, Status, statusOfKubeFailure } from '@sscsi/common';
 import type {
   MountResponse__Output,
   NodePublishVolumeRequest,
@@ -10,17 +10,18 @@ import type {
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { DriverError, errorTypeOf } from '../errors';
+import { DriverError, errorTypeOf, failureReasonOf } from '../errors';
 import { writePayload } from '../files/atomic-writer';
 import type { PayloadFile } from '../files/payload';
 import { PayloadError } from '../files/payload';
+import { clearLeftovers, showsFiles } from '../files/volume-contents';
 import type { EventRecorder, PodRef } from '../kube/events';
 import type { PodStatusStore } from '../kube/pod-status';
 import type { SecretProviderClassSource } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
 import type { Mounter } from '../mount/mounter';
 import type { ProviderGateway } from '../provider/provider-clients';
-import { VolumeLocks } from '../volume-locks';
+import { LockWaitAborted, VolumeLocks } from '../volume-locks';
 import type { PublishRequest } from './publish-request';
 import { Attr, parsePublishRequest, parseUnpublishRequest } from './publish-request';
 
@@ -60,6 +61,7 @@ export interface NodeServerOptions {
   metrics: DriverMetrics;
   logger: Logger;
   observer?: VolumeObserver;
+  /** The clock of rotation decisions (ms since epoch); tests move it instead of sleeping. */
   now?: () => number;
 }
 
@@ -96,26 +98,26 @@ export class NodeServer {
     callDeadline?: Date,
     signal?: AbortSignal,
   ): Promise<void> {
-    const started = this.now();
     // The provider is filled in as soon as the class names it (the metrics' label); masked is set
     // when a republish failed but the kubelet is told it succeeded (the error is counted already).
     const outcome: PublishOutcome = { provider: '', masked: false };
     try {
       const req = parsePublishRequest(raw);
-      const deadline = this.providerDeadline(started, callDeadline);
-      await this.locks.run(req.targetPath, async () => {
-        if (await this.isMounted(req.targetPath)) await this.republish(req, deadline, outcome, signal);
-        else await this.firstPublish(req, deadline, outcome, signal);
+      const deadline = this.providerDeadline(callDeadline);
+      await this.withVolumeLock(req.targetPath, { deadline, signal }, async () => {
+        if (!(await this.isMounted(req.targetPath))) await this.firstPublish(req, deadline, outcome, signal);
+        else if (!(await this.showsFiles(req.targetPath))) await this.refill(req, deadline, outcome, signal);
+        else await this.republish(req, deadline, outcome, signal);
       });
       if (!outcome.masked) this.o.metrics.publish(outcome.provider);
     } catch (err) {
-      this.o.metrics.publishError(outcome.provider, errorTypeOf(err));
+      this.o.metrics.publishError(outcome.provider, errorTypeOf(err), failureReasonOf(err));
       this.o.logger.warn(
         {
           targetPath: raw.targetPath,
           pod: this.podLabel(raw),
           err: (err as Error).message,
-          errorType: errorTypeOf(err),
+          reason: failureReasonOf(err),
         },
         'node publish volume failed',
       );
@@ -123,10 +125,15 @@ export class NodeServer {
     }
   }
 
-  async unpublishVolume(raw: NodeUnpublishVolumeRequest): Promise<void> {
+  async unpublishVolume(
+    raw: NodeUnpublishVolumeRequest,
+    callDeadline?: Date,
+    signal?: AbortSignal,
+  ): Promise<void> {
     try {
       const { targetPath } = parseUnpublishRequest(raw);
-      await this.locks.run(targetPath, async () => {
+      const deadline = callDeadline && Number.isFinite(callDeadline.getTime()) ? callDeadline : undefined;
+      await this.withVolumeLock(targetPath, { deadline, signal }, async () => {
         await this.cleanUpTarget(targetPath);
         this.volumes.delete(targetPath);
         this.o.observer?.volumeRemoved?.(targetPath);
@@ -140,6 +147,28 @@ export class NodeServer {
         'node unpublish volume failed',
       );
       throw err;
+    }
+  }
+
+  /**
+   * Runs `fn` once no other operation on the volume runs. The wait ends with the call: at its
+   * deadline or when the kubelet cancels it, so that calls do not pile up behind a hung one.
+   */
+  private async withVolumeLock(
+    targetPath: string,
+    wait: { deadline?: Date; signal?: AbortSignal },
+    fn: () => Promise<void>,
+  ): Promise<void> {
+    try {
+      await this.locks.run(targetPath, fn, wait);
+    } catch (err) {
+      if (!(err instanceof LockWaitAborted)) throw err;
+      const timedOut = err.reason === 'deadline';
+      throw new DriverError(
+        'VolumeBusy',
+        `another operation on ${targetPath} is still running; ${timedOut ? 'the deadline passed' : 'the call was cancelled'} while waiting for it`,
+        { cause: err, code: timedOut ? Status.DEADLINE_EXCEEDED : Status.CANCELLED },
+      );
     }
   }
 
@@ -159,12 +188,26 @@ export class NodeServer {
     return `${ctx[Attr.podNamespace] ?? '?'}/${ctx[Attr.podName] ?? '?'}`;
   }
 
-  private providerDeadline(started: number, callDeadline?: Date): Date {
+  /** Deadlines are wall-clock times, as gRPC's: they use the real clock, not the rotation clock. */
+  private providerDeadline(callDeadline?: Date): Date {
+    const started = Date.now();
     if (!callDeadline || !Number.isFinite(callDeadline.getTime()))
       return new Date(started + DEFAULT_PROVIDER_TIMEOUT_MS);
     const remaining = callDeadline.getTime() - started;
     const margin = Math.min(CLEANUP_MARGIN_MS, Math.max(0, remaining) / 10);
     return new Date(callDeadline.getTime() - margin);
+  }
+
+  private async showsFiles(targetPath: string): Promise<boolean> {
+    try {
+      return await showsFiles(targetPath);
+    } catch (err) {
+      throw new DriverError(
+        'FailedToEnsureMountPoint',
+        `cannot read the mounted volume ${targetPath}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   private async isMounted(targetPath: string): Promise<boolean> {
@@ -186,7 +229,16 @@ export class NodeServer {
     signal?: AbortSignal,
   ): Promise<SecretProviderClass & { provider: string }> {
     const { namespace } = req.pod;
-    const spc = await this.o.classes.get(namespace, req.spcName, signal);
+    let spc: SecretProviderClass | undefined;
+    try {
+      spc = await this.o.classes.get(namespace, req.spcName, signal);
+    } catch (err) {
+      throw new DriverError(
+        'FailedToReadSecretProviderClass',
+        `cannot read SecretProviderClass "${req.spcName}" in namespace "${namespace}": ${describeKubeFailure(err)}`,
+        { cause: err, code: statusOfKubeFailure(err) },
+      );
+    }
     if (!spc) {
       throw new DriverError(
         'SecretProviderClassNotFound',
@@ -292,10 +344,8 @@ export class NodeServer {
     } catch (err) {
       throw new DriverError(
         'FailedToUpdateStatus',
-        `failed to record SecretProviderClassPodStatus: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
+        `failed to record SecretProviderClassPodStatus: ${describeKubeFailure(err)}`,
+        { cause: err, code: statusOfKubeFailure(err) },
       );
     }
   }
@@ -326,32 +376,7 @@ export class NodeServer {
           { cause: err },
         );
       }
-      const result = await this.callProvider(spc.provider, spc, req, [], deadline, signal);
-      phases.providerMs = lap();
-      await this.writeFiles(req.targetPath, result.files);
-      phases.writeMs = lap();
-      await this.recordStatus(req, result.objects, signal);
-      phases.statusMs = lap();
-      const volume: MountedVolume = {
-        targetPath: req.targetPath,
-        pod: req.pod,
-        spcName: req.spcName,
-        provider: spc.provider,
-        objects: result.objects,
-        lastProviderCallAt: this.now(),
-      };
-      this.volumes.set(req.targetPath, volume);
-      this.o.logger.info(
-        {
-          targetPath: req.targetPath,
-          pod: `${req.pod.namespace}/${req.pod.name}`,
-          provider: spc.provider,
-          objects: result.objects.length,
-          ...phases,
-        },
-        'node publish volume complete',
-      );
-      this.o.observer?.volumeUpdated?.(volume, false);
+      await this.fill(req, spc, deadline, lap, phases, signal);
     } catch (err) {
       if (mounted) {
         await this.o.mounter
@@ -364,19 +389,83 @@ export class NodeServer {
           );
       }
       if (createdDir) await fs.rmdir(req.targetPath).catch(() => undefined);
-      if (err instanceof DriverError && err.reason !== 'InvalidRequest') {
-        throw new DriverError(
-          err.reason,
-          `failed to mount secrets store objects for pod ${req.pod.namespace}/${req.pod.name}: ${err.message}`,
-          {
-            cause: err,
-            code: err.code,
-            errorType: err.errorType,
-          },
-        );
-      }
-      throw err;
+      throw this.forPod(req, err);
     }
+  }
+
+  /**
+   * A mounted volume that shows no files: the driver stopped between mount and write, or a failed
+   * publish could not unmount. Fills it where it is (a running pod's containers already see this
+   * tmpfs, a new one would not reach them). A failure is returned, so that the kubelet retries,
+   * and the mount stays for the next attempt.
+   */
+  private async refill(
+    req: PublishRequest,
+    deadline: Date,
+    outcome: PublishOutcome,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const lap = this.stopwatch();
+    this.o.logger.warn(
+      { targetPath: req.targetPath, pod: `${req.pod.namespace}/${req.pod.name}` },
+      'mounted volume shows no files; filling it again',
+    );
+    try {
+      const spc = await this.secretProviderClass(req, signal);
+      outcome.provider = spc.provider;
+      const phases: Record<string, number> = { lookupMs: lap() };
+      await clearLeftovers(req.targetPath);
+      await this.fill(req, spc, deadline, lap, phases, signal);
+    } catch (err) {
+      throw this.forPod(req, err);
+    }
+  }
+
+  /** Asks the provider for a mounted, empty volume's files, writes them, records the status. */
+  private async fill(
+    req: PublishRequest,
+    spc: SecretProviderClass & { provider: string },
+    deadline: Date,
+    lap: () => number,
+    phases: Record<string, number>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const result = await this.callProvider(spc.provider, spc, req, [], deadline, signal);
+    phases.providerMs = lap();
+    await this.writeFiles(req.targetPath, result.files);
+    phases.writeMs = lap();
+    await this.recordStatus(req, result.objects, signal);
+    phases.statusMs = lap();
+    const volume: MountedVolume = {
+      targetPath: req.targetPath,
+      pod: req.pod,
+      spcName: req.spcName,
+      provider: spc.provider,
+      objects: result.objects,
+      lastProviderCallAt: this.now(),
+    };
+    this.volumes.set(req.targetPath, volume);
+    this.o.logger.info(
+      {
+        targetPath: req.targetPath,
+        pod: `${req.pod.namespace}/${req.pod.name}`,
+        provider: spc.provider,
+        objects: result.objects.length,
+        ...phases,
+      },
+      'node publish volume complete',
+    );
+    this.o.observer?.volumeUpdated?.(volume, false);
+  }
+
+  /** Prefixes a failure with the pod it happened for, keeping its reason, code and label. */
+  private forPod(req: PublishRequest, err: unknown): unknown {
+    if (!(err instanceof DriverError) || err.reason === 'InvalidRequest') return err;
+    return new DriverError(
+      err.reason,
+      `failed to mount secrets store objects for pod ${req.pod.namespace}/${req.pod.name}: ${err.message}`,
+      { cause: err, code: err.code, errorType: err.errorType },
+    );
   }
 
   /**
@@ -395,6 +484,7 @@ export class NodeServer {
     if (!this.o.rotationEnabled) return;
     const started = this.now();
     if (known && started - known.lastProviderCallAt < this.o.rotationPollIntervalMs) return;
+    const timer = performance.now();
     let provider = outcome.provider;
     const pod = req.pod;
     try {
@@ -421,7 +511,7 @@ export class NodeServer {
       const rotated = filesChanged ?? versionsChanged;
       if (versionsChanged) await this.recordStatus(req, result.objects, signal);
       volume.objects = result.objects;
-      this.o.metrics.rotationReconciled(provider, rotated, (this.now() - started) / 1000);
+      this.o.metrics.rotationReconciled(provider, rotated, (performance.now() - timer) / 1000);
       if (rotated) {
         this.o.events.record(
           pod,
@@ -439,7 +529,7 @@ export class NodeServer {
       const errorType = errorTypeOf(err);
       outcome.masked = true;
       this.o.metrics.rotationFailed(provider, errorType);
-      this.o.metrics.publishError(provider, errorType);
+      this.o.metrics.publishError(provider, errorType, failureReasonOf(err));
       this.o.events.record(
         pod,
         'Warning',
@@ -451,7 +541,7 @@ export class NodeServer {
           targetPath: req.targetPath,
           pod: `${pod.namespace}/${pod.name}`,
           err: (err as Error).message,
-          errorType,
+          reason: failureReasonOf(err),
         },
         'republish failed; keeping the current files',
       );

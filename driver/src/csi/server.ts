@@ -25,6 +25,13 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
   return controller.signal;
 }
 
+/** The kubelet's deadline for the call, if it set one. */
+function callDeadline(call: grpc.ServerUnaryCall<unknown, unknown>): Date | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? new Date(ms) : undefined;
+}
+
 export function createCsiServer(o: CsiServerOptions): grpc.Server {
   const csi = loadCsi().csi.v1;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
@@ -41,13 +48,11 @@ export function createCsiServer(o: CsiServerOptions): grpc.Server {
 
   const node: NodeHandlers = {
     NodePublishVolume: unary(o.logger, 'NodePublishVolume', async (request, call) => {
-      const deadline = call.getDeadline();
-      const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-      await o.node.publishVolume(request, Number.isFinite(ms) ? new Date(ms) : undefined, callSignal(call));
+      await o.node.publishVolume(request, callDeadline(call), callSignal(call));
       return {};
     }),
-    NodeUnpublishVolume: unary(o.logger, 'NodeUnpublishVolume', async (request) => {
-      await o.node.unpublishVolume(request);
+    NodeUnpublishVolume: unary(o.logger, 'NodeUnpublishVolume', async (request, call) => {
+      await o.node.unpublishVolume(request, callDeadline(call), callSignal(call));
       return {};
     }),
     NodeGetCapabilities: unary(o.logger, 'NodeGetCapabilities', async () => ({ capabilities: [] })),
