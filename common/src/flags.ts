@@ -83,6 +83,7 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
   }
   const given = new Set<string>();
   const warnings: string[] = [];
+  const warned = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const match = /^--?([A-Za-z0-9][\w.-]*)(?:=(.*))?$/s.exec(arg);
@@ -102,10 +103,40 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
     }
     values[name] = convert(name, spec, raw);
     given.add(name);
-    if (spec.ignored) warnings.push(`flag --${name} is accepted for compatibility and has no effect`);
+    if (spec.ignored && !warned.has(name)) {
+      warned.add(name);
+      warnings.push(`flag --${name} is accepted for compatibility and has no effect`);
+    }
   }
   return { values, given, warnings };
 }
+
+const klogFlag = (kind: FlagKind, def: string | boolean | number, help: string): FlagSpec => ({
+  kind,
+  default: def,
+  help: `klog: ${help} (no effect here)`,
+  ignored: true,
+});
+
+/**
+ * The flags klog registers in every Kubernetes Go program, so that manifests written for those
+ * programs start these. The log always goes to stderr, formatted by the program's own flags; `-v`
+ * is not here because each program reads it as its verbosity.
+ */
+export const KLOG_FLAGS = {
+  logtostderr: klogFlag('bool', true, 'log to standard error instead of files'),
+  alsologtostderr: klogFlag('bool', false, 'log to standard error as well as files'),
+  log_dir: klogFlag('string', '', 'write log files in this folder'),
+  log_file: klogFlag('string', '', 'write the log to this file'),
+  log_file_max_size: klogFlag('int', 1800, 'largest log file in megabytes'),
+  add_dir_header: klogFlag('bool', false, 'add the file folder to the header'),
+  skip_headers: klogFlag('bool', false, 'no header prefixes in the log'),
+  skip_log_headers: klogFlag('bool', false, 'no headers when opening log files'),
+  one_output: klogFlag('bool', false, 'write each line only to its own severity level'),
+  stderrthreshold: klogFlag('string', '2', 'lines at or above this severity go to stderr'),
+  vmodule: klogFlag('string', '', 'verbosity per file (pattern=N,...)'),
+  log_backtrace_at: klogFlag('string', '', 'emit a stack trace at file:line'),
+} satisfies Record<string, FlagSpec>;
 
 export function flagUsage(program: string, specs: Record<string, FlagSpec>): string {
   const lines = [`Usage: ${program} [flags]`, ''];

@@ -57,6 +57,49 @@ describe('parseConfig', () => {
     expect(command.kind === 'run' && command.warnings).toHaveLength(2);
   });
 
+  it("starts with every argument upstream's chart and manifests give the driver", () => {
+    // Upstream v1.6's DaemonSet arguments, klog's flags and the metrics backend, in their spellings.
+    const command = parseConfig(
+      [
+        '-v=5',
+        '--log-format-json=true',
+        '--endpoint=unix:///csi/csi.sock',
+        '--nodeid=node-1',
+        '--provider-volume=/var/run/secrets-store-csi-providers',
+        '--additional-provider-volume-paths=/etc/kubernetes/secrets-store-csi-providers',
+        '--enable-secret-rotation=true',
+        '--rotation-poll-interval=2m',
+        '--metrics-addr=:8095',
+        '--provider-health-check=true',
+        '--provider-health-check-interval=2m',
+        '--max-call-recv-msg-size=4194304',
+        '--metrics-backend=Prometheus',
+        '--logtostderr',
+        '--stderrthreshold=2',
+        '-vmodule=nodeserver=5',
+        '--drivername=secrets-store.csi.k8s.io',
+        '--kubeconfig=',
+      ],
+      {},
+    );
+    expect(command.kind).toBe('run');
+    if (command.kind !== 'run') return;
+    expect(command.config.verbosity).toBe(5);
+    expect(command.config.rotationEnabled).toBe(true);
+    expect(command.warnings).toEqual([
+      'flag --logtostderr is accepted for compatibility and has no effect',
+      'flag --stderrthreshold is accepted for compatibility and has no effect',
+      'flag --vmodule is accepted for compatibility and has no effect',
+    ]);
+  });
+
+  it('accepts the Prometheus metrics backend in any case, and refuses any other', () => {
+    expect(parseConfig(['--nodeid=n', '--metrics-backend=prometheus'], {}).kind).toBe('run');
+    expect(() => parseConfig(['--nodeid=n', '--metrics-backend=stackdriver'], {})).toThrow(
+      /unsupported --metrics-backend "stackdriver": only prometheus/,
+    );
+  });
+
   it.each([
     [[], /--nodeid is required/],
     [['--nodeid=n', '--bogus'], /unknown flag --bogus/],

@@ -1,7 +1,7 @@
 // The driver's configuration: upstream's flag names and defaults, parsed once into a frozen value.
 // Nothing else in the driver reads flags or the environment.
 import type { FlagSpec } from '@sscsi/common';
-import { FlagError, parseFlags, socketPathFromEndpoint } from '@sscsi/common';
+import { FlagError, KLOG_FLAGS, parseFlags, socketPathFromEndpoint } from '@sscsi/common';
 
 export const FLAGS = {
   endpoint: { kind: 'string', default: 'unix:///tmp/csi.sock', help: 'CSI endpoint (a Unix socket)' },
@@ -52,8 +52,14 @@ export const FLAGS = {
   kubeconfig: { kind: 'string', default: '', help: 'kubeconfig file; empty means in-cluster configuration' },
   version: { kind: 'bool', default: false, help: 'print the version as JSON and exit' },
   help: { kind: 'bool', default: false, help: 'print this help and exit' },
+  'metrics-backend': {
+    kind: 'string',
+    default: 'Prometheus',
+    help: 'metrics backend; Prometheus is the only one, as upstream',
+  },
   'enable-pprof': { kind: 'bool', default: false, help: 'Go profiling (no effect here)', ignored: true },
   'pprof-port': { kind: 'int', default: 6065, help: 'Go profiling port (no effect here)', ignored: true },
+  ...KLOG_FLAGS,
 } satisfies Record<string, FlagSpec>;
 
 export interface DriverConfig {
@@ -93,6 +99,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   if (values['provider-health-check'] && healthInterval <= 0) {
     throw new FlagError('--provider-health-check-interval must be greater than 0');
   }
+  const metricsBackend = String(values['metrics-backend']);
+  if (metricsBackend.toLowerCase() !== 'prometheus')
+    throw new FlagError(`unsupported --metrics-backend "${metricsBackend}": only prometheus is served`);
   const maxCallRecvMsgSize = Number(values['max-call-recv-msg-size']);
   if (maxCallRecvMsgSize <= 0) throw new FlagError('--max-call-recv-msg-size must be greater than 0');
   const additional = String(values['additional-provider-volume-paths'])
