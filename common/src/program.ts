@@ -4,7 +4,10 @@ import path from 'node:path';
 
 import { FlagError } from './flags';
 import type { KubeConnection } from './kube/connection';
-import { connectionFromKubeconfig, connectionInCluster } from './kube/connection';
+import { connectionFromKubeconfig, connectionInCluster, KubeConfigError } from './kube/connection';
+
+/** The oldest Node.js major the programs run on (package.json's engines; the images ship 24). */
+export const MINIMUM_NODE_MAJOR = 24;
 
 /** `v<version>` of the package.json in `packageDir` (one level above both src/ and dist/). */
 export function packageVersion(packageDir: string): string {
@@ -38,11 +41,27 @@ export function kubeConnection(
     : connectionInCluster(inCluster.host, inCluster.port);
 }
 
-/** Runs `main`; a bad flag exits 2 with its message, any other failure exits 1 with the stack. */
+/** Why this Node.js cannot run the programs, or undefined when it can. */
+export function unsupportedNode(version: string): string | undefined {
+  const major = Number(version.replace(/^v/, '').split('.')[0]);
+  if (Number.isInteger(major) && major >= MINIMUM_NODE_MAJOR) return undefined;
+  return `needs Node.js ${MINIMUM_NODE_MAJOR} or newer, this is ${version}`;
+}
+
+/**
+ * Runs `main`. A bad flag exits 2 with its message; a configuration the operator must fix (no
+ * kubeconfig, a Node.js too old) exits 1 with its message alone; anything else exits 1 with the stack.
+ */
 export function runProgram(program: string, main: () => Promise<void>): void {
-  main().catch((err: unknown) => {
-    const message = err instanceof FlagError ? err.message : ((err as Error).stack ?? String(err));
+  const fail = (message: string, code: number) => {
     process.stderr.write(`${program}: ${message}\n`);
-    process.exit(err instanceof FlagError ? 2 : 1);
+    process.exit(code);
+  };
+  const tooOld = unsupportedNode(process.versions.node);
+  if (tooOld) return fail(`${tooOld} (${process.execPath})`, 1);
+  main().catch((err: unknown) => {
+    if (err instanceof FlagError) return fail(err.message, 2);
+    if (err instanceof KubeConfigError) return fail(err.message, 1);
+    fail((err as Error).stack ?? String(err), 1);
   });
 }

@@ -18,6 +18,20 @@ export GOMODCACHE=${GOMODCACHE_LAB:-$LAB_CACHE/go/mod} GOCACHE=${GOCACHE_LAB:-$L
 
 say() { printf '[lab-build] %s\n' "$*" >&2; }
 
+# Runs one build step with its output in a log file: the terminal gets one line per step, and on a
+# failure the step's last 20 lines and the log's path.
+BUILD_LOGS=$LAB_CACHE/logs
+quietly() { # name command...
+  local name=$1; shift
+  mkdir -p "$BUILD_LOGS"
+  local log="$BUILD_LOGS/$name.log"
+  if ! "$@" >"$log" 2>&1; then
+    say "building $name failed; last lines of $log:"
+    tail -n 20 "$log" | cut -c1-300 >&2
+    return 1
+  fi
+}
+
 # Kubernetes staging modules: k8s.io/kubernetes points them at ./staging, so a wrapper module must
 # replace each with its published version. The list is read from kubernetes' own go.mod at build time.
 k8s_dir() { echo "$LAB_CACHE/bin/kubernetes-$KUBERNETES_VERSION"; }
@@ -31,6 +45,13 @@ build_kubernetes() {
   say "building Kubernetes $KUBERNETES_VERSION (${wanted[*]}) from the Go module proxy; the first build takes 5-10 minutes on 2 cores"
   local work="$LAB_CACHE/src/kubernetes-$KUBERNETES_VERSION"
   rm -rf "$work" && mkdir -p "$work" "$out"
+  quietly kubernetes k8s_build "$work" "$out" "${wanted[@]}"
+  say "Kubernetes binaries ready in $out"
+}
+
+k8s_build() { # work-dir out-dir binaries...
+  local work=$1 out=$2; shift 2
+  local wanted=("$@")
   (
     cd "$work"
     go mod init lab.local/kubernetes >/dev/null 2>&1
@@ -54,8 +75,8 @@ build_kubernetes() {
       echo ')'
     } >tools.go
     sed -i '1s/^/\/\/go:build tools\n\n/' tools.go
-    go get "k8s.io/kubernetes@$KUBERNETES_VERSION" >/dev/null 2>&1 || go get "k8s.io/kubernetes@$KUBERNETES_VERSION"
-    go mod tidy >/dev/null 2>&1 || true
+    go get "k8s.io/kubernetes@$KUBERNETES_VERSION"
+    go mod tidy || true
     local ver=$KUBERNETES_VERSION
     local ld="-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=1"
     ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
@@ -65,7 +86,6 @@ build_kubernetes() {
     for pkg in "${wanted[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$pkg"); done
     go build -trimpath -ldflags "$ld" -o "$out/" "${pkgs[@]}"
   )
-  say "Kubernetes binaries ready in $out"
 }
 
 build_etcd() {
@@ -74,22 +94,30 @@ build_etcd() {
   say "building etcd $ETCD_VERSION from the Go module proxy"
   local work="$LAB_CACHE/src/etcd-$ETCD_VERSION"
   rm -rf "$work" && mkdir -p "$work" "$out"
-  (
-    cd "$work"
-    go mod init lab.local/etcd >/dev/null 2>&1
-    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 || go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-    go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
-  )
+  quietly etcd bash -c "cd '$work' && go mod init lab.local/etcd && go get 'go.etcd.io/etcd/server/v3@$ETCD_VERSION' \
+    && go build -trimpath -ldflags '-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3"
 }
 
+# Built as helm's own release Makefile builds it: without its ldflags, helm reports version
+# "v3.x-unreleased" and assumes Kubernetes v1.20 for `helm template` and `helm lint`, so charts with
+# a kubeVersion constraint are refused. The Kubernetes version is the one its client-go names.
 build_helm() {
-  local out="$LAB_CACHE/bin/helm-$HELM_VERSION"
+  local out; out=$(dirname "$(path_of helm)")
   [ -x "$out/helm" ] && return 0
   say "building helm $HELM_VERSION from the Go module proxy"
   mkdir -p "$out"
-  GOBIN="$out" go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  local dir client_go major minor
+  quietly helm-download go mod download "helm.sh/helm/v3@$HELM_VERSION" || return 1
+  dir=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  client_go=$(awk '$1 == "k8s.io/client-go" {print $2}' "$dir/go.mod")
+  [ -n "$client_go" ] || { say "no k8s.io/client-go in helm's go.mod ($dir/go.mod)"; return 1; }
+  major=${client_go#v}; major=$((${major%%.*} + 1))
+  minor=${client_go#v*.}; minor=${minor%%.*}
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ld+=" -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  GOBIN="$out" quietly helm go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 build_csi_sanity() {
@@ -97,7 +125,7 @@ build_csi_sanity() {
   [ -x "$out/csi-sanity" ] && return 0
   say "building csi-sanity $CSI_TEST_VERSION from the Go module proxy"
   mkdir -p "$out"
-  GOBIN="$out" go install -trimpath -ldflags "-s -w" \
+  GOBIN="$out" quietly csi-sanity go install -trimpath -ldflags "-s -w" \
     "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION"
 }
 
@@ -106,8 +134,10 @@ build_moto() {
   [ -x "$venv/bin/moto_server" ] && return 0
   say "installing moto $MOTO_VERSION from PyPI into a venv"
   rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --no-input "moto[server]==$MOTO_VERSION"
+  quietly moto bash -c "python3 -m venv '$venv' && '$venv/bin/pip' install --no-input 'moto[server]==$MOTO_VERSION'" || {
+    rm -rf "$venv"
+    return 1
+  }
 }
 
 # The real node's runtime from Debian: containerd, runc, the CNI plugins, and busybox for the
@@ -119,15 +149,27 @@ build_node() {
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
   { [ -x /usr/bin/busybox ] && /usr/bin/busybox --list >/dev/null 2>&1; } || missing+=(busybox-static)
   [ ${#missing[@]} -eq 0 ] && return 0
+  # A new machine may have no package lists yet, or lists old enough that their versions are gone
+  # from the mirror: refresh them first (and once more if the install still fails).
+  local lists=/var/lib/apt/lists
+  if ! find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
+    say "refreshing Debian's package lists (apt-get update)"
+    quietly apt-update apt-get update -q || return 1
+  fi
   say "installing ${missing[*]} from Debian"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  if ! DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+    say "retrying after apt-get update"
+    quietly apt-update apt-get update -q || return 1
+    DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
 }
 
 path_of() {
   case "$1" in
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) echo "$(k8s_dir)/$1" ;;
     etcd) echo "$LAB_CACHE/bin/etcd-$ETCD_VERSION/etcd" ;;
-    helm) echo "$LAB_CACHE/bin/helm-$HELM_VERSION/helm" ;;
+    # "-release": built with the release ldflags (earlier caches held a helm built without them).
+    helm) echo "$LAB_CACHE/bin/helm-$HELM_VERSION-release/helm" ;;
     csi-sanity) echo "$LAB_CACHE/bin/csi-sanity-$CSI_TEST_VERSION/csi-sanity" ;;
     moto_server) echo "$LAB_CACHE/venv/moto-$MOTO_VERSION/bin/moto_server" ;;
     *) say "unknown binary $1"; return 1 ;;

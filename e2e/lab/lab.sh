@@ -147,6 +147,8 @@ ensure_pki() {
     "IP:127.0.0.1,IP:$SERVICE_IP,IP:$NODE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   make_cert admin "/O=system:masters/CN=lab-admin"
   make_cert controller-manager "/CN=system:kube-controller-manager"
+  # The API server's identity towards kubelets (exec, logs): its flags name this file in both modes.
+  make_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   if [ ! -f "$PKI/sa.key" ]; then
     openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
     openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -156,8 +158,6 @@ ensure_pki() {
   if [ "$MODE" = node ]; then
     make_cert scheduler "/CN=system:kube-scheduler"
     make_cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
-    # The API server's identity towards kubelets (exec, logs).
-    make_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
     make_kubeconfig "$NODE_STATE/scheduler.kubeconfig" scheduler
     make_kubeconfig "$NODE_STATE/kubelet.kubeconfig" kubelet
   fi
@@ -191,18 +191,24 @@ stop() { # name
   rm -f "$PIDS/$name.pid"
 }
 
+# The end of a component's log, for a failure message: 20 lines, each cut short (some of
+# Kubernetes' log lines run to thousands of characters).
+log_tail() { # name
+  tail -n 20 "$LOGS/$1.log" 2>/dev/null | cut -c1-300 | sed 's/^/    /' >&2 || true
+}
+
 wait_for() { # name seconds check-command...
   local name=$1 seconds=$2; shift 2
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
     if ! alive "$name"; then
-      say "$name exited while starting; last lines of $LOGS/$name.log:"
-      tail -n 20 "$LOGS/$name.log" >&2 || true
+      say "$name exited while starting; the last lines of its log, $LOGS/$name.log:"
+      log_tail "$name"
       return 1
     fi
     if [ $SECONDS -ge $deadline ]; then
-      say "$name not ready after ${seconds}s; last lines of $LOGS/$name.log:"
-      tail -n 20 "$LOGS/$name.log" >&2 || true
+      say "$name not ready after ${seconds}s; the last lines of its log, $LOGS/$name.log:"
+      log_tail "$name"
       return 1
     fi
     sleep 0.3
@@ -279,6 +285,7 @@ up() {
   # A half-started lab from an earlier run (in either mode) is stopped first.
   down quiet
   set_mode "$([ "${LAB_NODE:-0}" = 1 ] && echo node || echo host)"
+  "$here/preflight.sh" "$MODE" || return 1
   "$here/build.sh" all
   if [ "$MODE" = node ]; then
     "$here/build.sh" node
@@ -291,6 +298,13 @@ up() {
   ln -sf "$(bin kubectl)" "$STATE/bin/kubectl"
   ln -sf "$(bin helm)" "$STATE/bin/helm"
   ln -sf "$(bin csi-sanity)" "$STATE/bin/csi-sanity"
+  # The project's Node.js (installed by the Makefile when the system's is older than 24), so that the
+  # executables started from a lab shell run on the Node.js they are built for.
+  if [ -x "$repo/.tools/node-v$NODE_VERSION/bin/node" ]; then
+    ln -sf "$repo/.tools/node-v$NODE_VERSION/bin/node" "$STATE/bin/node"
+  else
+    rm -f "$STATE/bin/node"
+  fi
   if [ "$MODE" = node ]; then
     netns_up
     say "starting etcd, kube-apiserver, kube-controller-manager, moto and a node (kube-scheduler, containerd, kubelet) in network namespace $NETNS"
