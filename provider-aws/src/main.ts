@@ -26,6 +26,7 @@ import { ValueCache } from './fetch/value-cache';
 import { KubePodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
 import { MountService } from './mount';
+import { PodEventRecorder } from './pod-events';
 import { createProviderServer, RUNTIME_NAME } from './server';
 import { PROVIDER_VERSION } from './version';
 
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     valueCache,
     metrics,
     logger,
+    events: new PodEventRecorder(kube, RUNTIME_NAME, logger),
     concurrency: FETCH_CONCURRENCY,
   });
   const server = createProviderServer({ mount, runtimeVersion: PROVIDER_VERSION, logger });

@@ -14,6 +14,7 @@ import type { PodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
 import type { MountServiceOptions } from './mount';
 import { MountService } from './mount';
+import type { PodEvents, PodRef } from './pod-events';
 
 const REGION = 'us-east-1';
 const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
@@ -45,10 +46,22 @@ function request(
   };
 }
 
+/** Records warnings; `hold` leaves every write pending, as an API server that does not answer. */
+class RecordingEvents implements PodEvents {
+  readonly warnings: Array<{ pod: PodRef; reason: string; messages: readonly string[] }> = [];
+  hold = false;
+
+  warn(pod: PodRef, reason: string, messages: readonly string[]): Promise<void> {
+    this.warnings.push({ pod, reason, messages });
+    return this.hold ? new Promise(() => undefined) : Promise.resolve();
+  }
+}
+
 interface Harness {
   aws: FakeAws;
   service: MountService;
   valueCache: ValueCache;
+  events: RecordingEvents;
   logs: string[];
 }
 
@@ -56,6 +69,7 @@ function harness(over: Partial<MountServiceOptions> = {}): Harness {
   const aws = new FakeAws();
   const logs: string[] = [];
   const valueCache = over.valueCache ?? new ValueCache();
+  const events = new RecordingEvents();
   const identity = {
     credentials: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 't' }),
   } as unknown as IdentityResolver;
@@ -78,9 +92,10 @@ function harness(over: Partial<MountServiceOptions> = {}): Harness {
       destination: { write: (l) => logs.push(l) },
     }),
     concurrency: 8,
+    events,
     ...over,
   });
-  return { aws, service, valueCache, logs };
+  return { aws, service, valueCache, events, logs };
 }
 
 let root: string;
@@ -152,7 +167,7 @@ describe('provider-writes mode (--driver-writes-secrets=false)', () => {
     fs.mkdirSync(target);
     generation(aws, 1);
     const first = await service.mount(request(target, attributes(objects, noTranslation)));
-    const current = (first.objectVersion ?? []).map((v) => ({ id: v.id, version: v.version }));
+    const current = (first.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
     expect(read(target)).toEqual(['one@1', 'two@1', 'three@1']);
 
     generation(aws, 2);
@@ -173,5 +188,75 @@ describe('provider-writes mode (--driver-writes-secrets=false)', () => {
     expect(failures).toBeGreaterThan(0);
     await service.mount(request(target, attributes(objects, noTranslation), current));
     expect(read(target)).toEqual(['one@2', 'two@2', 'three@2']);
+  });
+});
+
+describe('warnings about the class reach the pod events', () => {
+  const objects = `
+    - {objectName: /app/user, objectType: ssmparameter, objectVersion: latest}
+    - {objectName: db, objectType: secretsmanager}`;
+  const attrs = attributes(objects, { preferredAddressType: 'IPv5', secretProviderClass: 'app-secrets' });
+
+  function withObjects(aws: FakeAws) {
+    aws.putParameter(REGION, '/app/user', { value: 'u', version: 4, labels: ['latest'] });
+    aws.putSecret(REGION, 'db', { v1: { value: 'pw', stages: ['AWSCURRENT'] } });
+  }
+
+  it('records each warning once on the pod at its first mount, and mounts', async () => {
+    const { aws, service, events, logs } = harness();
+    withObjects(aws);
+    const response = await service.mount(request(path.join(root, 'm'), attrs));
+    expect(response.files?.map((f) => f.path)).toEqual(['_app_user', 'db']);
+    expect(aws.calls.find((c) => c.op === 'GetParameters')?.input.Names).toEqual(['/app/user:latest']);
+    expect(events.warnings).toEqual([
+      {
+        pod: { namespace: 'default', name: 'app', uid: '0a1b2c3d-0000-4000-8000-000000000001' },
+        reason: 'SecretProviderClassWarning',
+        messages: [
+          expect.stringMatching(
+            /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
+          ),
+          expect.stringMatching(
+            /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
+          ),
+        ],
+      },
+    ]);
+    const logged = logs.map((l) => JSON.parse(l) as { msg: string; warning?: string });
+    expect(logged.filter((l) => l.msg === 'SecretProviderClass accepted with a warning')).toHaveLength(2);
+  });
+
+  it('does not repeat them on every rotation remount', async () => {
+    const { aws, service, events } = harness();
+    withObjects(aws);
+    const first = await service.mount(request(path.join(root, 'm'), attrs));
+    const current = (first.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
+    await service.mount(request(path.join(root, 'm'), attrs, current));
+    await service.mount(request(path.join(root, 'm'), attrs, current));
+    expect(events.warnings).toHaveLength(1);
+  });
+
+  it('records them even when the mount then fails, where they may explain the failure', async () => {
+    const { service, events } = harness();
+    await expect(service.mount(request(path.join(root, 'm'), attrs))).rejects.toThrow(
+      /ParameterNotFound|not found/,
+    );
+    expect(events.warnings).toHaveLength(1);
+  });
+
+  it('does not wait for the API server to take the events', async () => {
+    const { aws, service, events } = harness();
+    withObjects(aws);
+    events.hold = true;
+    await expect(service.mount(request(path.join(root, 'm'), attrs))).resolves.toBeDefined();
+  });
+
+  it('records nothing for a class without surprises', async () => {
+    const { aws, service, events } = harness();
+    withObjects(aws);
+    await service.mount(
+      request(path.join(root, 'm'), attributes('- {objectName: db, objectType: secretsmanager}')),
+    );
+    expect(events.warnings).toEqual([]);
   });
 });

@@ -15,7 +15,12 @@ import { fetchObjects } from './fetch/object-fetcher';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
 import type { ProviderMetrics } from './metrics';
+import type { MountInput } from './parameters/mount-request';
 import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
+import type { PodEvents } from './pod-events';
+
+/** The reason of the pod Events that carry warnings about the class. */
+export const CLASS_WARNING_REASON = 'SecretProviderClassWarning';
 
 export interface MountServiceOptions {
   driverWritesSecrets: boolean;
@@ -26,6 +31,8 @@ export interface MountServiceOptions {
   valueCache: ValueCache;
   metrics: ProviderMetrics;
   logger: Logger;
+  /** Where warnings about the class go, for the pod's events. */
+  events: PodEvents;
   /** AWS calls in flight at once for one mount. */
   concurrency: number;
 }
@@ -49,12 +56,31 @@ function writeIntoMount(targetPath: string, files: readonly MountFile[]): void {
 export class MountService {
   constructor(private readonly o: MountServiceOptions) {}
 
+  /**
+   * What the class does that upstream accepts but its author probably did not mean: logged, and
+   * recorded on the pod, at its first mount only (a remount carries the mounted versions) so that
+   * rotation does not repeat them every poll interval. The mount does not wait for the Events.
+   */
+  private announceWarnings(input: MountInput): void {
+    if (input.warnings.length === 0 || input.currentVersions.size > 0) return;
+    const { namespace, name } = input.pod;
+    const spc = input.secretProviderClass ? `${namespace}/${input.secretProviderClass}` : 'parameters';
+    const messages = input.warnings.map((w) => `SecretProviderClass ${spc}: ${w}`);
+    for (const warning of messages)
+      this.o.logger.warn(
+        { pod: `${namespace}/${name}`, warning },
+        'SecretProviderClass accepted with a warning',
+      );
+    void this.o.events.warn({ namespace, name, uid: input.pod.uid }, CLASS_WARNING_REASON, messages);
+  }
+
   async mount(req: MountRequest__Output, signal?: AbortSignal): Promise<MountResponse> {
     const started = performance.now();
     let pod = '';
     try {
       const input = parseMountRequest(req);
       pod = `${input.pod.namespace}/${input.pod.name}`;
+      this.announceWarnings(input);
       const region =
         input.region ??
         this.o.defaultRegion ??

@@ -44,6 +44,29 @@ describe('filesOf', () => {
   });
 });
 
+describe('filesOf: one object listed twice, as upstream allows', () => {
+  it('writes the file of the later entry only, and the jmesPath files of both', () => {
+    const [previous, current] = parseObjects(
+      `
+      - {objectName: db, objectType: secretsmanager, objectVersionLabel: AWSPREVIOUS, jmesPath: [{path: u, objectAlias: old-user}]}
+      - {objectName: db, objectType: secretsmanager}
+    `,
+      ctx,
+    );
+    const files = filesOf(
+      [
+        { descriptor: previous!, value: Buffer.from('{"u":"old"}'), version: 'v1', region: 'us-east-1' },
+        { descriptor: current!, value: Buffer.from('{"u":"new"}'), version: 'v2', region: 'us-east-1' },
+      ],
+      0o644,
+    );
+    expect(files.map((f) => [f.path, f.contents.toString(), f.version])).toEqual([
+      ['old-user', 'old', 'v1'],
+      ['db', '{"u":"new"}', 'v2'],
+    ]);
+  });
+});
+
 describe('parameterBatches', () => {
   const param = (name: string, extra = '') => `- {objectName: "${name}", objectType: ssmparameter${extra}}`;
 

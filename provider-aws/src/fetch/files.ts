@@ -1,5 +1,6 @@
-// The files of a mount: one per object, plus one per jmesPath entry (each result must be a string),
-// each with its mode and the version of the object it came from.
+// The files of a mount: one per object (unless a later entry for the same object writes its file),
+// plus one per jmesPath entry (each result must be a string), each with its mode and the version of
+// the object it came from.
 import { MountError } from '../errors';
 import { search } from '../jmespath';
 import type { FetchedObject } from './object-fetcher';
@@ -15,7 +16,7 @@ export function filesOf(fetched: readonly FetchedObject[], defaultMode: number):
   const files: MountFile[] = [];
   for (const { descriptor: d, value, version } of fetched) {
     const mode = d.mode ?? defaultMode;
-    files.push({ path: d.fileName, mode, contents: value, version });
+    if (d.writesFile) files.push({ path: d.fileName, mode, contents: value, version });
     if (d.jmesPath.length === 0) continue;
     let json: unknown;
     try {

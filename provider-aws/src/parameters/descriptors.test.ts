@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import path from 'node:path';
 
+import { isWriterName } from '@sscsi/common';
+
 import { MountError } from '../errors';
 import type { DescriptorContext } from './descriptors';
 import { parseObjects, parsePathTranslation, toFileName } from './descriptors';
@@ -141,11 +143,6 @@ describe('parseObjects: one clear error per rule', () => {
       /not both/,
     ],
     [
-      'an SSM version that is not a number',
-      '- {objectName: p, objectType: ssmparameter, objectVersion: latest}',
-      /must be a version number/,
-    ],
-    [
       'a bad file permission',
       '- {objectName: p, objectType: ssmparameter, filePermission: "644"}',
       /four octal digits/,
@@ -167,20 +164,32 @@ describe('parseObjects: one clear error per rule', () => {
       /jmesPath entry 1: file name "\.\.\/escape" contains/,
       { ...ctx, pathTranslation: '' },
     ],
-    [
-      'an absolute alias with translation off',
-      '- {objectName: p, objectType: ssmparameter, objectAlias: /etc/x}',
-      /objectAlias "\/etc\/x" is an absolute path/,
-      { ...ctx, pathTranslation: '' },
-    ],
-    [
-      'an absolute jmesPath alias with translation off',
-      '- {objectName: p, objectType: secretsmanager, jmesPath: [{path: a, objectAlias: /etc/x}]}',
-      /is an absolute path/,
-      { ...ctx, pathTranslation: '' },
-    ],
     ['a name that is only dots', '- {objectName: "..", objectType: ssmparameter}', /contains "\.\."/],
-    ['a reserved .. prefix', '- {objectName: "..data", objectType: ssmparameter}', /starts with "\.\."/],
+    [
+      'a name the volume keeps for itself',
+      '- {objectName: "..data", objectType: ssmparameter}',
+      /"\.\.data" is a name the volume keeps for its own entries/,
+    ],
+    [
+      'a payload folder name',
+      '- {objectName: p, objectType: ssmparameter, objectAlias: "..2024_01_01_00_00_00.x"}',
+      /keeps for its own entries/,
+    ],
+    [
+      'the same object twice with the same label and no alias',
+      '- {objectName: a, objectType: ssmparameter, objectVersionLabel: l}\n- {objectName: a, objectType: ssmparameter, objectVersionLabel: l}',
+      /file name "a" is written by both "a" and "a"/,
+    ],
+    [
+      'the same object twice with neither alias nor label',
+      '- {objectName: a, objectType: ssmparameter, objectVersion: "1"}\n- {objectName: a, objectType: ssmparameter, objectVersion: "2"}',
+      /file name "a" is written by both "a" and "a"/,
+    ],
+    [
+      'a failover object naming another object without failoverRegion',
+      '- {objectName: p, objectType: secretsmanager, objectAlias: p, failoverObject: {objectName: q}}',
+      /needs the failoverRegion parameter/,
+    ],
     [
       'a jmesPath entry without alias',
       '- {objectName: p, objectType: secretsmanager, jmesPath: [{path: a}]}',
@@ -195,11 +204,6 @@ describe('parseObjects: one clear error per rule', () => {
       'an invalid JMESPath expression',
       '- {objectName: p, objectType: secretsmanager, jmesPath: [{path: "a[", objectAlias: a}]}',
       /not a valid JMESPath expression/,
-    ],
-    [
-      'a failover object without failoverRegion',
-      '- {objectName: p, objectType: secretsmanager, objectAlias: p, failoverObject: {objectName: q}}',
-      /needs the failoverRegion parameter/,
     ],
     [
       'a failover object without alias',
@@ -218,11 +222,6 @@ describe('parseObjects: one clear error per rule', () => {
       '- {objectName: p, objectType: secretsmanager, objectAlias: p, objectVersion: v1, failoverObject: {objectName: q, objectVersion: v2}}',
       /must be the same/,
       withFailover,
-    ],
-    [
-      'two objects writing one file',
-      '- {objectName: a, objectType: ssmparameter}\n- {objectName: a, objectType: ssmparameter, objectVersionLabel: old}',
-      /file name "a" is written by both "a" and "a"/,
     ],
     [
       'an alias that collides with a jmesPath alias',
@@ -247,6 +246,156 @@ describe('parseObjects: one clear error per rule', () => {
     expect(err).toBeInstanceOf(MountError);
     expect(err.reason).toBe('InvalidParameters');
     expect(err.message).toMatch(message);
+  });
+});
+
+describe('parseObjects: what upstream accepts is accepted, with a warning where it looks wrong', () => {
+  function accepted(objects: string, c: DescriptorContext = ctx) {
+    const warnings: string[] = [];
+    const descriptors = parseObjects(objects, { ...c, warnings });
+    return { descriptors, warnings };
+  }
+
+  it('sends an SSM objectVersion that is not a number as it is', () => {
+    const { descriptors, warnings } = accepted(
+      '- {objectName: p, objectType: ssmparameter, objectVersion: latest}',
+    );
+    expect(descriptors[0]?.objectVersion).toBe('latest');
+    expect(warnings).toEqual([
+      expect.stringMatching(/object "p": .*objectVersion "latest" is not a version number/),
+    ]);
+  });
+
+  it.each([
+    ['objectAlias', '- {objectName: p, objectType: ssmparameter, objectAlias: /etc/x}', 'etc/x'],
+    [
+      'jmesPath objectAlias',
+      '- {objectName: p, objectType: secretsmanager, jmesPath: [{path: a, objectAlias: /etc/x}]}',
+      'etc/x',
+    ],
+  ])(
+    'strips the leading slash of an absolute %s with translation off, as upstream',
+    (_what, objects, file) => {
+      const { descriptors, warnings } = accepted(objects, { ...ctx, pathTranslation: '' });
+      const d = descriptors[0]!;
+      expect([d.fileName, ...d.jmesPath.map((j) => j.fileName)]).toContain(file);
+      expect(warnings).toEqual([
+        expect.stringMatching(/"\/etc\/x" is an absolute path; it names "etc\/x" inside the mount/),
+      ]);
+    },
+  );
+
+  it('cleans a path with empty or "." elements, as upstream writes it', () => {
+    const { descriptors, warnings } = accepted(
+      '- {objectName: p, objectType: ssmparameter, objectAlias: "a//./b/"}',
+      {
+        ...ctx,
+        pathTranslation: '',
+      },
+    );
+    expect(descriptors[0]?.fileName).toBe('a/b');
+    expect(warnings).toEqual([expect.stringMatching(/"a\/\/\.\/b\/" is written as "a\/b"/)]);
+  });
+
+  it('does not warn about the leading slash of an SSM name with translation off: that is the documented use', () => {
+    const { warnings } = accepted('- {objectName: /app/db/user, objectType: ssmparameter}', {
+      ...ctx,
+      pathTranslation: '',
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it.each([
+    ['an objectName', '- {objectName: ..config, objectType: ssmparameter}', {}],
+    ['an alias', '- {objectName: p, objectType: ssmparameter, objectAlias: ..config}', {}],
+    [
+      'a name after translation',
+      '- {objectName: /.config, objectType: ssmparameter}',
+      { pathTranslation: '.' },
+    ],
+  ])('accepts a file name starting with ".." from %s', (_what, objects, over) => {
+    const { descriptors, warnings } = accepted(objects, { ...ctx, ...over });
+    expect(descriptors[0]?.fileName).toBe('..config');
+    expect(warnings).toEqual([expect.stringMatching(/"\.\.config" starts with "\.\."/)]);
+  });
+
+  it('accepts the same object twice without alias when the labels differ: one file, the later entry wins', () => {
+    const { descriptors, warnings } = accepted(`
+      - {objectName: db, objectType: secretsmanager, objectVersionLabel: AWSPREVIOUS, jmesPath: [{path: u, objectAlias: old-user}]}
+      - {objectName: db, objectType: secretsmanager}
+    `);
+    expect(descriptors.map((d) => [d.fileName, d.objectVersionLabel, d.writesFile])).toEqual([
+      ['db', 'AWSPREVIOUS', false],
+      ['db', undefined, true],
+    ]);
+    expect(descriptors[0]?.jmesPath.map((j) => j.fileName)).toEqual(['old-user']);
+    expect(warnings).toEqual([
+      expect.stringMatching(/objects entries 1 and 2 .*"db".* both write file "db"; entry 2 is written/),
+    ]);
+  });
+
+  it('still refuses a jmesPath alias of the replaced entry that collides with a file', () => {
+    expect(() =>
+      parseObjects(
+        `
+      - {objectName: db, objectType: secretsmanager, objectVersionLabel: AWSPREVIOUS, jmesPath: [{path: u, objectAlias: db}]}
+      - {objectName: db, objectType: secretsmanager}
+    `,
+        ctx,
+      ),
+    ).toThrow(/file name "db" is written by both/);
+  });
+
+  it('a failoverObject without objectName reads the same object in the failover region, with its own label', () => {
+    const { descriptors, warnings } = accepted(
+      '- {objectName: p, objectType: secretsmanager, objectVersionLabel: AWSCURRENT, failoverObject: {objectVersionLabel: DR}}',
+      withFailover,
+    );
+    expect(descriptors[0]?.failover).toEqual({
+      objectName: 'p',
+      objectVersion: undefined,
+      objectVersionLabel: 'DR',
+    });
+    expect(descriptors[0]?.fileName).toBe('p');
+    expect(warnings).toEqual([expect.stringMatching(/failoverObject has no objectName/)]);
+  });
+
+  it.each([
+    [
+      'an empty failoverObject',
+      '- {objectName: p, objectType: secretsmanager, failoverObject: {}}',
+      withFailover,
+    ],
+    [
+      'a failoverObject without objectName nor failoverRegion',
+      '- {objectName: p, objectType: secretsmanager, failoverObject: {objectVersionLabel: DR}}',
+      ctx,
+    ],
+  ])('ignores %s, as upstream', (_what, objects, c) => {
+    const { descriptors, warnings } = accepted(objects, c);
+    expect(descriptors[0]?.failover).toBeUndefined();
+    expect(warnings).toEqual([expect.stringMatching(/failoverObject .*ignored/)]);
+  });
+
+  it('a failoverObject takes the primary label when it has none, as upstream', () => {
+    const { descriptors, warnings } = accepted(
+      '- {objectName: p, objectType: secretsmanager, objectAlias: p, objectVersionLabel: STAGE, failoverObject: {objectName: q}}',
+      withFailover,
+    );
+    expect(descriptors[0]?.failover).toEqual({
+      objectName: 'q',
+      objectVersion: undefined,
+      objectVersionLabel: 'STAGE',
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it('gives no warning for an ordinary class', () => {
+    const { warnings } = accepted(`
+      - {objectName: MyDBSecret, objectType: secretsmanager, jmesPath: [{path: username, objectAlias: user}]}
+      - {objectName: /sample-app/db/password, objectType: ssmparameter, objectVersion: "3"}
+    `);
+    expect(warnings).toEqual([]);
   });
 });
 
@@ -325,7 +474,7 @@ describe('property: random descriptors', () => {
             const resolved = path.resolve(mount, file);
             expect(resolved.startsWith(`${mount}/`)).toBe(true);
             expect(path.relative(mount, resolved)).toBe(file);
-            expect(file.startsWith('..')).toBe(false);
+            expect(isWriterName(file.split('/')[0] as string)).toBe(false);
           }
         },
       ),

@@ -1,7 +1,10 @@
 // The `objects` parameter of a SecretProviderClass, parsed into typed descriptors and checked before
 // any Kubernetes or AWS call. Accepts everything upstream's provider accepts (field names in any
-// case, unknown fields ignored) and rejects what upstream lets through: traversal and collisions
-// in jmesPath aliases, absolute and unclean paths, two objects writing the same file.
+// case, unknown fields ignored), with a warning for the pod's events where the class probably does
+// not do what its author meant. Refuses only what is unsafe, including what upstream lets through:
+// a file outside the mount (traversal, also in jmesPath aliases), two objects writing one file, a
+// name the volume keeps for its own entries.
+import { isWriterName } from '@sscsi/common';
 import { parse as parseYaml } from 'yaml';
 
 import { invalidParameters } from '../errors';
@@ -32,6 +35,12 @@ export interface ObjectDescriptor {
   objectVersionLabel: string | undefined;
   /** File name inside the mount (objectAlias or objectName, after path translation). */
   fileName: string;
+  /**
+   * False when a later entry for the same object writes the same file (upstream accepts the same
+   * objectName twice without alias when the labels differ; the later value is the file). The
+   * object is still fetched, and its jmesPath files written.
+   */
+  writesFile: boolean;
   mode: number | undefined;
   jmesPath: JmesPathFile[];
   failover: FailoverObject | undefined;
@@ -43,6 +52,8 @@ export interface DescriptorContext {
   /** Undefined while the region is still to be looked up: ARN regions are checked later. */
   region: string | undefined;
   failoverRegion: string | undefined;
+  /** Where warnings go: what upstream accepts but probably is not what the author meant. */
+  warnings?: string[];
 }
 
 const FIELDS = [
@@ -107,34 +118,57 @@ function parseMode(value: string | undefined, where: string): number | undefined
   return parseInt(value, 8) & 0o777;
 }
 
+export interface FileNameOptions {
+  /** The name is an objectAlias: a leading `/` there is worth a warning. */
+  alias?: boolean;
+  warnings?: string[];
+}
+
 /**
- * Applies path translation, then checks the result can only name a file inside the mount. With
- * translation off, an object name's leading `/` is stripped (SSM names start with one), but an
- * alias, which names a file, may not be absolute.
+ * Applies path translation and cleans the result the way upstream's provider ends up writing it
+ * (leading `/` stripped with translation off, `a//./b` read as `a/b`), then checks that it can only
+ * name a file inside the mount and none of the volume's own entries.
  */
-export function toFileName(name: string, translation: string, where: string, isAlias = false): string {
-  if (isAlias && !translation && name.startsWith('/')) {
-    throw invalidParameters(
-      `${where}: objectAlias ${JSON.stringify(name)} is an absolute path; name a file inside the mount`,
-    );
-  }
-  const fileName = translation ? name.split('/').join(translation) : name.replace(/^\/+/, '');
-  const quoted = JSON.stringify(fileName);
-  if (fileName === '') throw invalidParameters(`${where}: the file name is empty`);
-  if (fileName.includes('\0')) throw invalidParameters(`${where}: file name ${quoted} contains a NUL byte`);
+export function toFileName(
+  name: string,
+  translation: string,
+  where: string,
+  options: FileNameOptions = {},
+): string {
+  const translated = translation ? name.split('/').join(translation) : name;
+  const quoted = JSON.stringify(translated);
+  if (translated.includes('\0')) throw invalidParameters(`${where}: file name ${quoted} contains a NUL byte`);
+  const elements = translated.split('/');
+  if (elements.includes('..'))
+    throw invalidParameters(`${where}: file name ${quoted} contains "..": it would leave the mount`);
+  const fileName = elements.filter((e) => e !== '' && e !== '.').join('/');
+  if (fileName === '') throw invalidParameters(`${where}: file name ${quoted} names no file`);
   if (fileName.length > MAX_PATH)
     throw invalidParameters(`${where}: file name is longer than ${MAX_PATH} characters`);
-  if (fileName.startsWith('/')) throw invalidParameters(`${where}: file name ${quoted} is an absolute path`);
   for (const element of fileName.split('/')) {
-    if (element === '..')
-      throw invalidParameters(`${where}: file name ${quoted} contains "..": it would leave the mount`);
-    if (element === '' || element === '.')
-      throw invalidParameters(`${where}: file name ${quoted} is not a clean relative path`);
     if (element.length > MAX_ELEMENT)
       throw invalidParameters(`${where}: file name ${quoted} has an element longer than ${MAX_ELEMENT}`);
   }
-  if (fileName.startsWith('..'))
-    throw invalidParameters(`${where}: file name ${quoted} starts with "..", which the driver reserves`);
+  const top = fileName.split('/')[0] as string;
+  if (isWriterName(top)) {
+    throw invalidParameters(
+      `${where}: file name ${JSON.stringify(fileName)} is a name the volume keeps for its own entries (..data, ..data_tmp, ..<time>.<random>)`,
+    );
+  }
+  const warn = (message: string) => options.warnings?.push(`${where}: ${message}`);
+  // With translation off, an object name's leading `/` is how SSM names look: stripping it is the
+  // documented behaviour. An alias names a file, so an absolute one is probably a mistake.
+  const onlyStripped = !translation && translated.replace(/^\/+/, '') === fileName;
+  if (onlyStripped && options.alias && translated !== fileName) {
+    warn(`${quoted} is an absolute path; it names ${JSON.stringify(fileName)} inside the mount`);
+  } else if (!onlyStripped && fileName !== translated) {
+    warn(`file name ${quoted} is written as ${JSON.stringify(fileName)}`);
+  }
+  if (top.startsWith('..')) {
+    warn(
+      `file name ${JSON.stringify(fileName)} starts with "..": upstream's driver refuses such names when it writes the files, so the class works only where the provider writes them; an objectAlias without the dots works everywhere`,
+    );
+  }
   return fileName;
 }
 
@@ -177,19 +211,25 @@ function checkVersions(
   version: string | undefined,
   label: string | undefined,
   where: string,
+  warnings: string[] | undefined,
 ): void {
   if (type !== 'ssmparameter') return;
   if (version !== undefined && label !== undefined) {
     throw invalidParameters(`${where}: an SSM parameter takes objectVersion or objectVersionLabel, not both`);
   }
   if (version !== undefined && !/^[1-9]\d*$/.test(version)) {
-    throw invalidParameters(
-      `${where}: an SSM parameter's objectVersion must be a version number, got ${JSON.stringify(version)}`,
+    warnings?.push(
+      `${where}: SSM objectVersion ${JSON.stringify(version)} is not a version number; it is sent as it is (SSM reads it as a label, objectVersionLabel is the field for labels)`,
     );
   }
 }
 
-function parseJmesPath(value: unknown, translation: string, where: string): JmesPathFile[] {
+function parseJmesPath(
+  value: unknown,
+  translation: string,
+  where: string,
+  warnings: string[] | undefined,
+): JmesPathFile[] {
   if (value === undefined || value === null || value === '') return [];
   if (!Array.isArray(value))
     throw invalidParameters(`${where}: jmesPath must be a list of {path, objectAlias}`);
@@ -207,14 +247,27 @@ function parseJmesPath(value: unknown, translation: string, where: string): Jmes
     }
     return {
       path,
-      fileName: toFileName(alias, translation, at, true),
+      fileName: toFileName(alias, translation, at, { alias: true, warnings }),
       mode: parseMode(text(raw, 'filePermission', at), at),
     };
   });
 }
 
+interface PrimaryObject {
+  objectName: string;
+  objectAlias: string | undefined;
+  objectVersion: string | undefined;
+  objectVersionLabel: string | undefined;
+}
+
+/**
+ * The object read in the failover region. As upstream: each field the failoverObject leaves out
+ * is the primary's; one without objectName reads the primary object; one that names nothing, or
+ * that has no failoverRegion to be used in, is ignored.
+ */
 function parseFailover(
   value: unknown,
+  primary: PrimaryObject,
   type: ObjectType,
   ctx: DescriptorContext,
   where: string,
@@ -223,17 +276,37 @@ function parseFailover(
   const at = `${where}, failoverObject`;
   const raw = normalise(value, at);
   const objectName = text(raw, 'objectName', at);
-  if (!objectName) throw invalidParameters(`${at}: objectName is required`);
+  const objectVersion = text(raw, 'objectVersion', at);
+  const objectVersionLabel = text(raw, 'objectVersionLabel', at);
+  const inherited = (name: string) => ({
+    objectName: name,
+    objectVersion: objectVersion ?? primary.objectVersion,
+    objectVersionLabel: objectVersionLabel ?? primary.objectVersionLabel,
+  });
+  if (!objectName) {
+    if (objectVersion === undefined && objectVersionLabel === undefined) {
+      ctx.warnings?.push(`${at} names no object and is ignored`);
+      return undefined;
+    }
+    if (!ctx.failoverRegion) {
+      ctx.warnings?.push(`${at} is ignored: there is no failoverRegion parameter`);
+      return undefined;
+    }
+    ctx.warnings?.push(
+      `${at} has no objectName: the failover region reads ${JSON.stringify(primary.objectName)} with the failoverObject's version fields`,
+    );
+    return inherited(primary.objectName);
+  }
   if (!ctx.failoverRegion)
     throw invalidParameters(`${at}: a failoverObject needs the failoverRegion parameter`);
   const failoverType = objectTypeOf(objectName, type, ctx.failoverRegion, at);
-  const failover = {
-    objectName,
-    objectVersion: text(raw, 'objectVersion', at),
-    objectVersionLabel: text(raw, 'objectVersionLabel', at),
-  };
-  checkVersions(failoverType, failover.objectVersion, failover.objectVersionLabel, at);
-  return failover;
+  checkVersions(failoverType, objectVersion, objectVersionLabel, at, ctx.warnings);
+  if (!primary.objectAlias)
+    throw invalidParameters(`${where}: an object with a failoverObject needs an objectAlias`);
+  if (objectVersion !== primary.objectVersion) {
+    throw invalidParameters(`${where}: objectVersion must be the same for the object and its failoverObject`);
+  }
+  return inherited(objectName);
 }
 
 function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): ObjectDescriptor {
@@ -245,32 +318,60 @@ function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): 
   const objectType = objectTypeOf(objectName, text(raw, 'objectType', where), ctx.region, where);
   const objectVersion = text(raw, 'objectVersion', where);
   const objectVersionLabel = text(raw, 'objectVersionLabel', where);
-  checkVersions(objectType, objectVersion, objectVersionLabel, where);
+  checkVersions(objectType, objectVersion, objectVersionLabel, where, ctx.warnings);
   const objectAlias = text(raw, 'objectAlias', where);
-  const failover = parseFailover(raw.failoverObject, objectType, ctx, where);
-  if (failover && !objectAlias)
-    throw invalidParameters(`${where}: an object with a failoverObject needs an objectAlias`);
-  if (failover && failover.objectVersion !== objectVersion) {
-    throw invalidParameters(`${where}: objectVersion must be the same for the object and its failoverObject`);
-  }
+  const primary = { objectName, objectAlias, objectVersion, objectVersionLabel };
+  const failover = parseFailover(raw.failoverObject, primary, objectType, ctx, where);
   return {
-    objectName,
+    ...primary,
     objectType,
-    objectAlias,
-    objectVersion,
-    objectVersionLabel,
-    fileName: toFileName(objectAlias ?? objectName, ctx.pathTranslation, where, objectAlias !== undefined),
+    fileName: toFileName(objectAlias ?? objectName, ctx.pathTranslation, where, {
+      alias: objectAlias !== undefined,
+      warnings: ctx.warnings,
+    }),
+    writesFile: true,
     mode: parseMode(text(raw, 'filePermission', where), where),
-    jmesPath: parseJmesPath(raw.jmesPath, ctx.pathTranslation, where),
+    jmesPath: parseJmesPath(raw.jmesPath, ctx.pathTranslation, where, ctx.warnings),
     failover,
   };
+}
+
+/**
+ * Upstream accepts one objectName twice without objectAlias when the version labels differ (one
+ * may have none): both entries name one file and the later one's value is written. Marks the
+ * earlier entry as not writing its file.
+ */
+function markReplacedFiles(descriptors: readonly ObjectDescriptor[], warnings: string[] | undefined): void {
+  const latest = new Map<string, { d: ObjectDescriptor; index: number }>();
+  descriptors.forEach((d, index) => {
+    const earlier = latest.get(d.fileName);
+    if (
+      earlier &&
+      earlier.d.objectName === d.objectName &&
+      earlier.d.objectAlias === undefined &&
+      d.objectAlias === undefined &&
+      earlier.d.objectVersionLabel !== d.objectVersionLabel
+    ) {
+      earlier.d.writesFile = false;
+      const label = (x: ObjectDescriptor) =>
+        x.objectVersionLabel === undefined
+          ? 'no objectVersionLabel'
+          : `objectVersionLabel ${JSON.stringify(x.objectVersionLabel)}`;
+      warnings?.push(
+        `objects entries ${earlier.index + 1} and ${index + 1} (${JSON.stringify(d.objectName)}, ${label(earlier.d)} and ${label(d)}) both write file ${JSON.stringify(d.fileName)}; entry ${index + 1} is written: give one an objectAlias to mount both`,
+      );
+    }
+    latest.set(d.fileName, { d, index });
+  });
 }
 
 /** Every file a list of descriptors writes must be distinct, and none may be the folder of another. */
 function checkCollisions(descriptors: readonly ObjectDescriptor[]): void {
   const owners = new Map<string, string>();
   for (const d of descriptors) {
-    for (const fileName of [d.fileName, ...d.jmesPath.map((j) => j.fileName)]) {
+    const files = d.jmesPath.map((j) => j.fileName);
+    if (d.writesFile) files.unshift(d.fileName);
+    for (const fileName of files) {
       const other = owners.get(fileName);
       if (other !== undefined) {
         throw invalidParameters(
@@ -312,6 +413,7 @@ export function parseObjects(objects: string | undefined, ctx: DescriptorContext
   if (!Array.isArray(doc)) throw invalidParameters('the "objects" parameter must be a YAML list of objects');
   if (doc.length === 0) throw invalidParameters('the "objects" parameter lists no objects');
   const descriptors = doc.map((item, i) => parseDescriptor(item, i, ctx));
+  markReplacedFiles(descriptors, ctx.warnings);
   checkCollisions(descriptors);
   return descriptors;
 }

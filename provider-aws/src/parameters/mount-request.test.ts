@@ -49,10 +49,16 @@ describe('parseMountRequest', () => {
     ],
     ['a bad usePodIdentity', { ...base, usePodIdentity: 'yes' }, {}, /usePodIdentity must be true or false/],
     [
-      'a bad preferredAddressType',
-      { ...base, preferredAddressType: 'ipv5' },
+      'a region no AWS SDK can use',
+      { ...base, region: 'evil.example/x' },
       {},
-      /preferredAddressType must be ipv4, ipv6 or auto/,
+      /region "evil.example\/x" cannot be an AWS region: .*letters, digits and hyphens/,
+    ],
+    [
+      'a failover region no AWS SDK can use',
+      { ...base, failoverRegion: 'a b' },
+      {},
+      /failoverRegion "a b" cannot be an AWS region/,
     ],
     [
       'the same failover region',
@@ -81,6 +87,41 @@ describe('parseMountRequest', () => {
     const req = request(attributes, over);
     expect(() => parseMountRequest(req)).toThrow(MountError);
     expect(() => parseMountRequest(req)).toThrow(message);
+  });
+
+  it('reads the pod uid when the driver sends it', () => {
+    const input = parseMountRequest(request({ ...base, 'csi.storage.k8s.io/pod.uid': 'u-1' }));
+    expect(input.pod.uid).toBe('u-1');
+    expect(parseMountRequest(request(base)).pod.uid).toBeUndefined();
+    expect(parseMountRequest(request(base)).warnings).toEqual([]);
+  });
+
+  it('takes an unknown preferredAddressType for auto, as upstream, with a warning', () => {
+    const input = parseMountRequest(request({ ...base, preferredAddressType: 'ipv5' }));
+    expect(input.preferredAddressType).toBe('auto');
+    expect(input.warnings).toEqual([
+      expect.stringMatching(/preferredAddressType "ipv5" is not ipv4, ipv6 or auto; auto is used/),
+    ]);
+  });
+
+  it.each([
+    ['a partition outside the usual shape', 'eusc-de-east-1', false],
+    ['an ISO region', 'us-isob-east-1', false],
+    ['a name for a local AWS-compatible endpoint', 'local', true],
+    ['a typo', 'us-east1', true],
+  ])('accepts %s as region, as upstream', (_what, region, warned) => {
+    const input = parseMountRequest(
+      request({ ...base, region, failoverRegion: region === 'local' ? 'other' : '' }),
+    );
+    expect(input.region).toBe(region);
+    expect(input.warnings.some((w) => w.includes(`region "${region}" does not look like`))).toBe(warned);
+  });
+
+  it('collects the warnings of the objects too', () => {
+    const input = parseMountRequest(
+      request({ ...base, objects: '- {objectName: p, objectType: ssmparameter, objectVersion: latest}' }),
+    );
+    expect(input.warnings).toEqual([expect.stringMatching(/objectVersion "latest"/)]);
   });
 
   it('never puts a token in an error', () => {

@@ -10,6 +10,8 @@ import { parseObjects, parsePathTranslation } from './descriptors';
 export const Attr = {
   podName: 'csi.storage.k8s.io/pod.name',
   podNamespace: 'csi.storage.k8s.io/pod.namespace',
+  podUid: 'csi.storage.k8s.io/pod.uid',
+  secretProviderClass: 'secretProviderClass',
   serviceAccountName: 'csi.storage.k8s.io/serviceAccount.name',
   serviceAccountTokens: 'csi.storage.k8s.io/serviceAccount.tokens',
   objects: 'objects',
@@ -26,7 +28,9 @@ export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
 export type AddressType = 'ipv4' | 'ipv6' | 'auto';
 
 export interface MountInput {
-  pod: { namespace: string; name: string; serviceAccount: string };
+  pod: { namespace: string; name: string; serviceAccount: string; uid: string | undefined };
+  /** The SecretProviderClass's name, when the driver passes it (the pod's volumeAttributes). */
+  secretProviderClass: string | undefined;
   targetPath: string;
   /** Mode for files whose object sets no filePermission. */
   defaultMode: number;
@@ -42,9 +46,14 @@ export interface MountInput {
   tokens: ReadonlyMap<string, string>;
   /** Versions of the files currently mounted, by file name. */
   currentVersions: ReadonlyMap<string, string>;
+  /** What upstream accepts but probably is not what the class's author meant: for the pod's events. */
+  warnings: readonly string[];
 }
 
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+/** What AWS region names look like (us-east-1, us-gov-west-1, eusc-de-east-1, ...). */
+const AWS_REGION = /^[a-z]{2,}(-[a-z]+)+-\d{1,2}$/;
+/** What every AWS SDK needs: the region is a label of the endpoint's host name. */
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 function parseAttributes(text: string): Record<string, string> {
   let value: unknown;
@@ -89,10 +98,21 @@ function parseBool(raw: string | undefined, name: string): boolean {
   throw invalidParameters(`${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
-function parseRegion(raw: string | undefined, name: string): string | undefined {
+/**
+ * Any region an AWS SDK can call is accepted, as upstream does (new partitions, AWS-compatible
+ * services with their own region names); one unlike AWS's names gets a warning (a typo such as
+ * us-east1 otherwise shows only as a network error). One that cannot be part of a host name
+ * fails in every SDK, upstream's too: it is refused here, with the reason.
+ */
+function parseRegion(raw: string | undefined, name: string, warnings: string[]): string | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (!REGION.test(raw))
-    throw invalidParameters(`${name} ${JSON.stringify(raw)} is not an AWS region name such as us-east-1`);
+  if (!HOST_LABEL.test(raw)) {
+    throw invalidParameters(
+      `${name} ${JSON.stringify(raw)} cannot be an AWS region: AWS endpoints take a region of letters, digits and hyphens, such as us-east-1`,
+    );
+  }
+  if (!AWS_REGION.test(raw))
+    warnings.push(`${name} ${JSON.stringify(raw)} does not look like an AWS region name such as us-east-1`);
   return raw;
 }
 
@@ -117,38 +137,55 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
       'pod name, namespace or service account missing from the attributes: the CSIDriver object needs podInfoOnMount: true',
     );
   }
-  const region = parseRegion(attributes[Attr.region], 'region');
-  const failoverRegion = parseRegion(attributes[Attr.failoverRegion], 'failoverRegion');
+  const warnings: string[] = [];
+  const region = parseRegion(attributes[Attr.region], 'region', warnings);
+  const failoverRegion = parseRegion(attributes[Attr.failoverRegion], 'failoverRegion', warnings);
   if (failoverRegion && failoverRegion === region) {
     throw invalidParameters(`failoverRegion must differ from region (both are ${region})`);
   }
-  const addressType = (attributes[Attr.preferredAddressType] ?? 'auto').toLowerCase() || 'auto';
-  if (addressType !== 'ipv4' && addressType !== 'ipv6' && addressType !== 'auto') {
-    throw invalidParameters(
-      `preferredAddressType must be ipv4, ipv6 or auto, got ${JSON.stringify(attributes[Attr.preferredAddressType])}`,
-    );
-  }
   const input: MountInput = {
-    pod: { namespace, name, serviceAccount },
+    pod: { namespace, name, serviceAccount, uid: attributes[Attr.podUid] || undefined },
+    secretProviderClass: attributes[Attr.secretProviderClass] || undefined,
     targetPath: req.targetPath,
     defaultMode,
     region,
     failoverRegion,
     pathTranslation: parsePathTranslation(attributes[Attr.pathTranslation]),
     usePodIdentity: parseBool(attributes[Attr.usePodIdentity], 'usePodIdentity'),
-    preferredAddressType: addressType,
+    preferredAddressType: parseAddressType(attributes[Attr.preferredAddressType], warnings),
     objects: attributes[Attr.objects],
     tokens: parseTokens(attributes[Attr.serviceAccountTokens]),
     currentVersions: new Map(req.currentObjectVersion.map((v) => [v.id, v.version])),
+    warnings,
   };
   // Everything is checked before any call: the objects (their ARNs' regions again once a region
   // looked up is known) and the token the identity mode needs.
-  parseDescriptors(input, region);
+  parseDescriptors(input, region, warnings);
   tokenFor(input, input.usePodIdentity ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE);
   return input;
 }
 
-export function parseDescriptors(input: MountInput, region: string | undefined): ObjectDescriptor[] {
+/** Upstream takes anything but ipv4 and ipv6 (in any case) for auto. */
+function parseAddressType(raw: string | undefined, warnings: string[]): AddressType {
+  const value = (raw ?? '').toLowerCase();
+  if (value === 'ipv4' || value === 'ipv6' || value === 'auto') return value;
+  if (value !== '') {
+    warnings.push(
+      `preferredAddressType ${JSON.stringify(raw)} is not ipv4, ipv6 or auto; auto is used (IPv4 first, then IPv6)`,
+    );
+  }
+  return 'auto';
+}
+
+/**
+ * The object descriptors, checked against `region` (ARNs must be in it). Warnings go to
+ * `warnings` when given: parseMountRequest collects them once; later parses need not.
+ */
+export function parseDescriptors(
+  input: MountInput,
+  region: string | undefined,
+  warnings?: string[],
+): ObjectDescriptor[] {
   if (region !== undefined && input.failoverRegion === region) {
     throw invalidParameters(`failoverRegion must differ from region (both are ${region})`);
   }
@@ -156,6 +193,7 @@ export function parseDescriptors(input: MountInput, region: string | undefined):
     pathTranslation: input.pathTranslation,
     region,
     failoverRegion: input.failoverRegion,
+    warnings,
   });
 }
 
