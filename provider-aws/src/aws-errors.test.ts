@@ -33,6 +33,13 @@ describe('classifyAwsError', () => {
     ],
     ['a timeout', sdkError('TimeoutError', 0), 'TimeoutError', true, Status.UNAVAILABLE],
     [
+      "STS unable to reach the cluster's OIDC provider",
+      sdkError('IDPCommunicationError'),
+      'IDPCommunicationError',
+      true,
+      Status.UNAVAILABLE,
+    ],
+    [
       'access denied',
       sdkError('AccessDeniedException'),
       'AccessDeniedException',

@@ -35,6 +35,11 @@ const DENIED = new Set([
   'DecryptionFailure',
   'KMSAccessDeniedException',
 ]);
+/** Faults of a dependency of AWS that AWS itself says to retry. */
+const UPSTREAM_UNAVAILABLE = new Set([
+  // STS could not reach the cluster's OIDC issuer to check a web identity token.
+  'IDPCommunicationError',
+]);
 const NETWORK = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -62,7 +67,12 @@ export function classifyAwsError(err: unknown): AwsErrorInfo {
   const message = (e.message ?? '').replace(/\s+/g, ' ').slice(0, 600);
   if (THROTTLING.has(code) || e.$retryable?.throttling)
     return { code, retriable: true, status: Status.UNAVAILABLE, message };
-  if (NETWORK.has(code) || code === 'TimeoutError' || code === 'RequestTimeout') {
+  if (
+    NETWORK.has(code) ||
+    UPSTREAM_UNAVAILABLE.has(code) ||
+    code === 'TimeoutError' ||
+    code === 'RequestTimeout'
+  ) {
     return { code, retriable: true, status: Status.UNAVAILABLE, message };
   }
   if (http >= 500 || e.$fault === 'server')

@@ -23,6 +23,16 @@ interface AgentAnswer {
 
 class AgentUnreachable extends Error {}
 
+/** The agent's answer, one line and short, for an error: without the token, should it echo one. */
+function quoted(body: string, token: string): string {
+  return body
+    .split(token)
+    .join('<token>')
+    .replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '<token>')
+    .replace(/\s+/g, ' ')
+    .slice(0, 200);
+}
+
 export class PodIdentityAgent {
   constructor(private readonly o: PodIdentityAgentOptions) {}
 
@@ -77,7 +87,7 @@ export class PodIdentityAgent {
     if (status < 200 || status >= 300) {
       throw new MountError(
         'CredentialsError',
-        `the EKS Pod Identity agent refused the pod's token: HTTP ${status} ${body.replace(/\s+/g, ' ').slice(0, 200)} (is there a pod identity association for this ServiceAccount?)`,
+        `the EKS Pod Identity agent refused the pod's token: HTTP ${status} ${quoted(body, token)} (is there a pod identity association for this ServiceAccount?)`,
       );
     }
     let answer: AgentAnswer;
