@@ -260,3 +260,85 @@ describe('warnings about the class reach the pod events', () => {
     expect(events.warnings).toEqual([]);
   });
 });
+
+describe('the value cache across many mounts', () => {
+  const objectsOf = (i: number) => `
+    - {objectName: a-${i}, objectType: secretsmanager}
+    - {objectName: b-${i}, objectType: secretsmanager}`;
+  const put = (aws: FakeAws, i: number, version: string) => {
+    for (const n of ['a', 'b'])
+      aws.putSecret(REGION, `${n}-${i}`, {
+        [version]: { value: `${n}-${i}@${version}`, stages: ['AWSCURRENT'] },
+      });
+  };
+  const contents = (r: { files?: Array<{ path?: string; contents?: Buffer }> }) =>
+    (r.files ?? []).map((f) => `${f.path}=${f.contents?.toString()}`);
+  const versions = (r: { objectVersion?: Array<{ id?: string; version?: string }> }) =>
+    (r.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
+
+  it('concurrent first mounts and remounts of 40 volumes each get their own values, with one read per object', async () => {
+    const { aws, service, valueCache } = harness();
+    aws.delay = () => Math.floor(Math.random() * 5);
+    for (let i = 0; i < 40; i++) put(aws, i, 'v1');
+    const mountOf = (i: number, current: Array<{ id: string; version: string }> = []) =>
+      service.mount(request(path.join(root, `pod-${i}`), attributes(objectsOf(i)), current));
+    const first = await Promise.all(Array.from({ length: 40 }, (_, i) => mountOf(i)));
+    // Each volume remounted twice at the same time, all volumes at once.
+    const remounts = await Promise.all(
+      first.flatMap((r, i) =>
+        [mountOf(i, versions(r)), mountOf(i, versions(r))].map((p) => p.then((x) => [i, x] as const)),
+      ),
+    );
+    for (const [i, r] of [...first.map((r, i) => [i, r] as const), ...remounts])
+      expect(contents(r)).toEqual([`a-${i}=a-${i}@v1`, `b-${i}=b-${i}@v1`]);
+    expect(aws.count('GetSecretValue')).toBe(80);
+    expect(aws.count('DescribeSecret')).toBe(160);
+    expect(valueCache.size).toBe(80);
+  });
+
+  it('a cache smaller than the volumes costs reads, never a wrong value', async () => {
+    const valueCache = new ValueCache({ maxBytes: 4 * 1024 });
+    const { aws, service } = harness({ valueCache });
+    for (let i = 0; i < 30; i++) put(aws, i, 'v1');
+    const current: Array<Array<{ id: string; version: string }>> = [];
+    for (let i = 0; i < 30; i++)
+      current[i] = versions(
+        await service.mount(request(path.join(root, `pod-${i}`), attributes(objectsOf(i)))),
+      );
+    for (let i = 0; i < 30; i++) {
+      const r = await service.mount(
+        request(path.join(root, `pod-${i}`), attributes(objectsOf(i)), current[i]),
+      );
+      expect(contents(r)).toEqual([`a-${i}=a-${i}@v1`, `b-${i}=b-${i}@v1`]);
+      expect(valueCache.bytes).toBeLessThanOrEqual(4 * 1024);
+    }
+    expect(aws.count('GetSecretValue')).toBeGreaterThan(60);
+  });
+
+  it('after a rotation, a failed read and a throttled check, the volume still gets the new value and never the old one', async () => {
+    const { aws, service } = harness();
+    const target = path.join(root, 'pod');
+    put(aws, 0, 'v1');
+    const first = await service.mount(request(target, attributes(objectsOf(0))));
+    put(aws, 0, 'v2');
+    aws.failNext('GetSecretValue', () =>
+      Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $fault: 'client' }),
+    );
+    await expect(service.mount(request(target, attributes(objectsOf(0)), versions(first)))).rejects.toThrow(
+      /ThrottlingException/,
+    );
+    aws.failNext('DescribeSecret', () =>
+      Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $fault: 'client' }),
+    );
+    await expect(service.mount(request(target, attributes(objectsOf(0)), versions(first)))).rejects.toThrow(
+      /ThrottlingException/,
+    );
+    // The kubelet retries with the versions still mounted: v1.
+    const rotated = await service.mount(request(target, attributes(objectsOf(0)), versions(first)));
+    expect(contents(rotated)).toEqual(['a-0=a-0@v2', 'b-0=b-0@v2']);
+    const reads = aws.count('GetSecretValue');
+    const again = await service.mount(request(target, attributes(objectsOf(0)), versions(rotated)));
+    expect(contents(again)).toEqual(['a-0=a-0@v2', 'b-0=b-0@v2']);
+    expect(aws.count('GetSecretValue')).toBe(reads);
+  });
+});
