@@ -1,7 +1,7 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
 import { createLogger } from '@sscsi/common';
-import type { MountRequest__Output } from '@sscsi/proto';
+import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -271,8 +271,8 @@ describe('the value cache across many mounts', () => {
         [version]: { value: `${n}-${i}@${version}`, stages: ['AWSCURRENT'] },
       });
   };
-  const contents = (r: { files?: Array<{ path?: string; contents?: Buffer }> }) =>
-    (r.files ?? []).map((f) => `${f.path}=${f.contents?.toString()}`);
+  const contents = (r: MountResponse) =>
+    (r.files ?? []).map((f) => `${f.path}=${Buffer.from(f.contents ?? '').toString()}`);
   const versions = (r: { objectVersion?: Array<{ id?: string; version?: string }> }) =>
     (r.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
 
