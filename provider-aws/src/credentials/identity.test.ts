@@ -177,6 +177,18 @@ describe('IdentityResolver: IRSA credentials shared by the pods of a ServiceAcco
     expect(metrics).toEqual({ hits: 0, misses: 3 });
   });
 
+  it('sends a token of an earlier pod of the same name to STS rather than serve it from the cache', async () => {
+    const sts = new FakeSts(judgedByStsAsAws);
+    const { resolver, metrics } = resolverWith(sts);
+    const earlier = podNamed('app-0');
+    const replacement = { ...earlier, uid: 'uid-of-the-replacement' };
+    await resolver.credentials(mountOf(podNamed('app-1')), 'us-east-1');
+    const stale = cluster.token(earlier, { audience: 'sts.amazonaws.com' });
+    await resolver.credentials(mountOf(replacement, { token: stale }), 'us-east-1');
+    expect(sts.calls.map((c) => c.token)).toContain(stale);
+    expect(metrics).toEqual({ hits: 0, misses: 2 });
+  });
+
   it('names the session for the ServiceAccount that shares it, not for the first pod', async () => {
     const sts = new FakeSts(judgedByStsAsAws);
     const { resolver } = resolverWith(sts);

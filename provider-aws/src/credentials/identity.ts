@@ -41,9 +41,6 @@ export interface IdentityResolverOptions {
   metrics: Pick<ProviderMetrics, 'credentialCache'>;
 }
 
-/** A mount request, with the pod's uid when the request parser passes it on. */
-export type IdentityInput = MountInput & { pod: MountInput['pod'] & { uid?: string } };
-
 /**
  * STS in one region failed in a way STS in another region may not (throttling, 5xx, network):
  * the failover region is worth a try.
@@ -79,7 +76,7 @@ export class IdentityResolver {
   constructor(private readonly o: IdentityResolverOptions) {}
 
   /** Credentials for the pod of `input` in `region`. */
-  async credentials(input: IdentityInput, region: string, signal?: AbortSignal): Promise<AwsCredentials> {
+  async credentials(input: MountInput, region: string, signal?: AbortSignal): Promise<AwsCredentials> {
     const { pod } = input;
     if (input.usePodIdentity) {
       const token = tokenFor(input, POD_IDENTITY_AUDIENCE);
