@@ -11,7 +11,10 @@ import { REPO_ROOT } from '../src/lab';
 const BIN = path.join(REPO_ROOT, 'node_modules', '.bin');
 const PROGRAMS = ['secrets-store-csi-driver', 'secrets-store-csi-driver-provider-aws'] as const;
 // The Node.js the tests run on (24, from the Makefile) first on PATH, as `make lab-env` arranges.
-const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+};
 delete env.NODE_OPTIONS;
 
 /** Lines that are not one of the program's own JSON log records. */
