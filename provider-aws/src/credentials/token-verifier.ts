@@ -106,8 +106,12 @@ function decodePart<T>(part: string | undefined): T | undefined {
   }
 }
 
-/** The claims that tie the token to the requesting pod, or undefined when one does not match. */
-function boundPod(claims: JwtClaims, expected: TokenExpectation, nowS: number): VerifiedToken | undefined {
+/** The pod of a token whose claims fit the request (all but the issuer and signature), or undefined. */
+function matchingClaims(
+  claims: JwtClaims,
+  expected: TokenExpectation,
+  nowS: number,
+): VerifiedToken | undefined {
   const { pod } = expected;
   const audiences = Array.isArray(claims.aud) ? (claims.aud as unknown[]) : [claims.aud];
   if (!audiences.includes(expected.audience)) return undefined;
@@ -191,7 +195,7 @@ export class TokenVerifier {
     const claims = decodePart<JwtClaims>(payloadPart);
     const algorithm = ALGORITHMS[header?.alg ?? ''];
     if (!header || !claims || !algorithm || !signaturePart || rest.length > 0) return undefined;
-    const verified = boundPod(claims, expected, this.now() / 1000);
+    const verified = matchingClaims(claims, expected, this.now() / 1000);
     if (!verified) return undefined;
     let key: crypto.KeyObject | undefined;
     try {
