@@ -2,7 +2,7 @@
 // and the command-line tools run the way a shell would, keeping stdout, stderr and the exit status.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
 
 import type { Lab } from './lab';
 import { REPO_ROOT } from './lab';
@@ -262,4 +262,67 @@ export function grantsTokenCreation(rule: PolicyRule): boolean {
   );
   const verb = rule.verbs.some((v) => v === 'create' || v === '*');
   return core && resource && verb;
+}
+
+/**
+ * A chart's values.yaml text parsed strictly: a key given twice in one map, or any other YAML error,
+ * throws (Helm itself keeps the last of two equal keys without a word).
+ */
+export function parseValuesStrictly(text: string): Record<string, unknown> {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  const problems = [...doc.errors, ...doc.warnings].map((e) => e.message);
+  if (problems.length > 0) throw new Error(`values.yaml: ${problems.join('; ')}`);
+  const value: unknown = doc.toJS();
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error('values.yaml is not a map of values');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The value names of the first column of a README's "## Values" table, such as `linux.image.tag`. */
+export function documentedValues(readme: string): string[] {
+  const section = /^## Values\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(readme)?.[1];
+  if (section === undefined) throw new Error('the README has no "## Values" section');
+  const names: string[] = [];
+  for (const line of section.split('\n')) {
+    const name = /^\|\s*`([^`]+)`\s*\|/.exec(line)?.[1];
+    if (name !== undefined) names.push(name);
+  }
+  return names;
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * How a README's documented value names and a chart's values disagree: documented names that are
+ * no key of the values, and keys of the values that no documented name covers. A documented name
+ * covers its key and everything below it; a map whose own name is not documented must have each of
+ * its keys covered.
+ */
+export function undocumentedOrMissingValues(
+  values: Record<string, unknown>,
+  documented: string[],
+): { missing: string[]; undocumented: string[] } {
+  const missing = documented.filter((name) => {
+    let node: unknown = values;
+    for (const key of name.split('.')) {
+      if (!isMap(node) || !Object.hasOwn(node, key)) return true;
+      node = node[key];
+    }
+    return false;
+  });
+  const undocumented: string[] = [];
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const [key, value] of Object.entries(node)) {
+      const name = prefix + key;
+      if (documented.includes(name)) continue;
+      const below = documented.some((d) => d.startsWith(`${name}.`));
+      if (below && isMap(value)) walk(value, `${name}.`);
+      else undocumented.push(name);
+    }
+  };
+  walk(values, '');
+  return { missing, undocumented };
 }

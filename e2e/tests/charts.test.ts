@@ -15,6 +15,7 @@ import type {
 import {
   AWS_PROVIDER_INSTALLER,
   containerOf,
+  documentedValues,
   DRIVER_CHART,
   expandedArgs,
   grantsTokenCreation,
@@ -25,10 +26,12 @@ import {
   objectOf,
   objectsOfKind,
   parseManifests,
+  parseValuesStrictly,
   PROVIDER_CHART,
   RENDER_INSTALLER_SCRIPT,
   renderChart,
   run,
+  undocumentedOrMissingValues,
 } from '../src/charts';
 import { eventually, REPO_ROOT, requireLab, uniqueSuffix } from '../src/lab';
 
@@ -143,6 +146,31 @@ function uninstallReleases(): void {
   }
   labTool(lab, 'kubectl', ['delete', '-f', AWS_PROVIDER_INSTALLER, '--ignore-not-found', '--wait=true']);
 }
+
+describe.each([
+  { chart: 'secrets-store-csi-driver', dir: DRIVER_CHART },
+  { chart: 'secrets-store-csi-driver-provider-aws', dir: PROVIDER_CHART },
+])('the values of $chart', ({ dir }) => {
+  it('parse without a key given twice', () => {
+    expect(() => parseValuesStrictly(mustRun(lab, 'helm', ['show', 'values', dir]))).not.toThrow();
+    // The check itself notices a repeated key, which Helm accepts silently.
+    expect(() => parseValuesStrictly('nameOverride: a\nfullnameOverride: b\nnameOverride: c\n')).toThrow(
+      /unique/,
+    );
+  });
+
+  it('are exactly the values its README documents', () => {
+    const values = parseValuesStrictly(mustRun(lab, 'helm', ['show', 'values', dir]));
+    const documented = documentedValues(fs.readFileSync(path.join(dir, 'README.md'), 'utf8'));
+    expect(documented.length).toBeGreaterThan(20);
+    expect(undocumentedOrMissingValues(values, documented)).toEqual({ missing: [], undocumented: [] });
+    // The check itself tells a documented value the chart lacks, and a value the README omits.
+    expect(undocumentedOrMissingValues({ a: { b: 1 }, c: 2 }, ['a.x', 'd'])).toEqual({
+      missing: ['a.x', 'd'],
+      undocumented: ['a.b', 'c'],
+    });
+  });
+});
 
 describe('the secrets-store-csi-driver chart', () => {
   it('passes helm lint --strict with its defaults and with the article flags', () => {
