@@ -86,6 +86,14 @@ export function mergeOwners(
   return [...existing, ...wanted.filter((o) => !uids.has(o.uid))];
 }
 
+/** What a Secret holds apart from its owners. */
+interface SecretView {
+  type: string;
+  data: Record<string, string>;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
 const withoutSource = (annotations: Record<string, string>) => {
   const { [CONTENT_SOURCE_ANNOTATION]: _recorded, ...rest } = annotations;
   return rest;
@@ -135,20 +143,20 @@ export async function planSecret(
   };
   const owners = mergeOwners(have.owners, want.owners);
   // This pod's view: its content, its labels and annotations over the existing ones.
-  const imposed = {
+  const imposed: SecretView = {
     type: want.type,
     data: want.data,
     labels: { ...have.labels, ...labels },
     annotations: { ...withoutSource(have.annotations), ...want.annotations },
   };
   // An older mount's view: the content and whatever is set stay, only what is missing is added.
-  const added = {
+  const added: SecretView = {
     type: have.type,
     data: have.data,
     labels: { ...labels, ...have.labels },
     annotations: { ...want.annotations, ...withoutSource(have.annotations) },
   };
-  const differs = (a: typeof imposed, b: typeof imposed) =>
+  const differs = (a: SecretView, b: SecretView) =>
     a.type !== b.type ||
     !sameMap(a.data, b.data) ||
     !sameMap(a.labels, b.labels) ||
