@@ -27,7 +27,22 @@ afterAll(async () => {
   await env?.close();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Republishes, as the kubelet does every few seconds, until the driver has asked the provider
+ * `calls` times for this pod: the poll interval has passed and the republish reached the provider.
+ */
+async function republishUntilProviderCalled(pod: Pod, calls: () => number, want: number): Promise<void> {
+  await eventually(
+    `a republish that reaches the provider (call ${want})`,
+    async () => {
+      await env.kubelet.publish(pod);
+      return calls() >= want ? true : undefined;
+    },
+    POLL_MS * 10,
+    POLL_MS / 4,
+  );
+  expect(calls()).toBe(want);
+}
 
 async function setup(
   objectName: string,
@@ -72,9 +87,7 @@ describe('rotation on republish', () => {
     expect(calls()).toBe(1);
     expect(read()).toBe('value-1');
 
-    await sleep(POLL_MS + 100);
-    await env.kubelet.publish(pod);
-    expect(calls()).toBe(2);
+    await republishUntilProviderCalled(pod, calls, 2);
     expect(env.provider.mounts.at(-1)?.currentObjectVersion).toEqual([{ id: 'token', version: 'v1' }]);
     expect(read()).toBe('value-2');
     expect((await status(pod, spc)).status?.objects).toEqual([{ id: 'token', version: 'v2' }]);
@@ -90,22 +103,29 @@ describe('rotation on republish', () => {
         rotated: 'true',
       }),
     ).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(env.driver.metricsUrl, 'rotation_reconcile_changed_total', { provider: 'test' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('rewrites nothing and records nothing when nothing changed', async () => {
     const { pod, spc, target, calls } = await setup('stable');
     const dataBefore = fs.readlinkSync(path.join(target, '..data'));
     const versionBefore = (await status(pod, spc)).metadata.resourceVersion;
-    await sleep(POLL_MS + 100);
-    await env.kubelet.publish(pod);
-    expect(calls()).toBe(2);
+    const changedBefore = await metricValue(env.driver.metricsUrl, 'rotation_reconcile_changed_total', {
+      provider: 'test',
+    });
+    await republishUntilProviderCalled(pod, calls, 2);
     expect(fs.readlinkSync(path.join(target, '..data'))).toBe(dataBefore);
     expect((await status(pod, spc)).metadata.resourceVersion).toBe(versionBefore);
     expect(await eventsOf(pod, 'MountRotationComplete')).toEqual([]);
+    expect(
+      await metricValue(env.driver.metricsUrl, 'rotation_reconcile_changed_total', { provider: 'test' }),
+    ).toBe(changedBefore);
   });
 
   it('keeps the old files and reports a Warning event when a republish fails', async () => {
-    const { pod, spc, target } = await setup('fragile');
+    const { pod, spc, target, calls } = await setup('fragile');
     const spcPath = resourcePath(Resources.secretProviderClasses, env.namespace, spc);
     const current = await env.kube.get<SecretProviderClass>(spcPath);
     await env.kube.replace(spcPath, {
@@ -113,8 +133,8 @@ describe('rotation on republish', () => {
       spec: { ...current.spec, parameters: { objects: 'fragile', failWith: 'UNAUTHENTICATED' } },
     });
     env.provider.set('fragile', 'value-2', 'v2');
-    await sleep(POLL_MS + 100);
-    await expect(env.kubelet.publish(pod)).resolves.toHaveLength(1);
+    // Each of these republishes answers success to the kubelet, the failing one included.
+    await republishUntilProviderCalled(pod, calls, 2);
     expect(fs.readFileSync(path.join(target, 'fragile'), 'utf8')).toBe('value-1');
     expect(mountsUnder(target)).toHaveLength(1);
     const failed = await eventually('a MountRotationFailed event', async () => {
@@ -124,7 +144,11 @@ describe('rotation on republish', () => {
     expect(failed[0]?.type).toBe('Warning');
     expect(failed[0]?.message).toMatch(/keeps its current files: .*UNAUTHENTICATED/);
     expect(
-      await metricValue(env.driver.metricsUrl, 'rotation_reconcile_error_total', { provider: 'test' }),
+      await metricValue(env.driver.metricsUrl, 'rotation_reconcile_error_total', {
+        provider: 'test',
+        rotated: 'true',
+        error_type: 'GRPCProviderError',
+      }),
     ).toBeGreaterThanOrEqual(1);
   });
 
