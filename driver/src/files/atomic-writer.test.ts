@@ -92,6 +92,7 @@ describe('writePayload', () => {
       const { dir, names } = workerData;
       const stop = new Int32Array(workerData.stop);
       let snapshots = 0; const mixed = []; const torn = [];
+      parentPort.postMessage('reading');
       while (Atomics.load(stop, 0) === 0) {
         try {
           // A consistent snapshot: resolve ..data once and read every file through that folder.
@@ -117,11 +118,15 @@ describe('writePayload', () => {
       `,
       { eval: true, workerData: { dir, names, stop: stopBuffer } },
     );
-    const result = new Promise<{ snapshots: number; mixed: string[]; torn: string[] }>((resolve, reject) => {
-      reader.once('message', resolve);
-      reader.once('error', reject);
-    });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const reading = new Promise((resolve) => reader.once('message', resolve));
+    const result = reading.then(
+      () =>
+        new Promise<{ snapshots: number; mixed: string[]; torn: string[] }>((resolve, reject) => {
+          reader.once('message', resolve);
+          reader.once('error', reject);
+        }),
+    );
+    await reading;
     for (let g = 1; g <= 300; g++) writePayload(dir, generation(g));
     Atomics.store(stopFlag, 0, 1);
     const { snapshots, mixed, torn } = await result;

@@ -6,6 +6,7 @@ import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
 import { loadProvider } from '@sscsi/proto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -71,6 +72,9 @@ const CALL: MountCall = {
   permission: '420',
   currentObjectVersion: [],
 };
+
+/** Upstream's retry policy, which the client keeps to. */
+const MAX_ATTEMPTS_UPSTREAM = 3;
 
 const unavailable = () => ({ code: Status.UNAVAILABLE, details: 'throttled by AWS' });
 
@@ -206,16 +210,22 @@ describe('ProviderClients', () => {
   });
 
   it('waits for a restarting provider to listen again instead of spending its attempts', async () => {
-    provider.behaviour.mount = () => OK_RESPONSE;
     clients = makeClients(10);
     await clients.mount('fake', CALL, inSeconds(10));
     await provider.stop();
-    const pending = clients.mount('fake', CALL, inSeconds(10));
-    // Longer than 3 attempts with 10 ms between them would take.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // While the provider restarts, its socket refuses every connection; count the attempts.
+    let refused = 0;
+    const refusing = net.createServer((socket) => (refused++, socket.destroy()));
+    await new Promise<void>((resolve) => refusing.listen(provider.socketPath, resolve));
+    const pending = clients.mount('fake', CALL, inSeconds(20));
+    // More refused connections than 3 attempts could have survived.
+    await waitFor(() => refused > MAX_ATTEMPTS_UPSTREAM, 15_000);
+    await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    fs.rmSync(provider.socketPath, { force: true });
     await provider.start();
     await expect(pending).resolves.toMatchObject({ objectVersion: [{ id: 'db', version: '1' }] });
-  });
+    expect(provider.mountCalls).toBe(2);
+  }, 30_000);
 
   it('says it could not connect when nothing listens on the socket until the deadline', async () => {
     await provider.stop();
