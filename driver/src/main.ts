@@ -23,6 +23,7 @@ import { KubePodStatusStore } from './kube/pod-status';
 import { SecretProviderClassCache } from './kube/secret-provider-classes';
 import { DriverMetrics } from './metrics';
 import { systemMounter } from './mount/mounter';
+import { CorrelatingEventRecorder, kubeEventSink } from './sync/event-correlator';
 import { SecretSync } from './sync/secret-sync';
 import { ProviderClients } from './provider/provider-clients';
 import { DRIVER_VERSION } from './version';
@@ -64,9 +65,15 @@ async function main(): Promise<void> {
   const sync = new SecretSync({
     kube,
     nodeId: config.nodeId,
+    driverName: config.driverName,
     classes,
     mounter,
-    events: new KubeEventRecorder(kube, 'csi-secrets-store-controller', config.nodeId, logger),
+    events: new CorrelatingEventRecorder(
+      kubeEventSink(kube),
+      'csi-secrets-store-controller',
+      config.nodeId,
+      logger,
+    ),
     metrics,
     logger,
   });

@@ -3,8 +3,16 @@
 // built from the files mounted in that pod's volume, owned by the pod's owners (or by the status
 // when the pod has none) so that the garbage collector removes it with the last of them.
 //
-// Memory and API use: informers over this node's statuses and pods and over managed Secrets only;
-// a Secret is written only when its content, metadata or owners differ from what is wanted.
+// When it runs: on a status added or changed, a rotation of the volume, a class changed, a pod
+// added or finished, a synced Secret changed or deleted by someone else, and every five minutes for
+// every status (upstream's resync), which also brings back what was missed while the driver was
+// down. Nothing runs before the caches of statuses, pods and classes are filled. A pod not in the
+// cache yet, or a class not found, is looked at again after five seconds, as upstream does.
+//
+// Memory and API use: informers over this node's statuses and pods; Secrets are watched (only those
+// labelled managed) once a class of this node asks for one, so a cluster without sync never lists
+// Secrets, which its RBAC forbids. A Secret is written only when what it should hold changes
+// (secret-plan.ts decides between pods that disagree).
 import type {
   KubeClient,
   Logger,
@@ -24,31 +32,39 @@ import {
   Resources,
   resourcePath,
 } from '@sscsi/common';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 
-import type { EventRecorder } from '../kube/events';
+import type { EventRecorder, PodRef } from '../kube/events';
 import { NODE_LABEL, podStatusName } from '../kube/pod-status';
 import type { SecretProviderClassCache } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
 import type { Mounter } from '../mount/mounter';
-import type { SecretContent } from './secret-data';
+import { MountedFiles } from './mounted-files';
+import { volumeOfClass } from './pod-volume';
 import { buildSecretContent, SyncError } from './secret-data';
+import type { ContentSource, WantedSecret } from './secret-plan';
+import { MANAGED_LABEL, planSecret } from './secret-plan';
 import { WorkQueue } from './work-queue';
 
-export const MANAGED_LABEL = 'secrets-store.csi.k8s.io/managed';
+
 const FORBIDDEN_HINT =
   'the driver may not write Secrets: its ServiceAccount lacks the sync RBAC (install the chart with syncSecret.enabled=true)';
 
 export interface SecretSyncOptions {
   kube: KubeClient;
   nodeId: string;
-  classes: SecretProviderClassCache;
-  mounter: Mounter;
+  /** The CSI driver name: a status's volume must be one of this driver. */
+  driverName: string;
+  classes: Pick<SecretProviderClassCache, 'get' | 'onChange' | 'waitForSync'>;
+  mounter: Pick<Mounter, 'isMountPoint'>;
   events: EventRecorder;
-  metrics: DriverMetrics;
+  metrics: Pick<DriverMetrics, 'secretSynced'>;
   logger: Logger;
+  /** Every status is looked at again this often (upstream: 5 minutes). */
+  resyncIntervalMs?: number;
+  /** A status whose pod or class is not known yet is looked at again after this (upstream: 5 s). */
+  requeueAfterMs?: number;
+  /** First retry delay of a failed sync (doubling up to a minute). */
+  retryBaseDelayMs?: number;
 }
 
 /** `rotated`: the data changed; `updated`: only labels, annotations or owners did. */
@@ -56,86 +72,89 @@ type SyncOutcome = 'created' | 'rotated' | 'updated' | 'unchanged';
 
 const keyOf = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
 
-/** What decides whether a write is needed: type, data, our labels and annotations, owner uids. */
-function fingerprint(
-  type: string,
-  data: Record<string, string>,
-  labels: Record<string, string>,
-  annotations: Record<string, string>,
-  owners: readonly OwnerReference[],
-): string {
-  const sorted = (o: Record<string, string>) =>
-    Object.keys(o)
-      .sort()
-      .map((k) => [k, o[k]]);
-  const canonical = JSON.stringify([
-    type,
-    sorted(data),
-    sorted(labels),
-    sorted(annotations),
-    owners.map((o) => o.uid).sort(),
-  ]);
-  return crypto.createHash('sha256').update(canonical).digest('hex');
-}
-
-/** Owners of `existing` followed by the wanted ones it lacks: an update never drops an owner. */
-function mergeOwners(
-  existing: readonly OwnerReference[],
-  wanted: readonly OwnerReference[],
-): OwnerReference[] {
-  const uids = new Set(existing.map((o) => o.uid));
-  return [...existing, ...wanted.filter((o) => !uids.has(o.uid))];
-}
+const finished = (pod: Pod) =>
+  pod.metadata.deletionTimestamp !== undefined ||
+  pod.status?.phase === 'Succeeded' ||
+  pod.status?.phase === 'Failed';
 
 export class SecretSync {
   private readonly podStatuses: Informer<SecretProviderClassPodStatus>;
   private readonly pods: Informer<Pod>;
-  private readonly secrets: Informer<Secret>;
+  /** Started once a class asks for a Secret; dropped when Secrets may not be listed. */
+  private secrets?: Informer<Secret>;
+  private readonly stopping = new Set<Promise<void>>();
   private readonly queue: WorkQueue;
+  /** The Secrets each status synced last time, so a Secret's change wakes only its statuses. */
+  private readonly secretsOfStatus = new Map<string, string[]>();
+  /** One write at a time per Secret on this node. */
+  private readonly secretLocks = new Map<string, Promise<unknown>>();
+  private readonly requeueAfterMs: number;
+  private resyncTimer?: NodeJS.Timeout;
   private forbiddenLogged = 0;
+  private stopped = false;
 
   constructor(private readonly o: SecretSyncOptions) {
-    const onError = (what: string) => (err: unknown) => {
-      if (isForbidden(err)) this.logForbidden(err);
-      else o.logger.warn({ err: (err as Error).message }, `${what} watch failed; retrying`);
-    };
+    this.requeueAfterMs = o.requeueAfterMs ?? 5_000;
     this.podStatuses = new Informer(o.kube, Resources.secretProviderClassPodStatuses, {
       labelSelector: `${NODE_LABEL}=${o.nodeId}`,
-      onError: onError('SecretProviderClassPodStatus'),
+      onError: this.watchFailed('SecretProviderClassPodStatus'),
     });
     this.pods = new Informer(o.kube, Resources.pods, {
       fieldSelector: `spec.nodeName=${o.nodeId}`,
-      onError: onError('Pod'),
+      onError: this.watchFailed('Pod'),
     });
-    this.secrets = new Informer(o.kube, Resources.secrets, {
-      labelSelector: `${MANAGED_LABEL}=true`,
-      onError: onError('Secret'),
-    });
-    this.queue = new WorkQueue((key) => this.reconcile(key));
+    this.queue = new WorkQueue((key) => this.reconcile(key), { baseDelayMs: o.retryBaseDelayMs });
 
     const enqueue = (s: SecretProviderClassPodStatus) =>
       this.queue.add(keyOf(s.metadata.namespace, s.metadata.name));
-    this.podStatuses.addHandlers({ added: enqueue, updated: enqueue });
-    // A managed Secret edited or deleted by someone else is put back as the class says.
-    const resync = (secret: Secret) => this.enqueueNamespace(secret.metadata.namespace);
-    this.secrets.addHandlers({ updated: resync, deleted: resync });
-    o.classes.onChange((spc) => this.enqueueNamespace(spc.metadata.namespace, spc.metadata.name));
+    this.podStatuses.addHandlers({
+      added: enqueue,
+      updated: enqueue,
+      deleted: (s) => this.secretsOfStatus.delete(keyOf(s.metadata.namespace, s.metadata.name)),
+    });
+    this.pods.addHandlers({
+      added: (pod) => this.enqueuePod(pod),
+      updated: (pod, old) => {
+        if (finished(pod) !== finished(old)) this.enqueuePod(pod);
+      },
+    });
+    o.classes.onChange((spc) =>
+      this.enqueueStatuses(
+        spc.metadata.namespace,
+        (s) => s.status?.secretProviderClassName === spc.metadata.name,
+      ),
+    );
   }
 
   start(): void {
     this.podStatuses.start();
     this.pods.start();
-    this.secrets.start();
+    const resyncMs = this.o.resyncIntervalMs ?? 5 * 60_000;
+    this.resyncTimer = setInterval(() => this.enqueueStatuses(undefined, () => true), resyncMs);
+    this.resyncTimer.unref();
+    void Promise.all([
+      this.podStatuses.waitForSync(),
+      this.pods.waitForSync(),
+      this.o.classes.waitForSync(),
+    ]).then(() => {
+      if (!this.stopped) this.queue.start();
+    });
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
     this.queue.stop();
-    await Promise.all([this.podStatuses.stop(), this.pods.stop(), this.secrets.stop()]);
+    await Promise.all([this.podStatuses.stop(), this.pods.stop(), this.secrets?.stop(), ...this.stopping]);
   }
 
-  /** Resolves once the informers have their first lists and the queue is empty (tests, benchmarks). */
+  /** Resolves once the caches are filled and the queue is empty (tests, benchmarks). */
   async idle(): Promise<void> {
-    await Promise.all([this.podStatuses.waitForSync(), this.pods.waitForSync(), this.secrets.waitForSync()]);
+    await Promise.all([
+      this.podStatuses.waitForSync(),
+      this.pods.waitForSync(),
+      this.o.classes.waitForSync(),
+    ]);
     await this.queue.idle();
   }
 
@@ -144,12 +163,31 @@ export class SecretSync {
     this.queue.add(keyOf(namespace, podStatusName(podName, namespace, spcName)));
   }
 
-  private enqueueNamespace(namespace: string | undefined, spcName?: string): void {
+  private enqueueStatuses(
+    namespace: string | undefined,
+    matches: (s: SecretProviderClassPodStatus) => boolean,
+  ): void {
     for (const s of this.podStatuses.list()) {
-      if (s.metadata.namespace !== namespace) continue;
-      if (spcName !== undefined && s.status?.secretProviderClassName !== spcName) continue;
-      this.queue.add(keyOf(s.metadata.namespace, s.metadata.name));
+      if (namespace !== undefined && s.metadata.namespace !== namespace) continue;
+      if (matches(s)) this.queue.add(keyOf(s.metadata.namespace, s.metadata.name));
     }
+  }
+
+  private enqueuePod(pod: Pod): void {
+    this.enqueueStatuses(pod.metadata.namespace, (s) => s.status?.podName === pod.metadata.name);
+  }
+
+  /** A managed Secret changed or went: the statuses that synced it put it back as they see it. */
+  private secretChanged(secret: Secret): void {
+    const key = keyOf(secret.metadata.namespace, secret.metadata.name);
+    for (const [status, secrets] of this.secretsOfStatus) if (secrets.includes(key)) this.queue.add(status);
+  }
+
+  private watchFailed(what: string) {
+    return (err: unknown) => {
+      if (isForbidden(err)) this.logForbidden(err);
+      else this.o.logger.warn({ err: (err as Error).message }, `${what} watch failed; retrying`);
+    };
   }
 
   private logForbidden(err: unknown): void {
@@ -159,24 +197,106 @@ export class SecretSync {
     this.o.logger.warn({ err: (err as Error).message }, FORBIDDEN_HINT);
   }
 
-  private async reconcile(key: string): Promise<void> {
+  /** The managed Secrets' informer, started on first need. */
+  private secretWatch(): Informer<Secret> {
+    if (this.secrets) return this.secrets;
+    const informer = new Informer<Secret>(this.o.kube, Resources.secrets, {
+      labelSelector: `${MANAGED_LABEL}=true`,
+      onError: (err) => {
+        if (!isForbidden(err)) {
+          this.o.logger.warn({ err: (err as Error).message }, 'Secret watch failed; retrying');
+          return;
+        }
+        // No sync RBAC: stop listing. The syncs that need Secrets fail on their own, say why, and
+        // start the watch again when they retry.
+        this.logForbidden(err);
+        if (this.secrets === informer) this.secrets = undefined;
+        const stopping = informer.stop();
+        this.stopping.add(stopping);
+        void stopping.finally(() => this.stopping.delete(stopping));
+      },
+    });
+    informer.addHandlers({
+      updated: (s) => this.secretChanged(s),
+      deleted: (s) => this.secretChanged(s),
+    });
+    this.secrets = informer;
+    if (!this.stopped) informer.start();
+    return informer;
+  }
+
+  /** A Secret as it is now: from the watch once it has listed, else from the API server. */
+  private async currentSecret(namespace: string, name: string, fresh: boolean): Promise<Secret | undefined> {
+    const watch = this.secretWatch();
+    if (!fresh && watch.hasSynced) return watch.get(namespace, name);
+    try {
+      return await this.o.kube.get<Secret>(resourcePath(Resources.secrets, namespace, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether the pod a Secret's content came from still runs; when in doubt, yes. */
+  private async isLive(namespace: string, source: ContentSource): Promise<boolean> {
+    let pod = this.pods.get(namespace, source.podName);
+    if (!pod) {
+      try {
+        pod = await this.o.kube.get<Pod>(resourcePath(Resources.pods, namespace, source.podName));
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        return true;
+      }
+    }
+    return pod.metadata.uid === source.podUid && !finished(pod);
+  }
+
+  private async reconcile(key: string): Promise<number | undefined> {
     const [namespace, name] = key.split('/') as [string, string];
     const status = this.podStatuses.get(namespace, name);
     const s = status?.status;
-    if (!status || !s?.mounted || !s.podName || !s.secretProviderClassName || !s.targetPath) return;
+    if (!status || !s?.mounted || !s.podName || !s.secretProviderClassName || !s.targetPath) {
+      this.secretsOfStatus.delete(key);
+      return undefined;
+    }
     const pod = this.pods.get(namespace, s.podName);
-    // The pod is gone (or this status belongs to an earlier pod of that name): nothing to sync.
-    if (!pod || pod.metadata.deletionTimestamp) return;
-    if (!status.metadata.ownerReferences?.some((o) => o.uid === pod.metadata.uid)) return;
-    const spc = await this.o.classes.get(namespace, s.secretProviderClassName);
-    const secretObjects = spc?.spec.secretObjects ?? [];
-    if (secretObjects.length === 0) return;
+    if (!pod) {
+      this.o.logger.debug({ spcps: key }, 'the pod is not in the cache yet: looking again shortly');
+      return this.requeueAfterMs;
+    }
+    // A pod being deleted, or whose containers all ended (a Job's), needs no Secret any more.
+    if (finished(pod)) {
+      this.o.logger.debug({ spcps: key, phase: pod.status?.phase }, 'the pod has finished: nothing to sync');
+      return undefined;
+    }
+    // A status left by an earlier pod of that name: the new pod's publish replaces it.
+    if (!status.metadata.ownerReferences?.some((o) => o.uid === pod.metadata.uid)) return undefined;
+    const spcName = s.secretProviderClassName;
+    const spc = await this.o.classes.get(namespace, spcName);
+    if (!spc) {
+      this.o.logger.debug({ spcps: key, spc: spcName }, 'the class is not found: looking again shortly');
+      return this.requeueAfterMs;
+    }
+    const secretObjects = spc.spec.secretObjects ?? [];
+    if (secretObjects.length === 0) {
+      this.secretsOfStatus.delete(key);
+      this.o.logger.debug({ spcps: key }, 'the class has no secretObjects: nothing to sync');
+      return undefined;
+    }
+    this.secretsOfStatus.set(
+      key,
+      secretObjects.map((o) => keyOf(namespace, o.secretName)),
+    );
+    this.secretWatch();
 
-    const podRef = { name: s.podName, namespace, uid: pod.metadata.uid };
+    const podRef: PodRef = { name: s.podName, namespace, uid: pod.metadata.uid };
     const started = performance.now();
-    let readFile: (relativePath: string) => Buffer;
+    let files: MountedFiles;
     try {
-      readFile = await this.mountedFiles(pod, s.targetPath);
+      volumeOfClass(pod, s.targetPath, this.o.driverName, spcName);
+      if (!(await this.o.mounter.isMountPoint(s.targetPath)))
+        throw new SyncError(`the volume at ${s.targetPath} is not mounted`);
+      files = new MountedFiles(s.targetPath);
     } catch (err) {
       this.o.events.record(podRef, 'Warning', 'FailedToCreateSecret', (err as Error).message);
       throw err;
@@ -186,7 +306,18 @@ export class SecretSync {
     let written = 0;
     for (const secretObject of secretObjects) {
       try {
-        const outcome = await this.syncSecret(namespace, secretObject, owners, readFile);
+        const content = buildSecretContent(secretObject, files.read);
+        const want: WantedSecret = {
+          namespace,
+          name: secretObject.secretName,
+          type: content.type,
+          data: Object.fromEntries(Object.entries(content.data).map(([k, v]) => [k, v.toString('base64')])),
+          labels: { ...secretObject.labels },
+          annotations: { ...secretObject.annotations },
+          owners,
+          source: { podName: s.podName, podUid: pod.metadata.uid ?? '', changedAt: files.takeChangedAt() },
+        };
+        const outcome = await this.locked(keyOf(namespace, want.name), () => this.syncSecret(want));
         if (outcome !== 'unchanged') written++;
         if (outcome === 'rotated') {
           this.o.events.record(
@@ -198,48 +329,41 @@ export class SecretSync {
         }
       } catch (err) {
         failures++;
-        const forbidden = isForbidden(err);
-        if (forbidden) this.logForbidden(err);
-        const message = forbidden
-          ? `failed to sync Secret ${namespace}/${secretObject.secretName}: ${FORBIDDEN_HINT}`
-          : `failed to sync Secret ${namespace}/${secretObject.secretName}: ${(err as Error).message}`;
-        this.o.events.record(podRef, 'Warning', 'FailedToCreateSecret', message);
-        this.o.logger.warn(
-          { pod: `${namespace}/${s.podName}`, secret: secretObject.secretName, err: (err as Error).message },
-          'secret sync failed',
-        );
+        files.takeChangedAt();
+        this.syncFailed(podRef, secretObject, err);
       }
     }
     if (written > 0)
-      this.o.metrics.secretSynced(spc?.spec.provider ?? '', written, (performance.now() - started) / 1000);
+      this.o.metrics.secretSynced(spc.spec.provider ?? '', written, (performance.now() - started) / 1000);
     if (failures > 0)
       throw new SyncError(`${failures} of ${secretObjects.length} Secrets failed to sync for ${key}`);
+    return undefined;
   }
 
-  /**
-   * A reader of the files of a pod's mounted volume. The status's target path must be one of that
-   * pod's volumes and currently mounted (a status edited to point elsewhere reads nothing), and no
-   * file may resolve outside it.
-   */
-  private async mountedFiles(pod: Pod, targetPath: string): Promise<(relativePath: string) => Buffer> {
-    const expected = new RegExp(`/pods/${pod.metadata.uid ?? '-'}/volumes/kubernetes\\.io~csi/[^/]+/mount$`);
-    if (
-      !path.isAbsolute(targetPath) ||
-      path.normalize(targetPath) !== targetPath ||
-      !expected.test(targetPath)
-    ) {
-      throw new SyncError(
-        `the status names target path ${targetPath}, which is not a volume of pod ${pod.metadata.namespace}/${pod.metadata.name}`,
-      );
+  private syncFailed(podRef: PodRef, secretObject: SecretObject, err: unknown): void {
+    const namespace = podRef.namespace;
+    const forbidden = isForbidden(err);
+    if (forbidden) this.logForbidden(err);
+    const message = forbidden
+      ? `failed to sync Secret ${namespace}/${secretObject.secretName}: ${FORBIDDEN_HINT}`
+      : `failed to sync Secret ${namespace}/${secretObject.secretName}: ${(err as Error).message}`;
+    this.o.events.record(podRef, 'Warning', 'FailedToCreateSecret', message);
+    this.o.logger.warn(
+      { pod: `${namespace}/${podRef.name}`, secret: secretObject.secretName, err: (err as Error).message },
+      'secret sync failed',
+    );
+  }
+
+  /** Runs `work` after every earlier work on the same key has ended. */
+  private async locked<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.secretLocks.get(key) ?? Promise.resolve();
+    const current = previous.catch(() => undefined).then(work);
+    this.secretLocks.set(key, current);
+    try {
+      return await current;
+    } finally {
+      if (this.secretLocks.get(key) === current) this.secretLocks.delete(key);
     }
-    if (!(await this.o.mounter.isMountPoint(targetPath)))
-      throw new SyncError(`the volume at ${targetPath} is not mounted`);
-    const root = fs.realpathSync(targetPath);
-    return (relativePath) => {
-      const real = fs.realpathSync(path.join(targetPath, relativePath));
-      if (!real.startsWith(`${root}/`)) throw new SyncError(`${relativePath} resolves outside the mount`);
-      return fs.readFileSync(real);
-    };
   }
 
   /** The pod's owners (a Deployment's ReplicaSet, ...), or the status when the pod has none. */
@@ -258,90 +382,36 @@ export class SecretSync {
     ];
   }
 
-  private desired(secretObject: SecretObject, content: SecretContent) {
-    return {
-      type: content.type,
-      data: Object.fromEntries(Object.entries(content.data).map(([k, v]) => [k, v.toString('base64')])),
-      labels: { ...secretObject.labels, [MANAGED_LABEL]: 'true' },
-      annotations: { ...secretObject.annotations },
-    };
-  }
-
-  private async syncSecret(
-    namespace: string,
-    secretObject: SecretObject,
-    owners: OwnerReference[],
-    readFile: (relativePath: string) => Buffer,
-  ): Promise<SyncOutcome> {
-    const want = this.desired(secretObject, buildSecretContent(secretObject, readFile));
-    const one = resourcePath(Resources.secrets, namespace, secretObject.secretName);
-    let existing = this.secrets.get(namespace, secretObject.secretName);
+  private async syncSecret(want: WantedSecret): Promise<SyncOutcome> {
+    const collection = resourcePath(Resources.secrets, want.namespace);
+    const one = resourcePath(Resources.secrets, want.namespace, want.name);
     for (let attempt = 1; ; attempt++) {
-      if (!existing) {
-        try {
-          await this.o.kube.create(resourcePath(Resources.secrets, namespace), {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: {
-              name: secretObject.secretName,
-              namespace,
-              labels: want.labels,
-              annotations: want.annotations,
-              ownerReferences: owners,
-            },
-            type: want.type,
-            data: want.data,
-          });
-          return 'created';
-        } catch (err) {
-          if (!isAlreadyExists(err)) throw err;
-          existing = await this.o.kube.get<Secret>(one);
-        }
-      }
-      if (existing.metadata.labels?.[MANAGED_LABEL] !== 'true') {
-        throw new SyncError(
-          `a Secret ${namespace}/${secretObject.secretName} exists and is not managed by the driver; rename secretName or delete that Secret`,
-        );
-      }
-      const labels = { ...existing.metadata.labels, ...want.labels };
-      const annotations = { ...existing.metadata.annotations, ...want.annotations };
-      const ownerReferences = mergeOwners(existing.metadata.ownerReferences ?? [], owners);
-      const have = fingerprint(
-        existing.type ?? 'Opaque',
-        existing.data ?? {},
-        existing.metadata.labels ?? {},
-        existing.metadata.annotations ?? {},
-        existing.metadata.ownerReferences ?? [],
-      );
-      if (have === fingerprint(want.type, want.data, labels, annotations, ownerReferences))
-        return 'unchanged';
+      // After a clash, read the API server itself: the watch may not have seen the other write yet.
+      const existing = await this.currentSecret(want.namespace, want.name, attempt > 1);
+      const plan = await planSecret(existing, want, (source) => this.isLive(want.namespace, source));
       try {
-        if ((existing.type ?? 'Opaque') !== want.type) {
-          // The type of a Secret cannot change: replace it, keeping its owners.
-          await this.o.kube.delete(one, {
-            body: { preconditions: { resourceVersion: existing.metadata.resourceVersion } },
-          });
-          existing = undefined;
-          owners = ownerReferences;
-          continue;
+        switch (plan.kind) {
+          case 'unchanged':
+            return 'unchanged';
+          case 'create':
+            await this.o.kube.create(collection, plan.secret);
+            return 'created';
+          case 'update':
+            await this.o.kube.replace(one, plan.secret);
+            return plan.dataChanged ? 'rotated' : 'updated';
+          case 'replace':
+            // The type of a Secret cannot change: delete it (as it was read) and create it again.
+            await this.o.kube.delete(one, {
+              body: { preconditions: { resourceVersion: plan.resourceVersion } },
+            });
+            await this.o.kube.create(collection, plan.secret);
+            return 'rotated';
         }
-        await this.o.kube.replace(one, {
-          ...existing,
-          metadata: { ...existing.metadata, labels, annotations, ownerReferences },
-          type: want.type,
-          data: want.data,
-        });
-        const sameData =
-          fingerprint('', existing.data ?? {}, {}, {}, []) === fingerprint('', want.data, {}, {}, []);
-        return sameData ? 'updated' : 'rotated';
       } catch (err) {
-        if (!isConflict(err) && !isNotFound(err)) throw err;
+        if (!isConflict(err) && !isNotFound(err) && !isAlreadyExists(err)) throw err;
         if (attempt >= 5) throw err;
-        // Someone else wrote it meanwhile: read it again and retry, after a short, growing pause.
+        // Someone else wrote it meanwhile: read it again and decide again, after a short pause.
         await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-        existing = await this.o.kube
-          .get<Secret>(one)
-          .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
       }
     }
   }
