@@ -224,7 +224,8 @@ describe('the secrets-store-csi-driver chart', () => {
         {
           role: 'secretprovidersyncing-role',
           resources: ['secrets'],
-          verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+          // delete: a Secret whose type changes is replaced (the type cannot be updated).
+          verbs: ['create', 'delete', 'get', 'list', 'update', 'watch'],
         },
       ]);
       const binding = objectOf<ClusterRoleBindingManifest>(
@@ -247,9 +248,13 @@ describe('the secrets-store-csi-driver chart', () => {
   it('gives the driver only the API access it needs, and aggregates SPC roles into admin, edit and view', () => {
     const roles = objectsOfKind<ClusterRoleManifest>(renderDriver(), 'ClusterRole');
     const driverRole = roles.find((r) => r.metadata.name === 'secretproviderclasses-role');
+    // Exactly what the driver calls: events it records on pods; pods and classes through informers
+    // (and a class it has not seen yet by name); the pod statuses it creates, reads and replaces,
+    // and lists and watches for Secret sync. Nothing else: no deletes (the garbage collector
+    // removes a status with its pod), no patches, no CSIDriver reads.
     expect(driverRole?.rules).toEqual([
-      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       {
         apiGroups: ['secrets-store.csi.x-k8s.io'],
         resources: ['secretproviderclasses'],
@@ -258,18 +263,7 @@ describe('the secrets-store-csi-driver chart', () => {
       {
         apiGroups: ['secrets-store.csi.x-k8s.io'],
         resources: ['secretproviderclasspodstatuses'],
-        verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-      },
-      {
-        apiGroups: ['secrets-store.csi.x-k8s.io'],
-        resources: ['secretproviderclasspodstatuses/status'],
-        verbs: ['get', 'patch', 'update'],
-      },
-      {
-        apiGroups: ['storage.k8s.io'],
-        resources: ['csidrivers'],
-        resourceNames: [DRIVER_NAME],
-        verbs: ['get', 'list', 'watch'],
+        verbs: ['create', 'get', 'list', 'update', 'watch'],
       },
     ]);
     const aggregation = Object.fromEntries(
@@ -442,13 +436,15 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
     }
   });
 
-  it('runs a non-root provider that reads only service accounts, pods and nodes', () => {
+  it('runs a non-root provider that reads only service accounts, pods and nodes, and records events', () => {
     const objects = renderProvider();
     const ds = providerDaemonSet(objects);
     expect(ds.metadata.namespace).toBe(SYSTEM_NAMESPACE);
     const role = objectOf<ClusterRoleManifest>(objects, 'ClusterRole');
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+      // Warnings about a class, as Events on the pod.
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
     ]);
@@ -552,7 +548,10 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
 
   it('drops the pod and node reads when awsRegion names the region, as upstream does', () => {
     const role = objectOf<ClusterRoleManifest>(renderProvider({ awsRegion: 'eu-west-1' }), 'ClusterRole');
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] }]);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
   });
 
   it('passes flags that the provider itself accepts', () => {
