@@ -397,6 +397,9 @@ lab_exec() {
   if [ "$MODE" = node ]; then exec nsenter --net="/var/run/netns/$NETNS" "$@"; else exec "$@"; fi
 }
 
+# Tests source this file for its functions alone (e2e/src/lab-script.test.ts).
+if [ "${LAB_SOURCE_ONLY:-}" = 1 ]; then return 0; fi
+
 case "${1:-}" in
   up) up ;;
   exec) shift; lab_exec "$@" ;;
