@@ -83,6 +83,15 @@ export class AwsClients {
     });
   }
 
+  /** STS signed with `credentials`: AssumeRole, for a class's assumeRoleArn. */
+  stsAs(region: string, credentials: AwsCredentials): STSClient {
+    return this.cached(`sts|${region}|${credentials.accessKeyId}`, () => {
+      const client = new STSClient({ ...this.common(region), credentials });
+      countCalls(client, 'sts', this.o.metrics);
+      return client;
+    });
+  }
+
   secretsManager(region: string, credentials: AwsCredentials): SecretsManagerClient {
     return this.cached(`sm|${region}|${credentials.accessKeyId}`, () => {
       const client = new SecretsManagerClient({ ...this.common(region), credentials });

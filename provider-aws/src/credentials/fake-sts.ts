@@ -1,15 +1,27 @@
-// For unit tests: STS AssumeRoleWithWebIdentity per region, judged by a function the test gives,
-// answered at once or held until the test answers. A call honours its abort signal as the SDK does.
+// For unit tests: STS AssumeRoleWithWebIdentity and AssumeRole (signed with credentials it issued)
+// per region, judged by a function the test gives, answered at once or held until the test
+// answers. A call honours its abort signal as the SDK does.
 import type {
+  AssumeRoleCommand,
+  AssumeRoleCommandOutput,
   AssumeRoleWithWebIdentityCommand,
   AssumeRoleWithWebIdentityCommandOutput,
 } from '@aws-sdk/client-sts';
 
+import type { AwsCredentials } from './credential-cache';
+
 export interface StsCall {
+  operation: 'AssumeRoleWithWebIdentity' | 'AssumeRole';
   region: string;
   roleArn: string;
   sessionName: string;
+  /** AssumeRoleWithWebIdentity: the pod's token; AssumeRole: ''. */
   token: string;
+  /** AssumeRole: the access key it was signed with, and the role that key belongs to. */
+  callerKeyId?: string;
+  callerRole?: string;
+  externalId?: string;
+  durationSeconds?: number;
   signal: AbortSignal | undefined;
   /** Answers a held call as `judge` would. */
   answer(): void;
@@ -35,6 +47,8 @@ export class FakeSts {
   holding = false;
   private waiters: Array<() => void> = [];
   private issued = 0;
+  /** The role of each access key issued. */
+  private readonly roleOfKey = new Map<string, string>();
 
   /**
    * @param judge throws to refuse a call (default: accept every call).
@@ -51,38 +65,82 @@ export class FakeSts {
       command: AssumeRoleWithWebIdentityCommand,
       options?: { abortSignal?: AbortSignal },
     ): Promise<AssumeRoleWithWebIdentityCommandOutput> =>
-      new Promise((resolve, reject) => {
-        const signal = options?.abortSignal;
-        const call: StsCall = {
+      this.call(
+        {
+          operation: 'AssumeRoleWithWebIdentity',
           region,
           roleArn: command.input.RoleArn ?? '',
           sessionName: command.input.RoleSessionName ?? '',
           token: command.input.WebIdentityToken ?? '',
-          signal,
-          answer: () => {
-            try {
-              this.judge(call);
-              resolve(this.credentials(region));
-            } catch (err) {
-              reject(err);
-            }
-          },
-          fail: reject,
-        };
-        if (signal?.aborted) {
-          reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
-          return;
-        }
-        signal?.addEventListener(
-          'abort',
-          () => reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' })),
-          { once: true },
-        );
-        this.calls.push(call);
-        for (const wake of this.waiters.splice(0)) wake();
-        if (!this.holding) setImmediate(call.answer);
-      }),
+        },
+        options?.abortSignal,
+      ),
   });
+
+  /** What AwsClients.stsAs(region, credentials) returns. */
+  stsAs = (region: string, credentials: AwsCredentials) => ({
+    send: (
+      command: AssumeRoleCommand,
+      options?: { abortSignal?: AbortSignal },
+    ): Promise<AssumeRoleCommandOutput> =>
+      this.call(
+        {
+          operation: 'AssumeRole',
+          region,
+          roleArn: command.input.RoleArn ?? '',
+          sessionName: command.input.RoleSessionName ?? '',
+          token: '',
+          callerKeyId: credentials.accessKeyId,
+          callerRole: this.roleOfKey.get(credentials.accessKeyId),
+          externalId: command.input.ExternalId,
+          durationSeconds: command.input.DurationSeconds,
+        },
+        options?.abortSignal,
+      ),
+  });
+
+  private call(
+    request: Omit<StsCall, 'signal' | 'answer' | 'fail'>,
+    signal: AbortSignal | undefined,
+  ): Promise<AssumeRoleCommandOutput> {
+    return new Promise((resolve, reject) => {
+      const call: StsCall = {
+        ...request,
+        signal,
+        answer: () => {
+          try {
+            this.judge(call);
+            resolve(this.credentials(call));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        fail: reject,
+      };
+      if (signal?.aborted) {
+        reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+        return;
+      }
+      signal?.addEventListener(
+        'abort',
+        () => reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' })),
+        { once: true },
+      );
+      this.calls.push(call);
+      for (const wake of this.waiters.splice(0)) wake();
+      if (!this.holding) setImmediate(call.answer);
+    });
+  }
+
+  /** The role whose credentials `accessKeyId` is, if this STS issued or was told of it. */
+  roleOf(accessKeyId: string): string | undefined {
+    return this.roleOfKey.get(accessKeyId);
+  }
+
+  /** Credentials issued elsewhere (the Pod Identity agent) that AssumeRole should know the role of. */
+  registerKey(accessKeyId: string, roleArn: string): void {
+    this.roleOfKey.set(accessKeyId, roleArn);
+  }
 
   /** Resolves once `count` calls have arrived. */
   async received(count: number): Promise<StsCall[]> {
@@ -90,15 +148,17 @@ export class FakeSts {
     return this.calls;
   }
 
-  private credentials(region: string): AssumeRoleWithWebIdentityCommandOutput {
+  private credentials(call: StsCall): AssumeRoleCommandOutput {
     this.issued++;
+    const accessKeyId = `ASIA${call.region.replace(/-/g, '').toUpperCase()}${this.issued}`;
+    this.roleOfKey.set(accessKeyId, call.roleArn);
     return {
       $metadata: {},
       Credentials: {
-        AccessKeyId: `ASIA${region.replace(/-/g, '').toUpperCase()}${this.issued}`,
+        AccessKeyId: accessKeyId,
         SecretAccessKey: 'secret-key',
         SessionToken: 'session-token',
-        Expiration: new Date(this.now() + 3600_000),
+        Expiration: new Date(this.now() + (call.durationSeconds ?? 3600) * 1000),
       },
     };
   }

@@ -6,9 +6,10 @@
 //   neither shared nor kept.
 // What is shared is what AWS sees as one identity: an IRSA session is shared by the pods of a
 // ServiceAccount and named for it; Pod Identity credentials carry session tags naming the pod, so
-// they serve that pod only.
-import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
-import { AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
+// they serve that pod only. A class's assumeRoleArn chains the pod's own credentials into another
+// role (sts:AssumeRole); those are kept and shared exactly as the pod's own credentials are.
+import type { AssumeRoleCommandOutput, AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
 import crypto from 'node:crypto';
 
 import type { AwsErrorInfo } from '../aws-errors';
@@ -16,19 +17,31 @@ import { classifyAwsError } from '../aws-errors';
 import { MountError } from '../errors';
 import type { PodLookups } from '../kube-lookups';
 import type { ProviderMetrics } from '../metrics';
+import type { AssumeRoleTarget } from '../parameters/assume-role';
 import type { MountInput } from '../parameters/mount-request';
 import { IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, tokenFor } from '../parameters/mount-request';
 import type { AwsCredentials, CredentialCache } from './credential-cache';
 import type { PodIdentityAgent } from './pod-identity';
 import type { RequestingPod, TokenVerifier, VerifiedToken } from './token-verifier';
 
-/** STS per region, as far as assuming a role with a web identity goes. */
+/** STS per region, as far as assuming roles goes. */
 export interface StsEndpoints {
+  /** Without credentials: AssumeRoleWithWebIdentity. */
   sts(region: string): {
     send(
       command: AssumeRoleWithWebIdentityCommand,
       options?: { abortSignal?: AbortSignal },
     ): Promise<AssumeRoleWithWebIdentityCommandOutput>;
+  };
+  /** Signed with `credentials`: AssumeRole (role chaining). */
+  stsAs(
+    region: string,
+    credentials: AwsCredentials,
+  ): {
+    send(
+      command: AssumeRoleCommand,
+      options?: { abortSignal?: AbortSignal },
+    ): Promise<AssumeRoleCommandOutput>;
   };
 }
 
@@ -72,40 +85,86 @@ export function roleSessionName(namespace: string, serviceAccount: string): stri
 
 type IdentityKind = 'irsa' | 'podidentity';
 
+/** How one identity is looked up, kept and fetched. */
+interface IdentitySource {
+  kind: IdentityKind;
+  token: string;
+  audience: string;
+  /** The cache key; only a pod whose token verified locally has one. */
+  keyOf: (verified: VerifiedToken) => string;
+  fetch: (signal: AbortSignal | undefined) => Promise<AwsCredentials>;
+  /** The identity in words, for errors. */
+  describe: string;
+  /** Who a trust policy names to let this identity in. */
+  principal: string;
+}
+
 export class IdentityResolver {
   constructor(private readonly o: IdentityResolverOptions) {}
 
-  /** Credentials for the pod of `input` in `region`. */
+  /**
+   * Credentials for the pod of `input` in `region`: its own, or, when the class names an
+   * assumeRoleArn, those of that role assumed with its own. The chained credentials are kept
+   * under the pod's own identity's key plus the role's, so they are shared exactly as far as the
+   * pod's own are, and never with a pod whose token did not verify.
+   */
   async credentials(input: MountInput, region: string, signal?: AbortSignal): Promise<AwsCredentials> {
+    const own = await this.ownIdentity(input, region, signal);
+    const verified = await this.o.verifier.verify(own.token, { audience: own.audience, pod: input.pod });
+    const target = input.assumeRole;
+    if (!target) return this.serve(own, verified, signal);
+    return this.serve(
+      {
+        ...own,
+        keyOf: (v) =>
+          `${own.keyOf(v)}|assume|${target.roleArn}|${target.externalId ?? ''}|${target.durationSeconds ?? ''}|${region}`,
+        fetch: async (s) =>
+          this.assumeTargetRole(input.pod, own, await this.serve(own, verified, s), target, region, s),
+      },
+      verified,
+      signal,
+    );
+  }
+
+  private async ownIdentity(
+    input: MountInput,
+    region: string,
+    signal?: AbortSignal,
+  ): Promise<IdentitySource> {
     const { pod } = input;
+    const sa = `${pod.namespace}/${pod.serviceAccount}`;
     if (input.usePodIdentity) {
       const token = tokenFor(input, POD_IDENTITY_AUDIENCE);
       // The agent's credentials are the same in every region: the key names no region.
-      return this.serve('podidentity', token, POD_IDENTITY_AUDIENCE, pod, signal, {
-        keyOf: (verified) => `podidentity|${pod.namespace}/${pod.serviceAccount}|${verified.pod.uid}`,
+      return {
+        kind: 'podidentity',
+        token,
+        audience: POD_IDENTITY_AUDIENCE,
+        keyOf: (verified) => `podidentity|${sa}|${verified.pod.uid}`,
         fetch: (s) => this.o.podIdentity.credentials(token, input.preferredAddressType, s),
-      });
+        describe: `the EKS Pod Identity role of ServiceAccount ${sa}`,
+        principal: `the role of ServiceAccount ${sa}'s Pod Identity association`,
+      };
     }
     const token = tokenFor(input, IRSA_AUDIENCE);
     const roleArn = await this.o.lookups.roleArn(pod.namespace, pod.serviceAccount, signal);
-    return this.serve('irsa', token, IRSA_AUDIENCE, pod, signal, {
-      keyOf: () => `irsa|${roleArn}|${pod.namespace}/${pod.serviceAccount}|${region}`,
+    return {
+      kind: 'irsa',
+      token,
+      audience: IRSA_AUDIENCE,
+      keyOf: () => `irsa|${roleArn}|${sa}|${region}`,
       fetch: (s) => this.assumeRole(pod, roleArn, token, region, s),
-    });
+      describe: `role ${roleArn} of ServiceAccount ${sa}`,
+      principal: roleArn,
+    };
   }
 
   private async serve(
-    kind: IdentityKind,
-    token: string,
-    audience: string,
-    pod: RequestingPod,
+    identity: IdentitySource,
+    verified: VerifiedToken | undefined,
     signal: AbortSignal | undefined,
-    identity: {
-      keyOf: (verified: VerifiedToken) => string;
-      fetch: (signal: AbortSignal | undefined) => Promise<AwsCredentials>;
-    },
   ): Promise<AwsCredentials> {
-    const verified = await this.o.verifier.verify(token, { audience, pod });
+    const { kind } = identity;
     if (!verified) {
       this.o.metrics.credentialCache(kind, false);
       return identity.fetch(signal);
@@ -120,7 +179,7 @@ export class IdentityResolver {
     let served = false;
     try {
       const credentials = await this.o.cache.fetch(key, {
-        proof: token,
+        proof: identity.token,
         signal,
         fetch: (s) => {
           askedItself = true;
@@ -133,6 +192,39 @@ export class IdentityResolver {
       // A hit: this pod's token verified and another pod's call served it.
       if (askedItself || served) this.o.metrics.credentialCache(kind, !askedItself);
     }
+  }
+
+  /** sts:AssumeRole into the class's role, signed with the pod's own credentials. */
+  private async assumeTargetRole(
+    pod: RequestingPod,
+    own: IdentitySource,
+    ownCredentials: AwsCredentials,
+    target: AssumeRoleTarget,
+    region: string,
+    signal?: AbortSignal,
+  ): Promise<AwsCredentials> {
+    let out: AssumeRoleCommandOutput;
+    try {
+      out = await this.o.clients.stsAs(region, ownCredentials).send(
+        new AssumeRoleCommand({
+          RoleArn: target.roleArn,
+          RoleSessionName: roleSessionName(pod.namespace, pod.serviceAccount),
+          ExternalId: target.externalId,
+          DurationSeconds: target.durationSeconds,
+        }),
+        { abortSignal: signal },
+      );
+    } catch (err) {
+      const info = classifyAwsError(err);
+      const hint =
+        info.code === 'AccessDenied'
+          ? ` (the trust policy of ${target.roleArn} must allow ${own.principal} to call sts:AssumeRole${target.externalId ? ' with this sts:ExternalId' : ''}, and that role's own policy must allow sts:AssumeRole on ${target.roleArn})`
+          : '';
+      const message = `failed to assume role ${target.roleArn} (assumeRoleArn) with the credentials of ${own.describe} in ${region}: ${info.code}: ${info.message}${hint}`;
+      if (info.retriable) throw new StsUnavailableError(message, region, info, { cause: err });
+      throw new MountError('CredentialsError', message, { cause: err });
+    }
+    return credentialsOf(out, `STS in ${region} returned no credentials for role ${target.roleArn}`);
   }
 
   private async assumeRole(
@@ -163,18 +255,20 @@ export class IdentityResolver {
       if (info.retriable) throw new StsUnavailableError(message, region, info, { cause: err });
       throw new MountError('CredentialsError', message, { cause: err });
     }
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey) {
-      throw new MountError(
-        'CredentialsError',
-        `STS in ${region} returned no credentials for role ${roleArn}`,
-      );
-    }
-    return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      expiration: c.Expiration,
-    };
+    return credentialsOf(out, `STS in ${region} returned no credentials for role ${roleArn}`);
   }
+}
+
+function credentialsOf(
+  out: AssumeRoleCommandOutput | AssumeRoleWithWebIdentityCommandOutput,
+  missing: string,
+): AwsCredentials {
+  const c = out.Credentials;
+  if (!c?.AccessKeyId || !c.SecretAccessKey) throw new MountError('CredentialsError', missing);
+  return {
+    accessKeyId: c.AccessKeyId,
+    secretAccessKey: c.SecretAccessKey,
+    sessionToken: c.SessionToken,
+    expiration: c.Expiration,
+  };
 }

@@ -4,6 +4,8 @@ import type { MountRequest__Output } from '@sscsi/proto';
 import path from 'node:path';
 
 import { invalidParameters, MountError } from '../errors';
+import type { AssumeRoleTarget } from './assume-role';
+import { parseAssumeRole } from './assume-role';
 import type { ObjectDescriptor } from './descriptors';
 import { parseObjects, parsePathTranslation } from './descriptors';
 
@@ -40,6 +42,8 @@ export interface MountInput {
   pathTranslation: string;
   usePodIdentity: boolean;
   preferredAddressType: AddressType;
+  /** The role the pod's own credentials are chained into (assumeRoleArn), if the class names one. */
+  assumeRole: AssumeRoleTarget | undefined;
   /** The raw `objects` text; parsed once the region is known (ARNs are checked against it). */
   objects: string | undefined;
   /** Tokens by audience, as the kubelet minted them for this pod. */
@@ -153,6 +157,7 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
     pathTranslation: parsePathTranslation(attributes[Attr.pathTranslation]),
     usePodIdentity: parseBool(attributes[Attr.usePodIdentity], 'usePodIdentity'),
     preferredAddressType: parseAddressType(attributes[Attr.preferredAddressType], warnings),
+    assumeRole: parseAssumeRole(attributes),
     objects: attributes[Attr.objects],
     tokens: parseTokens(attributes[Attr.serviceAccountTokens]),
     currentVersions: new Map(req.currentObjectVersion.map((v) => [v.id, v.version])),
