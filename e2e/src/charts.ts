@@ -1,6 +1,9 @@
 // The Helm charts as an operator meets them: rendered with the lab's helm, parsed into typed objects,
 // and the command-line tools run the way a shell would, keeping stdout, stderr and the exit status.
+import type { KubeClient, TokenRequest } from '@sscsi/common';
+import { connectionFromKubeconfig, Resources, resourcePath } from '@sscsi/common';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parseDocument } from 'yaml';
 
@@ -325,4 +328,52 @@ export function undocumentedOrMissingValues(
   };
   walk(values, '');
   return { missing, undocumented };
+}
+
+/** Kinds that make up a chart's RBAC: who the programs are and what they may do. */
+const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+
+/** The ServiceAccounts, roles and bindings of a rendering, without its workloads. */
+export function rbacObjectsOf(objects: Manifest[]): Manifest[] {
+  return objects.filter((o) => RBAC_KINDS.includes(o.kind));
+}
+
+/**
+ * Writes a kubeconfig that authenticates as a ServiceAccount, with a token from the TokenRequest
+ * API (as the ServiceAccount's pod would hold), for the lab's API server. The file is readable by
+ * its owner only; the token is in no log.
+ */
+export async function serviceAccountKubeconfig(
+  lab: Lab,
+  admin: KubeClient,
+  serviceAccount: { namespace: string; name: string },
+  file: string,
+): Promise<string> {
+  const request = await admin.create<TokenRequest>(
+    resourcePath(Resources.serviceAccounts, serviceAccount.namespace, serviceAccount.name, 'token'),
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } },
+  );
+  const token = request.status?.token;
+  if (!token)
+    throw new Error(`no token for ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`);
+  const server = connectionFromKubeconfig(lab.kubeconfig);
+  const user = `${serviceAccount.namespace}-${serviceAccount.name}`;
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'lab',
+        cluster: {
+          server: server.server,
+          'certificate-authority-data': server.ca?.toString('base64'),
+        },
+      },
+    ],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: user, context: { cluster: 'lab', user } }],
+    'current-context': user,
+  };
+  fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
 }
