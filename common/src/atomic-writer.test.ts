@@ -145,6 +145,7 @@ describe('writePayload', () => {
       const { dir, names } = workerData;
       const stop = new Int32Array(workerData.stop);
       let snapshots = 0; const mixed = []; const torn = [];
+      parentPort.postMessage('reading');
       while (Atomics.load(stop, 0) === 0) {
         try {
           // A consistent snapshot: resolve ..data once and read every file through that folder.
@@ -170,11 +171,19 @@ describe('writePayload', () => {
       `,
       { eval: true, workerData: { dir, names, stop: stopBuffer } },
     );
-    const result = new Promise<{ snapshots: number; mixed: string[]; torn: string[] }>((resolve, reject) => {
+    const reading = new Promise((resolve, reject) => {
       reader.once('message', resolve);
       reader.once('error', reject);
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const result = reading.then(
+      () =>
+        new Promise<{ snapshots: number; mixed: string[]; torn: string[] }>((resolve, reject) => {
+          reader.once('message', resolve);
+          reader.once('error', reject);
+        }),
+    );
+    // Swap only once the reader runs, so that its reads overlap the swaps.
+    await reading;
     for (let g = 1; g <= 300; g++) writePayload(dir, generation(g));
     Atomics.store(stopFlag, 0, 1);
     const { snapshots, mixed, torn } = await result;

@@ -1,7 +1,7 @@
 // NodePublishVolume and NodeUnpublishVolume: where a pod's secrets volume is mounted, filled from its
 // provider, refreshed on republish, and taken down.
-import type { Logger, SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { describeKubeFailure, Status, statusOfKubeFailure } from '@sscsi/common';
+import type { Logger, PayloadFile, SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
+import { describeKubeFailure, PayloadError, Status, statusOfKubeFailure, writePayload } from '@sscsi/common';
 import type {
   MountResponse__Output,
   NodePublishVolumeRequest,
@@ -11,9 +11,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { DriverError, errorTypeOf, failureReasonOf } from '../errors';
-import { writePayload } from '../files/atomic-writer';
-import type { PayloadFile } from '../files/payload';
-import { PayloadError } from '../files/payload';
 import { clearLeftovers, showsFiles } from '../files/volume-contents';
 import type { EventRecorder, PodRef } from '../kube/events';
 import type { PodStatusStore } from '../kube/pod-status';
