@@ -69,6 +69,8 @@ lint: deps
 	node_modules/.bin/eslint --max-warnings 0 .
 	node_modules/.bin/prettier --check --log-level warn .
 	bash -n e2e/lab/*.sh scripts/*.sh
+	@# The manifests users copy must pass the checks a mount makes.
+	if [ -d examples ]; then node lint/dist/main.js examples; fi
 
 test-unit: build
 	@mkdir -p $(RESULTS)

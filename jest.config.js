@@ -6,13 +6,19 @@ const workspaces = [
   '<rootDir>/driver/src',
   '<rootDir>/provider-aws/src',
   '<rootDir>/e2e/src',
+  '<rootDir>/lint/src',
 ];
 
 const shared = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   // Tests run from the TypeScript sources of every workspace, no build needed for imports.
-  moduleNameMapper: { '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src' },
+  // The linter imports the driver's and the provider's parsers by their built paths.
+  moduleNameMapper: {
+    '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
+    '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
+    '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
 };
 

@@ -15,9 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DriverError } from '../errors';
-
-/** Upstream's rule for provider names; it also keeps names from walking out of the socket folders. */
-const PROVIDER_NAME = /^[a-zA-Z0-9_-]{0,30}$/;
+import { checkProviderName } from '../kube/class-spec';
 
 /** A Mount request with every field set (the proto type marks them all optional). */
 export type MountCall = Required<MountRequest>;
@@ -107,15 +105,7 @@ export class ProviderClients implements ProviderGateway {
   }
 
   private connection(provider: string): Connection {
-    if (!PROVIDER_NAME.test(provider) || provider === '') {
-      throw new DriverError(
-        'FailedToLookupProviderGRPCClient',
-        `invalid provider name "${provider}": want [a-zA-Z0-9_-]{1,30}`,
-        {
-          code: Status.INVALID_ARGUMENT,
-        },
-      );
-    }
+    checkProviderName(provider);
     const found = this.findSocket(provider);
     const existing = this.connections.get(provider);
     // A provider that is restarting has removed its socket for a moment: the existing channel

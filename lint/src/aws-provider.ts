@@ -1,0 +1,61 @@
+// The AWS provider's own parse of a mount, run on what a mount of the class would send it: the
+// class's parameters overlaid with the pod's volume attributes and the pod information the kubelet
+// adds. The request is built here; every check and message is the provider's.
+import type { MountRequest__Output } from '@sscsi/proto';
+import {
+  Attr,
+  IRSA_AUDIENCE,
+  parseDescriptors,
+  parseMountRequest,
+  POD_IDENTITY_AUDIENCE,
+} from 'secrets-store-csi-driver-provider-aws/dist/parameters/mount-request';
+
+export const AWS_PROVIDER = 'aws';
+
+export interface AwsMountCheck {
+  /** The provider's refusal, when it refuses. */
+  error: string | undefined;
+  warnings: readonly string[];
+  /** The files a mount writes (relative to the mount), when the provider accepts the class. */
+  fileNames: ReadonlySet<string> | undefined;
+}
+
+/** What the kubelet adds about the pod; stand-ins, since the provider only checks they are there. */
+export interface PodInfo {
+  name: string;
+  namespace: string;
+  serviceAccount: string;
+}
+
+export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod: PodInfo): AwsMountCheck {
+  // Tokens for both audiences: whether the cluster mints them is the CSIDriver object's business,
+  // not the manifests'.
+  const tokens = JSON.stringify({
+    [IRSA_AUDIENCE]: { token: 'lint', expirationTimestamp: '' },
+    [POD_IDENTITY_AUDIENCE]: { token: 'lint', expirationTimestamp: '' },
+  });
+  const request: MountRequest__Output = {
+    attributes: JSON.stringify({
+      ...attributes,
+      [Attr.podName]: pod.name,
+      [Attr.podNamespace]: pod.namespace,
+      [Attr.serviceAccountName]: pod.serviceAccount,
+      [Attr.serviceAccountTokens]: tokens,
+    }),
+    secrets: 'null',
+    targetPath: '/var/lib/kubelet/pods/lint/volumes/kubernetes.io~csi/lint/mount',
+    permission: String(0o644),
+    currentObjectVersion: [],
+  };
+  try {
+    const input = parseMountRequest(request);
+    const fileNames = new Set<string>();
+    for (const d of parseDescriptors(input, input.region)) {
+      if (d.writesFile) fileNames.add(d.fileName);
+      for (const j of d.jmesPath) fileNames.add(j.fileName);
+    }
+    return { error: undefined, warnings: input.warnings, fileNames };
+  } catch (err) {
+    return { error: (err as Error).message, warnings: [], fileNames: undefined };
+  }
+}
