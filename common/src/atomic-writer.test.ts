@@ -46,6 +46,29 @@ describe('writePayload', () => {
     expect(fs.readlinkSync(path.join(dir, DATA_DIR_LINK))).toBe(before);
   });
 
+  it('puts back a visible name that went missing when the payload is unchanged', () => {
+    writePayload(dir, [file('a', '1'), file('nested/b', '2')]);
+    const before = fs.readlinkSync(path.join(dir, DATA_DIR_LINK));
+    fs.unlinkSync(path.join(dir, 'a'));
+    fs.unlinkSync(path.join(dir, 'nested'));
+    expect(writePayload(dir, [file('a', '1'), file('nested/b', '2')]).changed).toBe(false);
+    expect(read('a')).toBe('1');
+    expect(read('nested/b')).toBe('2');
+    expect(fs.readlinkSync(path.join(dir, 'a'))).toBe('..data/a');
+    expect(fs.readlinkSync(path.join(dir, DATA_DIR_LINK))).toBe(before);
+  });
+
+  it('tidies an unchanged payload: stale names and leftover payload folders go, its files stay', () => {
+    writePayload(dir, [file('a', '1')]);
+    const current = fs.readlinkSync(path.join(dir, DATA_DIR_LINK));
+    fs.symlinkSync('..data/gone', path.join(dir, 'gone'));
+    fs.mkdirSync(path.join(dir, '..2020_01_01_00_00_00.abc123'));
+    fs.writeFileSync(path.join(dir, 'not-the-writers'), 'x');
+    expect(writePayload(dir, [file('a', '1')]).changed).toBe(false);
+    expect(fs.readdirSync(dir).sort()).toEqual([current, DATA_DIR_LINK, 'a', 'not-the-writers'].sort());
+    expect(read('a')).toBe('1');
+  });
+
   it('rewrites when only a mode changed', async () => {
     writePayload(dir, [file('a', '1', 0o644)]);
     expect(writePayload(dir, [file('a', '1', 0o600)]).changed).toBe(true);

@@ -1,8 +1,8 @@
 // Writes a payload into a volume so that readers never see a half-written set of files: the same
 // layout as Kubernetes Secret volumes. The files go to a fresh hidden folder `..<time>.<random>`,
 // `..data` is a symlink to it swapped in one rename, and each visible name is a symlink through
-// `..data`. Unchanged payloads are not rewritten. Used by the driver, and by the AWS provider when
-// it writes the files itself.
+// `..data`. Unchanged payloads are not rewritten, only their visible names checked. Used by the
+// driver, and by the AWS provider when it writes the files itself.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -59,8 +59,39 @@ function holdsPayload(dir: string, files: readonly PayloadFile[]): boolean {
 
 const topLevel = (p: string): string => p.split('/')[0] as string;
 
+/**
+ * Makes the volume's top level show exactly the payload behind `..data`: a symlink through `..data`
+ * for each top-level name, no links of earlier payloads, no payload folder but `currentDirName`.
+ * Entries the writer did not make (plain files of another writer) stay.
+ */
+function settleNames(targetDir: string, files: readonly PayloadFile[], currentDirName: string): void {
+  const wantedNames = new Set(files.map((f) => topLevel(f.path)));
+  for (const name of wantedNames) {
+    const visible = path.join(targetDir, name);
+    const target = path.join(DATA_DIR_LINK, name);
+    if (readLinkOrUndefined(visible) === target) continue;
+    fs.rmSync(visible, { recursive: true, force: true });
+    fs.symlinkSync(target, visible);
+  }
+  for (const entry of fs.readdirSync(targetDir, { withFileTypes: true })) {
+    const name = entry.name;
+    if (name === DATA_DIR_LINK || name === currentDirName || wantedNames.has(name)) continue;
+    if (isWriterName(name)) {
+      // Payload folders of earlier writes, including leftovers of an interrupted one.
+      fs.rmSync(path.join(targetDir, name), { recursive: true, force: true });
+    } else if (entry.isSymbolicLink()) {
+      // A name of an earlier payload that this one no longer has.
+      if (readLinkOrUndefined(path.join(targetDir, name))?.startsWith(`${DATA_DIR_LINK}/`))
+        fs.unlinkSync(path.join(targetDir, name));
+    }
+  }
+}
+
 export interface WriteOutcome {
-  /** False when the volume already held exactly this payload and nothing was touched. */
+  /**
+   * False when the volume already held exactly this payload: no file was rewritten (missing visible
+   * names were put back).
+   */
   changed: boolean;
 }
 
@@ -81,8 +112,12 @@ export function writePayload(
   validatePayload(files);
   const dataLink = path.join(targetDir, DATA_DIR_LINK);
   const oldDirName = readLinkOrUndefined(dataLink);
-  if (oldDirName !== undefined && holdsPayload(path.join(targetDir, oldDirName), files))
+  if (oldDirName !== undefined && holdsPayload(path.join(targetDir, oldDirName), files)) {
+    // The payload is there, but a visible name may have gone (removed by hand, or a write stopped
+    // between the swap and the links): without it the pod would not see the file.
+    settleNames(targetDir, files, oldDirName);
     return { changed: false };
+  }
 
   const newDir = fs.mkdtempSync(path.join(targetDir, timestampName(now)));
   const newDirName = path.basename(newDir);
@@ -105,26 +140,7 @@ export function writePayload(
     throw err;
   }
 
-  // The swap is done: from here on readers see the new payload. Fix up the visible names.
-  const wantedNames = new Set(files.map((f) => topLevel(f.path)));
-  for (const name of wantedNames) {
-    const visible = path.join(targetDir, name);
-    const target = path.join(DATA_DIR_LINK, name);
-    if (readLinkOrUndefined(visible) === target) continue;
-    fs.rmSync(visible, { recursive: true, force: true });
-    fs.symlinkSync(target, visible);
-  }
-  for (const entry of fs.readdirSync(targetDir, { withFileTypes: true })) {
-    const name = entry.name;
-    if (name === DATA_DIR_LINK || name === newDirName || wantedNames.has(name)) continue;
-    if (isWriterName(name)) {
-      // Payload folders of earlier writes, including leftovers of an interrupted one.
-      fs.rmSync(path.join(targetDir, name), { recursive: true, force: true });
-    } else if (entry.isSymbolicLink()) {
-      // A name of an earlier payload that this one no longer has.
-      if (readLinkOrUndefined(path.join(targetDir, name))?.startsWith(`${DATA_DIR_LINK}/`))
-        fs.unlinkSync(path.join(targetDir, name));
-    }
-  }
+  // The swap is done: from here on readers see the new payload.
+  settleNames(targetDir, files, newDirName);
   return { changed: true };
 }

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { DriverError, errorTypeOf, failureReasonOf } from '../errors';
-import { clearLeftovers, showsFiles } from '../files/volume-contents';
+import { showsFiles } from '../files/volume-contents';
 import type { EventRecorder, PodRef } from '../kube/events';
 import type { PodStatusStore } from '../kube/pod-status';
 import type { SecretProviderClassSource } from '../kube/secret-provider-classes';
@@ -411,7 +411,6 @@ export class NodeServer {
       const spc = await this.secretProviderClass(req, signal);
       outcome.provider = spc.provider;
       const phases: Record<string, number> = { lookupMs: lap() };
-      await clearLeftovers(req.targetPath);
       await this.fill(req, spc, deadline, lap, phases, signal);
     } catch (err) {
       throw this.forPod(req, err);

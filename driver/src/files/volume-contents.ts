@@ -1,6 +1,7 @@
 // What a mounted volume shows a pod. A volume mounted but never filled (the driver stopped between
 // mount and write, or a failed publish could not unmount) must be told apart from a filled one, or
-// a republish would answer success for an empty volume.
+// a republish would answer success for an empty volume. Filling it again needs no clean-up first:
+// the atomic writer removes what an interrupted write left and puts back missing names.
 import { isWriterName } from '@sscsi/common';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -21,14 +22,4 @@ export async function showsFiles(targetPath: string): Promise<boolean> {
     }
   }
   return false;
-}
-
-/**
- * Removes what an interrupted write left in a volume that shows no files (payload folders, a
- * `..data` link, dangling names), so that the next write starts from an empty folder. Symlinks are
- * removed, never followed.
- */
-export async function clearLeftovers(targetPath: string): Promise<void> {
-  for (const name of await fs.readdir(targetPath))
-    await fs.rm(path.join(targetPath, name), { recursive: true, force: true });
 }
