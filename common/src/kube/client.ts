@@ -38,6 +38,7 @@ export interface KubeClientOptions {
 }
 
 const TOKEN_FILE_REREAD_MS = 60_000;
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 function withQuery(path: string, query?: RequestOptions['query']): string {
   if (!query) return path;
@@ -119,13 +120,15 @@ export class KubeClient {
       );
       req.on('error', reject);
       if (opts.timeoutMs !== 0) {
-        req.setTimeout(opts.timeoutMs ?? 30_000, () =>
-          req.destroy(
-            new Error(
-              `${method} ${path}: no answer from the API server within ${opts.timeoutMs ?? 30_000} ms`,
-            ),
-          ),
-        );
+        const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+        req.setTimeout(timeoutMs, () => {
+          // ETIMEDOUT, as the network's own timeouts: callers answer DEADLINE_EXCEEDED, not INTERNAL.
+          const err: NodeJS.ErrnoException = new Error(
+            `${method} ${path}: no answer from the API server within ${timeoutMs} ms`,
+          );
+          err.code = 'ETIMEDOUT';
+          req.destroy(err);
+        });
       }
       req.end(payload);
     });
