@@ -1,7 +1,7 @@
 // For unit tests: Secrets Manager and SSM Parameter Store in memory, behind what AwsClients hands
 // out, recording every call. A test may fail or hold the next calls of an operation.
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { GetParametersCommand } from '@aws-sdk/client-ssm';
+import { GetParametersByPathCommand, GetParametersCommand } from '@aws-sdk/client-ssm';
 
 import type { AwsClients } from '../aws-clients';
 
@@ -18,7 +18,7 @@ export interface FakeParameter {
 
 export interface FakeCall {
   region: string;
-  op: 'GetSecretValue' | 'DescribeSecret' | 'GetParameters';
+  op: 'GetSecretValue' | 'DescribeSecret' | 'GetParameters' | 'GetParametersByPath';
   input: Record<string, unknown>;
 }
 
@@ -31,6 +31,8 @@ export class FakeAws {
   readonly parameters = new Map<string, Map<string, FakeParameter>>();
   readonly calls: FakeCall[] = [];
   private readonly failures = new Map<Op, Array<() => Error>>();
+  /** Parameters per GetParametersByPath page (SSM's default and most is 10). */
+  pageSize = 10;
   /** Milliseconds each call waits before answering, to let concurrent mounts interleave. */
   delay: () => number = () => 0;
 
@@ -97,8 +99,30 @@ export class FakeAws {
     return versions;
   }
 
+  /** As SSM: the names one level (or any levels) under the path, in name order, a page at a time. */
+  private async parametersByPath(region: string, command: GetParametersByPathCommand, signal?: AbortSignal) {
+    const input = command.input;
+    await this.enter(region, 'GetParametersByPath', { ...input }, signal);
+    const prefix = (input.Path ?? '').replace(/\/?$/, '/');
+    const names = [...(this.parameters.get(region)?.keys() ?? [])]
+      .filter((n) => n.startsWith(prefix) && (input.Recursive || !n.slice(prefix.length).includes('/')))
+      .sort();
+    const start = Number(input.NextToken ?? 0);
+    const page = names.slice(start, start + Math.min(input.MaxResults ?? this.pageSize, this.pageSize));
+    const more = start + page.length < names.length;
+    return {
+      Parameters: page.map((name) => {
+        const p = this.parameters.get(region)?.get(name) as FakeParameter;
+        return { Name: name, Value: p.value, Version: p.version, Type: 'SecureString' };
+      }),
+      NextToken: more ? String(start + page.length) : undefined,
+    };
+  }
+
   private ssmCall(region: string) {
     return async (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+      if (command instanceof GetParametersByPathCommand)
+        return this.parametersByPath(region, command, options?.abortSignal);
       if (!(command instanceof GetParametersCommand)) throw new Error('FakeAws: unexpected SSM command');
       const names = command.input.Names ?? [];
       await this.enter(region, 'GetParameters', { ...command.input }, options?.abortSignal);

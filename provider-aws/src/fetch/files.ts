@@ -1,9 +1,10 @@
 // The files of a mount: one per object (unless a later entry for the same object writes its file),
-// plus one per jmesPath entry (each result must be a string), each with its mode and the version of
-// the object it came from.
+// or a directory of them (object-tree.ts), plus one per jmesPath entry (each result must be a
+// string), each with its mode and the version of the object it came from.
 import { MountError } from '../errors';
 import { search } from '../jmespath';
 import type { FetchedObject } from './object-fetcher';
+import { jsonKeyEntries, treeFiles } from './object-tree';
 
 export interface MountFile {
   path: string;
@@ -14,8 +15,9 @@ export interface MountFile {
 
 export function filesOf(fetched: readonly FetchedObject[], defaultMode: number): MountFile[] {
   const files: MountFile[] = [];
-  for (const { descriptor: d, value, version } of fetched) {
+  for (const { descriptor: d, value, version, entries } of fetched) {
     const mode = d.mode ?? defaultMode;
+    if (d.tree) files.push(...treeFiles(d, entries ?? jsonKeyEntries(d, value, version), defaultMode));
     if (d.writesFile) files.push({ path: d.fileName, mode, contents: value, version });
     if (d.jmesPath.length === 0) continue;
     let json: unknown;

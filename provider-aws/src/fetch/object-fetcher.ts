@@ -10,7 +10,9 @@ import type { AwsCredentials } from '../credentials/credential-cache';
 import { StsUnavailableError } from '../credentials/identity';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
-import { fetchParameters, ParametersNotFound, SSM_BATCH_SIZE } from './parameter-store';
+import { tooManyFiles, MAX_TREE_FILES } from './object-tree';
+import type { ParameterTreeEntry } from './parameter-store';
+import { fetchParameters, fetchParameterTree, ParametersNotFound, SSM_BATCH_SIZE } from './parameter-store';
 import type { FetchedValue } from './secrets-manager';
 import { fetchSecret } from './secrets-manager';
 import type { ValueCache } from './value-cache';
@@ -33,6 +35,8 @@ export interface FetchedObject {
   value: Buffer;
   version: string;
   region: string;
+  /** The parameters under the path, for an object with parametersUnderPath. */
+  entries?: ParameterTreeEntry[];
 }
 
 const SERVICE_NAMES = { secretsmanager: 'Secrets Manager', ssmparameter: 'SSM Parameter Store' } as const;
@@ -174,6 +178,20 @@ async function fetchParameterBatch(
   });
 }
 
+/** Every parameter under the path of an object with parametersUnderPath (or its failoverObject's). */
+async function fetchParameterTreeObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
+  const what = `the parameters under ${JSON.stringify(d.objectName)} from ${SERVICE_NAMES.ssmparameter}`;
+  return withFailover(ctx, what, async (region, failover) => {
+    const client = ctx.clients.ssm(region, await ctx.credentials(region));
+    const path = (failover && d.failover ? d.failover : d).objectName;
+    const recursive = d.tree?.kind === 'parametersUnderPath' && d.tree.recursive;
+    const tooMany = () => tooManyFiles(d);
+    const request = { path, recursive, maxEntries: MAX_TREE_FILES, tooMany };
+    const entries = await fetchParameterTree(client, request, ctx.signal);
+    return { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
+  });
+}
+
 /** Batches of at most SSM_BATCH_SIZE parameters, no name twice in a batch (see fetchParameters). */
 export function parameterBatches(parameters: readonly ObjectDescriptor[]): ObjectDescriptor[][] {
   const batches: ObjectDescriptor[][] = [];
@@ -193,10 +211,13 @@ export async function fetchObjects(
   descriptors: readonly ObjectDescriptor[],
 ): Promise<FetchedObject[]> {
   const secrets = descriptors.filter((d) => d.objectType === 'secretsmanager');
-  const parameters = descriptors.filter((d) => d.objectType === 'ssmparameter');
+  const underPath = (d: ObjectDescriptor) => d.tree?.kind === 'parametersUnderPath';
+  const parameters = descriptors.filter((d) => d.objectType === 'ssmparameter' && !underPath(d));
+  const trees = descriptors.filter(underPath);
   const units: Array<() => Promise<FetchedObject[]>> = secrets.map((d) => async () => [
     await fetchSecretsManagerObject(ctx, d),
   ]);
+  for (const d of trees) units.push(async () => [await fetchParameterTreeObject(ctx, d)]);
   for (const batch of parameterBatches(parameters)) units.push(() => fetchParameterBatch(ctx, batch));
   const results = await mapWithLimit(units, ctx.concurrency, (unit) => unit());
   const byDescriptor = new Map(results.flat().map((f) => [f.descriptor, f]));

@@ -1,7 +1,7 @@
 // SSM parameters: one GetParameters call for up to 10 names, decrypted, with `name:version` or
-// `name:label` selectors.
+// `name:label` selectors; or every parameter under a path (GetParametersByPath, page by page).
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { GetParametersCommand } from '@aws-sdk/client-ssm';
+import { GetParametersByPathCommand, GetParametersCommand } from '@aws-sdk/client-ssm';
 
 import type { FetchedValue } from './secrets-manager';
 
@@ -56,4 +56,55 @@ export async function fetchParameters(
     if (!hit) throw new ParametersNotFound([names[i] as string]);
     return hit;
   });
+}
+
+/** One parameter under a path: its name relative to the path, its value and version. */
+export interface ParameterTreeEntry {
+  name: string;
+  value: Buffer;
+  version: string;
+}
+
+export interface ParameterTreeRequest {
+  path: string;
+  recursive: boolean;
+  /** Stop and throw `tooMany()` once more than this many parameters came back. */
+  maxEntries: number;
+  tooMany(): Error;
+}
+
+/**
+ * Every parameter under `path` (one level, or all levels), decrypted, page after page. Stops as
+ * soon as the limit is passed rather than reading a whole oversized tree.
+ */
+export async function fetchParameterTree(
+  client: SSMClient,
+  req: ParameterTreeRequest,
+  signal?: AbortSignal,
+): Promise<ParameterTreeEntry[]> {
+  const prefix = req.path.endsWith('/') ? req.path : `${req.path}/`;
+  const entries: ParameterTreeEntry[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await client.send(
+      new GetParametersByPathCommand({
+        Path: req.path,
+        Recursive: req.recursive,
+        WithDecryption: true,
+        NextToken: nextToken,
+      }),
+      { abortSignal: signal },
+    );
+    for (const p of out.Parameters ?? []) {
+      const name = p.Name ?? '';
+      entries.push({
+        name: name.startsWith(prefix) ? name.slice(prefix.length) : name,
+        value: Buffer.from(p.Value ?? '', 'utf8'),
+        version: String(p.Version ?? ''),
+      });
+    }
+    if (entries.length > req.maxEntries) throw req.tooMany();
+    nextToken = out.NextToken || undefined;
+  } while (nextToken);
+  return entries;
 }

@@ -27,6 +27,19 @@ export interface FailoverObject {
   objectVersionLabel: string | undefined;
 }
 
+/**
+ * An object written as many files, in a directory named as its own file would be: the top-level
+ * keys of its JSON value, or every SSM parameter under its path. Fields of ours: upstream has none.
+ */
+export type ObjectTree =
+  | { kind: 'jsonKeys'; pathTranslation: string }
+  | { kind: 'parametersUnderPath'; recursive: boolean; pathTranslation: string };
+
+export const TREE_FIELDS = {
+  jsonKeys: 'jsonKeysAsFiles',
+  parametersUnderPath: 'parametersUnderPath',
+} as const;
+
 export interface ObjectDescriptor {
   objectName: string;
   objectType: ObjectType;
@@ -44,6 +57,8 @@ export interface ObjectDescriptor {
   mode: number | undefined;
   jmesPath: JmesPathFile[];
   failover: FailoverObject | undefined;
+  /** Set: `fileName` is a directory of many files, and the object writes no file of its own. */
+  tree: ObjectTree | undefined;
 }
 
 export interface DescriptorContext {
@@ -66,6 +81,8 @@ const FIELDS = [
   'jmesPath',
   'failoverObject',
   'path',
+  TREE_FIELDS.jsonKeys,
+  TREE_FIELDS.parametersUnderPath,
 ] as const;
 type Field = (typeof FIELDS)[number];
 const FIELD_BY_LOWER = new Map<string, Field>(FIELDS.map((f) => [f.toLowerCase(), f]));
@@ -309,6 +326,67 @@ function parseFailover(
   return inherited(objectName);
 }
 
+/** SSM's GetParametersByPath takes a hierarchy: it starts with `/`. */
+function checkParameterPath(name: string, field: string, where: string): void {
+  if (!name.startsWith('/')) {
+    throw invalidParameters(
+      `${where}: ${field} must be a parameter path starting with "/" (such as /app/prod) when ${TREE_FIELDS.parametersUnderPath} is set, got ${JSON.stringify(name)}`,
+    );
+  }
+}
+
+function parseTree(
+  raw: Raw,
+  primary: PrimaryObject,
+  type: ObjectType,
+  jmesPath: readonly JmesPathFile[],
+  failover: FailoverObject | undefined,
+  ctx: DescriptorContext,
+  where: string,
+): ObjectTree | undefined {
+  const jsonKeysText = text(raw, TREE_FIELDS.jsonKeys, where);
+  const underPathText = text(raw, TREE_FIELDS.parametersUnderPath, where);
+  let jsonKeys = false;
+  if (jsonKeysText !== undefined) {
+    if (!/^(true|false)$/i.test(jsonKeysText)) {
+      throw invalidParameters(
+        `${where}: ${TREE_FIELDS.jsonKeys} must be true or false, got ${JSON.stringify(jsonKeysText)}`,
+      );
+    }
+    jsonKeys = jsonKeysText.toLowerCase() === 'true';
+  }
+  if (underPathText === undefined) {
+    return jsonKeys ? { kind: 'jsonKeys', pathTranslation: ctx.pathTranslation } : undefined;
+  }
+  const mode = underPathText.toLowerCase();
+  if (mode !== 'direct' && mode !== 'recursive') {
+    throw invalidParameters(
+      `${where}: ${TREE_FIELDS.parametersUnderPath} must be "direct" (the parameters one level under the path) or "recursive" (all of them), got ${JSON.stringify(underPathText)}`,
+    );
+  }
+  const refuse = (what: string) => {
+    throw invalidParameters(`${where}: ${TREE_FIELDS.parametersUnderPath} cannot be used with ${what}`);
+  };
+  if (type !== 'ssmparameter') refuse('a Secrets Manager object (it reads SSM parameters)');
+  if (jsonKeys) refuse(`${TREE_FIELDS.jsonKeys} (each parameter under the path is one file)`);
+  if (jmesPath.length > 0) refuse('jmesPath (it reads many values, not one JSON value)');
+  if (primary.objectVersion !== undefined || primary.objectVersionLabel !== undefined)
+    refuse(
+      'objectVersion or objectVersionLabel (SSM reads the current version of each parameter under a path)',
+    );
+  checkParameterPath(primary.objectName, 'objectName', where);
+  if (failover) {
+    if (failover.objectVersion !== undefined || failover.objectVersionLabel !== undefined)
+      refuse('a failoverObject with objectVersion or objectVersionLabel');
+    checkParameterPath(failover.objectName, 'failoverObject objectName', where);
+  }
+  return {
+    kind: 'parametersUnderPath',
+    recursive: mode === 'recursive',
+    pathTranslation: ctx.pathTranslation,
+  };
+}
+
 function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): ObjectDescriptor {
   let where = `objects entry ${index + 1}`;
   const raw = normalise(item, where);
@@ -322,6 +400,8 @@ function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): 
   const objectAlias = text(raw, 'objectAlias', where);
   const primary = { objectName, objectAlias, objectVersion, objectVersionLabel };
   const failover = parseFailover(raw.failoverObject, primary, objectType, ctx, where);
+  const jmesPath = parseJmesPath(raw.jmesPath, ctx.pathTranslation, where, ctx.warnings);
+  const tree = parseTree(raw, primary, objectType, jmesPath, failover, ctx, where);
   return {
     ...primary,
     objectType,
@@ -329,10 +409,11 @@ function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): 
       alias: objectAlias !== undefined,
       warnings: ctx.warnings,
     }),
-    writesFile: true,
+    writesFile: tree === undefined,
     mode: parseMode(text(raw, 'filePermission', where), where),
-    jmesPath: parseJmesPath(raw.jmesPath, ctx.pathTranslation, where, ctx.warnings),
+    jmesPath,
     failover,
+    tree,
   };
 }
 
@@ -365,9 +446,13 @@ function markReplacedFiles(descriptors: readonly ObjectDescriptor[], warnings: s
   });
 }
 
-/** Every file a list of descriptors writes must be distinct, and none may be the folder of another. */
+/**
+ * Every file a list of descriptors writes must be distinct, and none may be the folder of another;
+ * the directory of an object written as many files is that object's alone.
+ */
 function checkCollisions(descriptors: readonly ObjectDescriptor[]): void {
   const owners = new Map<string, string>();
+  const directories = new Map<string, string>();
   for (const d of descriptors) {
     const files = d.jmesPath.map((j) => j.fileName);
     if (d.writesFile) files.unshift(d.fileName);
@@ -380,18 +465,34 @@ function checkCollisions(descriptors: readonly ObjectDescriptor[]): void {
       }
       owners.set(fileName, JSON.stringify(d.objectName));
     }
+    if (!d.tree) continue;
+    const other = directories.get(d.fileName);
+    if (other !== undefined) {
+      throw invalidParameters(
+        `directory ${JSON.stringify(d.fileName)} is filled by both ${other} and ${JSON.stringify(d.objectName)}: give one an objectAlias`,
+      );
+    }
+    directories.set(d.fileName, JSON.stringify(d.objectName));
   }
-  for (const fileName of owners.keys()) {
-    const parts = fileName.split('/');
-    for (let i = 1; i < parts.length; i++) {
+  const check = (name: string, what: string, self: boolean) => {
+    const parts = name.split('/');
+    for (let i = 1; i <= parts.length; i++) {
       const parent = parts.slice(0, i).join('/');
-      if (owners.has(parent)) {
+      const directory = directories.get(parent);
+      if (directory !== undefined && (i < parts.length || !self)) {
         throw invalidParameters(
-          `file name ${JSON.stringify(fileName)} would be inside ${JSON.stringify(parent)}, which is a file`,
+          `${what} ${JSON.stringify(name)} would be in the directory ${JSON.stringify(parent)} that ${directory} fills with its files: give one an objectAlias`,
+        );
+      }
+      if (i < parts.length && owners.has(parent)) {
+        throw invalidParameters(
+          `${what} ${JSON.stringify(name)} would be inside ${JSON.stringify(parent)}, which is a file`,
         );
       }
     }
-  }
+  };
+  for (const fileName of owners.keys()) check(fileName, 'file name', false);
+  for (const directory of directories.keys()) check(directory, 'directory', true);
 }
 
 /** Parses and validates the `objects` parameter. */
