@@ -1,8 +1,16 @@
 // Sync as Kubernetes Secret, upstream's end-to-end scenarios rewritten against the lab: the kubelet
 // stand-in runs as a kubelet would (publishing the pods bound to its node, republishing, unpublishing
 // deleted pods), and the lab's real controllers run Deployments and the garbage collector.
-import type { CoreEvent, KubeClient, Pod, Secret, SecretObject, SecretProviderClass } from '@sscsi/common';
-import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import type {
+  CoreEvent,
+  KubeClient,
+  Pod,
+  Secret,
+  SecretObject,
+  SecretProviderClass,
+  SecretProviderClassPodStatus,
+} from '@sscsi/common';
+import { Informer, isNotFound, Resources, resourcePath } from '@sscsi/common';
 import forge from 'node-forge';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -77,6 +85,49 @@ const waitForEvent = (pod: Pod, reason: string, pattern: RegExp) =>
     const events = await podEvents(kube, pod);
     return events.find((e: CoreEvent) => e.reason === reason && pattern.test(e.message));
   });
+
+/** Writes of one Secret (created, updated, deleted) seen through a watch, from now on. */
+async function watchWrites(namespace: string, name: string) {
+  const informer = new Informer<Secret>(kube, Resources.secrets, {
+    namespace,
+    fieldSelector: `metadata.name=${name}`,
+  });
+  let listed = false;
+  let writes = 0;
+  const count = () => {
+    if (listed) writes++;
+  };
+  informer.addHandlers({ added: count, updated: count, deleted: count });
+  informer.start();
+  await informer.waitForSync();
+  listed = true;
+  return { writes: () => writes, stop: () => informer.stop() };
+}
+
+/** The Events of pods, as `kubectl get events` lists them: name -> count. */
+async function eventCounts(pods: Pod[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const pod of pods)
+    for (const e of await podEvents(kube, pod))
+      if (e.involvedObject.uid === pod.metadata.uid) counts.set(e.metadata.name ?? '', e.count ?? 1);
+  return counts;
+}
+
+/** Events created or counted again between two snapshots. */
+function eventsBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let n = 0;
+  for (const [name, count] of after) n += count - (before.get(name) ?? 0);
+  return n;
+}
+
+const statusOf = (pod: Pod, spcName: string) =>
+  kube.get<SecretProviderClassPodStatus>(
+    resourcePath(
+      Resources.secretProviderClassPodStatuses,
+      pod.metadata.namespace,
+      `${pod.metadata.name}-${pod.metadata.namespace}-${spcName}`,
+    ),
+  );
 
 const dbSecretObject = (secretName: string, extra: Partial<SecretObject> = {}): SecretObject => ({
   secretName,
@@ -167,11 +218,25 @@ describe("the article's secretObjects", () => {
       },
     });
     const secret = await waitForSecret(env.namespace, 'volume-secret');
-    // What the kubelet would project into /k8s-secret: one file per key.
+    // The kubelet projects each key of the Secret as a file under /k8s-secret: the app must read
+    // there what it reads in /mnt/secrets-store, the CSI volume the Secret was built from.
+    const csiVolume = env.kubelet.targetPath(pod, 'secrets-store-inline');
+    const mounted = Object.fromEntries(
+      ['username', 'password'].map((f) => [f, fs.readFileSync(path.join(csiVolume, f), 'utf8')]),
+    );
+    expect(mounted).toEqual({ username: 'mamezou-tech', password: 'my-super-secret-password' });
+    expect(decoded(secret)).toEqual(mounted);
+    expect(secret.type).toBe('Opaque');
+    // The pod's second volume is this Secret, and the Secret lives as long as the pod's mount does.
     const volume = pod.spec?.volumes?.find((v) => v.name === 'k8s-secret') as
       { secret?: { secretName: string } } | undefined;
     expect(volume?.secret?.secretName).toBe(secret.metadata.name);
-    expect(Object.keys(decoded(secret)).sort()).toEqual(['password', 'username']);
+    expect(secret.metadata.ownerReferences).toEqual([
+      expect.objectContaining({
+        kind: 'SecretProviderClassPodStatus',
+        name: `two-volumes-${env.namespace}-for-volume`,
+      }),
+    ]);
   });
 });
 
@@ -272,6 +337,61 @@ describe('ownership', () => {
   });
 });
 
+describe('pods whose mounts disagree about one Secret', () => {
+  // What is measured here is a quiet period: writes and Events during it must stay bounded.
+  const QUIET_MS = 10_000;
+
+  it('settles on the mount that changed last, then writes and records nothing more', async () => {
+    // Two classes naming one secretName, each mounting a different value under the same file
+    // name: the pods disagree for good, as pods do when a value changed between their mounts.
+    env.provider.set('contested-a', 'value-from-a', 'v1');
+    env.provider.set('contested-b', 'value-from-b', 'v1');
+    const secretObjects = [
+      { secretName: 'contested', type: 'Opaque', data: [{ objectName: 'token', key: 'token' }] },
+    ];
+    for (const side of ['a', 'b']) {
+      await createSecretProviderClass(kube, env.namespace, `contested-${side}`, {
+        provider: 'test',
+        parameters: { objects: `contested-${side}`, filePath: 'token' },
+        secretObjects,
+      });
+    }
+    const podA = await createPod(kube, env.namespace, 'contested-a', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'contested-a' }],
+    });
+    await waitForSecret(env.namespace, 'contested', (s) => decoded(s).token === 'value-from-a');
+    const podB = await createPod(kube, env.namespace, 'contested-b', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'contested-b' }],
+    });
+    // B mounted last: its value wins, and both pods own the Secret.
+    await waitForSecret(
+      env.namespace,
+      'contested',
+      (s) => decoded(s).token === 'value-from-b' && s.metadata.ownerReferences?.length === 2,
+    );
+
+    const watch = await watchWrites(env.namespace, 'contested');
+    const eventsBefore = await eventCounts([podA, podB]);
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    const eventsAfter = await eventCounts([podA, podB]);
+    await watch.stop();
+
+    expect({ writes: watch.writes(), events: eventsBetween(eventsBefore, eventsAfter) }).toEqual({
+      writes: 0,
+      events: 0,
+    });
+    const secret = await secretOf(env.namespace, 'contested');
+    expect(decoded(secret)).toEqual({ token: 'value-from-b' });
+    // Where the content came from, for whoever wonders why it is B's.
+    const source = JSON.parse(
+      secret?.metadata.annotations?.['secrets-store.csi.k8s.io/content-source'] ?? '{}',
+    ) as { pod?: string; uid?: string };
+    expect(source).toMatchObject({ pod: 'contested-b', uid: podB.metadata.uid });
+  });
+});
+
 describe('classes and pods', () => {
   it('syncs in the namespace of a namespaced class, and two classes on one pod give two Secrets', async () => {
     const other = `sync-${uniqueSuffix()}`;
@@ -343,7 +463,7 @@ describe('types', () => {
     expect(data['tls.key']).toContain('-----BEGIN RSA PRIVATE KEY-----');
   });
 
-  it('reports a missing required key in an event and writes nothing', async () => {
+  it('reports a missing required key in one Event that counts the retries, and writes nothing', async () => {
     await spc(env.namespace, 'basic', 'username', [
       {
         secretName: 'basic-secret',
@@ -361,6 +481,15 @@ describe('types', () => {
       /basic-secret of type kubernetes.io\/basic-auth is missing the key username or password/,
     );
     expect(event.type).toBe('Warning');
+    // Each retry fails the same way: one Event whose count grows, as kubectl describe shows it.
+    const failures = async () =>
+      (await podEvents(kube, pod)).filter((e) => e.reason === 'FailedToCreateSecret');
+    const seen = await eventually('three failed attempts', async () => {
+      const events = await failures();
+      return events.reduce((n, e) => n + (e.count ?? 1), 0) >= 3 ? events : undefined;
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.count).toBeGreaterThanOrEqual(3);
     expect(await secretOf(env.namespace, 'basic-secret')).toBeUndefined();
   });
 
@@ -382,6 +511,86 @@ describe('types', () => {
       /objectName ".*etc\/hostname" must name a file inside the mount/,
     );
     expect(await secretOf(env.namespace, 'escape-secret')).toBeUndefined();
+  });
+});
+
+describe('statuses that do not match the pod', () => {
+  it("refuses a status pointing at the pod's volume of another class", async () => {
+    env.provider.set('decoy', 'not-for-this-secret', 'v1');
+    await spc(env.namespace, 'guarded', 'username', [
+      { secretName: 'guarded-secret', type: 'Opaque', data: [{ objectName: 'username', key: 'username' }] },
+    ]);
+    // The other class mounts a file of the same name with another value, and syncs nothing.
+    await createSecretProviderClass(kube, env.namespace, 'decoy', {
+      provider: 'test',
+      parameters: { objects: 'decoy', filePath: 'username' },
+    });
+    const pod = await createPod(kube, env.namespace, 'guarded-app', {
+      nodeName: env.nodeName,
+      volumes: [
+        { name: 'guarded', spc: 'guarded' },
+        { name: 'decoy', spc: 'decoy' },
+      ],
+    });
+    await waitForSecret(env.namespace, 'guarded-secret', (s) => decoded(s).username === 'mamezou-tech');
+    const decoyPath = env.kubelet.targetPath(pod, 'decoy');
+    await eventually('the decoy volume to be mounted', () =>
+      fs.existsSync(path.join(decoyPath, 'username')) ? true : undefined,
+    );
+
+    // Someone who may write statuses points the guarded class's status at the decoy volume.
+    const status = await statusOf(pod, 'guarded');
+    await kube.replace(
+      resourcePath(Resources.secretProviderClassPodStatuses, env.namespace, status.metadata.name),
+      { ...status, status: { ...status.status, targetPath: decoyPath } },
+    );
+    const outcome = await eventually('the driver to refuse the status, or to copy the decoy', async () => {
+      if (decoded(await secretOf(env.namespace, 'guarded-secret')).username === 'not-for-this-secret')
+        return 'copied';
+      const events = await podEvents(kube, pod);
+      return events.some(
+        (e) => e.reason === 'FailedToCreateSecret' && /not a volume of class guarded/.test(e.message),
+      )
+        ? 'refused'
+        : undefined;
+    });
+    expect(outcome).toBe('refused');
+    expect(decoded(await secretOf(env.namespace, 'guarded-secret'))).toEqual({ username: 'mamezou-tech' });
+  });
+});
+
+describe('finished pods', () => {
+  it('leaves the Secret of a pod that Succeeded alone', async () => {
+    await spc(env.namespace, 'finished', 'username', [
+      { secretName: 'finished-secret', type: 'Opaque', data: [{ objectName: 'username', key: 'username' }] },
+    ]);
+    const pod = await createPod(kube, env.namespace, 'finished-app', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'finished' }],
+    });
+    await waitForSecret(env.namespace, 'finished-secret');
+    const statusName = `finished-app-${env.namespace}-finished`;
+    const skipped = () =>
+      env.driver
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes(statusName) && l.includes('the pod has finished')).length;
+
+    // The pod's containers ended (a Job's pod): the kubelet reports Succeeded.
+    await kube.patch(
+      `${resourcePath(Resources.pods, env.namespace, 'finished-app')}/status`,
+      { status: { phase: 'Succeeded' } },
+      'merge',
+    );
+    await eventually('the driver to skip the finished pod', () => (skipped() >= 1 ? true : undefined));
+    const warningsBefore = await eventCounts([pod]);
+    // A deleted Secret makes the driver look again: it still leaves the finished pod alone.
+    await kube.delete(secretPath(env.namespace, 'finished-secret'));
+    await eventually('the driver to look at the finished pod again', () =>
+      skipped() >= 2 ? true : undefined,
+    );
+    expect(await secretOf(env.namespace, 'finished-secret')).toBeUndefined();
+    expect(eventsBetween(warningsBefore, await eventCounts([pod]))).toBe(0);
   });
 });
 
@@ -409,8 +618,24 @@ describe('rotation', () => {
   });
 });
 
+describe('driver restarts', () => {
+  it('recreates a synced Secret deleted while the driver was down', async () => {
+    await spc(env.namespace, 'restart', 'username,password', [dbSecretObject('restart-secret')]);
+    await createPod(kube, env.namespace, 'restart-app', {
+      nodeName: env.nodeName,
+      volumes: [{ spc: 'restart' }],
+    });
+    await waitForSecret(env.namespace, 'restart-secret');
+    await env.driver.stop();
+    await kube.delete(secretPath(env.namespace, 'restart-secret'));
+    await env.restartDriver();
+    const secret = await waitForSecret(env.namespace, 'restart-secret');
+    expect(decoded(secret)).toEqual({ username: 'mamezou-tech', password: 'my-super-secret-password' });
+  });
+});
+
 describe('without the sync RBAC', () => {
-  it('says that syncSecret.enabled=false is the cause', async () => {
+  it('watches no Secrets while no class syncs any, and says that syncSecret.enabled=false is the cause when one does', async () => {
     const ns = env.namespace;
     const sa = `driver-nosync-${uniqueSuffix()}`;
     const role = `sscsi-nosync-${uniqueSuffix()}`;
@@ -476,6 +701,23 @@ describe('without the sync RBAC', () => {
     });
     try {
       await kubelet.registerNode();
+      // The chart's default: no class syncs anything, so the driver has no reason to read Secrets.
+      await spc(ns, 'nosync-plain', 'username', []);
+      const plain = await createPod(kube, ns, 'nosync-plain-app', {
+        nodeName,
+        volumes: [{ spc: 'nosync-plain' }],
+      });
+      await kubelet.publish(plain);
+      const plainStatus = `nosync-plain-app-${ns}-nosync-plain`;
+      const first = await eventually('the sync controller to look at the mount, or a Secret watch', () => {
+        const logs = driver.logs();
+        if (/lacks the sync RBAC|Secret watch failed/.test(logs)) return 'watched Secrets';
+        return logs.split('\n').some((l) => l.includes(plainStatus) && l.includes('no secretObjects'))
+          ? 'nothing to sync'
+          : undefined;
+      });
+      expect(first).toBe('nothing to sync');
+
       await spc(ns, 'nosync', 'username', [
         { secretName: 'nosync-secret', type: 'Opaque', data: [{ objectName: 'username', key: 'u' }] },
       ]);
@@ -488,8 +730,8 @@ describe('without the sync RBAC', () => {
           : undefined,
       );
       expect(await secretOf(ns, 'nosync-secret')).toBeUndefined();
-      await kubelet.unpublishAll();
     } finally {
+      await kubelet.unpublishAll().catch(() => undefined);
       await kubelet.stop();
       await driver.stop();
       await kube

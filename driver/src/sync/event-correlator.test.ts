@@ -49,7 +49,13 @@ class FakeEvents implements EventSink {
 }
 
 const pod = { name: 'app', namespace: 'default', uid: 'uid-1' };
-const logger = createLogger({ name: 'test', json: true, verbosity: 0 });
+const logged: string[] = [];
+const logger = createLogger({
+  name: 'test',
+  json: true,
+  verbosity: 0,
+  destination: { write: (l: string) => logged.push(l) },
+});
 
 function setup(limits = CLIENT_GO_LIMITS) {
   const sink = new FakeEvents();
@@ -172,6 +178,7 @@ describe('CorrelatingEventRecorder', () => {
     await again(); // the Event expired meanwhile: a new one, still counting
     expect(sink.events()).toEqual([expect.objectContaining({ count: 5 })]);
     expect(sink.calls.filter((c) => c === 'create')).toHaveLength(3);
+    expect(logged.filter((l) => l.includes('failed to record event'))).toHaveLength(2);
   });
 
   it('forgets the least recently used Events beyond its cache size', async () => {

@@ -45,7 +45,6 @@ import type { ContentSource, WantedSecret } from './secret-plan';
 import { MANAGED_LABEL, planSecret } from './secret-plan';
 import { WorkQueue } from './work-queue';
 
-
 const FORBIDDEN_HINT =
   'the driver may not write Secrets: its ServiceAccount lacks the sync RBAC (install the chart with syncSecret.enabled=true)';
 
@@ -227,8 +226,7 @@ export class SecretSync {
 
   /** A Secret as it is now: from the watch once it has listed, else from the API server. */
   private async currentSecret(namespace: string, name: string, fresh: boolean): Promise<Secret | undefined> {
-    const watch = this.secretWatch();
-    if (!fresh && watch.hasSynced) return watch.get(namespace, name);
+    if (!fresh && this.secrets?.hasSynced) return this.secrets.get(namespace, name);
     try {
       return await this.o.kube.get<Secret>(resourcePath(Resources.secrets, namespace, name));
     } catch (err) {
@@ -337,6 +335,7 @@ export class SecretSync {
       this.o.metrics.secretSynced(spc.spec.provider ?? '', written, (performance.now() - started) / 1000);
     if (failures > 0)
       throw new SyncError(`${failures} of ${secretObjects.length} Secrets failed to sync for ${key}`);
+    this.o.logger.debug({ spcps: key, written }, 'reconcile complete');
     return undefined;
   }
 

@@ -1,0 +1,398 @@
+// The sync controller against an in-memory API (fake-kube.ts) and real files in a temporary kubelet
+// folder: start-up, requeue, resync, finished pods, when Secrets are watched, disagreeing pods,
+// concurrency and faults. The same behaviour runs against the lab in e2e/tests/sync-secret.test.ts.
+import type { Pod, Secret, SecretObject, SecretProviderClassPodStatus } from '@sscsi/common';
+import { createLogger, KubeApiError } from '@sscsi/common';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { NODE_LABEL } from '../kube/pod-status';
+import { SecretProviderClassCache } from '../kube/secret-provider-classes';
+import { FakeKube } from './fake-kube';
+import type { SecretSyncOptions } from './secret-sync';
+import { SecretSync } from './secret-sync';
+
+const DRIVER = 'secrets-store.csi.k8s.io';
+const NODE = 'node-1';
+const NS = 'default';
+const SECRETS = 'secrets';
+
+interface RecordedEvent {
+  pod: string;
+  type: string;
+  reason: string;
+  message: string;
+}
+
+const dbSecret = (secretName = 'db'): SecretObject => ({
+  secretName,
+  type: 'Opaque',
+  data: [{ objectName: 'password', key: 'password' }],
+});
+
+async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+class Harness {
+  readonly events: RecordedEvent[] = [];
+  readonly logs: string[] = [];
+  readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'sscsi-sync-'));
+  readonly classes: SecretProviderClassCache;
+  readonly sync: SecretSync;
+
+  constructor(
+    options: Partial<SecretSyncOptions> = {},
+    readonly api = new FakeKube(),
+  ) {
+    const logger = createLogger({
+      name: 'test',
+      json: true,
+      verbosity: 5,
+      destination: { write: (line: string) => this.logs.push(line) },
+    });
+    this.classes = new SecretProviderClassCache(this.api.client, logger);
+    this.sync = new SecretSync({
+      kube: this.api.client,
+      nodeId: NODE,
+      driverName: DRIVER,
+      classes: this.classes,
+      mounter: { isMountPoint: async (p) => fs.existsSync(p) },
+      events: {
+        record: (pod, type, reason, message) =>
+          this.events.push({ pod: `${pod.namespace}/${pod.name}`, type, reason, message }),
+      },
+      metrics: { secretSynced: () => undefined },
+      logger,
+      requeueAfterMs: 20,
+      retryBaseDelayMs: 10,
+      ...options,
+    });
+  }
+
+  start(): void {
+    this.classes.start();
+    this.sync.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.sync.stop();
+    await this.classes.stop();
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+
+  addClass(name: string, secretObjects: SecretObject[] = [dbSecret()]): void {
+    this.api.put('secretproviderclasses', {
+      metadata: { name, namespace: NS },
+      spec: { provider: 'test', secretObjects },
+    });
+  }
+
+  /** A pod on this node with one volume of `spc` holding `files`, last changed at `changedAt`. */
+  addPod(
+    name: string,
+    spc: string,
+    files: Record<string, string>,
+    o: { changedAt?: number; owner?: string; phase?: string; silently?: boolean } = {},
+  ): { pod: Pod; targetPath: string } {
+    const pod = this.api.put<Pod>(
+      'pods',
+      {
+        metadata: {
+          name,
+          namespace: NS,
+          ownerReferences: o.owner
+            ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: o.owner, uid: `uid-${o.owner}` }]
+            : undefined,
+        },
+        spec: {
+          nodeName: NODE,
+          volumes: [
+            { name: 'secrets', csi: { driver: DRIVER, volumeAttributes: { secretProviderClass: spc } } },
+          ],
+        },
+        status: { phase: o.phase ?? 'Running' },
+      },
+      o.silently,
+    );
+    const targetPath = path.join(
+      this.root,
+      'pods',
+      pod.metadata.uid ?? '',
+      'volumes',
+      'kubernetes.io~csi',
+      'secrets',
+      'mount',
+    );
+    fs.mkdirSync(targetPath, { recursive: true });
+    for (const [file, content] of Object.entries(files)) {
+      fs.writeFileSync(path.join(targetPath, file), content);
+      if (o.changedAt !== undefined) {
+        const when = new Date(o.changedAt);
+        fs.utimesSync(path.join(targetPath, file), when, when);
+      }
+    }
+    return { pod, targetPath };
+  }
+
+  /** The status the driver's publish records for a pod's volume. */
+  addStatus(pod: Pod, spc: string, targetPath: string): SecretProviderClassPodStatus {
+    return this.api.put<SecretProviderClassPodStatus>('secretproviderclasspodstatuses', {
+      metadata: {
+        name: `${pod.metadata.name}-${NS}-${spc}`,
+        namespace: NS,
+        labels: { [NODE_LABEL]: NODE },
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' },
+        ],
+      },
+      status: {
+        podName: pod.metadata.name,
+        secretProviderClassName: spc,
+        mounted: true,
+        targetPath,
+        objects: [],
+      },
+    });
+  }
+
+  mountedPod(name: string, spc: string, password: string, o: Parameters<Harness['addPod']>[3] = {}) {
+    const { pod, targetPath } = this.addPod(name, spc, { password }, o);
+    const status = this.addStatus(pod, spc, targetPath);
+    return { pod, targetPath, status };
+  }
+
+  secret(name = 'db'): Secret | undefined {
+    return this.api.object<Secret>(SECRETS, NS, name);
+  }
+
+  password(name = 'db'): string | undefined {
+    const value = this.secret(name)?.data?.password;
+    return value === undefined ? undefined : Buffer.from(value, 'base64').toString();
+  }
+
+  writes(): number {
+    return (
+      this.api.count('POST', SECRETS) + this.api.count('PUT', SECRETS) + this.api.count('DELETE', SECRETS)
+    );
+  }
+}
+
+let h: Harness;
+afterEach(async () => {
+  await h?.stop();
+});
+
+describe('SecretSync start-up and resync', () => {
+  it('syncs statuses listed before the pods, instead of dropping them', async () => {
+    h = new Harness();
+    h.addClass('db-class');
+    h.mountedPod('app', 'db-class', 'pw-1');
+    const releasePods = h.api.hold('LIST', 'pods');
+    h.start();
+    await until('the statuses to be listed', () => h.api.count('LIST', 'secretproviderclasspodstatuses') > 0);
+    releasePods();
+    await until('the Secret', () => h.password());
+    expect(h.password()).toBe('pw-1');
+  });
+
+  it('syncs a status whose pod the cache does not have yet', async () => {
+    h = new Harness();
+    h.addClass('db-class');
+    h.start();
+    await h.sync.idle();
+    // The status arrives first (its pod is not bound to this node in the cache yet).
+    const { pod, targetPath } = h.addPod('late', 'db-class', { password: 'pw-late' }, { silently: true });
+    h.addStatus(pod, 'db-class', targetPath);
+    await until('a look at the status', () => h.logs.some((l) => l.includes('not in the cache yet')));
+    h.api.put('pods', pod);
+    await until('the Secret', () => h.password());
+    expect(h.password()).toBe('pw-late');
+  });
+
+  it('looks at a status again after the class is created', async () => {
+    h = new Harness();
+    h.mountedPod('app', 'later-class', 'pw');
+    h.start();
+    await until('a look at the status', () => h.logs.some((l) => l.includes('the class is not found')));
+    h.addClass('later-class');
+    await until('the Secret', () => h.password());
+  });
+
+  it('recreates at start-up a Secret deleted while the driver was down', async () => {
+    h = new Harness();
+    h.addClass('db-class');
+    h.mountedPod('app', 'db-class', 'pw');
+    h.start();
+    await until('the Secret', () => h.password());
+    await h.sync.stop();
+    h.api.remove(SECRETS, NS, 'db');
+    const restarted = new Harness({}, h.api);
+    try {
+      restarted.start();
+      await until('the Secret again', () => restarted.password());
+    } finally {
+      await restarted.stop();
+    }
+  });
+});
+
+describe('SecretSync and the pods it serves', () => {
+  it.each(['Succeeded', 'Failed'])('leaves a pod that %s alone', async (phase) => {
+    h = new Harness();
+    h.addClass('db-class');
+    h.mountedPod('job', 'db-class', 'pw', { phase });
+    h.start();
+    await h.sync.idle();
+    await until('a look at the status', () => h.logs.some((l) => l.includes('the pod has finished')));
+    expect(h.secret()).toBeUndefined();
+    expect(h.events).toEqual([]);
+  });
+
+  it('stops syncing a pod once it finished, and says nothing more about it', async () => {
+    h = new Harness({ resyncIntervalMs: 30 });
+    h.addClass('db-class', [dbSecret(), { ...dbSecret('broken'), type: 'kubernetes.io/tls' }]);
+    const { pod } = h.mountedPod('job', 'db-class', 'pw');
+    h.start();
+    await until('a failure', () => h.events.some((e) => e.reason === 'FailedToCreateSecret'));
+    h.api.put('pods', { ...pod, status: { phase: 'Succeeded' } });
+    await until('a look at the finished pod', () => h.logs.some((l) => l.includes('the pod has finished')));
+    const seen = h.events.length;
+    h.api.remove(SECRETS, NS, 'db');
+    await until('two resyncs', () => h.logs.filter((l) => l.includes('the pod has finished')).length >= 3);
+    expect(h.secret()).toBeUndefined();
+    expect(h.events).toHaveLength(seen);
+  });
+
+  it("refuses a status pointing at the pod's volume of another class", async () => {
+    h = new Harness();
+    h.addClass('db-class');
+    const { pod } = h.addPod('app', 'db-class', {});
+    const other = h.addPod('other', 'other-class', { password: 'not-this' });
+    // Same pod, same file name, but the other pod's volume: its uid does not match.
+    h.addStatus(pod, 'db-class', other.targetPath);
+    h.start();
+    await until('a refusal', () => h.events.find((e) => /not a volume of pod default\/app/.test(e.message)));
+    expect(h.secret()).toBeUndefined();
+  });
+});
+
+describe('SecretSync and the Secrets watch', () => {
+  it('lists no Secrets while no class of its pods syncs any', async () => {
+    h = new Harness({ resyncIntervalMs: 20 });
+    h.addClass('plain', []);
+    h.mountedPod('app', 'plain', 'pw');
+    h.start();
+    await until(
+      'two looks at the status',
+      () => h.logs.filter((l) => l.includes('no secretObjects')).length >= 2,
+    );
+    expect(h.api.calls.filter((c) => /\/secrets(\/|$)/.test(c.path))).toEqual([]);
+
+    h.addClass('plain');
+    await until('the Secret', () => h.password());
+    expect(h.api.count('LIST', SECRETS)).toBe(1);
+  });
+
+  it('stops listing Secrets it may not read; the syncs that need them say why', async () => {
+    h = new Harness({ retryBaseDelayMs: 60_000 });
+    const forbidden = (verb: string) => () =>
+      new KubeApiError(verb, '/api/v1/secrets', 403, 'Forbidden', 'secrets is forbidden');
+    h.api.failNext('LIST', SECRETS, forbidden('GET'));
+    h.api.failNext('GET', SECRETS, forbidden('GET'));
+    h.addClass('db-class');
+    h.mountedPod('app', 'db-class', 'pw');
+    h.start();
+    const event = await until('the hint', () =>
+      h.events.find((e) => /syncSecret\.enabled=true/.test(e.message)),
+    );
+    expect(event.type).toBe('Warning');
+    await until('the failed list', () => h.api.count('LIST', SECRETS) === 1);
+    // The informer would list again within a second on its own; stopped, it does not.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(h.api.count('LIST', SECRETS)).toBe(1);
+    expect(h.logs.filter((l) => l.includes('lacks the sync RBAC'))).toHaveLength(1);
+  });
+});
+
+describe('SecretSync with pods that share a Secret', () => {
+  it('writes the Secret of 20 pods of one workload once', async () => {
+    h = new Harness();
+    h.addClass('db-class');
+    for (let i = 0; i < 20; i++)
+      h.mountedPod(`web-${i}`, 'db-class', 'same', { owner: 'web', changedAt: 1_000 + i });
+    h.start();
+    await until('the Secret', () => h.password());
+    await h.sync.idle();
+    expect(h.writes()).toBe(1);
+    expect(h.events).toEqual([]);
+    expect(h.secret()?.metadata.ownerReferences?.map((o) => o.name)).toEqual(['web']);
+  });
+
+  it('settles pods that disagree on the newest mount and writes nothing more', async () => {
+    h = new Harness({ resyncIntervalMs: 20 });
+    h.addClass('db-class');
+    h.mountedPod('old', 'db-class', 'old-value', {
+      owner: 'rs',
+      changedAt: Date.parse('2026-01-01T00:00:00Z'),
+    });
+    h.mountedPod('new', 'db-class', 'new-value', {
+      owner: 'rs',
+      changedAt: Date.parse('2026-01-01T00:01:00Z'),
+    });
+    h.start();
+    await until('the newest value', () => h.password() === 'new-value');
+    const writes = h.writes();
+    expect(writes).toBeLessThanOrEqual(2);
+    const completed = () => h.logs.filter((l) => l.includes('reconcile complete')).length;
+    const before = completed();
+    await until('several resyncs of both pods', () => completed() >= before + 10);
+    expect(h.writes()).toBe(writes);
+    expect(h.password()).toBe('new-value');
+  });
+
+  it('gives the content to the older mount at the next resync once the newer pod finished', async () => {
+    h = new Harness({ resyncIntervalMs: 20 });
+    h.addClass('db-class');
+    h.mountedPod('old', 'db-class', 'old-value', {
+      owner: 'rs',
+      changedAt: Date.parse('2026-01-01T00:00:00Z'),
+    });
+    const newer = h.mountedPod('new', 'db-class', 'new-value', {
+      owner: 'rs',
+      changedAt: Date.parse('2026-01-01T00:01:00Z'),
+    });
+    h.start();
+    await until('the newest value', () => h.password() === 'new-value');
+    h.api.put('pods', { ...newer.pod, status: { phase: 'Succeeded' } });
+    await until('the remaining pod’s value', () => h.password() === 'old-value');
+  });
+
+  it('retries a write the API server failed, with one Warning', async () => {
+    h = new Harness();
+    h.api.failNext(
+      'POST',
+      SECRETS,
+      () => new KubeApiError('POST', '/secrets', 500, 'InternalError', 'etcd is away'),
+    );
+    h.addClass('db-class');
+    h.mountedPod('app', 'db-class', 'pw');
+    h.start();
+    await until('the Secret', () => h.password());
+    expect(h.events).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'FailedToCreateSecret',
+        message: expect.stringMatching(/etcd is away/),
+      }),
+    ]);
+    expect(h.logs.join('\n')).not.toContain(Buffer.from('pw').toString('base64'));
+  });
+});
