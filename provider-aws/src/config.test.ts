@@ -19,6 +19,7 @@ describe('parseConfig', () => {
     });
     expect(config.defaultRegion).toBe('eu-central-1');
     expect(config.valueCache).toEqual({ maxBytes: 4 * 1024 * 1024, idleMs: 15 * 60_000 });
+    expect(config.sharedAnswersWindowMs).toBe(30_000);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -47,7 +48,13 @@ describe('parseConfig', () => {
     expect(config.valueCache).toEqual({ maxBytes: 0, idleMs: 3_600_000 });
   });
 
+  it('shares AWS answers for as long as told, or only calls in flight with 0s', () => {
+    expect(run(['--shared-answers-window=10s']).sharedAnswersWindowMs).toBe(10_000);
+    expect(run(['--shared-answers-window=0s']).sharedAnswersWindowMs).toBe(0);
+  });
+
   it.each([
+    [['--shared-answers-window=soon'], /shared-answers-window/],
     [['--value-cache-max-bytes=-1'], /--value-cache-max-bytes must be 0 or more/],
     [['--value-cache-idle-timeout=later'], /value-cache-idle-timeout/],
     [['--qps=0'], /--qps and --burst must be greater than 0/],

@@ -46,6 +46,11 @@ export const FLAGS = {
     default: '15m',
     help: 'a kept value unused for this long is dropped (Go duration; at least the rotation poll interval to be useful)',
   },
+  'shared-answers-window': {
+    kind: 'duration',
+    default: '30s',
+    help: "how long an AWS answer (a secret's current version, a parameter's value) read for one rotation remount serves the remounts of other pods of the same verified identity (Go duration; keep it under the driver's --rotation-poll-interval; 0s shares only calls in flight)",
+  },
   'metrics-addr': { kind: 'string', default: ':8989', help: 'address of the /metrics and /healthz endpoint' },
   'log-format-json': { kind: 'bool', default: false, help: 'log JSON lines instead of text' },
   v: { kind: 'int', default: 0, help: 'log verbosity: 4 and up logs debug lines' },
@@ -63,6 +68,8 @@ export interface ProviderConfig {
   eksAddonVersion: string;
   /** Bounds of the value cache (secret values kept for remounts). */
   valueCache: { maxBytes: number; idleMs: number };
+  /** How long an AWS answer serves other pods' rotation remounts of the same identity. */
+  sharedAnswersWindowMs: number;
   metricsAddress: string;
   logJson: boolean;
   verbosity: number;
@@ -106,6 +113,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     idleMs: Number(values['value-cache-idle-timeout']),
   };
   if (valueCache.maxBytes < 0) throw new FlagError('--value-cache-max-bytes must be 0 or more');
+  const sharedAnswersWindowMs = Number(values['shared-answers-window']);
+  if (sharedAnswersWindowMs < 0) throw new FlagError('--shared-answers-window must be 0s or more');
   const config: ProviderConfig = {
     socketPath: `${String(values['provider-volume']).replace(/\/+$/, '')}/aws.sock`,
     driverWritesSecrets: Boolean(values['driver-writes-secrets']),
@@ -118,6 +127,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     },
     eksAddonVersion: String(values['eks-addon-version']),
     valueCache,
+    sharedAnswersWindowMs,
     metricsAddress: String(values['metrics-addr']),
     logJson: Boolean(values['log-format-json']),
     verbosity: Number(values.v),

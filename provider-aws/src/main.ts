@@ -22,6 +22,7 @@ import { CredentialCache } from './credentials/credential-cache';
 import { IdentityResolver } from './credentials/identity';
 import { PodIdentityAgent } from './credentials/pod-identity';
 import { clusterSigningKeys, TokenVerifier } from './credentials/token-verifier';
+import { DEFAULT_COALESCE_MS, SharedAnswers } from './fetch/shared-answers';
 import { ValueCache } from './fetch/value-cache';
 import { KubePodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
@@ -79,7 +80,15 @@ async function main(): Promise<void> {
     onEvict: (reason) => metrics.valueCacheEvicted(reason),
   });
   metrics.watchValueCache(valueCache);
-  const sweeper = setInterval(() => valueCache.sweep(), VALUE_CACHE_SWEEP_MS).unref();
+  const sharedAnswers = new SharedAnswers({
+    windowMs: config.sharedAnswersWindowMs,
+    coalesceMs: DEFAULT_COALESCE_MS,
+    onShared: (operation) => metrics.awsAnswerShared(operation),
+  });
+  const sweeper = setInterval(() => {
+    valueCache.sweep();
+    sharedAnswers.sweep();
+  }, VALUE_CACHE_SWEEP_MS).unref();
   const mount = new MountService({
     driverWritesSecrets: config.driverWritesSecrets,
     defaultRegion: config.defaultRegion,
@@ -87,6 +96,7 @@ async function main(): Promise<void> {
     identity,
     clients,
     valueCache,
+    sharedAnswers,
     metrics,
     logger,
     events: new PodEventRecorder(kube, RUNTIME_NAME, logger),

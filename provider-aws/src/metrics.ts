@@ -1,6 +1,6 @@
 // The provider's metrics (upstream's provider has none): AWS calls by service, operation and
-// outcome, mount durations, how often cached credentials saved an STS or agent call, and the size
-// of the value cache.
+// outcome, mount durations, how often cached credentials saved an STS or agent call, how often a
+// mount used another mount's AWS answer, and the size of the value cache.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export class ProviderMetrics {
@@ -9,6 +9,7 @@ export class ProviderMetrics {
   private readonly cacheHits: Counter<'kind'>;
   private readonly cacheMisses: Counter<'kind'>;
   private readonly valueEvictions: Counter<'reason'>;
+  private readonly sharedAnswers: Counter<'operation'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -43,6 +44,17 @@ export class ProviderMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.sharedAnswers = new Counter({
+      name: 'aws_provider_shared_answers_total',
+      help: 'AWS answers a mount took from a call made (or kept) for another mount of the same identity, by operation; for GetParameters, per parameter',
+      labelNames: ['operation'],
+      registers,
+    });
+  }
+
+  /** A mount got an AWS answer from a call made for another mount of the same identity. */
+  awsAnswerShared(operation: string): void {
+    this.sharedAnswers.inc({ operation });
   }
 
   /** Reports the value cache's size, read at each scrape. */

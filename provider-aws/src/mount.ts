@@ -12,6 +12,7 @@ import { failureOf, MountError } from './errors';
 import type { MountFile } from './fetch/files';
 import { filesOf } from './fetch/files';
 import { fetchObjects } from './fetch/object-fetcher';
+import type { MountRound, SharedAnswers } from './fetch/shared-answers';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
 import type { ProviderMetrics } from './metrics';
@@ -29,6 +30,8 @@ export interface MountServiceOptions {
   identity: IdentityResolver;
   clients: AwsClients;
   valueCache: ValueCache;
+  /** AWS answers shared by the mounts of one verified identity; without it every mount asks AWS itself. */
+  sharedAnswers?: SharedAnswers;
   metrics: ProviderMetrics;
   logger: Logger;
   /** Where warnings about the class go, for the pod's events. */
@@ -77,9 +80,11 @@ export class MountService {
   async mount(req: MountRequest__Output, signal?: AbortSignal): Promise<MountResponse> {
     const started = performance.now();
     let pod = '';
+    let round: MountRound | undefined;
     try {
       const input = parseMountRequest(req);
       pod = `${input.pod.namespace}/${input.pod.name}`;
+      round = this.o.sharedAnswers?.beginMount(input.targetPath, input.currentVersions.size > 0);
       this.announceWarnings(input);
       const region =
         input.region ??
@@ -89,7 +94,7 @@ export class MountService {
       const credentials = new Map<string, Promise<AwsCredentials>>();
       const fetched = await fetchObjects(
         {
-          clients: this.o.clients,
+          clients: this.clientsFor(round),
           valueCache: this.o.valueCache,
           targetPath: input.targetPath,
           region,
@@ -136,6 +141,20 @@ export class MountService {
       this.o.metrics.mounted(reason, (performance.now() - started) / 1000);
       if (err instanceof MountError) this.o.logger.warn({ pod, reason, err: err.message }, 'mount failed');
       throw err;
+    } finally {
+      round?.end();
     }
+  }
+
+  /** The AWS clients of one mount: their reads shared with the other mounts of the same identity. */
+  private clientsFor(round: MountRound | undefined): Pick<AwsClients, 'secretsManager' | 'ssm'> {
+    const shared = this.o.sharedAnswers;
+    if (!shared || !round) return this.o.clients;
+    return {
+      secretsManager: (region, credentials) =>
+        shared.secretsManager(this.o.clients.secretsManager(region, credentials), credentials, region, round),
+      ssm: (region, credentials) =>
+        shared.ssm(this.o.clients.ssm(region, credentials), credentials, region, round),
+    };
   }
 }

@@ -1,0 +1,454 @@
+// AWS answers shared by the mounts of one verified identity: rotation rounds of many pods through
+// the real Mount handler (AWS faked, counting calls), what a round may reuse and what it may not,
+// and the shared calls' behaviour under cancellation and failure.
+import { createLogger } from '@sscsi/common';
+import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
+import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { GetParametersCommand } from '@aws-sdk/client-ssm';
+import { Registry } from 'prom-client';
+
+import { CredentialCache } from '../credentials/credential-cache';
+import type { PodOfToken } from '../credentials/fake-cluster';
+import { FakeCluster } from '../credentials/fake-cluster';
+import { awsError, FakeSts } from '../credentials/fake-sts';
+import type { AwsClients } from '../aws-clients';
+import type { AwsCredentials } from '../credentials/credential-cache';
+import type { IdentityResolver } from '../credentials/identity';
+import { IdentityResolver as RealIdentityResolver } from '../credentials/identity';
+import { PodIdentityAgent } from '../credentials/pod-identity';
+import { TokenVerifier } from '../credentials/token-verifier';
+import { ProviderMetrics } from '../metrics';
+import { MountService } from '../mount';
+import { FakeAws } from './fake-aws';
+import type { MountRound, Sender } from './shared-answers';
+import { parameterNameOf, SharedAnswers } from './shared-answers';
+import { ValueCache } from './value-cache';
+
+const REGION = 'us-east-1';
+const WINDOW_MS = 30_000;
+const OBJECTS = [
+  '- {objectName: MyDBSecret, objectType: secretsmanager}',
+  '- {objectName: /app/db/username, objectType: ssmparameter}',
+  '- {objectName: /app/db/password, objectType: ssmparameter}',
+].join('\n');
+
+type Versions = Array<{ id: string; version: string }>;
+
+interface Pod {
+  name: string;
+  serviceAccount: string;
+  tokens: string;
+  versions: Versions;
+}
+
+const targetOf = (pod: Pod) => `/var/lib/kubelet/pods/uid-${pod.name}/volumes/kubernetes.io~csi/v/mount`;
+
+function request(pod: Pod, objects = OBJECTS): MountRequest__Output {
+  return {
+    attributes: JSON.stringify({
+      'csi.storage.k8s.io/pod.name': pod.name,
+      'csi.storage.k8s.io/pod.namespace': 'default',
+      'csi.storage.k8s.io/pod.uid': `uid-${pod.name}`,
+      'csi.storage.k8s.io/serviceAccount.name': pod.serviceAccount,
+      'csi.storage.k8s.io/serviceAccount.tokens': pod.tokens,
+      region: REGION,
+      objects,
+    }),
+    secrets: 'null',
+    targetPath: targetOf(pod),
+    permission: '420',
+    currentObjectVersion: pod.versions,
+  };
+}
+
+const contents = (res: MountResponse) =>
+  Object.fromEntries((res.files ?? []).map((f) => [f.path, Buffer.from(f.contents ?? '').toString()]));
+
+/** One credentials object per ServiceAccount: what the credential cache gives verified pods. */
+function credentialsPerServiceAccount(): IdentityResolver {
+  const bySa = new Map<string, object>();
+  return {
+    credentials: async (input: { pod: { serviceAccount: string } }) => {
+      const sa = input.pod.serviceAccount;
+      if (!bySa.has(sa)) bySa.set(sa, { accessKeyId: `AKID-${sa}`, secretAccessKey: 's', sessionToken: 't' });
+      return bySa.get(sa);
+    },
+  } as unknown as IdentityResolver;
+}
+
+/** As IAM does with a GetParameters call that names one parameter the role may not read: denied whole. */
+function denying(aws: FakeAws, names: ReadonlySet<string>): AwsClients {
+  const ssm = (region: string, credentials: AwsCredentials) => {
+    const client = aws.clients.ssm(region, credentials);
+    return {
+      send: (command: GetParametersCommand, options?: { abortSignal?: AbortSignal }) => {
+        const denied = (command.input.Names ?? []).find((n) => names.has(parameterNameOf(n)));
+        if (denied === undefined) return client.send(command, options);
+        aws.calls.push({ region, op: 'GetParameters', input: { ...command.input } });
+        return Promise.reject(awsError('AccessDeniedException', 400, `not authorized to read ${denied}`));
+      },
+    };
+  };
+  return { secretsManager: aws.clients.secretsManager, ssm } as unknown as AwsClients;
+}
+
+function harness(options: { identity?: IdentityResolver; windowMs?: number; denied?: string[] } = {}) {
+  const aws = new FakeAws();
+  let now = 1_000_000;
+  const registry = new Registry();
+  const shared = new SharedAnswers({
+    windowMs: options.windowMs ?? WINDOW_MS,
+    coalesceMs: 1,
+    now: () => now,
+  });
+  const service = new MountService({
+    driverWritesSecrets: true,
+    defaultRegion: undefined,
+    lookups: { roleArn: async () => 'arn:aws:iam::111122223333:role/app', nodeRegion: async () => REGION },
+    identity: options.identity ?? credentialsPerServiceAccount(),
+    clients: denying(aws, new Set(options.denied ?? [])),
+    valueCache: new ValueCache(),
+    sharedAnswers: shared,
+    metrics: new ProviderMetrics(registry),
+    logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
+    events: { warn: async () => undefined },
+    concurrency: 8,
+  });
+  const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
+  const pods = (count: number, serviceAccountOf: (i: number) => string): Pod[] =>
+    Array.from({ length: count }, (_, i) => ({
+      name: `pod-${i}`,
+      serviceAccount: serviceAccountOf(i),
+      tokens,
+      versions: [],
+    }));
+  /** Every pod mounts at once; each keeps the versions it got, as the driver does. */
+  const round = async (all: Pod[]) => {
+    const before = aws.calls.length;
+    const results = await Promise.all(all.map((pod) => service.mount(request(pod))));
+    results.forEach((res, i) => {
+      (all[i] as Pod).versions = (res.objectVersion ?? []).map((v) => ({
+        id: v.id ?? '',
+        version: v.version ?? '',
+      }));
+    });
+    return { results, calls: aws.calls.slice(before) };
+  };
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  return { aws, service, shared, pods, round, advance, registry };
+}
+
+function putArticle(aws: FakeAws, generation: number) {
+  aws.putSecret(REGION, 'MyDBSecret', {
+    [`v${generation}`]: { value: `{"password":"p${generation}"}`, stages: ['AWSCURRENT'] },
+  });
+  aws.putParameter(REGION, '/app/db/username', { value: `user${generation}`, version: generation });
+  aws.putParameter(REGION, '/app/db/password', { value: `pass${generation}`, version: generation });
+}
+
+const ops = (calls: Array<{ op: string }>) =>
+  calls.reduce<Record<string, number>>((n, c) => ({ ...n, [c.op]: (n[c.op] ?? 0) + 1 }), {});
+
+describe('a rotation round of 110 pods', () => {
+  it('of one identity makes one DescribeSecret and one GetParameters, and every pod gets its files', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const pods = h.pods(110, () => 'app');
+    await h.round(pods);
+    h.advance(120_000);
+    const { results, calls } = await h.round(pods);
+    expect(ops(calls)).toEqual({ DescribeSecret: 1, GetParameters: 1 });
+    for (const res of results) {
+      expect(contents(res)).toEqual({
+        MyDBSecret: '{"password":"p1"}',
+        _app_db_username: 'user1',
+        _app_db_password: 'pass1',
+      });
+    }
+  });
+
+  it('of 110 ServiceAccounts makes one call per identity and service: calls grow with identities x objects, not pods', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const pods = h.pods(110, (i) => `sa-${i}`);
+    await h.round(pods);
+    h.advance(120_000);
+    const { calls } = await h.round(pods);
+    expect(ops(calls)).toEqual({ DescribeSecret: 110, GetParameters: 110 });
+    // Never a call carrying one identity's request for another: each call was made by its own pod.
+    expect(new Set(calls.map((c) => JSON.stringify(c.input))).size).toBe(1 + 1);
+  });
+
+  it('gets a value changed between two rounds to every pod in the next round, even within the window', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const pods = h.pods(110, () => 'app');
+    await h.round(pods);
+    h.advance(1_000);
+    await h.round(pods);
+    putArticle(h.aws, 2);
+    h.advance(1_000); // far less than the window: answers of the last round are still kept
+    const { results, calls } = await h.round(pods);
+    for (const res of results) {
+      expect(contents(res)).toEqual({
+        MyDBSecret: '{"password":"p2"}',
+        _app_db_username: 'user2',
+        _app_db_password: 'pass2',
+      });
+    }
+    expect(ops(calls)).toEqual({ DescribeSecret: 1, GetSecretValue: 1, GetParameters: 1 });
+  });
+
+  it('serves later remounts of the same round from the kept answers, until the window is over', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const [early, late, later] = h.pods(3, () => 'app') as [Pod, Pod, Pod];
+    await h.round([early, late, later]);
+    h.advance(120_000);
+    expect(ops((await h.round([early])).calls)).toEqual({ DescribeSecret: 1, GetParameters: 1 });
+    h.advance(WINDOW_MS - 1_000);
+    expect((await h.round([late])).calls).toEqual([]);
+    h.advance(2_000);
+    expect(ops((await h.round([later])).calls)).toEqual({ DescribeSecret: 1, GetParameters: 1 });
+  });
+});
+
+describe('what a mount may reuse', () => {
+  it('a volume never gets back an answer from before its own previous mount', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const [pod] = h.pods(1, () => 'app') as [Pod];
+    await h.round([pod]);
+    await h.round([pod]);
+    putArticle(h.aws, 2);
+    const { results, calls } = await h.round([pod]);
+    expect(contents(results[0] as MountResponse)['_app_db_password']).toBe('pass2');
+    expect(ops(calls)).toEqual({ DescribeSecret: 1, GetSecretValue: 1, GetParameters: 1 });
+  });
+
+  it('a first mount uses no kept answer (with rotation off it would keep a stale value for good)', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const [a, b] = h.pods(2, () => 'app') as [Pod, Pod];
+    await h.round([a]);
+    putArticle(h.aws, 2);
+    const { results } = await h.round([b]);
+    expect(contents(results[0] as MountResponse)).toEqual({
+      MyDBSecret: '{"password":"p2"}',
+      _app_db_username: 'user2',
+      _app_db_password: 'pass2',
+    });
+  });
+
+  it('first mounts at once share the calls in flight: 110 new pods, one GetSecretValue', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    h.aws.delay = () => 5;
+    const { calls } = await h.round(h.pods(110, () => 'app'));
+    expect(ops(calls)).toEqual({ GetSecretValue: 1, GetParameters: 1 });
+  });
+
+  it('with a window of 0 only calls in flight are shared', async () => {
+    const h = harness({ windowMs: 0 });
+    putArticle(h.aws, 1);
+    const [a, b] = h.pods(2, () => 'app') as [Pod, Pod];
+    await h.round([a, b]);
+    h.advance(120_000);
+    await h.round([a]);
+    expect(ops((await h.round([b])).calls)).toEqual({ DescribeSecret: 1, GetParameters: 1 });
+  });
+});
+
+describe('who shares', () => {
+  const cluster = new FakeCluster();
+  const podOf = (name: string): PodOfToken => ({
+    namespace: 'default',
+    serviceAccount: 'app',
+    name,
+    uid: `uid-${name}`,
+  });
+
+  it('pods whose own token verified share; a pod whose token did not verify locally shares with no one', async () => {
+    const sts = new FakeSts((call) => {
+      if (!cluster.signed(call.token)) throw awsError('InvalidIdentityToken', 400);
+    });
+    const identity = new RealIdentityResolver({
+      clients: sts,
+      cache: new CredentialCache(),
+      verifier: new TokenVerifier(async () => cluster.signingKeys()),
+      lookups: { roleArn: async () => 'arn:aws:iam::111122223333:role/app' },
+      podIdentity: new PodIdentityAgent({
+        ipv4Url: 'http://127.0.0.1:1',
+        ipv6Url: 'http://127.0.0.1:1',
+        timeoutMs: 100,
+      }),
+      metrics: { credentialCache: () => undefined },
+    });
+    const h = harness({ identity });
+    putArticle(h.aws, 1);
+    const pods: Pod[] = ['a', 'b', 'c', 'd'].map((name) => ({
+      name,
+      serviceAccount: 'app',
+      // d presents a token the cluster signed for another pod: STS accepts it, the local check does not.
+      tokens: JSON.stringify({
+        'sts.amazonaws.com': {
+          token: cluster.token(podOf(name === 'd' ? 'a' : name), { audience: 'sts.amazonaws.com' }),
+        },
+      }),
+      versions: [],
+    }));
+    await h.round(pods);
+    h.advance(120_000);
+    const { calls } = await h.round(pods);
+    expect(ops(calls)).toEqual({ DescribeSecret: 2, GetParameters: 2 });
+  });
+});
+
+/** A client whose calls the test answers, recording the signal of each. */
+class HeldClient implements Sender {
+  readonly calls: Array<{
+    command: unknown;
+    signal?: AbortSignal;
+    answer: (out: unknown) => void;
+    fail: (e: unknown) => void;
+  }> = [];
+
+  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+    return new Promise((answer, fail) => {
+      this.calls.push({ command, signal: options?.abortSignal, answer, fail });
+    });
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('shared calls: cancellation and faults', () => {
+  const credentials = { accessKeyId: 'AKID' };
+  const shared = new SharedAnswers({ windowMs: WINDOW_MS, coalesceMs: 1 });
+  const round = (path: string): MountRound => shared.beginMount(path, true);
+
+  it('a cancelled mount does not cancel the call others wait on; the last one leaving does', async () => {
+    const held = new HeldClient();
+    const a = new AbortController();
+    const b = new AbortController();
+    const c = new AbortController();
+    const describe = () => new DescribeSecretCommand({ SecretId: 'cancel-me' });
+    const [ca, cb, cc] = ['/a', '/b', '/c'].map((p) =>
+      shared.secretsManager(held, credentials, REGION, round(p)),
+    ) as unknown as [Sender, Sender, Sender];
+    const first = ca.send(describe(), { abortSignal: a.signal });
+    const second = cb.send(describe(), { abortSignal: b.signal });
+    await until(() => held.calls.length === 1);
+    a.abort(new Error('driver gave up'));
+    await expect(first).rejects.toThrow('driver gave up');
+    expect(held.calls[0]?.signal?.aborted).toBe(false);
+    held.calls[0]?.answer({ VersionIdsToStages: { v1: ['AWSCURRENT'] } });
+    await expect(second).resolves.toEqual({ VersionIdsToStages: { v1: ['AWSCURRENT'] } });
+
+    const other = () => new DescribeSecretCommand({ SecretId: 'all-leave' });
+    const third = cc.send(other(), { abortSignal: c.signal });
+    await until(() => held.calls.length === 2);
+    c.abort(new Error('gone'));
+    await expect(third).rejects.toThrow('gone');
+    expect(held.calls[1]?.signal?.aborted).toBe(true);
+    // Nothing kept of a call no one waited for: the next mount asks again.
+    void shared.secretsManager(held, credentials, REGION, round('/d')).send(other());
+    await until(() => held.calls.length === 3);
+    held.calls[2]?.answer({});
+  });
+
+  it('a failed answer is not kept: the next mount asks AWS again', async () => {
+    const held = new HeldClient();
+    const describe = () => new DescribeSecretCommand({ SecretId: 'flaky' });
+    const first = shared.secretsManager(held, credentials, REGION, round('/e')).send(describe());
+    await until(() => held.calls.length === 1);
+    held.calls[0]?.fail(awsError('ThrottlingException', 400));
+    await expect(first).rejects.toMatchObject({ name: 'ThrottlingException' });
+    const again = shared.secretsManager(held, credentials, REGION, round('/f')).send(describe());
+    await until(() => held.calls.length === 2);
+    held.calls[1]?.answer({ VersionIdsToStages: {} });
+    await expect(again).resolves.toEqual({ VersionIdsToStages: {} });
+  });
+
+  it("one mount's forbidden parameter, coalesced into others' call, fails only that mount", async () => {
+    const h = harness({ denied: ['/other/secret'] });
+    putArticle(h.aws, 1);
+    h.aws.putParameter(REGION, '/other/secret', { value: 'x', version: 1 });
+    const pods = h.pods(5, () => 'app');
+    const nosy: Pod = { ...(pods[0] as Pod), name: 'nosy', versions: [] };
+    const outcomes = await Promise.allSettled([
+      ...pods.map((pod) => h.service.mount(request(pod))),
+      h.service.mount(request(nosy, '- {objectName: /other/secret, objectType: ssmparameter}')),
+    ]);
+    expect(outcomes.slice(0, 5).map((o) => o.status)).toEqual(Array(5).fill('fulfilled'));
+    expect(outcomes[5]).toMatchObject({
+      status: 'rejected',
+      reason: { message: expect.stringMatching(/AccessDeniedException/) },
+    });
+    // The mixed call, then the pods' names alone (one call for all five) and the forbidden one alone.
+    expect(h.aws.count('GetParameters')).toBe(3);
+  });
+
+  it("one mount's missing parameter fails only that mount", async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const [pod] = h.pods(1, () => 'app') as [Pod];
+    const lost: Pod = { ...pod, name: 'lost' };
+    const outcomes = await Promise.allSettled([
+      h.service.mount(request(pod)),
+      h.service.mount(request(lost, '- {objectName: /no/such, objectType: ssmparameter}')),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect(h.aws.count('GetParameters')).toBe(1);
+  });
+
+  it('names of many mounts of one identity go out ten per call, no name twice in a call', async () => {
+    const held = new HeldClient();
+    const sends = Array.from({ length: 25 }, (_, i) =>
+      shared.ssm(held, credentials, REGION, round(`/batch-${i}`)).send(
+        new GetParametersCommand({
+          Names: [`/p/${i}`, ...(i === 0 ? ['/p/1:2'] : [])],
+          WithDecryption: true,
+        }),
+      ),
+    );
+    await until(() => held.calls.length === 3);
+    const names = held.calls.map((c) => (c.command as GetParametersCommand).input.Names ?? []);
+    expect(names.map((n) => n.length).sort()).toEqual([10, 10, 6]);
+    for (const n of names) expect(new Set(n.map(parameterNameOf)).size).toBe(n.length);
+    for (const [i, call] of held.calls.entries()) {
+      call.answer({
+        Parameters: (names[i] ?? []).map((s) => ({ Name: parameterNameOf(s), Value: s, Version: 2 })),
+        InvalidParameters: [],
+      });
+    }
+    const answers = await Promise.all(sends);
+    expect(answers[0]).toMatchObject({
+      Parameters: [{ Value: '/p/0' }, { Value: '/p/1:2' }],
+      InvalidParameters: [],
+    });
+    expect(answers[7]).toMatchObject({ Parameters: [{ Value: '/p/7' }] });
+  });
+});
+
+describe('parameterNameOf', () => {
+  it.each([
+    ['/app/db/password', '/app/db/password'],
+    ['/app/db/password:3', '/app/db/password'],
+    ['name:label', 'name'],
+    [
+      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
+      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
+    ],
+    [
+      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x:7',
+      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
+    ],
+  ])('%s is %s', (selector, name) => {
+    expect(parameterNameOf(selector)).toBe(name);
+  });
+});
