@@ -25,7 +25,7 @@ DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env lab-images demo bench installer images clean preflight preflight-node
+.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env lab-images demo bench installer release images clean preflight preflight-node
 
 node: $(NODE_STAMP)
 
@@ -120,6 +120,11 @@ lab-images: build
 # Renders deploy/aws-provider-installer.yaml from the AWS provider chart (the tests fail when it is stale).
 installer: deps
 	scripts/render-aws-provider-installer.sh
+
+# A release, e.g. make release VERSION=1.2.3: both charts packaged at that version with their index
+# (a Helm chart repository to serve over HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
+release: deps
+	scripts/release.sh "$(VERSION)"
 
 # Builds both images with docker, podman or buildah when one works; otherwise says why and skips
 # (exit 0). IMAGES_REQUIRED=1 makes a missing builder an error.

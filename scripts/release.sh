@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds what a release publishes, for one version (make release VERSION=x.y.z):
+#   <dir>/helm/secrets-store-csi-driver-<version>.tgz and secrets-store-csi-driver-provider-aws-<version>.tgz,
+#   <dir>/helm/index.yaml (a Helm chart repository: serve the folder over HTTP and `helm repo add` it),
+#   <dir>/aws-provider-installer.yaml (the installer for `kubectl apply -f`, images at <version>).
+# <dir> is dist/ (git-ignored), or RELEASE_DIR. The charts' version and appVersion (hence the image
+# tags) become <version>; RELEASE_URL, when set, makes the index's chart URLs absolute.
+# Uses the lab's pinned helm, like the installer; HELM=<path> overrides it.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+version=${1:-}
+out=${RELEASE_DIR:-$repo/dist}
+charts=(secrets-store-csi-driver secrets-store-csi-driver-provider-aws)
+
+# Helm's own rule for chart versions (SemVer 2), without the leading v Helm would keep in file names.
+semver='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
+if ! [[ $version =~ $semver ]]; then
+  echo "release: the version must be a semantic version such as 1.2.3, got '${version}': make release VERSION=1.2.3" >&2
+  exit 2
+fi
+
+if [ -z "${HELM:-}" ]; then
+  "$repo/e2e/lab/build.sh" helm
+  HELM=$("$repo/e2e/lab/build.sh" path helm)
+fi
+
+# A fresh folder: an index must list only this release's charts.
+rm -rf "$out/helm" "$out/helm.tmp"
+mkdir -p "$out/helm.tmp"
+for chart in "${charts[@]}"; do
+  "$HELM" lint "$repo/charts/$chart" --quiet >/dev/null
+  "$HELM" package "$repo/charts/$chart" --version "$version" --app-version "$version" \
+    --destination "$out/helm.tmp" >/dev/null
+done
+"$HELM" repo index "$out/helm.tmp" ${RELEASE_URL:+--url "$RELEASE_URL"}
+mv "$out/helm.tmp" "$out/helm"
+
+# The installer from the packaged provider chart, so its images carry the release's version.
+CHART="$out/helm/secrets-store-csi-driver-provider-aws-$version.tgz" HELM=$HELM \
+  "$repo/scripts/render-aws-provider-installer.sh" "$out/aws-provider-installer.yaml"
+
+echo "release $version:"
+(cd "$out" && ls -1 helm/* aws-provider-installer.yaml | sed 's/^/  /')
