@@ -5,9 +5,9 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import {
   adminClient,
-  AwsGate,
   awsAdmin,
   createNamespace,
+  createRole,
   deleteNamespace,
   metricValue,
   mintTokens,
@@ -32,8 +32,10 @@ async function main(): Promise<void> {
   const ns = `bench-${suffix}`;
   const root = fs.mkdtempSync(path.join(lab.stateDir, `bench-aws-${suffix}-`));
   const admin = awsAdmin(lab);
-  const gate = new AwsGate(lab.awsEndpoint);
-  await gate.start();
+  // Roles that every ServiceAccount of the lab's cluster may assume (IRSA), reading anything.
+  const read = [{ Effect: 'Allow', Action: ['secretsmanager:*', 'ssm:GetParameters'], Resource: '*' }];
+  await createRole(admin.iam, `bench-${suffix}`, read);
+  await createRole(admin.iam, `fleet-${suffix}`, read);
   await createNamespace(kube, ns);
   await kube.create(resourcePath(Resources.serviceAccounts, ns), {
     metadata: {
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
   const provider = await startAwsProvider({
     providerDir: path.join(root, 'providers'),
     kubeconfig: lab.kubeconfig,
-    awsEndpoint: gate.url,
+    awsEndpoint: lab.awsEndpoint,
   });
   const api = new ProviderApiClient(provider.socketPath);
   try {
@@ -149,7 +151,6 @@ async function main(): Promise<void> {
   } finally {
     api.close();
     await provider.stop();
-    await gate.stop();
     admin.destroy();
     await deleteNamespace(kube, ns);
     kube.close();

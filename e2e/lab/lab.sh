@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The lab: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) and a real
-# AWS-compatible endpoint (moto) on loopback, for the integration and end-to-end tests.
+# AWS-compatible endpoint on loopback (the lab's AWS gate, which answers as AWS does, in front of
+# moto), for the integration and end-to-end tests.
 #
 #   lab.sh up        build what is missing, create the PKI on first start, start everything (idempotent);
 #                    with LAB_NODE=1 (make lab-up NODE=1) also a real node: kubelet, containerd,
@@ -30,7 +31,13 @@ ETCD_CLIENT_PORT=12379
 ETCD_PEER_PORT=12380
 APISERVER_PORT=16443
 CONTROLLER_MANAGER_PORT=10257
-MOTO_PORT=15000
+# The lab's AWS endpoint is the gate (e2e/src/aws-gate, built by `make build`); moto sits behind it
+# on loopback, and the gate's EKS Pod Identity agent answers on its own port.
+AWS_PORT=15000
+MOTO_PORT=15001
+POD_IDENTITY_AGENT_PORT=15023
+CLUSTER_NAME=lab
+GATE_MAIN=$repo/e2e/dist/src/aws-gate/main.js
 AWS_REGION_DEFAULT=us-east-1
 SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc
 
@@ -52,11 +59,11 @@ MODE=$(cat "$STATE/mode" 2>/dev/null || echo host)
 set_mode() {
   MODE=$1
   if [ "$MODE" = node ]; then
-    COMPONENTS=(etcd kube-apiserver kube-controller-manager moto kube-scheduler containerd kubelet)
+    COMPONENTS=(etcd kube-apiserver kube-controller-manager moto aws-gate kube-scheduler containerd kubelet)
     APISERVER_PORT=443
     PUBLIC_BIND=0.0.0.0
   else
-    COMPONENTS=(etcd kube-apiserver kube-controller-manager moto)
+    COMPONENTS=(etcd kube-apiserver kube-controller-manager moto aws-gate)
     APISERVER_PORT=16443
     PUBLIC_BIND=127.0.0.1
   fi
@@ -222,6 +229,7 @@ apiserver_ready() {
 etcd_ready() { in_lab curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q true; }
 controller_manager_ready() { in_lab curl -skf "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz" | grep -q ok; }
 moto_ready() { in_lab curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null; }
+gate_ready() { in_lab curl -sf "http://127.0.0.1:$AWS_PORT/gate/health" | grep -q ok; }
 
 start_etcd() {
   mkdir -p "$STATE/etcd"
@@ -266,8 +274,32 @@ start_controller_manager() {
 }
 
 start_moto() {
-  start moto "$(bin moto_server)" -H "$PUBLIC_BIND" -p "$MOTO_PORT"
+  # Only the gate talks to moto: loopback in both modes, so pods cannot go around the gate.
+  start moto "$(bin moto_server)" -H 127.0.0.1 -p "$MOTO_PORT"
   wait_for moto 60 moto_ready
+}
+
+# The project's Node.js when the Makefile installed one, else the node on PATH.
+node_bin() {
+  if [ -x "$repo/.tools/node-v$NODE_VERSION/bin/node" ]; then echo "$repo/.tools/node-v$NODE_VERSION/bin/node"; else command -v node; fi
+}
+
+start_gate() {
+  if [ ! -f "$GATE_MAIN" ]; then
+    say "the lab's AWS gate is not built ($GATE_MAIN is missing): run make build"
+    return 1
+  fi
+  # In node mode the gate listens where the node's pods reach it (the node's address) too.
+  local bind=127.0.0.1
+  [ "$MODE" = node ] && bind=0.0.0.0
+  start aws-gate "$(node_bin)" "$GATE_MAIN" \
+    --listen "$bind:$AWS_PORT" \
+    --agent-listen "$bind:$POD_IDENTITY_AGENT_PORT,[::1]:$POD_IDENTITY_AGENT_PORT" \
+    --upstream "http://127.0.0.1:$MOTO_PORT" \
+    --kubeconfig "$STATE/kubeconfig" --issuer "$SERVICE_ACCOUNT_ISSUER" \
+    --cluster-name "$CLUSTER_NAME" --cluster-region "$NODE_REGION" \
+    --root-access-key-id lab --root-secret-access-key lab
+  wait_for aws-gate 30 gate_ready
 }
 
 running() {
@@ -307,11 +339,11 @@ up() {
   fi
   if [ "$MODE" = node ]; then
     netns_up
-    say "starting etcd, kube-apiserver, kube-controller-manager, moto and a node (kube-scheduler, containerd, kubelet) in network namespace $NETNS"
+    say "starting etcd, kube-apiserver, kube-controller-manager, moto, the AWS gate and a node (kube-scheduler, containerd, kubelet) in network namespace $NETNS"
   else
-    say "starting etcd, kube-apiserver, kube-controller-manager and moto on 127.0.0.1"
+    say "starting etcd, kube-apiserver, kube-controller-manager, moto and the AWS gate on 127.0.0.1"
   fi
-  if ! { start_etcd && start_apiserver && start_controller_manager && start_moto && { [ "$MODE" = host ] || start_node; }; }; then
+  if ! { start_etcd && start_apiserver && start_controller_manager && start_moto && start_gate && { [ "$MODE" = host ] || start_node; }; }; then
     say "the lab failed to start; stopping what started"
     down quiet
     return 1
@@ -346,6 +378,9 @@ status() {
   if alive kube-apiserver && apiserver_ready; then
     printf '%-24s %s\n' "api server" "ready at https://127.0.0.1:$APISERVER_PORT"
   fi
+  if alive aws-gate && gate_ready; then
+    printf '%-24s %s\n' "AWS endpoint" "http://127.0.0.1:$AWS_PORT (the gate; moto behind it on :$MOTO_PORT), Pod Identity agent :$POD_IDENTITY_AGENT_PORT"
+  fi
   if [ "$MODE" = node ]; then
     printf '%-24s %s\n' "node" "$NODE_NAME ($NODE_IP) in network namespace $NETNS$(node_ready && echo ', Ready')"
   fi
@@ -356,12 +391,14 @@ env_exports() {
   cat <<EOF
 export KUBECONFIG='$STATE/kubeconfig'
 export PATH='$STATE/bin':"\$PATH"
-export AWS_ENDPOINT_URL='http://127.0.0.1:$MOTO_PORT'
+export AWS_ENDPOINT_URL='http://127.0.0.1:$AWS_PORT'
 export AWS_REGION='$AWS_REGION_DEFAULT'
 export AWS_ACCESS_KEY_ID='lab'
 export AWS_SECRET_ACCESS_KEY='lab'
 export LAB_STATE_DIR='$STATE'
 export LAB_MOTO_URL='http://127.0.0.1:$MOTO_PORT'
+export LAB_POD_IDENTITY_AGENT_URL='http://127.0.0.1:$POD_IDENTITY_AGENT_PORT/v1/credentials'
+export LAB_POD_IDENTITY_AGENT_IPV6_URL='http://[::1]:$POD_IDENTITY_AGENT_PORT/v1/credentials'
 export LAB_SERVICE_ACCOUNT_ISSUER='$SERVICE_ACCOUNT_ISSUER'
 export LAB_MODE='$MODE'
 EOF
@@ -371,6 +408,8 @@ export LAB_NETNS='$NETNS'
 export LAB_NODE_NAME='$NODE_NAME'
 export LAB_NODE_IP='$NODE_IP'
 export LAB_NODE_REGION='$NODE_REGION'
+export LAB_NODE_AWS_ENDPOINT_URL='http://$NODE_IP:$AWS_PORT'
+export LAB_NODE_POD_IDENTITY_AGENT_URL='http://$NODE_IP:$POD_IDENTITY_AGENT_PORT/v1/credentials'
 export LAB_CONTAINERD_SOCKET='$(containerd_socket)'
 EOF
   fi
@@ -379,7 +418,7 @@ EOF
 # Stops or starts one component, for fault tests (the API server going away and coming back).
 component() { # stop|start name
   case "$2" in
-    etcd | kube-apiserver | kube-controller-manager | moto) ;;
+    etcd | kube-apiserver | kube-controller-manager | moto | aws-gate) ;;
     *) say "unknown component $2"; return 2 ;;
   esac
   if [ "$1" = stop ]; then stop "$2"; return 0; fi
@@ -388,6 +427,7 @@ component() { # stop|start name
     kube-apiserver) start_apiserver ;;
     kube-controller-manager) start_controller_manager ;;
     moto) start_moto ;;
+    aws-gate) start_gate ;;
   esac
 }
 

@@ -1,18 +1,22 @@
 // The AWS provider in tests: the real executable on a real socket, a client that speaks the provider
-// API to it as a driver would, an EKS Pod Identity agent stand-in, and AWS administration against
-// moto (seeding secrets, parameters, roles) that bypasses the gate.
+// API to it as a driver would, and AWS administration through the lab's AWS endpoint with the
+// account root's key (secrets, parameters, roles and their trust policies, the OIDC provider).
 import * as grpc from '@grpc/grpc-js';
-import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import {
+  CreateOpenIDConnectProviderCommand,
+  CreateRoleCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { KubeClient, TokenRequest } from '@sscsi/common';
 import { Resources, resourcePath } from '@sscsi/common';
 import type { CSIDriverProviderClient, MountResponse__Output } from '@sscsi/proto';
 import { loadHealth, loadProvider } from '@sscsi/proto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
+import { LAB_ROOT_CREDENTIALS } from './aws-gate';
 import type { Lab } from './lab';
 import type { ManagedProcess } from './processes';
 import { metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from './processes';
@@ -20,7 +24,7 @@ import { metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from './process
 export interface AwsProviderOptions {
   providerDir: string;
   kubeconfig: string;
-  /** Where the provider's AWS SDK goes: the gate, or moto itself. */
+  /** Where the provider's AWS SDK goes: the lab's AWS endpoint. */
   awsEndpoint: string;
   /** AWS_REGION of the provider process; null leaves it unset (region from the class or the node). */
   region?: string | null;
@@ -155,10 +159,10 @@ export async function mintTokens(
   return JSON.stringify(out);
 }
 
-/** Clients of moto with administrator (dummy) keys, bypassing the gate: for seeding and checking. */
+/** Clients of the lab's AWS endpoint with the account root's key (`lab`/`lab`): for setting up and checking. */
 export function awsAdmin(lab: Lab, region = lab.awsRegion) {
-  const endpoint = process.env.LAB_MOTO_URL ?? lab.awsEndpoint;
-  const credentials = { accessKeyId: 'lab-admin', secretAccessKey: 'lab-admin' };
+  const endpoint = lab.awsEndpoint;
+  const credentials = LAB_ROOT_CREDENTIALS;
   return {
     secretsManager: new SecretsManagerClient({ region, endpoint, credentials }),
     ssm: new SSMClient({ region, endpoint, credentials }),
@@ -173,12 +177,91 @@ export function awsAdmin(lab: Lab, region = lab.awsRegion) {
 
 export const LAB_ACCOUNT = '123456789012';
 
-/** An IAM role in moto with one inline policy of `statements`; returns its ARN. */
-export async function createRole(iam: IAMClient, name: string, statements: object[]): Promise<string> {
+/** The IAM name of an OIDC issuer: its URL without the scheme (`kubernetes.default.svc`). */
+export function issuerHost(issuer: string): string {
+  return issuer.replace(/^https:\/\//, '');
+}
+
+export function oidcProviderArn(issuer: string): string {
+  return `arn:aws:iam::${LAB_ACCOUNT}:oidc-provider/${issuerHost(issuer)}`;
+}
+
+/**
+ * Registers the cluster's service-account issuer as an IAM OIDC provider (what `eksctl utils
+ * associate-iam-oidc-provider` does for an EKS cluster), unless it is already; returns its ARN.
+ */
+export async function ensureOidcProvider(iam: IAMClient, issuer: string): Promise<string> {
+  try {
+    const out = await iam.send(
+      new CreateOpenIDConnectProviderCommand({
+        Url: issuer,
+        ClientIDList: ['sts.amazonaws.com'],
+        ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'],
+      }),
+    );
+    return out.OpenIDConnectProviderArn ?? oidcProviderArn(issuer);
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'EntityAlreadyExistsException') throw err;
+    return oidcProviderArn(issuer);
+  }
+}
+
+/**
+ * An IRSA trust policy: the ServiceAccounts `subjects` (`system:serviceaccount:<ns>:<name>`,
+ * wildcards allowed) of the cluster's issuer may assume the role with a token for sts.amazonaws.com.
+ */
+export function irsaTrustPolicy(issuer: string, subjects: string | string[]): object {
+  const list = Array.isArray(subjects) ? subjects : [subjects];
+  const host = issuerHost(issuer);
+  const operator = list.some((s) => /[*?]/.test(s)) ? 'StringLike' : 'StringEquals';
+  const condition: Record<string, Record<string, unknown>> = {
+    StringEquals: { [`${host}:aud`]: 'sts.amazonaws.com' },
+  };
+  condition[operator] = { ...condition[operator], [`${host}:sub`]: list };
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: oidcProviderArn(issuer) },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: condition,
+      },
+    ],
+  };
+}
+
+/** The trust policy EKS Pod Identity needs: pods.eks.amazonaws.com may assume and tag the session. */
+export function podIdentityTrustPolicy(): object {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'pods.eks.amazonaws.com' },
+        Action: ['sts:AssumeRole', 'sts:TagSession'],
+      },
+    ],
+  };
+}
+
+/**
+ * An IAM role with one inline policy of `statements`; returns its ARN. `trust` defaults to IRSA
+ * for every ServiceAccount of the lab's cluster (tests about trust pass their own), and the lab's
+ * OIDC provider is registered first when it is not yet.
+ */
+export async function createRole(
+  iam: IAMClient,
+  name: string,
+  statements: object[],
+  trust?: object,
+): Promise<string> {
+  const issuer = process.env.LAB_SERVICE_ACCOUNT_ISSUER ?? 'https://kubernetes.default.svc';
+  await ensureOidcProvider(iam, issuer);
   await iam.send(
     new CreateRoleCommand({
       RoleName: name,
-      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[]}',
+      AssumeRolePolicyDocument: JSON.stringify(trust ?? irsaTrustPolicy(issuer, 'system:serviceaccount:*:*')),
     }),
   );
   await iam.send(
@@ -203,55 +286,9 @@ export async function createServiceAccount(
   });
 }
 
-/**
- * An EKS Pod Identity agent stand-in: answers GET /v1/credentials when the Authorization header
- * carries a token for pods.eks.amazonaws.com; the credentials work against moto.
- */
-export class PodIdentityAgentStandIn {
-  private server?: http.Server;
-  /** Authorization headers received (tokens): tests check what the provider sent. */
-  readonly received: string[] = [];
-  refuse = false;
-
-  async start(host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<string> {
-    const server = http.createServer((req, res) => {
-      const token = String(req.headers.authorization ?? '');
-      this.received.push(token);
-      const claims = (() => {
-        try {
-          return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-            aud?: string[];
-          };
-        } catch {
-          return {};
-        }
-      })();
-      if (this.refuse || req.url !== '/v1/credentials' || !claims.aud?.includes('pods.eks.amazonaws.com')) {
-        res.writeHead(400, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ message: 'invalid token' }));
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          AccessKeyId: `ASIAPODIDENTITY${this.received.length}`,
-          SecretAccessKey: 'pod-identity-secret',
-          Token: 'pod-identity-session',
-          AccountId: '123456789012',
-          Expiration: new Date(Date.now() + 3600_000).toISOString(),
-        }),
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(0, host, resolve));
-    this.server = server;
-    const port = (server.address() as AddressInfo).port;
-    return host === '::1' ? `http://[::1]:${port}/v1/credentials` : `http://127.0.0.1:${port}/v1/credentials`;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+/** The provider's flags that point it at the lab's EKS Pod Identity agent (the gate's). */
+export function labPodIdentityAgentArgs(): string[] {
+  const v4 = process.env.LAB_POD_IDENTITY_AGENT_URL ?? 'http://127.0.0.1:15023/v1/credentials';
+  const v6 = process.env.LAB_POD_IDENTITY_AGENT_IPV6_URL ?? 'http://[::1]:15023/v1/credentials';
+  return [`--pod-identity-agent-ipv4-url=${v4}`, `--pod-identity-agent-ipv6-url=${v6}`];
 }

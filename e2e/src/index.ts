@@ -5,7 +5,6 @@ export * from './processes';
 export * from './test-provider';
 export * from './environment';
 export * from './aws-gate';
-export * from './iam-policy';
 export * from './aws-provider';
 export * from './charts';
 export * from './demo/system';

@@ -66,7 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  system?.gate.clearFaults();
+  await system?.gate.clearFaults();
   await deleteNamespace(system.kube, ns);
   aws?.destroy();
   await system?.close();
@@ -74,7 +74,8 @@ afterAll(async () => {
 
 describe('faults', () => {
   it('the provider killed with mounts in flight: clear errors, nothing left mounted, the next publish works after its restart', async () => {
-    system.gate.inject({
+    await system.gate.resetCounts();
+    await system.gate.inject({
       service: 'secretsmanager',
       operation: 'GetSecretValue',
       kind: 'latency',
@@ -88,7 +89,13 @@ describe('faults', () => {
         (err: grpc.ServiceError) => err,
       ),
     );
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // All three mounts are in flight once AWS has seen their reads (each held there by the latency).
+    await eventually(
+      'the three mounts to reach AWS',
+      async () => ((await system.gate.count('secretsmanager', 'GetSecretValue')) >= 3 ? true : undefined),
+      10_000,
+      50,
+    );
     await system.provider.kill();
     const errors = await Promise.all(inFlight);
     for (const err of errors) {
@@ -101,7 +108,7 @@ describe('faults', () => {
       () => (mountsUnder(system.kubeletRoot).length === 0 ? true : undefined),
       10_000,
     );
-    system.gate.clearFaults();
+    await system.gate.clearFaults();
     await system.restartProvider();
     const next = await newPod();
     await system.kubelet.publish(next);
@@ -121,8 +128,8 @@ describe('faults', () => {
   });
 
   it('AWS throttling for a while: the mount succeeds after retries, within the kubelet deadline', async () => {
-    system.gate.resetCounts();
-    system.gate.inject({
+    await system.gate.resetCounts();
+    await system.gate.inject({
       service: 'secretsmanager',
       operation: 'GetSecretValue',
       kind: 'throttle',
@@ -132,7 +139,7 @@ describe('faults', () => {
     const started = Date.now();
     await system.kubelet.publish(p);
     expect(Date.now() - started).toBeLessThan(CALL_TIMEOUT_MS);
-    expect(system.gate.count('secretsmanager', 'GetSecretValue')).toBe(4);
+    expect(await system.gate.count('secretsmanager', 'GetSecretValue')).toBe(4);
     expect(read(p)).toBe('v2');
   });
 

@@ -1,6 +1,7 @@
 // The AWS provider against the lab: its real executable on a real socket, the real AWS SDK over HTTP
-// to moto (through the gate, which counts calls and injects faults), tokens from the lab's
-// TokenRequest API, roles from real ServiceAccounts, regions from real Node labels.
+// to the lab's AWS endpoint (its gate, which answers as AWS does, counts calls and injects faults),
+// tokens from the lab's TokenRequest API, roles from real ServiceAccounts and IAM, regions from real
+// Node labels, EKS Pod Identity from the lab's agent.
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { LabelParameterVersionCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import type * as grpc from '@grpc/grpc-js';
@@ -16,10 +17,12 @@ import {
   AwsGate,
   awsAdmin,
   createNamespace,
+  createRole,
   deleteNamespace,
+  forgeToken,
   metricValue,
   mintTokens,
-  PodIdentityAgentStandIn,
+  podIdentityTrustPolicy,
   ProviderApiClient,
   requireLab,
   startAwsProvider,
@@ -41,6 +44,8 @@ let api: ProviderApiClient;
 let admin: ReturnType<typeof awsAdmin>;
 let west: ReturnType<typeof awsAdmin>;
 let tokens: string;
+/** The pod the tokens are bound to (the kubelet binds every token to its pod). */
+let appPod: { name: string; uid: string };
 let targetCounter = 0;
 const extraProcesses: AwsProviderProcess[] = [];
 
@@ -49,12 +54,13 @@ function attributes(
   extra: Record<string, string> = {},
   sa = 'app',
   tokenJson = tokens,
+  pod = appPod,
 ): Record<string, string> {
   return {
     objects,
-    'csi.storage.k8s.io/pod.name': 'app-pod',
+    'csi.storage.k8s.io/pod.name': pod.name,
     'csi.storage.k8s.io/pod.namespace': ns,
-    'csi.storage.k8s.io/pod.uid': 'uid-1',
+    'csi.storage.k8s.io/pod.uid': pod.uid,
     'csi.storage.k8s.io/serviceAccount.name': sa,
     'csi.storage.k8s.io/serviceAccount.tokens': tokenJson,
     ...extra,
@@ -62,6 +68,19 @@ function attributes(
 }
 
 const target = () => path.join(root, 'pods', `t${++targetCounter}`);
+
+/** A pod of ServiceAccount `sa` in the API, for tokens bound to it; it never runs (no such node). */
+async function boundPod(sa: string): Promise<{ name: string; uid: string }> {
+  const pod = await kube.create<Pod>(resourcePath(Resources.pods, ns), {
+    metadata: { name: `${sa}-pod` },
+    spec: {
+      nodeName: `nowhere-${suffix}`,
+      serviceAccountName: sa,
+      containers: [{ name: 'app', image: 'busybox:lab' }],
+    },
+  });
+  return { name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' };
+}
 
 function fileMap(res: {
   files: Array<{ path: string; contents: Buffer; mode: number }>;
@@ -106,7 +125,8 @@ beforeAll(async () => {
   ] as const) {
     await kube.create(resourcePath(Resources.serviceAccounts, ns), { metadata: { name, annotations } });
   }
-  tokens = await mintTokens(kube, ns, 'app');
+  appPod = await boundPod('app');
+  tokens = await mintTokens(kube, ns, 'app', undefined, appPod);
 
   admin = awsAdmin(lab, 'us-east-1');
   west = awsAdmin(lab, 'us-west-2');
@@ -135,12 +155,16 @@ beforeAll(async () => {
     new CreateSecretCommand({ Name: `failover-${suffix}`, SecretString: 'from-us-east-1' }),
   );
 
-  gate = new AwsGate(lab.awsEndpoint);
-  await gate.start();
+  // The role every ServiceAccount of this file is annotated with; its trust policy: any ServiceAccount.
+  await createRole(admin.iam, `app-${suffix}`, [
+    { Effect: 'Allow', Action: ['secretsmanager:*', 'ssm:GetParameters'], Resource: '*' },
+  ]);
+  gate = AwsGate.of(lab);
+  await gate.clearFaults();
   provider = await startAwsProvider({
     providerDir: path.join(root, 'providers'),
     kubeconfig: lab.kubeconfig,
-    awsEndpoint: gate.url,
+    awsEndpoint: lab.awsEndpoint,
   });
   api = new ProviderApiClient(provider.socketPath);
 });
@@ -149,7 +173,7 @@ afterAll(async () => {
   api?.close();
   await provider?.stop();
   for (const proc of extraProcesses) await proc.stop();
-  await gate?.stop();
+  await gate?.clearFaults();
   admin?.destroy();
   west?.destroy();
   await deleteNamespace(kube, ns);
@@ -281,7 +305,7 @@ describe('versions and labels', () => {
 
 describe('AWS calls', () => {
   it('fetches 11 SSM parameters in two GetParameters calls', async () => {
-    gate.resetCounts();
+    await gate.resetCounts();
     const objects = Array.from(
       { length: 11 },
       (_, i) => `- {objectName: "${p(`many/p${i + 1}`)}", objectType: ssmparameter}`,
@@ -291,7 +315,7 @@ describe('AWS calls', () => {
     expect(res.files.map((f) => f.contents.toString())).toEqual(
       Array.from({ length: 11 }, (_, i) => `v${i + 1}`),
     );
-    expect(gate.count('ssm', 'GetParameters')).toBe(2);
+    expect(await gate.count('ssm', 'GetParameters')).toBe(2);
   });
 
   it('on a remount with nothing changed makes no GetSecretValue, and fetches again after a rotation', async () => {
@@ -300,7 +324,7 @@ describe('AWS calls', () => {
     const targetPath = target();
     const attrs = attributes(`- {objectName: ${name}, objectType: secretsmanager}`);
     const first = await api.mount({ attributes: attrs, targetPath });
-    gate.resetCounts();
+    await gate.resetCounts();
     const again = await api.mount({
       attributes: attrs,
       targetPath,
@@ -308,8 +332,8 @@ describe('AWS calls', () => {
     });
     expect(fileMap(again)).toEqual({ [name]: 'v1' });
     expect(again.objectVersion).toEqual(first.objectVersion);
-    expect(gate.count('secretsmanager', 'GetSecretValue')).toBe(0);
-    expect(gate.count('secretsmanager', 'DescribeSecret')).toBe(1);
+    expect(await gate.count('secretsmanager', 'GetSecretValue')).toBe(0);
+    expect(await gate.count('secretsmanager', 'DescribeSecret')).toBe(1);
 
     const rotated = await admin.secretsManager.send(
       new PutSecretValueCommand({ SecretId: name, SecretString: 'v2' }),
@@ -321,7 +345,7 @@ describe('AWS calls', () => {
     });
     expect(fileMap(after)).toEqual({ [name]: 'v2' });
     expect(after.objectVersion).toEqual([{ id: name, version: rotated.VersionId }]);
-    expect(gate.count('secretsmanager', 'GetSecretValue')).toBe(1);
+    expect(await gate.count('secretsmanager', 'GetSecretValue')).toBe(1);
   });
 
   it('makes no call at all to remount a pinned version', async () => {
@@ -334,25 +358,25 @@ describe('AWS calls', () => {
       `- {objectName: ${name}, objectType: secretsmanager, objectVersion: ${created.VersionId}}`,
     );
     const first = await api.mount({ attributes: attrs, targetPath });
-    gate.resetCounts();
+    await gate.resetCounts();
     const again = await api.mount({
       attributes: attrs,
       targetPath,
       currentObjectVersion: first.objectVersion,
     });
     expect(fileMap(again)).toEqual({ [name]: 'fixed' });
-    expect(gate.snapshot()).toEqual({});
+    expect(await gate.snapshot()).toEqual({});
   });
 
   it('retries throttled calls with backoff and succeeds', async () => {
-    gate.resetCounts();
-    gate.inject({ service: 'secretsmanager', operation: 'GetSecretValue', kind: 'throttle', times: 2 });
+    await gate.resetCounts();
+    await gate.inject({ service: 'secretsmanager', operation: 'GetSecretValue', kind: 'throttle', times: 2 });
     const res = await api.mount({
       attributes: attributes(`- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`),
       targetPath: target(),
     });
     expect(fileMap(res)[`MyDBSecret-${suffix}`]).toBe(DB_JSON);
-    expect(gate.count('secretsmanager', 'GetSecretValue')).toBe(3);
+    expect(await gate.count('secretsmanager', 'GetSecretValue')).toBe(3);
     expect(
       await metricValue(provider.metricsUrl, 'aws_api_calls_total', {
         operation: 'GetSecretValue',
@@ -364,22 +388,22 @@ describe('AWS calls', () => {
   it('uses the failover region only for a fault another region can fix', async () => {
     const objects = `- objectName: failover-${suffix}\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: failover-${suffix}`;
     const attrs = attributes(objects, { region: 'us-east-1', failoverRegion: 'us-west-2' });
-    gate.resetCounts();
+    await gate.resetCounts();
     expect(fileMap(await api.mount({ attributes: attrs, targetPath: target() }))).toEqual({
       db: 'from-us-east-1',
     });
-    expect(gate.count('secretsmanager', 'GetSecretValue', 'us-west-2')).toBe(0);
+    expect(await gate.count('secretsmanager', 'GetSecretValue', 'us-west-2')).toBe(0);
 
-    gate.inject({ service: 'secretsmanager', region: 'us-east-1', kind: 'server-error' });
+    await gate.inject({ service: 'secretsmanager', region: 'us-east-1', kind: 'server-error' });
     expect(fileMap(await api.mount({ attributes: attrs, targetPath: target() }))).toEqual({
       db: 'from-us-west-2',
     });
-    expect(gate.count('secretsmanager', 'GetSecretValue', 'us-west-2')).toBe(1);
+    expect(await gate.count('secretsmanager', 'GetSecretValue', 'us-west-2')).toBe(1);
   });
 
   it('does not fail over when the object is missing, and says where', async () => {
     const objects = `- {objectName: missing-${suffix}, objectType: secretsmanager, objectAlias: m, failoverObject: {objectName: missing-${suffix}}}`;
-    gate.resetCounts();
+    await gate.resetCounts();
     const err = await mountError(api, {
       attributes: attributes(objects, { failoverRegion: 'us-west-2' }),
       targetPath: target(),
@@ -388,7 +412,7 @@ describe('AWS calls', () => {
     expect(err.details).toMatch(
       new RegExp(`secret "missing-${suffix}" from Secrets Manager in us-east-1: ResourceNotFoundException`),
     );
-    expect(gate.count('secretsmanager', 'GetSecretValue', 'us-west-2')).toBe(0);
+    expect(await gate.count('secretsmanager', 'GetSecretValue', 'us-west-2')).toBe(0);
   });
 });
 
@@ -399,35 +423,43 @@ describe('IRSA', () => {
       metadata: { name: sa, annotations: { 'eks.amazonaws.com/role-arn': ROLE } },
     });
     const objects = `- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`;
+    const pod = await boundPod(sa);
     const hits = () =>
       metricValue(provider.metricsUrl, 'aws_provider_credential_cache_hits_total', { kind: 'irsa' });
-    gate.resetCounts();
+    await gate.resetCounts();
     const hitsBefore = await hits();
     await api.mount({
-      attributes: attributes(objects, {}, sa, await mintTokens(kube, ns, sa)),
+      attributes: attributes(objects, {}, sa, await mintTokens(kube, ns, sa, undefined, pod), pod),
       targetPath: target(),
     });
     await api.mount({
-      attributes: attributes(objects, {}, sa, await mintTokens(kube, ns, sa)),
+      attributes: attributes(objects, {}, sa, await mintTokens(kube, ns, sa, undefined, pod), pod),
       targetPath: target(),
     });
-    expect(gate.count('sts', 'AssumeRoleWithWebIdentity')).toBe(1);
+    expect(await gate.count('sts', 'AssumeRoleWithWebIdentity')).toBe(1);
     expect(await hits()).toBe(hitsBefore + 1);
   });
 
-  it('never lets a token that fails local verification use cached credentials', async () => {
+  it('never lets a token that fails local verification use cached credentials: STS judges it, and refuses it', async () => {
     const objects = `- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`;
     await api.mount({ attributes: attributes(objects), targetPath: target() });
     const parsed = JSON.parse(tokens) as Record<string, { token: string }>;
-    const good = parsed['sts.amazonaws.com']?.token ?? '';
-    const [h, payload] = good.split('.');
-    // Same claims, signature of nothing: only STS may judge it (moto accepts anything; AWS would not).
+    // Same claims, signed by a key the cluster does not have.
     const forged = JSON.stringify({
-      'sts.amazonaws.com': { token: `${h}.${payload}.AAAA`, expirationTimestamp: '' },
+      'sts.amazonaws.com': {
+        token: forgeToken(parsed['sts.amazonaws.com']?.token ?? ''),
+        expirationTimestamp: '',
+      },
     });
-    gate.resetCounts();
-    await api.mount({ attributes: attributes(objects, {}, 'app', forged), targetPath: target() });
-    expect(gate.count('sts', 'AssumeRoleWithWebIdentity')).toBe(1);
+    await gate.resetCounts();
+    const err = await mountError(api, {
+      attributes: attributes(objects, {}, 'app', forged),
+      targetPath: target(),
+    });
+    expect(err.details).toMatch(/InvalidIdentityToken/);
+    expectNoLeak(err);
+    expect(await gate.count('sts', 'AssumeRoleWithWebIdentity')).toBe(1);
+    expect(await gate.count('secretsmanager')).toBe(0);
   });
 
   it('names the ServiceAccount that lacks the role annotation', async () => {
@@ -482,13 +514,6 @@ describe('errors name the object, the region and the AWS error code, and what to
       /Secrets Manager in us-east-1: ResourceNotFoundException/,
     ],
     [
-      'a bad region',
-      '- {objectName: x, objectType: secretsmanager}',
-      { region: 'mars' },
-      Status.INVALID_ARGUMENT,
-      /region "mars" is not an AWS region/,
-    ],
-    [
       'jmesPath on a non-JSON value',
       `- {objectName: binary-${suffix}, objectType: secretsmanager, jmesPath: [{path: a, objectAlias: a}]}`,
       {},
@@ -503,16 +528,16 @@ describe('errors name the object, the region and the AWS error code, and what to
       /finds nothing/,
     ],
   ])('%s', async (_name, objects, extra, code, message) => {
-    gate.resetCounts();
+    await gate.resetCounts();
     const err = await mountError(api, { attributes: attributes(objects, extra), targetPath: target() });
     expect(err.code).toBe(code);
     expect(err.details).toMatch(message);
     expectNoLeak(err);
-    if (code === Status.INVALID_ARGUMENT) expect(gate.snapshot()).toEqual({});
+    if (code === Status.INVALID_ARGUMENT) expect(await gate.snapshot()).toEqual({});
   });
 
   it('reports throttling that outlasts the retries as ThrottlingException', async () => {
-    gate.inject({ service: 'secretsmanager', kind: 'throttle' });
+    await gate.inject({ service: 'secretsmanager', kind: 'throttle' });
     const err = await mountError(api, {
       attributes: attributes(`- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`),
       targetPath: target(),
@@ -530,7 +555,7 @@ describe('provider-writes mode', () => {
     const writer = await startAwsProvider({
       providerDir: dir,
       kubeconfig: lab.kubeconfig,
-      awsEndpoint: gate.url,
+      awsEndpoint: lab.awsEndpoint,
       driverWritesSecrets: false,
       name: 'provider-aws-writes',
     });
@@ -550,7 +575,9 @@ describe('provider-writes mode', () => {
       const file = path.join(targetPath, `_${suffix}_db_password`);
       expect(fs.readFileSync(file, 'utf8')).toBe('my-super-secret-password');
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-      expect(fs.readdirSync(targetPath)).toEqual([`_${suffix}_db_password`]);
+      // The files the pod sees (the atomic writer's own ..data and payload folder aside).
+      const visible = (dir: string) => fs.readdirSync(dir).filter((n) => !n.startsWith('..'));
+      expect(visible(targetPath)).toEqual([`_${suffix}_db_password`]);
 
       const failed = path.join(root, 'pods', 'failed');
       fs.mkdirSync(failed, { recursive: true });
@@ -560,25 +587,38 @@ describe('provider-writes mode', () => {
         ),
         targetPath: failed,
       });
-      expect(fs.readdirSync(failed)).toEqual([]);
+      expect(visible(failed)).toEqual([]);
     } finally {
       client.close();
     }
   });
 });
 
-describe('EKS Pod Identity', () => {
-  let agent: PodIdentityAgentStandIn;
+describe('EKS Pod Identity (the lab agent)', () => {
+  const agentV4 = process.env.LAB_POD_IDENTITY_AGENT_URL ?? 'http://127.0.0.1:15023/v1/credentials';
+  const agentV6 = process.env.LAB_POD_IDENTITY_AGENT_IPV6_URL ?? 'http://[::1]:15023/v1/credentials';
+  const associations: string[] = [];
   beforeAll(async () => {
-    agent = new PodIdentityAgentStandIn();
+    const roleArn = await createRole(
+      admin.iam,
+      `pod-identity-${suffix}`,
+      [{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: '*' }],
+      podIdentityTrustPolicy(),
+    );
+    for (const serviceAccount of ['app', 'no-role'])
+      associations.push(
+        (await gate.createPodIdentityAssociation({ namespace: ns, serviceAccount, roleArn })).associationId,
+      );
   });
-  afterAll(async () => agent.stop());
+  afterAll(async () => {
+    for (const id of associations) await gate.deletePodIdentityAssociation(id).catch(() => undefined);
+  });
 
   async function providerWith(name: string, ipv4Url: string, ipv6Url: string): Promise<ProviderApiClient> {
     const proc = await startAwsProvider({
       providerDir: path.join(root, name),
       kubeconfig: lab.kubeconfig,
-      awsEndpoint: gate.url,
+      awsEndpoint: lab.awsEndpoint,
       name,
       extraArgs: [
         `--pod-identity-agent-ipv4-url=${ipv4Url}`,
@@ -590,10 +630,10 @@ describe('EKS Pod Identity', () => {
     return new ProviderApiClient(proc.socketPath);
   }
 
-  it('sends the pod token for pods.eks.amazonaws.com to the agent and uses its credentials', async () => {
-    const url = await agent.start('127.0.0.1');
-    const client = await providerWith('pi-v4', url, 'http://[::1]:1/v1/credentials');
+  it("sends the pod's pods.eks.amazonaws.com token to the agent, which finds the association and answers credentials", async () => {
+    const client = await providerWith('pi-v4', agentV4, 'http://[::1]:1/v1/credentials');
     try {
+      await gate.resetCounts();
       const res = await client.mount({
         attributes: attributes(`- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`, {
           usePodIdentity: 'true',
@@ -602,37 +642,33 @@ describe('EKS Pod Identity', () => {
         targetPath: target(),
       });
       expect(fileMap(res)[`MyDBSecret-${suffix}`]).toBe(DB_JSON);
-      const claims = JSON.parse(
-        Buffer.from(agent.received.at(-1)?.split('.')[1] ?? '', 'base64url').toString(),
-      ) as { aud: string[]; sub: string };
-      expect(claims.aud).toEqual(['pods.eks.amazonaws.com']);
-      expect(claims.sub).toBe(`system:serviceaccount:${ns}:app`);
+      // The agent judged the token (the cluster's signature, audience, association) and answered.
+      expect(await gate.count('eks-auth', 'AssumeRoleForPodIdentity')).toBe(1);
+      expect(await gate.count('sts')).toBe(0);
     } finally {
       client.close();
-      await agent.stop();
     }
   });
 
   it('falls back from IPv4 to IPv6 in auto mode, and says when the agent is unreachable', async () => {
-    const v6 = new PodIdentityAgentStandIn();
-    const url = await v6.start('::1');
     const closed = await closedPort();
-    const client = await providerWith('pi-auto', `http://127.0.0.1:${closed}/v1/credentials`, url);
+    const client = await providerWith('pi-auto', `http://127.0.0.1:${closed}/v1/credentials`, agentV6);
     try {
       const objects = `- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`;
+      await gate.resetCounts();
       const res = await client.mount({
         attributes: attributes(objects, { usePodIdentity: 'true' }),
         targetPath: target(),
       });
       expect(res.files).toHaveLength(1);
-      expect(v6.received).toHaveLength(1);
+      expect(await gate.count('eks-auth', 'AssumeRoleForPodIdentity')).toBe(1);
       // Another ServiceAccount, so that no cached credentials spare the agent call.
-      const otherTokens = await mintTokens(kube, ns, 'other');
+      const otherTokens = await mintTokens(kube, ns, 'no-role');
       const err = await mountError(client, {
         attributes: attributes(
           objects,
           { usePodIdentity: 'true', preferredAddressType: 'ipv4' },
-          'other',
+          'no-role',
           otherTokens,
         ),
         targetPath: target(),
@@ -645,7 +681,25 @@ describe('EKS Pod Identity', () => {
       expectNoLeak(err);
     } finally {
       client.close();
-      await v6.stop();
+    }
+  });
+
+  it('names the AWS code when the ServiceAccount has no association', async () => {
+    const client = await providerWith('pi-none', agentV4, agentV6);
+    try {
+      const err = await mountError(client, {
+        attributes: attributes(
+          `- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`,
+          { usePodIdentity: 'true', preferredAddressType: 'ipv4' },
+          'other',
+          await mintTokens(kube, ns, 'other'),
+        ),
+        targetPath: target(),
+      });
+      expect(err.details).toMatch(/HTTP 404 .*ResourceNotFoundException.*other/);
+      expectNoLeak(err);
+    } finally {
+      client.close();
     }
   });
 });
@@ -675,7 +729,7 @@ describe('region from the node', () => {
     const proc = await startAwsProvider({
       providerDir: path.join(root, 'no-region'),
       kubeconfig: lab.kubeconfig,
-      awsEndpoint: gate.url,
+      awsEndpoint: lab.awsEndpoint,
       region: null,
       name: 'provider-aws-noregion',
     });

@@ -1,17 +1,20 @@
 // The article's material, shared by the walkthrough on the kubelet stand-in and the one on the real
-// node: its manifests (my-db-secret.yaml, sample-app.yaml, the ServiceAccounts), its IAM policies,
-// its AWS objects, and how to remove them all again.
+// node: its manifests (my-db-secret.yaml, sample-app.yaml, the ServiceAccounts), its IAM policies
+// (verbatim) and roles (as its Terraform makes them, through the IAM API), its AWS objects, and how
+// to remove them all again.
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { DeleteParameterCommand } from '@aws-sdk/client-ssm';
 import {
+  AttachRolePolicyCommand,
+  CreatePolicyCommand,
   CreateRoleCommand,
+  DeletePolicyCommand,
   DeleteRoleCommand,
-  DeleteRolePolicyCommand,
-  PutRolePolicyCommand,
+  DetachRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 
 import type { awsAdmin } from '../aws-provider';
-import { LAB_ACCOUNT } from '../aws-provider';
+import { ensureOidcProvider, LAB_ACCOUNT } from '../aws-provider';
 
 /** moto's account: the one every ARN of the lab names. */
 export const ACCOUNT = LAB_ACCOUNT;
@@ -28,68 +31,115 @@ export const PARAMETER_STORE_OBJECTS = [
   '  objectType: "ssmparameter"',
 ];
 
-export function secretsManagerPolicy(region: string): object {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        Resource: [`arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:MyDBSecret-*`],
-      },
-    ],
-  };
+/**
+ * secrets-manager-policy.json, verbatim from the article; its `xxxxxxxxxxxx` is the account ID, as
+ * the article says to put there.
+ */
+const SECRETS_MANAGER_POLICY_JSON = `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Action": [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret"
+      ],
+      "Resource": [
+        "arn:aws:secretsmanager:ap-northeast-1:xxxxxxxxxxxx:secret:MyDBSecret-*"
+      ]
+    }
+  ]
+}`;
+
+/** parameter-store-policy.json, verbatim from the article (the account ID in place of `xxxxxxxxxxxx`). */
+const PARAMETER_STORE_POLICY_JSON = `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Action": [
+        "ssm:GetParameters"
+      ],
+      "Resource": [
+        "arn:aws:ssm:ap-northeast-1:xxxxxxxxxxxx:parameter/sample-app/db/*"
+      ]
+    }
+  ]
+}`;
+
+export interface ArticlePolicy {
+  /** The article's Terraform `aws_iam_policy` name. */
+  name: string;
+  file: string;
+  json: string;
 }
 
-export function parameterStorePolicy(region: string): object {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: ['ssm:GetParameters'],
-        Resource: [`arn:aws:ssm:${region}:${ACCOUNT}:parameter/sample-app/db/*`],
-      },
-    ],
-  };
-}
+export const SECRETS_MANAGER_POLICY: ArticlePolicy = {
+  name: 'SecretsManagerMyDBSecretReadOnly',
+  file: 'secrets-manager-policy.json',
+  json: SECRETS_MANAGER_POLICY_JSON.replaceAll('xxxxxxxxxxxx', ACCOUNT),
+};
 
-function trustPolicy(serviceAccount: string): string {
-  return JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/kubernetes.default.svc` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: {
-          StringEquals: { 'kubernetes.default.svc:sub': `system:serviceaccount:default:${serviceAccount}` },
+export const PARAMETER_STORE_POLICY: ArticlePolicy = {
+  name: 'ParameterStoreMyDBSecretReadOnly',
+  file: 'parameter-store-policy.json',
+  json: PARAMETER_STORE_POLICY_JSON.replaceAll('xxxxxxxxxxxx', ACCOUNT),
+};
+
+/** The lab's service-account issuer, as the cluster_oidc_issuer_url of the article's EKS module. */
+export const LAB_ISSUER = process.env.LAB_SERVICE_ACCOUNT_ISSUER ?? 'https://kubernetes.default.svc';
+
+/**
+ * The trust policy terraform-aws-modules' iam-assumable-role-with-oidc (~> 4.0) writes for the
+ * article's `provider_url` (the issuer without https://) and `oidc_fully_qualified_subjects`.
+ */
+export function articleTrustPolicy(serviceAccount: string): string {
+  const providerUrl = LAB_ISSUER.replace('https://', '');
+  return JSON.stringify(
+    {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: '',
+          Effect: 'Allow',
+          Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${providerUrl}` },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: {
+            StringEquals: { [`${providerUrl}:sub`]: [`system:serviceaccount:default:${serviceAccount}`] },
+          },
         },
-      },
-    ],
-  });
+      ],
+    },
+    null,
+    2,
+  );
 }
 
-/** The article's IAM role for a ServiceAccount, with its policy as the one inline policy. */
+const policyArn = (name: string) => `arn:aws:iam::${ACCOUNT}:policy/${name}`;
+
+/** `aws iam create-open-id-connect-provider` for the cluster's issuer (EKS: associate-iam-oidc-provider). */
+export function createArticleOidcProvider(aws: ReturnType<typeof awsAdmin>): Promise<string> {
+  return ensureOidcProvider(aws.iam, LAB_ISSUER);
+}
+
+/** The article's Terraform, through the IAM API: the policy, the role with its trust policy, attached. */
 export async function createArticleRole(
   aws: ReturnType<typeof awsAdmin>,
   role: string,
   serviceAccount: string,
-  policy: object,
+  policy: ArticlePolicy,
 ): Promise<void> {
+  await aws.iam.send(new CreatePolicyCommand({ PolicyName: policy.name, PolicyDocument: policy.json }));
   await aws.iam.send(
-    new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trustPolicy(serviceAccount) }),
+    new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: articleTrustPolicy(serviceAccount) }),
   );
-  await aws.iam.send(
-    new PutRolePolicyCommand({
-      RoleName: role,
-      PolicyName: `${role}ReadOnly`,
-      PolicyDocument: JSON.stringify(policy),
-    }),
-  );
+  await aws.iam.send(new AttachRolePolicyCommand({ RoleName: role, PolicyArn: policyArn(policy.name) }));
 }
 
-/** Removes the article's AWS objects and roles, whatever of them exists. */
+/**
+ * Removes the article's AWS objects, roles and policies, whatever of them exists. The cluster's
+ * OIDC provider stays, as it stays with an EKS cluster.
+ */
 export async function deleteArticleAws(aws: ReturnType<typeof awsAdmin>): Promise<void> {
   const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
   await quiet(
@@ -99,9 +149,15 @@ export async function deleteArticleAws(aws: ReturnType<typeof awsAdmin>): Promis
   );
   for (const name of ['/sample-app/db/username', '/sample-app/db/password'])
     await quiet(aws.ssm.send(new DeleteParameterCommand({ Name: name })));
-  for (const role of [SECRETS_MANAGER_ROLE, PARAMETER_STORE_ROLE]) {
-    await quiet(aws.iam.send(new DeleteRolePolicyCommand({ RoleName: role, PolicyName: `${role}ReadOnly` })));
+  for (const [role, policy] of [
+    [SECRETS_MANAGER_ROLE, SECRETS_MANAGER_POLICY],
+    [PARAMETER_STORE_ROLE, PARAMETER_STORE_POLICY],
+  ] as const) {
+    await quiet(
+      aws.iam.send(new DetachRolePolicyCommand({ RoleName: role, PolicyArn: policyArn(policy.name) })),
+    );
     await quiet(aws.iam.send(new DeleteRoleCommand({ RoleName: role })));
+    await quiet(aws.iam.send(new DeletePolicyCommand({ PolicyArn: policyArn(policy.name) })));
   }
 }
 

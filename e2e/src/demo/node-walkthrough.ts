@@ -6,25 +6,26 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import fs from 'node:fs';
 
-import { AwsGate } from '../aws-gate';
 import { awsAdmin } from '../aws-provider';
 import { AWS_PROVIDER_INSTALLER, DRIVER_CHART } from '../charts';
 import { labToolAsync } from '../cluster';
-import { IamPolicyEnforcer } from '../iam-policy';
 import type { Lab } from '../lab';
 import { eventually } from '../lab';
+import type { ArticlePolicy } from './article';
 import {
+  createArticleOidcProvider,
   createArticleRole,
   DB_SECRET_VALUE,
   deleteArticleAws,
+  LAB_ISSUER,
   PARAMETER_STORE_OBJECTS,
+  PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
-  parameterStorePolicy,
   podManifest,
   ROTATED_PASSWORD,
   SECRETS_MANAGER_OBJECTS,
+  SECRETS_MANAGER_POLICY,
   SECRETS_MANAGER_ROLE,
-  secretsManagerPolicy,
   serviceAccountManifest,
   spcManifest,
 } from './article';
@@ -33,9 +34,8 @@ import { expectThat, silentReporter } from './steps';
 
 interface NodeWalkthroughOptions {
   lab: Lab;
-  /** The AWS gate, listening on the node's address so that the provider's pod reaches it. */
-  gate: AwsGate;
-  policy: IamPolicyEnforcer;
+  /** The lab's AWS endpoint (its gate) at the node's address, where the provider's pod reaches it. */
+  awsEndpointForPods: string;
   nodeName: string;
   region: string;
 }
@@ -48,24 +48,18 @@ export class NodeWalkthrough {
     private readonly out: Reporter,
   ) {}
 
-  /**
-   * Starts the AWS gate (each role's IAM policy enforced) on the real node's address and returns
-   * the walkthrough that uses it. Fails, saying why, on a lab without its real node.
-   */
+  /** The walkthrough on the real node. Fails, saying why, on a lab without its real node. */
   static async start(lab: Lab, out: Reporter): Promise<NodeWalkthrough> {
-    const nodeIp = process.env.LAB_MODE === 'node' ? process.env.LAB_NODE_IP : undefined;
-    if (!nodeIp) {
+    const awsEndpointForPods =
+      process.env.LAB_MODE === 'node' ? process.env.LAB_NODE_AWS_ENDPOINT_URL : undefined;
+    if (!awsEndpointForPods) {
       throw new Error(
         'the lab runs without its real node (LAB_MODE is not "node"): the walkthrough on the node needs `make lab-up NODE=1` (make test starts it)',
       );
     }
-    const gate = new AwsGate(lab.awsEndpoint);
-    const policy = new IamPolicyEnforcer(lab.awsEndpoint);
-    gate.policy = policy;
-    await gate.start(0, nodeIp);
     const nodeName = process.env.LAB_NODE_NAME ?? 'lab-node';
     const region = process.env.LAB_NODE_REGION ?? 'ap-northeast-1';
-    return new NodeWalkthrough({ lab, gate, policy, nodeName, region }, out);
+    return new NodeWalkthrough({ lab, awsEndpointForPods, nodeName, region }, out);
   }
 
   static titles(): string[] {
@@ -79,12 +73,10 @@ export class NodeWalkthrough {
     return this.awsClients;
   }
 
-  /** Removes whatever the steps left (all of it after a failed step) and stops the gate. */
+  /** Removes whatever the steps left (all of it after a failed step). */
   async close(): Promise<void> {
     await this.cleanSlate().catch(() => undefined);
     this.awsClients?.destroy();
-    this.o.policy.close();
-    await this.o.gate.stop();
   }
 
   private async tool(
@@ -119,12 +111,13 @@ export class NodeWalkthrough {
     await this.kubectl('wait', '--for=condition=Ready', 'pod/sample-app', '--timeout=120s');
   }
 
-  private async role(role: string, serviceAccount: string, policy: object): Promise<void> {
+  /** The article's Terraform (aws_iam_policy, iam-assumable-role-with-oidc) as IAM API calls. */
+  private async role(role: string, serviceAccount: string, policy: ArticlePolicy): Promise<void> {
+    this.out.note(`${policy.file}:\n${policy.json}`);
     this.out.command(
-      `aws iam create-role --role-name ${role}; aws iam put-role-policy --role-name ${role} --policy-document file://policy.json`,
+      `aws iam create-policy --policy-name ${policy.name} --policy-document file://${policy.file}; aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json (system:serviceaccount:default:${serviceAccount}); aws iam attach-role-policy --role-name ${role} ...`,
     );
     await createArticleRole(this.aws, role, serviceAccount, policy);
-    this.out.output(JSON.stringify(policy, null, 2));
   }
 
   /** Removes what the walkthrough makes, whatever of it exists: a clean start, or the end of a failed run. */
@@ -247,7 +240,7 @@ export class NodeWalkthrough {
           '-n',
           'kube-system',
           'daemonset/csi-secrets-store-provider-aws',
-          `AWS_ENDPOINT_URL=${this.o.gate.url}`,
+          `AWS_ENDPOINT_URL=${this.o.awsEndpointForPods}`,
         );
         await this.kubectl(
           'rollout',
@@ -280,11 +273,11 @@ export class NodeWalkthrough {
         await this.aws.secretsManager.send(
           new CreateSecretCommand({ Name: 'MyDBSecret', SecretString: DB_SECRET_VALUE }),
         );
-        await this.role(
-          SECRETS_MANAGER_ROLE,
-          'sample-app-secrets-manager',
-          secretsManagerPolicy(this.o.region),
+        this.out.command(
+          `aws iam create-open-id-connect-provider --url ${LAB_ISSUER} --client-id-list sts.amazonaws.com`,
         );
+        await createArticleOidcProvider(this.aws);
+        await this.role(SECRETS_MANAGER_ROLE, 'sample-app-secrets-manager', SECRETS_MANAGER_POLICY);
         await this.apply(
           serviceAccountManifest('sample-app-secrets-manager', SECRETS_MANAGER_ROLE),
           'serviceaccount.yaml',
@@ -343,11 +336,7 @@ export class NodeWalkthrough {
             Type: 'SecureString',
           }),
         );
-        await this.role(
-          PARAMETER_STORE_ROLE,
-          'sample-app-parameter-store',
-          parameterStorePolicy(this.o.region),
-        );
+        await this.role(PARAMETER_STORE_ROLE, 'sample-app-parameter-store', PARAMETER_STORE_POLICY);
         await this.apply(
           serviceAccountManifest('sample-app-parameter-store', PARAMETER_STORE_ROLE),
           'serviceaccount.yaml',

@@ -1,16 +1,17 @@
 // The whole system on one machine, for the walkthrough (`make demo`) and the end-to-end suite: the
-// lab's control plane and AWS endpoint (behind the AWS gate, which enforces each role's IAM policy),
-// the driver and the AWS provider as local processes with the arguments the Helm charts give their
-// containers, and the kubelet stand-in running as a node's kubelet.
+// lab's control plane and AWS endpoint (the lab's AWS gate, which answers as AWS does: trust
+// policies, identity policies, Pod Identity), the driver and the AWS provider as local processes
+// with the arguments the Helm charts give their containers, and the kubelet stand-in running as a
+// node's kubelet.
 import type { KubeClient } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { AwsGate } from '../aws-gate';
+import { labPodIdentityAgentArgs } from '../aws-provider';
 import type { CSIDriverManifest, DaemonSetManifest } from '../charts';
 import { containerOf, DRIVER_CHART, expandedArgs, objectOf, PROVIDER_CHART, renderChart } from '../charts';
 import { CRD_DIR, ensureCsiDriver, kubectl, mountsUnder } from '../cluster';
-import { IamPolicyEnforcer } from '../iam-policy';
 import { KubeletStandIn } from '../kubelet-standin';
 import type { Lab } from '../lab';
 import { adminClient, eventually, requireLab, uniqueSuffix } from '../lab';
@@ -26,8 +27,8 @@ export interface RunningProcess extends ManagedProcess {
 export interface DemoSystem {
   lab: Lab;
   kube: KubeClient;
+  /** The lab's AWS endpoint's control API (faults, call counts). */
   gate: AwsGate;
-  policy: IamPolicyEnforcer;
   nodeName: string;
   root: string;
   kubeletRoot: string;
@@ -116,19 +117,21 @@ export async function startDemoSystem(o: DemoSystemOptions = {}): Promise<DemoSy
   const providerDaemonSet = objectOf<DaemonSetManifest>(providerChart.objects, 'DaemonSet');
   const providerContainer = providerDaemonSet.spec.template.spec.containers[0];
   if (!providerContainer) throw new Error('the AWS provider chart renders no container');
+  // The node's EKS Pod Identity agent is the lab's (the gate's), not 169.254.170.23.
+  const agentFlags = Object.fromEntries(
+    labPodIdentityAgentArgs().map((flag) => flag.slice(2).split(/=(.*)/s, 2) as [string, string]),
+  );
   const providerArgs = withFlags(expandedArgs(providerContainer), {
     'provider-volume': providerDir,
     'metrics-addr': '127.0.0.1:0',
     kubeconfig: lab.kubeconfig,
+    ...agentFlags,
   });
 
-  const gate = new AwsGate(lab.awsEndpoint);
-  const policy = new IamPolicyEnforcer(lab.awsEndpoint);
-  gate.policy = policy;
-  await gate.start();
+  const gate = AwsGate.of(lab);
   const providerEnv: NodeJS.ProcessEnv = {
     ...process.env,
-    AWS_ENDPOINT_URL: gate.url,
+    AWS_ENDPOINT_URL: lab.awsEndpoint,
     AWS_REGION: DEMO_REGION,
   };
   // The provider has no credentials of its own: every AWS call goes out with a pod's identity.
@@ -163,7 +166,6 @@ export async function startDemoSystem(o: DemoSystemOptions = {}): Promise<DemoSy
     lab,
     kube,
     gate,
-    policy,
     nodeName,
     root,
     kubeletRoot,
@@ -188,8 +190,6 @@ export async function startDemoSystem(o: DemoSystemOptions = {}): Promise<DemoSy
       await kubelet.stop();
       await system.driver.stop();
       await system.provider.stop();
-      await gate.stop();
-      policy.close();
       await kube.delete(`/api/v1/nodes/${nodeName}`).catch(() => undefined);
       kube.close();
       await eventually(

@@ -11,19 +11,23 @@ import path from 'node:path';
 import { awsAdmin } from '../aws-provider';
 import { kubectlAsync, mounts } from '../cluster';
 import { eventually } from '../lab';
+import type { ArticlePolicy } from './article';
 import {
   ACCOUNT,
+  articleTrustPolicy,
+  createArticleOidcProvider,
   createArticleRole,
   DB_SECRET_VALUE,
   deleteArticleAws,
+  LAB_ISSUER,
   PARAMETER_STORE_OBJECTS,
+  PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
-  parameterStorePolicy,
   podManifest,
   ROTATED_PASSWORD,
   SECRETS_MANAGER_OBJECTS,
+  SECRETS_MANAGER_POLICY,
   SECRETS_MANAGER_ROLE,
-  secretsManagerPolicy,
   serviceAccountManifest,
   spcManifest,
 } from './article';
@@ -114,13 +118,22 @@ export class Walkthrough {
     await this.waitMounted();
   }
 
-  private async createRole(role: string, serviceAccount: string, policy: object): Promise<void> {
+  /** The article's Terraform (aws_iam_policy, iam-assumable-role-with-oidc) as IAM API calls. */
+  private async createRole(role: string, serviceAccount: string, policy: ArticlePolicy): Promise<void> {
+    this.out.note(`${policy.file}:\n${policy.json}`);
     this.out.command(
-      `aws iam create-role --role-name ${role} (trust: system:serviceaccount:default:${serviceAccount})`,
+      `aws iam create-policy --policy-name ${policy.name} --policy-document file://${policy.file}`,
     );
-    this.out.command(`aws iam put-role-policy --role-name ${role} --policy-document file://policy.json`);
+    this.out.note(
+      `trust.json (what iam-assumable-role-with-oidc writes):\n${articleTrustPolicy(serviceAccount)}`,
+    );
+    this.out.command(
+      `aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json`,
+    );
+    this.out.command(
+      `aws iam attach-role-policy --role-name ${role} --policy-arn arn:aws:iam::${ACCOUNT}:policy/${policy.name}`,
+    );
     await createArticleRole(this.aws, role, serviceAccount, policy);
-    this.out.output(JSON.stringify(policy, null, 2));
   }
 
   private readMounted(name: string): string {
@@ -182,11 +195,14 @@ export class Walkthrough {
     {
       title: 'An IAM role allowed to read only MyDBSecret, and the ServiceAccount that uses it (IRSA)',
       run: async () => {
-        await this.createRole(
-          SECRETS_MANAGER_ROLE,
-          'sample-app-secrets-manager',
-          secretsManagerPolicy(DEMO_REGION),
+        this.out.note(
+          "the cluster's service-account issuer as an IAM OIDC provider (eksctl utils associate-iam-oidc-provider):",
         );
+        this.out.command(
+          `aws iam create-open-id-connect-provider --url ${LAB_ISSUER} --client-id-list sts.amazonaws.com`,
+        );
+        this.out.output(await createArticleOidcProvider(this.aws));
+        await this.createRole(SECRETS_MANAGER_ROLE, 'sample-app-secrets-manager', SECRETS_MANAGER_POLICY);
         const out = await this.apply(
           serviceAccountManifest('sample-app-secrets-manager', SECRETS_MANAGER_ROLE),
           'serviceaccount.yaml',
@@ -273,11 +289,7 @@ export class Walkthrough {
           }),
         );
         this.out.output(JSON.stringify({ Version: p.Version, Tier: p.Tier }));
-        await this.createRole(
-          PARAMETER_STORE_ROLE,
-          'sample-app-parameter-store',
-          parameterStorePolicy(DEMO_REGION),
-        );
+        await this.createRole(PARAMETER_STORE_ROLE, 'sample-app-parameter-store', PARAMETER_STORE_POLICY);
         await this.apply(
           serviceAccountManifest('sample-app-parameter-store', PARAMETER_STORE_ROLE),
           'serviceaccount.yaml',
@@ -433,7 +445,7 @@ export class Walkthrough {
           'sample-app-parameter-store',
         ]);
         this.out.command(
-          'aws secretsmanager delete-secret --secret-id MyDBSecret; aws ssm delete-parameter ...; aws iam delete-role ...',
+          'aws secretsmanager delete-secret --secret-id MyDBSecret; aws ssm delete-parameter ...; aws iam detach-role-policy ...; aws iam delete-role ...; aws iam delete-policy ...',
         );
         await deleteArticleAws(this.aws);
         const left = mounts().filter((m) => m.mountPoint.startsWith(this.sys.kubeletRoot));
