@@ -18,13 +18,44 @@ export interface ProviderServerOptions {
   maxSendMessageSize?: number;
 }
 
-function signalOf(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
+/** The driver's side of a call: its cancellation and deadline, as one signal. */
+export interface CallSignal {
+  signal: AbortSignal;
+  /** The call is over: stop watching it (no timer or listener outlives the call). */
+  done(): void;
+}
+
+/** What signalFor needs of a gRPC call. */
+export interface CancellableCall {
+  on(event: 'cancelled', listener: () => void): unknown;
+  removeListener(event: 'cancelled', listener: () => void): unknown;
+  getDeadline(): grpc.Deadline;
+}
+
+/**
+ * One controller and at most one timer per call, both released when the call ends: a signal of
+ * AbortSignal.timeout() would keep its timer, and AbortSignal.any() its bookkeeping, until the
+ * deadline, long after the answer (2,000 mounts in a minute kept thousands of them).
+ */
+export function signalFor(call: CancellableCall): CallSignal {
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new Error('cancelled by the driver')));
+  const cancelled = () => controller.abort(new Error('cancelled by the driver'));
+  call.on('cancelled', cancelled);
   const deadline = call.getDeadline();
   const ms = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
-  if (Number.isFinite(ms)) return AbortSignal.any([controller.signal, AbortSignal.timeout(Math.max(0, ms))]);
-  return controller.signal;
+  const timer = Number.isFinite(ms)
+    ? setTimeout(
+        () => controller.abort(new DOMException("the driver's deadline passed", 'TimeoutError')),
+        Math.max(0, ms),
+      )
+    : undefined;
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      call.removeListener('cancelled', cancelled);
+    },
+  };
 }
 
 export function createProviderServer(o: ProviderServerOptions): grpc.Server {
@@ -35,7 +66,14 @@ export function createProviderServer(o: ProviderServerOptions): grpc.Server {
       runtimeName: RUNTIME_NAME,
       runtimeVersion: o.runtimeVersion,
     })),
-    Mount: unary(o.logger, 'Mount', (request, call) => o.mount.mount(request, signalOf(call))),
+    Mount: unary(o.logger, 'Mount', async (request, call) => {
+      const { signal, done } = signalFor(call);
+      try {
+        return await o.mount.mount(request, signal);
+      } finally {
+        done();
+      }
+    }),
   };
   const served = new Set(['', 'v1alpha1.CSIDriverProvider']);
   const health: HealthHandlers = {

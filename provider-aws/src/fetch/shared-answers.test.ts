@@ -21,7 +21,7 @@ import { ProviderMetrics } from '../metrics';
 import { MountService } from '../mount';
 import { FakeAws } from './fake-aws';
 import type { MountRound, Sender } from './shared-answers';
-import { parameterNameOf, SharedAnswers } from './shared-answers';
+import { MAX_KEPT_ANSWERS, parameterNameOf, SharedAnswers } from './shared-answers';
 import { ValueCache } from './value-cache';
 
 const REGION = 'us-east-1';
@@ -258,6 +258,37 @@ describe('what a mount may reuse', () => {
     h.advance(120_000);
     await h.round([a]);
     expect(ops((await h.round([b])).calls)).toEqual({ DescribeSecret: 1, GetParameters: 1 });
+  });
+});
+
+describe('memory', () => {
+  it('2,000 short-lived pods leave no secret values behind, and at most the bound of parameter answers', async () => {
+    const h = harness();
+    for (let start = 0; start < 2000; start += 50) {
+      const pods = Array.from({ length: 50 }, (_, i) => {
+        const name = `short-${start + i}`;
+        h.aws.putSecret(REGION, `${name}-secret`, {
+          v1: { value: 'x'.repeat(1024), stages: ['AWSCURRENT'] },
+        });
+        h.aws.putParameter(REGION, `/${name}/p`, { value: 'y', version: 1 });
+        const pod: Pod = { name, serviceAccount: 'app', tokens: '{}', versions: [] };
+        return pod;
+      });
+      await Promise.all(
+        pods.map((pod) =>
+          h.service.mount(
+            request(
+              { ...pod, tokens: JSON.stringify({ 'sts.amazonaws.com': { token: 'a.b.c' } }) },
+              `- {objectName: ${pod.name}-secret, objectType: secretsmanager}\n- {objectName: /${pod.name}/p, objectType: ssmparameter}`,
+            ),
+          ),
+        ),
+      );
+    }
+    expect(h.shared.size.answers).toBeLessThanOrEqual(MAX_KEPT_ANSWERS);
+    h.advance(WINDOW_MS);
+    h.shared.sweep();
+    expect(h.shared.size).toEqual({ answers: 0, volumes: 0 });
   });
 });
 

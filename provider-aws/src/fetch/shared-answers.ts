@@ -1,6 +1,7 @@
 // AWS answers shared node-wide by the mounts of one identity, so that a rotation round costs one
 // call per (identity, region, object) rather than one per pod:
-// - Secrets Manager reads (DescribeSecret, GetSecretValue) with the same input join one call;
+// - Secrets Manager reads (DescribeSecret, GetSecretValue) with the same input join one call, and
+//   a secret's stages (DescribeSecret) are kept for a while; its value is not kept here;
 // - SSM parameter names wanted by several mounts at about the same time go out together, ten per
 //   GetParameters call, and each name's answer is kept by itself.
 //
@@ -110,6 +111,20 @@ class SharedCall<T> {
   }
 }
 
+/**
+ * Answers kept at most, per kind (secrets' versions, parameters): a node's identities x objects,
+ * with room to spare (110 ServiceAccounts x 3 objects is 330). Past it the oldest are dropped: a
+ * later mount asks AWS again.
+ */
+export const MAX_KEPT_ANSWERS = 1024;
+
+function bound<T>(kept: Map<string, SharedCall<T>>): void {
+  for (const [key, call] of kept) {
+    if (kept.size <= MAX_KEPT_ANSWERS) return;
+    if (call.settled) kept.delete(key);
+  }
+}
+
 /** The parameter name of an SSM selector (`name`, `name:3`, `name:label`, or an ARN with those). */
 export function parameterNameOf(selector: string): string {
   // Names hold no colon; an ARN's last own colon is followed by `parameter/...`, with a slash.
@@ -180,6 +195,9 @@ export class SharedAnswers {
           round,
           (signal) => client.send(command, { abortSignal: signal }),
           options?.abortSignal,
+          // A secret's value is shared while it is being read, not kept: values are what the
+          // value cache keeps, within its own bounds, for the volume that read them.
+          operation === 'DescribeSecret',
         );
       }
       return client.send(command, options);
@@ -204,6 +222,7 @@ export class SharedAnswers {
     round: MountRound,
     call: (signal: AbortSignal) => Promise<T>,
     signal: AbortSignal | undefined,
+    keep: boolean,
   ): Promise<T> {
     signal?.throwIfAborted();
     const now = this.now();
@@ -213,10 +232,11 @@ export class SharedAnswers {
     } else {
       const started = new SharedCall<T>(now);
       started.run(call, (failed) => {
-        if (failed && this.calls.get(key) === started) this.calls.delete(key);
+        if ((failed || !keep) && this.calls.get(key) === started) this.calls.delete(key);
       });
       this.calls.delete(key);
       this.calls.set(key, started);
+      bound(this.calls);
       entry = started;
     }
     return entry.wait(signal);
@@ -244,6 +264,7 @@ export class SharedAnswers {
         const call = this.enqueue(client, JSON.stringify([scope, decrypt, group]), selector, decrypt);
         this.parameters.delete(key);
         this.parameters.set(key, call);
+        bound(this.parameters);
         call.promise.catch(() => {
           if (this.parameters.get(key) === call) this.parameters.delete(key);
         });
@@ -338,16 +359,16 @@ export class SharedAnswers {
   sweep(): void {
     const cutoff = this.now() - this.windowMs;
     for (const [key, call] of this.calls) {
-      if (call.startedAt >= cutoff) break;
+      if (call.startedAt > cutoff) break;
       if (call.settled) this.calls.delete(key);
     }
     for (const [key, call] of this.parameters) {
-      if (call.startedAt >= cutoff) break;
+      if (call.startedAt > cutoff) break;
       if (call.settled) this.parameters.delete(key);
     }
     // A volume whose last mount ended before the cutoff cannot be served an answer older than it.
     for (const [path, endedAt] of this.volumes) {
-      if (endedAt >= cutoff) break;
+      if (endedAt > cutoff) break;
       this.volumes.delete(path);
     }
   }
