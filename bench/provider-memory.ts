@@ -33,6 +33,8 @@ interface Variant {
   env?: Record<string, string>;
   /** Node flags instead of the #! line's. */
   flags?: string[];
+  /** Another build of the provider's main.js. */
+  main?: string;
 }
 
 /** The flags of the provider's #! line: what it runs with in its image. */
@@ -47,11 +49,25 @@ const VARIANTS: Variant[] = [
     title: '+ glibc returns freed memory (GLIBC_TUNABLES trim_threshold 64 KiB, one arena)',
     env: { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=1' },
   },
-  {
-    title: '+ that, and V8 without worker threads (--single-threaded)',
-    env: { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=1' },
-    flags: [...shebangFlags(), '--single-threaded'],
-  },
+  // BENCH_MEMORY_FLAGS="<flags>": the #! flags and these, to weigh other V8 settings.
+  ...(process.env.BENCH_MEMORY_FLAGS
+    ? [
+        {
+          title: `+ ${process.env.BENCH_MEMORY_FLAGS}`,
+          flags: [...shebangFlags(), ...process.env.BENCH_MEMORY_FLAGS.split(/\s+/)],
+        },
+      ]
+    : []),
+  // BENCH_MEMORY_BUNDLE=<file>: the same provider bundled into one file (for instance by esbuild
+  // --bundle --minify; the .proto files beside the bundle's folder), to weigh what bundling saves.
+  ...(process.env.BENCH_MEMORY_BUNDLE
+    ? [
+        {
+          title: `bundled (${path.basename(process.env.BENCH_MEMORY_BUNDLE)})`,
+          main: process.env.BENCH_MEMORY_BUNDLE,
+        },
+      ]
+    : []),
 ];
 
 /** A cluster's token issuer: ES256 keys, tokens bound to a pod as the kubelet requests them. */
@@ -206,7 +222,7 @@ async function measure(variant: Variant, kubeUrl: string, awsUrl: string, issuer
     [
       ...(variant.flags ?? shebangFlags()),
       ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2'] : []),
-      MAIN,
+      variant.main ?? MAIN,
       `--provider-volume=${dir}`,
       `--kubeconfig=${kubeconfig}`,
       '--metrics-addr=127.0.0.1:0',
