@@ -9,6 +9,11 @@ set -uo pipefail
 
 say() { printf '[peer-reset] %s\n' "$*" >&2; }
 : "${PEER_STATE:?run from e2e/peer/run.sh}"
+# Without the start's state every object would look new: refuse rather than remove the lab's own.
+if [ ! -s "$PEER_STATE/baseline-namespaces" ]; then
+  say "no baseline in $PEER_STATE (run.sh records it at its start): nothing is reset"
+  exit 0
+fi
 WAIT=${PEER_RESET_WAIT:-120}
 
 baseline() { cat "$PEER_STATE/baseline-$1" 2>/dev/null; }

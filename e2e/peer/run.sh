@@ -37,6 +37,7 @@ PAIRINGS=("$@")
 # agent's, and a TLS address that AWS's STS host names resolve to in the provider's pod.
 POD_IDENTITY_AGENT_ADDRESS=169.254.170.23:80
 FRONT_IP=10.201.0.20
+FRONT_TLS_PORT=15443
 # Regions the suites use: upstream's us-west-2 and us-east-2 (failover), the lab node's region.
 AWS_REGIONS="us-west-2 us-east-2 us-east-1 ${LAB_NODE_REGION:-ap-northeast-1}"
 OURS_DRIVER_CHART=$repo/charts/secrets-store-csi-driver
@@ -83,8 +84,11 @@ start_front() {
       -out "$PEER_STATE/front.crt" 2>/dev/null || die "could not make the front's certificate"
   ip addr replace "${POD_IDENTITY_AGENT_ADDRESS%:*}/32" dev lo
   ip addr replace "$FRONT_IP/32" dev lo
+  # The API server holds port 443 on every address of the namespace: the pods' connections to the
+  # front's 443 are sent to its own port.
+  iptables -w -t nat -A PREROUTING -d "$FRONT_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$FRONT_IP:$FRONT_TLS_PORT"
   python3 "$here/aws-front.py" --cert "$PEER_STATE/front.crt" --key "$PEER_STATE/front.key" \
-    --tls "$FRONT_IP:443=$(host_port "$AWS_ENDPOINT_URL")" \
+    --tls "$FRONT_IP:$FRONT_TLS_PORT=$(host_port "$AWS_ENDPOINT_URL")" \
     --plain "$POD_IDENTITY_AGENT_ADDRESS=$(host_port "$LAB_POD_IDENTITY_AGENT_URL")" \
     >>"$LOGS/aws-front.log" 2>&1 &
   FRONT_PID=$!
@@ -98,6 +102,7 @@ start_front() {
 
 stop_front() {
   [ -n "${FRONT_PID:-}" ] && kill "$FRONT_PID" 2>/dev/null && wait "$FRONT_PID" 2>/dev/null
+  iptables -w -t nat -D PREROUTING -d "$FRONT_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$FRONT_IP:$FRONT_TLS_PORT" 2>/dev/null
   ip addr del "${POD_IDENTITY_AGENT_ADDRESS%:*}/32" dev lo 2>/dev/null
   ip addr del "$FRONT_IP/32" dev lo 2>/dev/null
   return 0
