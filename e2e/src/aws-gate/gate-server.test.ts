@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 
 import { Authorizer } from './authorizer';
 import { CallCounter, FaultBook, GateClock } from './faults';
+import type { GateParts } from './gate-server';
 import { GateServer } from './gate-server';
 import type { IamSource, OidcProviderRecord, RoleRecord } from './iam-directory';
 import { CachedIam } from './iam-directory';
@@ -200,6 +201,7 @@ let endpoint: string;
 let agentUrl: string;
 const servers: http.Server[] = [];
 let upstream: Upstream;
+let parts: GateParts;
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => moto.listen(0, '127.0.0.1', resolve));
@@ -227,7 +229,7 @@ beforeAll(async () => {
     context: {},
   });
   const associations = new PodIdentityAssociations(cluster, clock.now);
-  const gate = new GateServer({
+  parts = {
     cluster,
     upstream,
     sessions,
@@ -263,7 +265,8 @@ beforeAll(async () => {
       verbosity: 0,
       destination: { write: () => undefined },
     }),
-  });
+  };
+  const gate = new GateServer(parts);
   for (const handler of [gate.handle, gate.handleAgent]) {
     const server = http.createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -518,6 +521,35 @@ describe('faults and counts', () => {
     await sm.send(new GetSecretValueCommand({ SecretId: 'allowed-db' }));
     expect(calls.count({ service: 'secretsmanager', operation: 'GetSecretValue', region: REGION })).toBe(2);
     expect(calls.snapshot()).toEqual({ 'secretsmanager.GetSecretValue': 2 });
+  });
+
+  it('concurrency: a fault for 3 calls affects exactly 3 of 20 calls made at once', async () => {
+    faults.add({ service: 'secretsmanager', kind: 'throttle', times: 3 });
+    const sm = new SecretsManagerClient(config());
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => sm.send(new GetSecretValueCommand({ SecretId: 'allowed-db' }))),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(3);
+    expect(calls.count({ service: 'secretsmanager' })).toBe(20);
+  });
+
+  it('fault: moto unreachable behind the gate is a server error naming it, not a hang', async () => {
+    const down = new Upstream('http://127.0.0.1:1');
+    const server = http.createServer(new GateServer({ ...parts, upstream: down }).handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const sm = new SecretsManagerClient({
+        ...config(),
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      });
+      const err = await failure(sm.send(new GetSecretValueCommand({ SecretId: 'allowed-db' })));
+      expect(err).toMatchObject({ name: 'InternalServiceError', status: 500 });
+      expect(err.message).toMatch(/moto behind the gate is unreachable/);
+    } finally {
+      down.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('answers a server error in each protocol', async () => {
