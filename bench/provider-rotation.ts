@@ -76,15 +76,13 @@ async function main(): Promise<void> {
         ),
       ),
     );
-  const serviceAccounts = new Set<string>();
-  const podsOf = async (prefix: string, serviceAccountOf: (i: number) => string): Promise<BenchPod[]> =>
-    Promise.all(
+  const podsOf = async (prefix: string, serviceAccountOf: (i: number) => string): Promise<BenchPod[]> => {
+    // The ServiceAccounts first: a pod naming one that does not exist yet is refused.
+    const accounts = new Set(Array.from({ length: PODS }, (_, i) => serviceAccountOf(i)));
+    await Promise.all([...accounts].map((sa) => createServiceAccount(kube, ns, sa, roleArn)));
+    return Promise.all(
       Array.from({ length: PODS }, async (_, i) => {
         const serviceAccount = serviceAccountOf(i);
-        if (!serviceAccounts.has(serviceAccount)) {
-          serviceAccounts.add(serviceAccount);
-          await createServiceAccount(kube, ns, serviceAccount, roleArn);
-        }
         const name = `${prefix}-${i}`;
         const pod = await createPod(kube, ns, name, {
           nodeName: 'bench-node',
@@ -96,6 +94,7 @@ async function main(): Promise<void> {
         return { name, uid, serviceAccount, tokens, targetPath: path.join(root, name), versions: [] };
       }),
     );
+  };
   /** Every pod mounts at once with the versions it has; returns the AWS calls and the files. */
   const round = async (pods: BenchPod[]) => {
     const before = await calls();
