@@ -33,6 +33,8 @@ interface Chart {
   /** The program's metrics module (built), and the class that registers its metrics. */
   metrics: { module: string; className: string };
   extraSet?: Record<string, string>;
+  /** What the program's main.ts does with its metrics besides making them. */
+  wire?: (metrics: unknown) => void;
 }
 
 const CHARTS: Chart[] = [
@@ -49,6 +51,12 @@ const CHARTS: Chart[] = [
     dir: PROVIDER_CHART,
     release: 'csi-secrets-store-provider-aws',
     metrics: { module: 'provider-aws/dist/metrics.js', className: 'ProviderMetrics' },
+    // main.ts reports the value cache's size through these metrics once it has made the cache.
+    wire: (metrics) =>
+      (metrics as { watchValueCache(cache: { size: number; bytes: number }): void }).watchValueCache({
+        size: 0,
+        bytes: 0,
+      }),
   },
 ];
 
@@ -95,7 +103,8 @@ function programMetrics(chart: Chart): Map<string, MetricInfo> {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const registry = common.createRegistry();
   common.kubeRequestCounter(registry);
-  new (module[chart.metrics.className] as new (r: unknown) => unknown)(registry);
+  const instance = new (module[chart.metrics.className] as new (r: unknown) => unknown)(registry);
+  chart.wire?.(instance);
   const metrics = new Map<string, MetricInfo>();
   for (const m of registry.getMetricsAsArray()) metrics.set(m.name, { labelNames: m.labelNames ?? [] });
   return metrics;
