@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import { DriverError, errorTypeOf, failureReasonOf } from '../errors';
 import { showsFiles } from '../files/volume-contents';
+import { providerOfClass } from '../kube/class-spec';
 import type { EventRecorder, PodRef } from '../kube/events';
 import type { PodStatusStore } from '../kube/pod-status';
 import type { SecretProviderClassSource } from '../kube/secret-provider-classes';
@@ -242,19 +243,8 @@ export class NodeServer {
         `SecretProviderClass "${req.spcName}" not found in namespace "${namespace}" (a pod can only use a class of its own namespace)`,
       );
     }
-    const provider = spc.spec?.provider;
-    if (!provider) {
-      throw new DriverError(
-        'InvalidSecretProviderClass',
-        `SecretProviderClass ${namespace}/${req.spcName} has no spec.provider`,
-      );
-    }
-    if (!spc.spec.parameters || Object.keys(spc.spec.parameters).length === 0) {
-      throw new DriverError(
-        'InvalidSecretProviderClass',
-        `SecretProviderClass ${namespace}/${req.spcName} has no spec.parameters`,
-      );
-    }
+    // The same check secrets-store-csi-lint makes before deploy.
+    const provider = providerOfClass(spc.spec, namespace, req.spcName);
     return { ...spc, provider };
   }
 
