@@ -275,7 +275,8 @@ start_controller_manager() {
 
 start_moto() {
   # Only the gate talks to moto: loopback in both modes, so pods cannot go around the gate.
-  start moto "$(bin moto_server)" -H 127.0.0.1 -p "$MOTO_PORT"
+  # AWS's managed policies (arn:aws:iam::aws:policy/...), which upstream's suites and READMEs attach.
+  start moto env MOTO_IAM_LOAD_MANAGED_POLICIES=true "$(bin moto_server)" -H 127.0.0.1 -p "$MOTO_PORT"
   wait_for moto 60 moto_ready
 }
 
