@@ -129,6 +129,15 @@ build_csi_sanity() {
     "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION"
 }
 
+# The Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule), from its Go module, for the
+# charts' monitoring tests. Downloaded here, outside the real node's network namespace, where the
+# tests themselves cannot reach the module proxy.
+build_prometheus_crds() {
+  [ -f "$(path_of prometheus-operator-crds)/monitoring.coreos.com_servicemonitors.yaml" ] && return 0
+  say "fetching the Prometheus Operator's CRDs ($PROMETHEUS_OPERATOR_VERSION) from the Go module proxy"
+  quietly prometheus-operator go mod download "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION"
+}
+
 build_moto() {
   local venv="$LAB_CACHE/venv/moto-$MOTO_VERSION"
   [ -x "$venv/bin/moto_server" ] && return 0
@@ -171,13 +180,14 @@ path_of() {
     # "-release": built with the release ldflags (earlier caches held a helm built without them).
     helm) echo "$LAB_CACHE/bin/helm-$HELM_VERSION-release/helm" ;;
     csi-sanity) echo "$LAB_CACHE/bin/csi-sanity-$CSI_TEST_VERSION/csi-sanity" ;;
+    prometheus-operator-crds) echo "$GOMODCACHE/github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION/example/prometheus-operator-crd" ;;
     moto_server) echo "$LAB_CACHE/venv/moto-$MOTO_VERSION/bin/moto_server" ;;
     *) say "unknown binary $1"; return 1 ;;
   esac
 }
 
 case "${1:-all}" in
-  all) build_moto; build_etcd; build_helm; build_csi_sanity; build_kubernetes ;;
+  all) build_moto; build_etcd; build_helm; build_csi_sanity; build_kubernetes; build_prometheus_crds ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   helm) build_helm ;;

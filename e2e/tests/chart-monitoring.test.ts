@@ -5,7 +5,6 @@
 // (taken from the operator's Go module, as the lab takes its other tools).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -16,8 +15,6 @@ import { REPO_ROOT, requireLab } from '../src/lab';
 const lab = requireLab();
 
 /** The Prometheus Operator release whose CRDs the objects are checked against. */
-const PROMETHEUS_OPERATOR = 'github.com/prometheus-operator/prometheus-operator';
-const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
 const MONITORING_API = 'monitoring.coreos.com/v1';
 const NAMESPACE = 'kube-system';
 const ALL_ON = {
@@ -203,29 +200,25 @@ function schemaProblems(schema: Schema, value: unknown, at: string): string[] {
   }
 }
 
-/** The operator's CRD files, from its Go module (the module cache the lab's builds use). */
+/**
+ * The operator's CRD files, from its Go module: `make lab-up` (e2e/lab/build.sh) fetched it into the
+ * lab's cache, outside the real node's network namespace where these tests run.
+ */
 function prometheusOperatorCrd(kind: 'servicemonitors' | 'prometheusrules'): string {
-  const cache = process.env.LAB_CACHE ?? path.join(os.homedir(), '.cache', 'secrets-store-csi-lab');
-  const download = spawnSync(
-    'go',
-    ['mod', 'download', '-json', `${PROMETHEUS_OPERATOR}@${PROMETHEUS_OPERATOR_VERSION}`],
+  const where = spawnSync(
+    path.join(REPO_ROOT, 'e2e', 'lab', 'build.sh'),
+    ['path', 'prometheus-operator-crds'],
     {
       encoding: 'utf8',
-      env: {
-        ...process.env,
-        GOMODCACHE: path.join(cache, 'go', 'mod'),
-        GOFLAGS: '-mod=mod',
-        PATH: `${process.env.PATH ?? ''}:/usr/local/go/bin`,
-      },
     },
   );
-  if (download.error || download.status !== 0) {
+  const file = path.join(where.stdout.trim(), `monitoring.coreos.com_${kind}.yaml`);
+  if (where.status !== 0 || !fs.existsSync(file)) {
     throw new Error(
-      `cannot get the Prometheus Operator's CRDs from the Go module proxy (go mod download ${PROMETHEUS_OPERATOR}@${PROMETHEUS_OPERATOR_VERSION}): ${download.error?.message ?? download.stdout + download.stderr}`,
+      `the Prometheus Operator's CRDs are not in the lab's cache (${file}): run make lab-up, which fetches them`,
     );
   }
-  const dir = (JSON.parse(download.stdout) as { Dir: string }).Dir;
-  return path.join(dir, 'example', 'prometheus-operator-crd', `monitoring.coreos.com_${kind}.yaml`);
+  return file;
 }
 
 function crdSchema(file: string): Schema {
