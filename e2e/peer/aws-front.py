@@ -5,8 +5,9 @@
 
 --tls: TLS on LISTEN (host:port) with CRT/KEY, the decrypted bytes passed to TARGET (host:port). The
   upstream AWS provider's STS client ignores AWS_ENDPOINT_URL and calls https://sts.<region>.
-  amazonaws.com; the pods' hostAliases name this address for those hosts, and the certificate is
-  the lab CA's for them, so the gate behind still sees the original Host header and signature.
+  amazonaws.com; the pods' hostAliases name this address for those hosts (run.sh sends its port 443
+  here), and the certificate is the lab CA's for them, so the gate behind still sees the original
+  Host header and signature.
 --plain: bytes passed as they are; the EKS Pod Identity agent's address (169.254.170.23:80), which
   upstream's provider has built in, in front of the gate's agent.
 
