@@ -21,7 +21,7 @@ import { ProviderMetrics } from '../metrics';
 import { MountService } from '../mount';
 import { FakeAws } from './fake-aws';
 import type { MountRound, Sender } from './shared-answers';
-import { MAX_KEPT_ANSWERS, parameterNameOf, SharedAnswers } from './shared-answers';
+import { MAX_KEPT_ANSWERS, MAX_KEPT_VALUE_BYTES, parameterNameOf, SharedAnswers } from './shared-answers';
 import { ValueCache } from './value-cache';
 
 const REGION = 'us-east-1';
@@ -215,6 +215,50 @@ describe('a rotation round of 110 pods', () => {
   });
 });
 
+describe('a changed secret', () => {
+  it('is read once per round even when the remounts come one after another', async () => {
+    const h = harness();
+    putArticle(h.aws, 1);
+    const pods = h.pods(3, () => 'app');
+    await h.round(pods);
+    h.advance(120_000);
+    putArticle(h.aws, 2);
+    const calls: Array<{ op: string }> = [];
+    for (const pod of pods) {
+      const { results, calls: made } = await h.round([pod]);
+      expect(contents(results[0] as MountResponse).MyDBSecret).toBe('{"password":"p2"}');
+      calls.push(...made);
+      h.advance(1_000);
+    }
+    expect(ops(calls)).toEqual({ DescribeSecret: 1, GetSecretValue: 1, GetParameters: 1 });
+  });
+
+  it('values kept for other pods stay within their byte budget', async () => {
+    const h = harness();
+    const big = (g: number) => ({ [`v${g}`]: { value: `${g}`.repeat(16 * 1024), stages: ['AWSCURRENT'] } });
+    for (let i = 0; i < 200; i++) h.aws.putSecret(REGION, `big-${i}`, big(1));
+    const pods = h.pods(200, (i) => `sa-${i}`);
+    const objects = (i: number) => `- {objectName: big-${i}, objectType: secretsmanager}`;
+    const mountAll = () =>
+      Promise.all(
+        pods.map(async (pod, i) => {
+          const res = await h.service.mount(request(pod, objects(i)));
+          pod.versions = (res.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
+          return res;
+        }),
+      );
+    await mountAll();
+    h.advance(120_000);
+    for (let i = 0; i < 200; i++) h.aws.putSecret(REGION, `big-${i}`, big(2));
+    const results = await mountAll();
+    expect(results.map((r) => contents(r)[`big-${results.indexOf(r)}`]?.slice(0, 1))).toEqual(
+      Array(200).fill('2'),
+    );
+    expect(h.shared.size.valueBytes).toBeGreaterThan(0);
+    expect(h.shared.size.valueBytes).toBeLessThanOrEqual(MAX_KEPT_VALUE_BYTES);
+  });
+});
+
 describe('what a mount may reuse', () => {
   it('a volume never gets back an answer from before its own previous mount', async () => {
     const h = harness();
@@ -288,7 +332,7 @@ describe('memory', () => {
     expect(h.shared.size.answers).toBeLessThanOrEqual(MAX_KEPT_ANSWERS);
     h.advance(WINDOW_MS);
     h.shared.sweep();
-    expect(h.shared.size).toEqual({ answers: 0, volumes: 0 });
+    expect(h.shared.size).toEqual({ answers: 0, valueBytes: 0, volumes: 0 });
   });
 });
 

@@ -1,7 +1,8 @@
 // AWS answers shared node-wide by the mounts of one identity, so that a rotation round costs one
 // call per (identity, region, object) rather than one per pod:
-// - Secrets Manager reads (DescribeSecret, GetSecretValue) with the same input join one call, and
-//   a secret's stages (DescribeSecret) are kept for a while; its value is not kept here;
+// - Secrets Manager reads (DescribeSecret, GetSecretValue) with the same input join one call; a
+//   secret's stages are kept for a while, and so is a value read for a rotation remount, within a
+//   byte budget (values read for first mounts are not kept);
 // - SSM parameter names wanted by several mounts at about the same time go out together, ten per
 //   GetParameters call, and each name's answer is kept by itself.
 //
@@ -67,6 +68,9 @@ class SharedCall<T> {
   readonly controller = new AbortController();
   settled = false;
   failed = false;
+  answer: T | undefined;
+  /** Estimated bytes of a kept secret value. */
+  bytes = 0;
   private waiting = 0;
   promise!: Promise<T>;
 
@@ -75,7 +79,8 @@ class SharedCall<T> {
   run(call: (signal: AbortSignal) => Promise<T>, onSettled: (failed: boolean) => void): this {
     this.promise = call(this.controller.signal);
     this.promise.then(
-      () => {
+      (answer) => {
+        this.answer = answer;
         this.settled = true;
         onSettled(false);
       },
@@ -118,11 +123,17 @@ class SharedCall<T> {
  */
 export const MAX_KEPT_ANSWERS = 1024;
 
-function bound<T>(kept: Map<string, SharedCall<T>>): void {
-  for (const [key, call] of kept) {
-    if (kept.size <= MAX_KEPT_ANSWERS) return;
-    if (call.settled) kept.delete(key);
-  }
+/**
+ * Secret values kept at most, in estimated bytes: enough for a round's changed secrets of a node's
+ * identities (1,000 secrets of 1 KiB), small beside the value cache's 4 MiB.
+ */
+export const MAX_KEPT_VALUE_BYTES = 1024 * 1024;
+const VALUE_OVERHEAD_BYTES = 200;
+
+/** What a GetSecretValue output holds, about. */
+function valueBytes(out: unknown): number {
+  const o = out as { SecretString?: string; SecretBinary?: Uint8Array } | undefined;
+  return VALUE_OVERHEAD_BYTES + (o?.SecretString?.length ?? 0) * 2 + (o?.SecretBinary?.byteLength ?? 0);
 }
 
 /** The parameter name of an SSM selector (`name`, `name:3`, `name:label`, or an ARN with those). */
@@ -140,6 +151,9 @@ interface ParameterBatch {
 
 export class SharedAnswers {
   private readonly calls = new Map<string, SharedCall<unknown>>();
+  /** GetSecretValue calls: in flight, or kept within MAX_KEPT_VALUE_BYTES. */
+  private readonly values = new Map<string, SharedCall<unknown>>();
+  private keptValueBytes = 0;
   private readonly parameters = new Map<string, SharedCall<Map<string, Parameter>>>();
   private readonly batches = new Map<string, ParameterBatch[]>();
   /** When each volume's last mount ended; only the last window's matter. */
@@ -189,15 +203,14 @@ export class SharedAnswers {
       if (command instanceof DescribeSecretCommand || command instanceof GetSecretValueCommand) {
         const operation = command instanceof DescribeSecretCommand ? 'DescribeSecret' : 'GetSecretValue';
         const key = JSON.stringify([identity, region, operation, command.input]);
-        return this.shared(
-          key,
-          operation,
-          round,
-          (signal) => client.send(command, { abortSignal: signal }),
-          options?.abortSignal,
-          // A secret's value is shared while it is being read, not kept: values are what the
-          // value cache keeps, within its own bounds, for the volume that read them.
-          operation === 'DescribeSecret',
+        const call = (signal: AbortSignal) => client.send(command, { abortSignal: signal });
+        if (operation === 'DescribeSecret')
+          return this.shared(this.calls, key, operation, round, call, options?.abortSignal, () => 0);
+        // A value read for a first mount is not kept: no first mount uses a kept answer, and 2,000
+        // short-lived pods would fill the budget with values no one asks for again. One read for
+        // a rotation remount is kept (within its byte budget) for the other pods of the round.
+        return this.shared(this.values, key, operation, round, call, options?.abortSignal, (out) =>
+          round.remount ? valueBytes(out) : undefined,
         );
       }
       return client.send(command, options);
@@ -216,30 +229,62 @@ export class SharedAnswers {
     return shared;
   }
 
+  /**
+   * Joins the call for `key` in `kept` when this mount may use it, or starts one. `keep` says how
+   * many bytes its answer holds (0 for a small one), or undefined not to keep it once answered.
+   */
   private async shared<T>(
+    kept: Map<string, SharedCall<unknown>>,
     key: string,
     operation: string,
     round: MountRound,
     call: (signal: AbortSignal) => Promise<T>,
     signal: AbortSignal | undefined,
-    keep: boolean,
+    keep: (out: T) => number | undefined,
   ): Promise<T> {
     signal?.throwIfAborted();
     const now = this.now();
-    let entry = this.calls.get(key) as SharedCall<T> | undefined;
+    let entry = kept.get(key) as SharedCall<T> | undefined;
     if (entry?.usableFor(round, now, this.windowMs)) {
       this.onShared(operation);
     } else {
       const started = new SharedCall<T>(now);
       started.run(call, (failed) => {
-        if ((failed || !keep) && this.calls.get(key) === started) this.calls.delete(key);
+        if (kept.get(key) !== started) return;
+        const bytes = failed ? undefined : keep(started.answer as T);
+        if (bytes === undefined) return this.forget(kept, key);
+        started.bytes = bytes;
+        if (kept === this.values) this.trimValues(bytes);
       });
-      this.calls.delete(key);
-      this.calls.set(key, started);
-      bound(this.calls);
+      this.forget(kept, key);
+      kept.set(key, started);
+      this.bound(kept);
       entry = started;
     }
     return entry.wait(signal);
+  }
+
+  private forget(kept: Map<string, SharedCall<unknown>>, key: string): void {
+    const call = kept.get(key);
+    if (!call) return;
+    kept.delete(key);
+    if (kept === this.values) this.keptValueBytes -= call.bytes;
+  }
+
+  /** Counts `added` bytes of kept values, dropping the oldest kept ones past the budget. */
+  private trimValues(added: number): void {
+    this.keptValueBytes += added;
+    for (const [key, call] of this.values) {
+      if (this.keptValueBytes <= MAX_KEPT_VALUE_BYTES) return;
+      if (call.settled) this.forget(this.values, key);
+    }
+  }
+
+  private bound(kept: Map<string, SharedCall<unknown>>): void {
+    for (const [key, call] of kept) {
+      if (kept.size <= MAX_KEPT_ANSWERS) return;
+      if (call.settled) this.forget(kept, key);
+    }
   }
 
   private async getParameters(
@@ -264,7 +309,7 @@ export class SharedAnswers {
         const call = this.enqueue(client, JSON.stringify([scope, decrypt, group]), selector, decrypt);
         this.parameters.delete(key);
         this.parameters.set(key, call);
-        bound(this.parameters);
+        this.bound(this.parameters as Map<string, SharedCall<unknown>>);
         call.promise.catch(() => {
           if (this.parameters.get(key) === call) this.parameters.delete(key);
         });
@@ -358,9 +403,11 @@ export class SharedAnswers {
   /** Drops what no mount may use any more: answers and volume records older than the window. */
   sweep(): void {
     const cutoff = this.now() - this.windowMs;
-    for (const [key, call] of this.calls) {
-      if (call.startedAt > cutoff) break;
-      if (call.settled) this.calls.delete(key);
+    for (const kept of [this.calls, this.values]) {
+      for (const [key, call] of kept) {
+        if (call.startedAt > cutoff) break;
+        if (call.settled) this.forget(kept, key);
+      }
     }
     for (const [key, call] of this.parameters) {
       if (call.startedAt > cutoff) break;
@@ -374,7 +421,11 @@ export class SharedAnswers {
   }
 
   /** Answers kept or in flight, and volumes remembered: for the metrics and the tests. */
-  get size(): { answers: number; volumes: number } {
-    return { answers: this.calls.size + this.parameters.size, volumes: this.volumes.size };
+  get size(): { answers: number; valueBytes: number; volumes: number } {
+    return {
+      answers: this.calls.size + this.values.size + this.parameters.size,
+      valueBytes: this.keptValueBytes,
+      volumes: this.volumes.size,
+    };
   }
 }
