@@ -183,10 +183,8 @@ export class SecretSync {
   }
 
   private watchFailed(what: string) {
-    return (err: unknown) => {
-      if (isForbidden(err)) this.logForbidden(err);
-      else this.o.logger.warn({ err: (err as Error).message }, `${what} watch failed; retrying`);
-    };
+    return (err: unknown) =>
+      this.o.logger.warn({ err: (err as Error).message }, `${what} watch failed; retrying`);
   }
 
   private logForbidden(err: unknown): void {
