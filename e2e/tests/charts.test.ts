@@ -33,6 +33,7 @@ import {
   run,
   undocumentedOrMissingValues,
 } from '../src/charts';
+import { ContainerLogKeeper } from '../src/container-logs';
 import { eventually, REPO_ROOT, requireLab, uniqueSuffix } from '../src/lab';
 
 const lab = requireLab();
@@ -644,11 +645,14 @@ describe('RBAC of both charts and the installer', () => {
 
 describe('the charts in the lab', () => {
   const namespace = `charts-${uniqueSuffix()}`;
+  // With the real node the charts' pods run there, and their logs go with them: kept for the log audit.
+  const containerLogs = new ContainerLogKeeper();
 
   // Another test file's CSIDriver, put back at the end for whoever runs beside these tests.
   let othersCsiDriver: CSIDriverManifest | undefined;
 
   beforeAll(() => {
+    containerLogs.start();
     uninstallReleases();
     if (exists('csidriver', DRIVER_NAME)) {
       const current = getJson<CSIDriverManifest>(['get', 'csidriver', DRIVER_NAME]);
@@ -672,6 +676,7 @@ describe('the charts in the lab', () => {
       labTool(lab, 'kubectl', ['create', '-f', '-'], JSON.stringify(body));
     }
     labTool(lab, 'kubectl', ['delete', 'namespace', namespace, '--wait=false']);
+    containerLogs.stop();
   });
 
   it('applies the CRDs and the CSIDriver for real; the CRD schemas then validate SPC and SPCPS objects', () => {
