@@ -112,8 +112,9 @@ lab-status:
 lab-env:
 	@$(LAB) env
 
-# With the real node: builds this checkout's driver and provider images and imports them into its
-# containerd (test-lab and demo do this themselves). Without the node: nothing to do.
+# With the real node: builds this checkout's driver and provider images from their Dockerfiles
+# (again only when what they are built from changed) and the lab's sidecars, and imports them into
+# its containerd (test-lab and demo do this themselves). Without the node: nothing to do.
 lab-images: build
 	$(LAB) images
 
@@ -126,8 +127,9 @@ installer: deps
 release: deps
 	scripts/release.sh "$(VERSION)"
 
-# Builds both images with docker, podman or buildah when one works; otherwise says why and skips
-# (exit 0). IMAGES_REQUIRED=1 makes a missing builder an error.
+# Builds both images from their Dockerfiles with docker, podman or buildah (installed from Debian as
+# root when none works), on a local stand-in of the node base image where no registry answers;
+# without any builder it says why and skips (exit 0). IMAGES_REQUIRED=1 makes that an error.
 images:
 	scripts/build-images.sh
 
