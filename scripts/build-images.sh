@@ -140,13 +140,15 @@ build() { # dockerfile context image build-args...
   esac
 }
 
+# Writes the archive under a name of its own, then renames it: a reader never sees half an archive.
 save() { # image file
-  rm -f "$2" "$2.tmp"
+  local tmp="$2.$$.tmp"
+  rm -f "$tmp"
   case "$builder" in
-    buildah) buildah push --quiet "$1" "docker-archive:$2.tmp:$1" >/dev/null ;;
-    *) "$builder" save -o "$2.tmp" "$1" ;;
+    buildah) buildah push --quiet "$1" "docker-archive:$tmp:$1" >/dev/null ;;
+    *) "$builder" save -o "$tmp" "$1" ;;
   esac
-  mv "$2.tmp" "$2"
+  mv "$tmp" "$2"
 }
 
 # --- the base image ----------------------------------------------------------------------------
@@ -225,6 +227,7 @@ image() { # dockerfile workspace image archive-name
   build "$repo/$dockerfile" "$repo" "$name" "NODE_VERSION=$NODE_VERSION" "NODE_IMAGE=$base"
   if [ -n "$archives" ]; then
     mkdir -p "$archives"
+    rm -f "$archives/$4.key"
     save "$name" "$archives/$4.tar"
     echo "$key" >"$archives/$4.key"
     say "saved $archives/$4.tar"
@@ -234,6 +237,10 @@ image() { # dockerfile workspace image archive-name
 builder=
 base=
 choose_builder
+# One build of these images at a time on this machine: each tags the same names, and each archive
+# must hold what its key says.
+exec 9>"${TMPDIR:-/tmp}/secrets-store-csi-images.lock"
+flock 9
 case "${1:-all}" in
   base)
     build_local_base
