@@ -19,6 +19,8 @@
 #                                                did not change since its archive was saved is
 #                                                neither built nor saved again
 #   IMAGES_REQUIRED=1                            fail (exit 1) when no builder works
+#   IMAGE_BUILD_LOG=<file>                       the builder's output goes there (its last lines are
+#                                                shown when a build fails) instead of to stderr
 #
 # Without a working builder, as root on Debian it installs buildah from Debian's packages; otherwise
 # it says why and exits 0, so that `make images` does not break machines without a container
@@ -126,6 +128,16 @@ npm_ca() {
   return 0
 }
 
+run_builder() { # dockerfile context image builder-args...
+  local dockerfile=$1 context=$2 image=$3
+  shift 3
+  case "$builder" in
+    buildah) buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers "$@" -f "$dockerfile" -t "$image" "$context" ;;
+    docker) DOCKER_BUILDKIT=1 docker build "$@" -f "$dockerfile" -t "$image" "$context" ;;
+    *) "$builder" build "$@" -f "$dockerfile" -t "$image" "$context" ;;
+  esac
+}
+
 build() { # dockerfile context image build-args...
   local dockerfile=$1 context=$2 image=$3 args=() ca
   shift 3
@@ -133,11 +145,13 @@ build() { # dockerfile context image build-args...
   ca=$(npm_ca)
   [ -n "$ca" ] && args+=(--secret "id=npm-ca,src=$ca")
   say "building $image with $builder"
-  case "$builder" in
-    buildah) buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers "${args[@]}" -f "$dockerfile" -t "$image" "$context" ;;
-    docker) DOCKER_BUILDKIT=1 docker build "${args[@]}" -f "$dockerfile" -t "$image" "$context" ;;
-    *) "$builder" build "${args[@]}" -f "$dockerfile" -t "$image" "$context" ;;
-  esac
+  if [ -z "${IMAGE_BUILD_LOG:-}" ]; then
+    run_builder "$dockerfile" "$context" "$image" "${args[@]}"
+  elif ! run_builder "$dockerfile" "$context" "$image" "${args[@]}" >>"$IMAGE_BUILD_LOG" 2>&1; then
+    say "building $image failed; the last lines of $IMAGE_BUILD_LOG:"
+    tail -n 30 "$IMAGE_BUILD_LOG" >&2
+    exit 1
+  fi
 }
 
 # Writes the archive under a name of its own, then renames it: a reader never sees half an archive.

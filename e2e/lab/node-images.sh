@@ -133,8 +133,9 @@ project() {
   local version
   version=$(app_version)
   # The driver and the provider from their Dockerfiles, as a user builds them, on the local base.
+  : >"$IMAGES/build.log"
   IMAGE_ARCHIVE_DIR=$IMAGES NODE_IMAGE=local IMAGES_REQUIRED=1 IMAGE_REGISTRY=ghcr.io/sscsi-ts \
-    IMAGE_TAG=$version "$repo/scripts/build-images.sh"
+    IMAGE_TAG=$version IMAGE_BUILD_LOG=$IMAGES/build.log "$repo/scripts/build-images.sh"
   sidecars
 }
 

@@ -21,6 +21,7 @@ case "$1" in
   pull) exit 1 ;;
   bud)
     while [ $# -gt 0 ]; do [ "$1" = -t ] && name=$2; shift; done
+    [ -n "$FAKE_FAIL" ] && { echo 'npm error code E404'; exit 1; }
     mkdir -p "$FAKE_STATE/images"
     sleep 0.2
     echo "id-$name-$(date +%s%N)" >"$(file_of "$name")"
@@ -167,6 +168,18 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
     expect(await build(s)).toEqual(['provider-aws']);
     expect(await build(s)).toEqual([]);
     expect(fs.readdirSync(s.archives).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it("fails with the builder's last lines, and saves nothing", async () => {
+    const s = newSandbox();
+    const log = path.join(path.dirname(s.repo), 'build.log');
+    const failed = await run(path.join(s.repo, 'scripts/build-images.sh'), [], {
+      env: { ...s.env, FAKE_FAIL: '1', IMAGE_BUILD_LOG: log },
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect('code' in failed && failed.code).toBe(1);
+    expect(failed.stderr).toContain(`building ${DRIVER} failed; the last lines of ${log}:`);
+    expect(failed.stderr).toContain('npm error code E404');
+    expect(fs.existsSync(s.archives) ? fs.readdirSync(s.archives) : []).toEqual([]);
   });
 
   it('builds each image once when two runs start at the same time', async () => {
