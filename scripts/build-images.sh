@@ -20,7 +20,7 @@
 #                                                neither built nor saved again
 #   IMAGES_REQUIRED=1                            fail (exit 1) when no builder works
 #   IMAGE_BUILD_LOG=<file>                       the builder's output goes there (its last lines are
-#                                                shown when a build fails) instead of to stderr
+#                                                shown when a build fails) instead of this output
 #
 # Without a working builder, as root on Debian it installs buildah from Debian's packages; otherwise
 # it says why and exits 0, so that `make images` does not break machines without a container

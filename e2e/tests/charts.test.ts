@@ -249,12 +249,13 @@ describe('the secrets-store-csi-driver chart', () => {
   it('gives the driver only the API access it needs, and aggregates SPC roles into admin, edit and view', () => {
     const roles = objectsOfKind<ClusterRoleManifest>(renderDriver(), 'ClusterRole');
     const driverRole = roles.find((r) => r.metadata.name === 'secretproviderclasses-role');
-    // Exactly what the driver calls: events it records on pods; pods and classes through informers
+    // Exactly what the driver calls: events it records on pods (and patches with a count when one
+    // repeats); pods and classes through informers
     // (and a class it has not seen yet by name); the pod statuses it creates, reads and replaces,
     // and lists and watches for Secret sync. Nothing else: no deletes (the garbage collector
     // removes a status with its pod), no patches, no CSIDriver reads.
     expect(driverRole?.rules).toEqual([
-      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       {
         apiGroups: ['secrets-store.csi.x-k8s.io'],
