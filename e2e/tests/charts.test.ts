@@ -250,13 +250,13 @@ describe('the secrets-store-csi-driver chart', () => {
     const roles = objectsOfKind<ClusterRoleManifest>(renderDriver(), 'ClusterRole');
     const driverRole = roles.find((r) => r.metadata.name === 'secretproviderclasses-role');
     // Exactly what the driver calls: events it records on pods (and patches with a count when one
-    // repeats); pods and classes through informers
-    // (and a class it has not seen yet by name); the pod statuses it creates, reads and replaces,
-    // and lists and watches for Secret sync. Nothing else: no deletes (the garbage collector
-    // removes a status with its pod), no patches, no CSIDriver reads.
+    // repeats); pods and classes through informers, and by name a class not seen yet or the pod a
+    // shared Secret's content came from; the pod statuses it creates, reads and replaces, and
+    // lists and watches for Secret sync. Nothing else: no deletes (the garbage collector removes a
+    // status with its pod), no status patches, no CSIDriver reads.
     expect(driverRole?.rules).toEqual([
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
       {
         apiGroups: ['secrets-store.csi.x-k8s.io'],
         resources: ['secretproviderclasses'],
