@@ -215,7 +215,8 @@ choose_base() {
 # --- the images --------------------------------------------------------------------------------
 
 # What an image is made of: its name, its Dockerfile, the base image's id, and every file the
-# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info).
+# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info), but the
+# tests, which the Dockerfiles leave out.
 inputs_key() { # image dockerfile workspace
   {
     echo "$1 $(image_id "$base")"
@@ -223,7 +224,7 @@ inputs_key() { # image dockerfile workspace
     (
       cd "$repo"
       find package.json package-lock.json tsconfig.base.json proto common "$3" -type f \
-        -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -print0 |
+        -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum
     )
   } | sha256sum | cut -d' ' -f1
