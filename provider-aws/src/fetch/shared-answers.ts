@@ -31,7 +31,6 @@ import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import { unlessAborted } from '../abortable';
 import { classifyAwsError } from '../aws-errors';
 
-export const DEFAULT_SHARE_WINDOW_MS = 30_000;
 export const DEFAULT_COALESCE_MS = 3;
 const SSM_NAMES_PER_CALL = 10;
 
