@@ -134,7 +134,7 @@ images:
 	scripts/build-images.sh
 
 # Benchmarks (not tests): figures go to docs/benchmarks.md. Starts the lab when needed, like make test.
-BENCHES ?= driver-publish provider-aws provider-value-cache sync-secret
+BENCHES ?= driver-publish provider-aws provider-value-cache provider-rotation provider-memory aws-gate sync-secret
 bench: build
 	@started=0; \
 	if ! $(LAB) running; then $(LAB) up; started=1; fi; \
