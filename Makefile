@@ -25,7 +25,7 @@ DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab lab-up lab-down lab-status lab-env lab-images demo bench installer release images clean preflight preflight-node
+.PHONY: build node deps proto lint test test-unit test-lab test-peer lab-up lab-down lab-status lab-env lab-images demo bench installer release images clean preflight preflight-node
 
 node: $(NODE_STAMP)
 
@@ -86,8 +86,24 @@ test-lab: build
 	$(LAB) images
 	eval "$$($(LAB) env)" && $(LAB) exec -- $(JEST) --selectProjects lab --runInBand --json --outputFile=$(RESULTS)/lab.json
 
-# Lint and typecheck, unit tests, then the tests against the lab. Starts the lab when it is not
-# running and stops it afterwards when this run started it.
+# Upstream's own end-to-end suites (e2e/peer/README.md), run with bats on the lab's real node against
+# this repository's charts, for pairings of our and upstream's driver and AWS provider; one line per
+# suite and pairing. Builds upstream's programs and images once (cached with the lab's builds). Needs
+# `make lab-up NODE=1` first, or use `make test`, which runs part of it after test-lab.
+# PEER_RUNS: pairings (ours/ours ours/upstream upstream/ours), each optionally with suites
+# (ours/upstream:e2e-provider,driver-aws); empty means every suite of every pairing (about 50 minutes).
+PEER_RUNS ?=
+# What `make test` runs of it, within its time budget: our driver and provider together through
+# upstream's AWS suites, and our driver under upstream's driver suite with upstream's mock provider.
+PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider
+test-peer: build
+	@mkdir -p $(RESULTS)
+	@e2e/peer/build.sh all
+	@$(LAB) images
+	@eval "$$($(LAB) env)" && $(LAB) exec -- e2e/peer/run.sh $(PEER_RUNS)
+
+# Lint and typecheck, unit tests, then the tests against the lab and part of upstream's suites.
+# Starts the lab when it is not running and stops it afterwards when this run started it.
 test: $(if $(filter 1,$(TEST_NODE)),preflight-node,preflight)
 	@rm -rf $(RESULTS)
 	$(MAKE) --no-print-directory lint
@@ -95,6 +111,7 @@ test: $(if $(filter 1,$(TEST_NODE)),preflight-node,preflight)
 	@started=0; \
 	if ! $(LAB) running; then LAB_NODE=$(TEST_NODE) $(LAB) up; started=1; fi; \
 	rc=0; $(MAKE) --no-print-directory test-lab || rc=$$?; \
+	if [ "$(TEST_NODE)" = 1 ]; then $(MAKE) --no-print-directory test-peer PEER_RUNS="$(PEER_TEST_RUNS)" || rc=$$?; fi; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 

@@ -9,10 +9,11 @@
 # .ci/run adds up. Run inside the lab's network namespace with the lab's environment, after
 # e2e/peer/build.sh all and `lab.sh images` (make test-peer does all of this):
 #
-#   eval "$(e2e/lab/lab.sh env)" && e2e/lab/lab.sh exec -- e2e/peer/run.sh [PAIRING...]
+#   eval "$(e2e/lab/lab.sh env)" && e2e/lab/lab.sh exec -- e2e/peer/run.sh [PAIRING[:SUITE,...]...]
 #
-# PAIRING is ours/ours, ours/upstream or upstream/ours (default: all three); PEER_SUITES limits the
-# suites (e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity).
+# PAIRING is ours/ours, ours/upstream or upstream/ours (default: all three), each with every suite
+# that applies, or with the suites named after a colon (e2e-provider, driver-aws, provider-aws-irsa,
+# provider-aws-pod-identity); PEER_SUITES limits the suites of a pairing named alone.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,8 +31,8 @@ export PEER_STATE=${LAB_STATE_DIR:-$repo/.lab}/peer
 SUITE_TIMEOUT=${PEER_SUITE_TIMEOUT:-1500}
 ALL_SUITES="e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity"
 SUITES=${PEER_SUITES:-$ALL_SUITES}
-PAIRINGS=("$@")
-[ ${#PAIRINGS[@]} -gt 0 ] || PAIRINGS=(ours/ours ours/upstream upstream/ours)
+RUNS=("$@")
+[ ${#RUNS[@]} -gt 0 ] || RUNS=(ours/ours ours/upstream upstream/ours)
 
 # The lab's stand-ins for AWS addresses a provider has built in (aws-front.py): the EKS Pod Identity
 # agent's, and a TLS address that AWS's STS host names resolve to in the provider's pod.
@@ -154,13 +155,16 @@ set_up() {
   # Upstream's suites read the aws CLI's default region and credentials: the lab's account root.
   export AWS_DEFAULT_REGION=us-west-2
   import_images
+  SET_UP_STARTED=1
   start_front
   kubectl create configmap lab-aws-ca -n kube-system --from-file=ca.crt="$LAB_STATE_DIR/pki/ca.crt" >/dev/null
   record_baseline
   create_pod_identity_role
 }
 
+# Undoes what set_up did, as far as it got.
 tear_down() {
+  [ "${SET_UP_STARTED:-}" = 1 ] || return 0
   "$here/lab-reset.sh" >>"$LOGS/reset.log" 2>&1
   delete_pod_identity_role
   kubectl delete configmap lab-aws-ca -n kube-system --ignore-not-found >/dev/null 2>&1
@@ -276,7 +280,7 @@ applies() { # suite driver provider
 
 REPORT_ROWS=()
 
-# Counts a suite's TAP: every planned test that did not print "ok" failed (a suite cut short by its
+# Counts a suite's TAP into LINE and the report: every planned test that did not print "ok" failed (a suite cut short by its
 # timeout, or whose set-up failed, counts all it did not pass).
 count_suite() { # suite pairing log
   local suite=$1 pairing=$2 log=$3 planned passed skipped failed
@@ -289,7 +293,7 @@ count_suite() { # suite pairing log
   fi
   failed=$((planned - passed - skipped))
   [ "$failed" -ge 0 ] || failed=0
-  echo "peer $suite $pairing: $passed passed, $failed failed"
+  LINE="peer $suite $pairing: $passed passed, $failed failed"
   REPORT_ROWS+=("$suite|$pairing|$passed|$failed|$skipped|$log")
 }
 
@@ -339,33 +343,38 @@ PY
 
 # --- main ----------------------------------------------------------------------------------------
 
+# What to run: each argument is a pairing, or a pairing with some suites (ours/upstream:e2e-provider).
+JOBS=()
+for spec in "${RUNS[@]}"; do
+  pairing=${spec%%:*}
+  case "$pairing" in ours/ours | ours/upstream | upstream/ours | upstream/upstream) ;; *) die "unknown pairing $pairing" ;; esac
+  wanted=$SUITES
+  [[ $spec == *:* ]] && wanted=$(tr ',' ' ' <<<"${spec#*:}")
+  for suite in $wanted; do
+    [[ " $ALL_SUITES " == *" $suite "* ]] || die "unknown suite $suite"
+    applies "$suite" "${pairing%/*}" "${pairing#*/}" && JOBS+=("$pairing $suite")
+  done
+done
+[ ${#JOBS[@]} -gt 0 ] || die "nothing to run"
+
 trap tear_down EXIT
 set_up
 failed_any=0
-for pairing in "${PAIRINGS[@]}"; do
+current=""
+for job in "${JOBS[@]}"; do
+  read -r pairing suite <<<"$job"
   driver=${pairing%/*}
   provider=${pairing#*/}
-  case "$pairing" in ours/ours | ours/upstream | upstream/ours | upstream/upstream) ;; *) die "unknown pairing $pairing" ;; esac
-  use_pairing "$driver" "$provider"
-  for suite in $SUITES; do
-    applies "$suite" "$driver" "$provider" || continue
-    log="$LOGS/${suite}-${driver}-${provider}.log"
-    "$here/lab-reset.sh" >>"$LOGS/reset.log" 2>&1
-    t0=$SECONDS
-    run_suite "$suite" "$driver" "$provider" "$log" || true
-    line=$(count_suite "$suite" "$pairing" "$log")
-    echo "$line"
-    say "$suite $pairing took $((SECONDS - t0))s; log: $log"
-    [[ $line == *", 0 failed" ]] || failed_any=1
-  done
-done
-# count_suite ran in subshells for its line; count again here for the report.
-REPORT_ROWS=()
-for pairing in "${PAIRINGS[@]}"; do
-  for suite in $SUITES; do
-    applies "$suite" "${pairing%/*}" "${pairing#*/}" || continue
-    count_suite "$suite" "$pairing" "$LOGS/${suite}-${pairing%/*}-${pairing#*/}.log" >/dev/null
-  done
+  [ "$pairing" = "$current" ] || use_pairing "$driver" "$provider"
+  current=$pairing
+  log="$LOGS/${suite}-${driver}-${provider}.log"
+  "$here/lab-reset.sh" >>"$LOGS/reset.log" 2>&1
+  t0=$SECONDS
+  run_suite "$suite" "$driver" "$provider" "$log" || true
+  count_suite "$suite" "$pairing" "$log"
+  echo "$LINE"
+  say "$suite $pairing took $((SECONDS - t0))s; log: $log"
+  [[ $LINE == *", 0 failed" ]] || failed_any=1
 done
 write_report
 exit $failed_any
