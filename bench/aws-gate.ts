@@ -18,6 +18,9 @@ import {
   uniqueSuffix,
 } from '@sscsi/e2e';
 
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { percentile, printTable } from './stats.ts';
 
 const SEQUENTIAL = 300;
@@ -26,6 +29,13 @@ const ROUNDS = 6;
 const REGION = 'us-east-1';
 
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+
+/** CPU time (user + system) a lab component has used so far, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(stateDir: string, component: string): number {
+  const pid = fs.readFileSync(path.join(stateDir, 'pids', `${component}.pid`), 'utf8').trim();
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 async function timed(call: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
@@ -72,7 +82,15 @@ async function main(): Promise<void> {
     ["through the gate, a role's session", lab.awsEndpoint, session],
   ];
   const rows: string[][] = [
-    ['call', 'path', 'p50 ms', 'p99 ms', `${CONCURRENT} at once, wall ms (median of ${ROUNDS})`],
+    [
+      'call',
+      'path',
+      'p50 ms',
+      'p99 ms',
+      `${CONCURRENT} at once, wall ms (median of ${ROUNDS})`,
+      'gate CPU ms per call',
+      'moto CPU ms per call',
+    ],
   ];
   for (const [label, send] of [
     [
@@ -90,15 +108,26 @@ async function main(): Promise<void> {
       },
     ],
   ] as const) {
-    for (const [path, endpoint, credentials] of paths) {
+    for (const [route, endpoint, credentials] of paths) {
       const call = send(credentials, endpoint);
       for (let i = 0; i < 20; i++) await call(); // warm connections and caches
       const samples: number[] = [];
+      const cpuBefore = [cpuMs(lab.stateDir, 'aws-gate'), cpuMs(lab.stateDir, 'moto')];
       for (let i = 0; i < SEQUENTIAL; i++) samples.push(await timed(call));
+      const cpu = [cpuMs(lab.stateDir, 'aws-gate'), cpuMs(lab.stateDir, 'moto')].map((after, i) =>
+        ((after - (cpuBefore[i] ?? 0)) / SEQUENTIAL).toFixed(2),
+      );
       const walls: number[] = [];
       for (let r = 0; r < ROUNDS; r++)
         walls.push(await timed(() => Promise.all(Array.from({ length: CONCURRENT }, () => call()))));
-      rows.push([label, path, percentile(samples, 50), percentile(samples, 99), percentile(walls, 50)]);
+      rows.push([
+        label,
+        route,
+        percentile(samples, 50),
+        percentile(samples, 99),
+        percentile(walls, 50),
+        ...cpu,
+      ]);
     }
   }
   printTable('AWS calls straight to moto and through the lab gate', rows);
