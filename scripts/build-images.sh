@@ -132,7 +132,7 @@ run_builder() { # dockerfile context image builder-args...
   local dockerfile=$1 context=$2 image=$3
   shift 3
   case "$builder" in
-    buildah) buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers "$@" -f "$dockerfile" -t "$image" "$context" ;;
+    buildah) buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers --force-rm "$@" -f "$dockerfile" -t "$image" "$context" ;;
     docker) DOCKER_BUILDKIT=1 docker build "$@" -f "$dockerfile" -t "$image" "$context" ;;
     *) "$builder" build "$@" -f "$dockerfile" -t "$image" "$context" ;;
   esac
