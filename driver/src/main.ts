@@ -118,6 +118,7 @@ async function main(): Promise<void> {
       rotationPollIntervalMs: config.rotationPollIntervalMs,
       providerPaths: config.providerPaths,
       version: DRIVER_VERSION,
+      verbosity: config.verbosity,
     },
     'secrets-store-csi-driver started',
   );

@@ -87,14 +87,32 @@ function shebangFlags(main: string): string[] {
   return match?.[1]?.trim() ? (match[1].trim().split(/\s+/) as string[]) : [];
 }
 
-/** Starts `node <flags> <main> <args>` (flags from main's shebang); stdout and stderr go to a log file named after the process. */
+/** The verbosity the tests run the driver and the provider at: their most verbose (trace), so that
+ * the log audit (e2e/tests/log-audit.test.ts) reads every line they can write. */
+export const TEST_VERBOSITY = 10;
+
+/**
+ * Under jest, `args` with the driver's or the provider's verbosity set to TEST_VERBOSITY; elsewhere
+ * (make demo, the benchmarks, whose figures trace logging would distort) `args` as given.
+ */
+function mostVerbose(main: string, args: string[]): string[] {
+  if (process.env.JEST_WORKER_ID === undefined) return args;
+  if (main !== DRIVER_MAIN && main !== PROVIDER_AWS_MAIN) return args;
+  return [...args.filter((a) => !/^--?v(=|$)/.test(a)), `-v=${TEST_VERBOSITY}`];
+}
+
+/**
+ * Starts `node <flags> <main> <args>` (flags from main's shebang); stdout and stderr go to a log file
+ * named after the process. Under jest the driver and the provider run at their most verbose level.
+ */
 export function startNodeProgram(
   name: string,
   main: string,
-  args: string[],
+  givenArgs: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): ManagedProcess {
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run make build first`);
+  const args = mostVerbose(main, givenArgs);
   const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
   const out = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, [...shebangFlags(main), main, ...args], {
@@ -141,7 +159,6 @@ export async function startDriver(o: DriverProcessOptions): Promise<DriverProces
     `--kubeconfig=${o.kubeconfig}`,
     '--metrics-addr=127.0.0.1:0',
     '--log-format-json',
-    '-v=5',
     ...(o.rotation
       ? ['--enable-secret-rotation=true', `--rotation-poll-interval=${o.rotation.pollInterval}`]
       : []),

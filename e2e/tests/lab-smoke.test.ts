@@ -17,10 +17,17 @@ import {
   Resources,
   resourcePath,
 } from '@sscsi/common';
-import { adminClient, eventually, requireLab, uniqueSuffix } from '../src';
+import {
+  adminClient,
+  awsAdmin,
+  createRole,
+  eventually,
+  irsaTrustPolicy,
+  requireLab,
+  uniqueSuffix,
+} from '../src';
 
 const lab = requireLab();
-const ROLE_ARN = 'arn:aws:iam::111122223333:role/lab-smoke';
 
 function jwtClaims(token: string): Record<string, unknown> {
   const payload = token.split('.')[1];
@@ -32,12 +39,36 @@ describe('the lab', () => {
   let kube: KubeClient;
   const namespace = `smoke-${uniqueSuffix()}`;
   const serviceAccount = 'app';
+  let roleArn: string;
 
   beforeAll(async () => {
     kube = adminClient(lab);
+    // The role as IAM would hold it: trusted by this ServiceAccount only, allowed its own names.
+    const admin = awsAdmin(lab);
+    try {
+      roleArn = await createRole(
+        admin.iam,
+        `lab-smoke-${namespace}`,
+        [
+          {
+            Effect: 'Allow',
+            Action: ['secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue'],
+            Resource: `arn:aws:secretsmanager:*:*:secret:smoke/${namespace}*`,
+          },
+          {
+            Effect: 'Allow',
+            Action: ['ssm:PutParameter', 'ssm:GetParameter'],
+            Resource: `arn:aws:ssm:*:*:parameter/smoke/${namespace}/*`,
+          },
+        ],
+        irsaTrustPolicy(lab.serviceAccountIssuer, `system:serviceaccount:${namespace}:${serviceAccount}`),
+      );
+    } finally {
+      admin.destroy();
+    }
     await kube.create(resourcePath(Resources.namespaces), { metadata: { name: namespace } });
     await kube.create(resourcePath(Resources.serviceAccounts, namespace), {
-      metadata: { name: serviceAccount, annotations: { 'eks.amazonaws.com/role-arn': ROLE_ARN } },
+      metadata: { name: serviceAccount, annotations: { 'eks.amazonaws.com/role-arn': roleArn } },
     });
   });
 
@@ -85,8 +116,7 @@ describe('the lab', () => {
     const sa = await kube.get<ServiceAccount>(
       resourcePath(Resources.serviceAccounts, namespace, serviceAccount),
     );
-    const roleArn = sa.metadata.annotations?.['eks.amazonaws.com/role-arn'];
-    expect(roleArn).toBe(ROLE_ARN);
+    expect(sa.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(roleArn);
 
     const tokenRequest = await requestToken(['sts.amazonaws.com']);
     const token = tokenRequest.status?.token ?? '';
@@ -96,6 +126,17 @@ describe('the lab', () => {
     expect(claims.iss).toBe(lab.serviceAccountIssuer);
 
     const sts = new STSClient({ region: lab.awsRegion });
+    // The lab's STS checks the token as AWS does: a token for another audience is refused.
+    const otherAudience = (await requestToken(['api'])).status?.token ?? '';
+    await expect(
+      sts.send(
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: roleArn,
+          RoleSessionName: 'lab-smoke',
+          WebIdentityToken: otherAudience,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidIdentityToken' });
     const assumed = await sts.send(
       new AssumeRoleWithWebIdentityCommand({
         RoleArn: roleArn,

@@ -112,6 +112,7 @@ async function main(): Promise<void> {
       driverWritesSecrets: config.driverWritesSecrets,
       defaultRegion: config.defaultRegion,
       version,
+      verbosity: config.verbosity,
     },
     'secrets-store-csi-driver-provider-aws started',
   );

@@ -200,15 +200,19 @@ export class NodeWalkthrough {
           /pod\/secrets-store-csi-driver-\w+\s+3\/3\s+Running/.test(ds),
           'the driver pod is not 3/3 Running',
         );
-        // The image carries koffi's prebuilt module: the driver mounts with the system call.
-        const log = await this.quiet(
-          'logs',
-          '-n',
-          'kube-system',
-          'daemonset/secrets-store-csi-driver',
-          '-c',
-          'secrets-store',
-        );
+        // The image carries koffi's prebuilt module: the driver mounts with the system call. The
+        // container may be Running before its first line is written: wait for its start line.
+        const log = await eventually('the driver container logged its start', async () => {
+          const text = await this.quiet(
+            'logs',
+            '-n',
+            'kube-system',
+            'daemonset/secrets-store-csi-driver',
+            '-c',
+            'secrets-store',
+          ).catch(() => '');
+          return text.includes('secrets-store-csi-driver started') ? text : undefined;
+        });
         expectThat(
           log.includes('mounting with the mount(2) system call'),
           'the driver does not mount with the system call',
