@@ -130,6 +130,21 @@ const roles = new Map<string, RoleRecord>([
     ),
   ],
   ['no-pod-trust', role('no-pod-trust', irsaTrust('system:serviceaccount:default:app'), [])],
+  [
+    'external',
+    role(
+      'external',
+      [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+          Action: 'sts:AssumeRole',
+          Condition: { StringEquals: { 'sts:ExternalId': 'shop-7' } },
+        },
+      ],
+      [],
+    ),
+  ],
 ]);
 const providers = new Map<string, OidcProviderRecord>([
   [OIDC, { arn: OIDC, url: 'kubernetes.default.svc', clientIds: ['sts.amazonaws.com'] }],
@@ -488,13 +503,26 @@ describe('AssumeRole (role chaining)', () => {
   const chain = async (
     from: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
     target: string,
+    externalId?: string,
   ) =>
     new STSClient(config(from)).send(
       new AssumeRoleCommand({
         RoleArn: `arn:aws:iam::${ACCOUNT}:role/${target}`,
         RoleSessionName: 'chained',
+        ExternalId: externalId,
       }),
     );
+
+  it('checks sts:ExternalId against the trust policy', async () => {
+    const caller = await webIdentity(podToken());
+    expect((await chain(caller, 'external', 'shop-7')).Credentials?.AccessKeyId).toMatch(/^ASIAFAKE/);
+    for (const wrong of ['shop-8', undefined]) {
+      expect(await failure(chain(caller, 'external', wrong))).toMatchObject({
+        name: 'AccessDenied',
+        status: 403,
+      });
+    }
+  });
 
   it("allows a role whose trust policy trusts the account and whose caller's policy allows sts:AssumeRole", async () => {
     const out = await chain(await webIdentity(podToken()), 'chained');

@@ -166,6 +166,9 @@ export class StsDecisions {
       .set('sts:RoleSessionName', sessionName)
       .set('aws:TagKeys', Object.keys(tags))
       .setTags('aws:RequestTag/', tags);
+    // What a cross-account trust policy checks with `"Condition": {"StringEquals": {"sts:ExternalId": ...}}`.
+    const externalId = request.params.ExternalId;
+    if (typeof externalId === 'string' && externalId) context.set('sts:ExternalId', externalId);
     const arns = [caller.roleArn ?? '', caller.arn];
     const asCaller: Caller = { type: 'AWS', account: caller.account, arns };
     const actions = Object.keys(tags).length > 0 ? ['sts:AssumeRole', 'sts:TagSession'] : ['sts:AssumeRole'];
