@@ -184,6 +184,8 @@ describe('NodeServer', () => {
       .catch((e: unknown) => e)) as DriverError;
     expect(err.code).toBe(Status.NOT_FOUND);
     expect(err.message).toContain('SecretProviderClass "other" not found in namespace "default"');
+    // Upstream's words, which its e2e suite and users' alerts grep the FailedMount event for.
+    expect(err.message).toMatch(/^failed to get secretproviderclass default\/other, error: .*not found/);
     expect(mounter.mounted.size).toBe(0);
     expect(provider.calls).toHaveLength(0);
   });

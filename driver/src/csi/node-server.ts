@@ -233,14 +233,15 @@ export class NodeServer {
     } catch (err) {
       throw new DriverError(
         'FailedToReadSecretProviderClass',
-        `cannot read SecretProviderClass "${req.spcName}" in namespace "${namespace}": ${describeKubeFailure(err)}`,
+        `failed to get secretproviderclass ${namespace}/${req.spcName}, error: cannot read SecretProviderClass "${req.spcName}" in namespace "${namespace}": ${describeKubeFailure(err)}`,
         { cause: err, code: statusOfKubeFailure(err) },
       );
     }
     if (!spc) {
       throw new DriverError(
         'SecretProviderClassNotFound',
-        `SecretProviderClass "${req.spcName}" not found in namespace "${namespace}" (a pod can only use a class of its own namespace)`,
+        // Upstream's words first: alerts and upstream's own tests grep the pod's FailedMount event for them.
+        `failed to get secretproviderclass ${namespace}/${req.spcName}, error: SecretProviderClass "${req.spcName}" not found in namespace "${namespace}" (a pod can only use a class of its own namespace)`,
       );
     }
     // The same check secrets-store-csi-lint makes before deploy.
