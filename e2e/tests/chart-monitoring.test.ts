@@ -423,11 +423,15 @@ describe('with the Prometheus Operator CRDs installed in the lab', () => {
   it.each(CHARTS)(
     'the API server accepts everything the $name chart renders for monitoring (server-side dry-run)',
     (chart) => {
-      // Rendered as `helm template` users do without a cluster (--api-versions names the
-      // operator's API; not --validate, which would also refuse objects other tests left, such as
-      // the CSIDriver), then judged by the API server, which serves the operator's CRDs now.
+      // Rendered as `helm template` users do without a cluster, for this cluster's version
+      // (--kube-version) with the operator's API (--api-versions); not --validate, which would also
+      // refuse objects other tests left, such as the CSIDriver. Then judged by the API server, which
+      // serves the operator's CRDs now.
+      const server = JSON.parse(mustRun(lab, 'kubectl', ['version', '-o', 'json'])) as {
+        serverVersion: { gitVersion: string };
+      };
       const args = ['template', chart.release, chart.dir, '--namespace', NAMESPACE];
-      args.push('--api-versions', MONITORING_API);
+      args.push('--kube-version', server.serverVersion.gitVersion, '--api-versions', MONITORING_API);
       for (const [k, v] of Object.entries({ ...chart.extraSet, ...ALL_ON })) args.push('--set', `${k}=${v}`);
       const text = mustRun(lab, 'helm', args);
       const result = labTool(

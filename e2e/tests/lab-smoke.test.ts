@@ -136,7 +136,7 @@ describe('the lab', () => {
           WebIdentityToken: otherAudience,
         }),
       ),
-    ).rejects.toMatchObject({ name: 'InvalidIdentityToken' });
+    ).rejects.toMatchObject({ name: 'InvalidIdentityTokenException' });
     const assumed = await sts.send(
       new AssumeRoleWithWebIdentityCommand({
         RoleArn: roleArn,
