@@ -50,7 +50,11 @@ def handler(target):
             print(f"aws-front: cannot reach {target[0]}:{target[1]}: {err}", file=sys.stderr, flush=True)
             client_writer.close()
             return
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        try:
+            await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        except asyncio.CancelledError:
+            # The front is stopping with this connection open.
+            pass
 
     return handle
 
