@@ -117,7 +117,7 @@ test: $(if $(filter 1,$(TEST_NODE)),preflight-node,preflight)
 
 # NODE=1 adds a real node (kubelet, containerd, kube-scheduler) and moves the whole lab into a network
 # namespace of its own; `make test` uses it. NODE=0 keeps everything on this machine's loopback.
-lab-up: $(if $(filter 1,$(NODE)),preflight-node,preflight)
+lab-up: $(if $(filter 1,$(NODE)),preflight-node,preflight) build
 	@LAB_NODE=$(NODE) $(LAB) up
 
 lab-down:
