@@ -1008,9 +1008,15 @@ describe('the charts in the lab', () => {
       '-n',
       SYSTEM_NAMESPACE,
       '-l',
-      'app=csi-secrets-store-provider-aws',
+      // Upstream's chart's label and names, which upstream's own provider tests look up.
+      'app=secrets-store-csi-driver-provider-aws',
     ]);
-    expect(list.items.map((d) => d.metadata.name)).toEqual([PROVIDER_RELEASE]);
+    expect(list.items.map((d) => d.metadata.name)).toEqual([
+      'csi-secrets-store-provider-aws-secrets-store-csi-driver-provide',
+    ]);
+    expect(
+      exists('clusterrole', 'csi-secrets-store-provider-aws-secrets-store-csi-driver-provide-cluster-role'),
+    ).toBe(true);
   });
 
   it('uninstalls both releases and leaves only the CRDs behind', () => {
