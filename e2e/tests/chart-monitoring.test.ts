@@ -437,7 +437,16 @@ describe('with the Prometheus Operator CRDs installed in the lab', () => {
       const result = labTool(
         lab,
         'kubectl',
-        ['apply', '--server-side', '--dry-run=server', '--field-manager=monitoring-dry-run', '-f', '-'],
+        // --force-conflicts: a dry run; the CSIDriver's fields may belong to the tests that made it.
+        [
+          'apply',
+          '--server-side',
+          '--dry-run=server',
+          '--force-conflicts',
+          '--field-manager=monitoring-dry-run',
+          '-f',
+          '-',
+        ],
         text,
       );
       expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
