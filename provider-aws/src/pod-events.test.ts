@@ -8,9 +8,11 @@ class FakeEventsApi implements EventsApi {
   readonly created: Array<{ path: string; event: CoreEvent }> = [];
   readonly gets: string[] = [];
   createError: Error | undefined;
+  getError: Error | undefined;
 
   async get<T>(path: string): Promise<T> {
     this.gets.push(path);
+    if (this.getError) throw this.getError;
     return { metadata: { name: 'app', uid: 'uid-from-api' } } as T;
   }
 
@@ -61,6 +63,26 @@ describe('PodEventRecorder', () => {
     await events.warn({ ...pod, uid: undefined }, 'R', ['m']);
     expect(api.gets).toEqual(['/api/v1/namespaces/shop/pods/app']);
     expect(api.created[0]?.event.involvedObject.uid).toBe('uid-from-api');
+  });
+
+  it('still writes the Event, without a uid, when the pod cannot be read (chart with awsRegion grants no pods get)', async () => {
+    const { api, events, logs } = recorder();
+    api.getError = new KubeApiError(
+      'GET',
+      '/api/v1/namespaces/shop/pods/app',
+      403,
+      'Forbidden',
+      'cannot get',
+    );
+    await events.warn({ ...pod, uid: undefined }, 'R', ['m']);
+    expect(api.created).toHaveLength(1);
+    expect(api.created[0]?.event.involvedObject).toMatchObject({
+      kind: 'Pod',
+      namespace: 'shop',
+      name: 'app',
+    });
+    expect(api.created[0]?.event.involvedObject.uid).toBeUndefined();
+    expect(logs).toEqual([]);
   });
 
   it('writes at most a bounded number of Events for one mount and shortens long messages', async () => {

@@ -39,9 +39,7 @@ export class PodEventRecorder implements PodEvents {
     if (messages.length === 0) return;
     const opts = { timeoutMs: REQUEST_TIMEOUT_MS };
     try {
-      const uid =
-        pod.uid ??
-        (await this.api.get<Pod>(resourcePath(Resources.pods, pod.namespace, pod.name), opts)).metadata?.uid;
+      const uid = pod.uid ?? (await this.lookUpUid(pod, opts));
       for (const message of messages.slice(0, MAX_EVENTS_PER_MOUNT)) {
         const now = new Date().toISOString();
         const event: CoreEvent = {
@@ -70,6 +68,23 @@ export class PodEventRecorder implements PodEvents {
         },
         'failed to record a warning event on the pod',
       );
+    }
+  }
+
+  /**
+   * Without a uid the Event is still listed by `kubectl get events`, only not by `kubectl describe
+   * pod`; so a failed lookup (no `pods get` when the chart's awsRegion is set) does not drop it.
+   */
+  private async lookUpUid(pod: PodRef, opts: RequestOptions): Promise<string | undefined> {
+    try {
+      return (await this.api.get<Pod>(resourcePath(Resources.pods, pod.namespace, pod.name), opts)).metadata
+        ?.uid;
+    } catch (err) {
+      this.logger.debug(
+        { pod: `${pod.namespace}/${pod.name}`, err: (err as Error).message },
+        'pod uid unknown; recording the event without it',
+      );
+      return undefined;
     }
   }
 }
