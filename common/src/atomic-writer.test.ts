@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 
 import { writePayload } from './atomic-writer';
@@ -115,6 +116,71 @@ describe('writePayload', () => {
     writePayload(dir, [file('a', 'new')]);
     expect(fs.lstatSync(path.join(dir, 'a')).isSymbolicLink()).toBe(true);
     expect(read('a')).toBe('new');
+  });
+
+  // Giving files to another group needs root (chown); the driver and the provider run as root.
+  (process.getuid?.() === 0 ? describe : describe.skip)('with a group (fsGroup or fileGroup)', () => {
+    const GID = 2000;
+    /** Reads a file as uid 1000 with only the given supplementary groups, as a non-root container would. */
+    const readAs = (groups: number[], p: string) =>
+      spawnSync(
+        'setpriv',
+        [
+          '--reuid=1000',
+          `--regid=${groups[0] ?? 1000}`,
+          groups.length ? `--groups=${groups.join(',')}` : '--clear-groups',
+          'cat',
+          path.join(dir, p),
+        ],
+        { encoding: 'utf8' },
+      );
+
+    it('gives files, folders and the volume to the group, adding group read to each mode', () => {
+      writePayload(dir, [file('key', 'k', 0o400), file('nested/cert', 'c', 0o644)], { group: GID });
+      for (const p of ['key', 'nested/cert', 'nested', '.', DATA_DIR_LINK]) {
+        expect({ p, gid: fs.statSync(path.join(dir, p)).gid }).toEqual({ p, gid: GID });
+      }
+      expect(fs.statSync(path.join(dir, 'key')).mode & 0o777).toBe(0o440);
+      expect(fs.statSync(path.join(dir, 'nested/cert')).mode & 0o777).toBe(0o644);
+      expect(fs.statSync(dir).mode & 0o050).toBe(0o050);
+      expect(readAs([GID], 'key')).toMatchObject({ status: 0, stdout: 'k' });
+      expect(readAs([GID + 1], 'key').status).not.toBe(0);
+    });
+
+    it('without a group, a non-root reader cannot read a 0440 file', () => {
+      writePayload(dir, [file('key', 'k', 0o440)]);
+      fs.chmodSync(dir, 0o755);
+      expect(fs.statSync(path.join(dir, 'key')).gid).toBe(0);
+      expect(readAs([GID], 'key').status).not.toBe(0);
+    });
+
+    it('keeps the group on rotation, and rewrites an unchanged payload when the group changes', () => {
+      writePayload(dir, [file('key', 'old', 0o400)], { group: GID });
+      expect(writePayload(dir, [file('key', 'new', 0o400)], { group: GID }).changed).toBe(true);
+      expect(fs.statSync(path.join(dir, 'key')).gid).toBe(GID);
+      expect(readAs([GID], 'key')).toMatchObject({ status: 0, stdout: 'new' });
+      expect(writePayload(dir, [file('key', 'new', 0o400)], { group: GID }).changed).toBe(false);
+      expect(writePayload(dir, [file('key', 'new', 0o400)], { group: 3000 }).changed).toBe(true);
+      expect(fs.statSync(path.join(dir, 'key')).gid).toBe(3000);
+      expect(fs.statSync(dir).gid).toBe(3000);
+      expect(hidden()).toHaveLength(1);
+    });
+
+    it('a failed write leaves the previous files, group and all, and no new folder', () => {
+      writePayload(dir, [file('key', 'old', 0o400)], { group: GID });
+      const before = fs.readdirSync(dir).sort();
+      const chown = jest.spyOn(fs, 'chownSync').mockImplementationOnce(() => {
+        throw Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM' });
+      });
+      try {
+        // The first chown is of the new file (the volume's own group is already right).
+        expect(() => writePayload(dir, [file('key', 'new', 0o400)], { group: GID })).toThrow(/EPERM/);
+      } finally {
+        chown.mockRestore();
+      }
+      expect(fs.readdirSync(dir).sort()).toEqual(before);
+      expect(readAs([GID], 'key')).toMatchObject({ status: 0, stdout: 'old' });
+    });
   });
 
   describe('a failure midway (tmpfs full, I/O error)', () => {

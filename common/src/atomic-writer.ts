@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { GROUP_READ, GROUP_SEARCH } from './file-ownership';
 import type { PayloadFile } from './payload';
 import { DATA_DIR_LINK, DATA_DIR_TMP_LINK, isWriterName, validatePayload } from './payload';
 
@@ -36,8 +37,13 @@ function listFiles(dir: string): string[] {
     .sort();
 }
 
-/** True when `dir` holds exactly these files with these modes and contents. */
-function holdsPayload(dir: string, files: readonly PayloadFile[]): boolean {
+/** The mode a file gets: its own, plus read for the owning group when one is given. */
+function effectiveMode(file: PayloadFile, group: number | undefined): number {
+  return group === undefined ? file.mode : file.mode | GROUP_READ;
+}
+
+/** True when `dir` holds exactly these files with these modes, group (when given) and contents. */
+function holdsPayload(dir: string, files: readonly PayloadFile[], group: number | undefined): boolean {
   let existing: string[];
   try {
     existing = listFiles(dir);
@@ -50,7 +56,8 @@ function holdsPayload(dir: string, files: readonly PayloadFile[]): boolean {
     const full = path.join(dir, file.path);
     const stat = fs.lstatSync(full);
     return (
-      (stat.mode & 0o777) === file.mode &&
+      (stat.mode & 0o777) === effectiveMode(file, group) &&
+      (group === undefined || stat.gid === group) &&
       stat.size === file.contents.length &&
       fs.readFileSync(full).equals(file.contents)
     );
@@ -87,6 +94,24 @@ function settleNames(targetDir: string, files: readonly PayloadFile[], currentDi
   }
 }
 
+export interface WriteOptions {
+  /**
+   * The group that owns the files and folders (the pod's fsGroup or the class's fileGroup): each
+   * file's mode gains group read, folders group search, and `targetDir` itself follows, so that
+   * members of the group can read the files whatever their modes say about others.
+   */
+  group?: number;
+  /** The time in the payload folder's name. */
+  now?: Date;
+}
+
+/** Gives `dir` to `group` and lets its members list and enter it; no-op when it already does. */
+function openToGroup(dir: string, group: number): void {
+  const stat = fs.statSync(dir);
+  if (stat.gid !== group) fs.chownSync(dir, -1, group);
+  if ((stat.mode & GROUP_SEARCH) !== GROUP_SEARCH) fs.chmodSync(dir, (stat.mode & 0o7777) | GROUP_SEARCH);
+}
+
 export interface WriteOutcome {
   /**
    * False when the volume already held exactly this payload: no file was rewritten (missing visible
@@ -107,12 +132,15 @@ export interface WriteOutcome {
 export function writePayload(
   targetDir: string,
   files: readonly PayloadFile[],
-  now = new Date(),
+  options: WriteOptions = {},
 ): WriteOutcome {
+  const { group, now = new Date() } = options;
   validatePayload(files);
+  // Before anything else: a volume shared with a group must stay open to it on every write.
+  if (group !== undefined) openToGroup(targetDir, group);
   const dataLink = path.join(targetDir, DATA_DIR_LINK);
   const oldDirName = readLinkOrUndefined(dataLink);
-  if (oldDirName !== undefined && holdsPayload(path.join(targetDir, oldDirName), files)) {
+  if (oldDirName !== undefined && holdsPayload(path.join(targetDir, oldDirName), files, group)) {
     // The payload is there, but a visible name may have gone (removed by hand, or a write stopped
     // between the swap and the links): without it the pod would not see the file.
     settleNames(targetDir, files, oldDirName);
@@ -126,10 +154,18 @@ export function writePayload(
     fs.chmodSync(newDir, 0o755);
     for (const file of files) {
       const full = path.join(newDir, file.path);
+      const mode = effectiveMode(file, group);
       if (file.path.includes('/')) fs.mkdirSync(path.dirname(full), { recursive: true, mode: 0o755 });
-      fs.writeFileSync(full, file.contents, { mode: file.mode, flag: 'wx' });
+      fs.writeFileSync(full, file.contents, { mode, flag: 'wx' });
       // The process umask may have cleared bits of the requested mode.
-      fs.chmodSync(full, file.mode);
+      fs.chmodSync(full, mode);
+      if (group !== undefined) fs.chownSync(full, -1, group);
+    }
+    if (group !== undefined) {
+      // Folders are 0755, so searching them needs no group bit; the group owns them all the same.
+      fs.chownSync(newDir, -1, group);
+      for (const entry of fs.readdirSync(newDir, { recursive: true, withFileTypes: true }))
+        if (entry.isDirectory()) fs.chownSync(path.join(entry.parentPath, entry.name), -1, group);
     }
     fs.rmSync(tmpLink, { force: true });
     fs.symlinkSync(newDirName, tmpLink);

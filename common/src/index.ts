@@ -8,3 +8,4 @@ export * from './shutdown';
 export * from './program';
 export * from './payload';
 export * from './atomic-writer';
+export * from './file-ownership';
