@@ -1,7 +1,7 @@
 // The article's material, shared by the walkthrough on the kubelet stand-in and the one on the real
-// node: its manifests (my-db-secret.yaml, sample-app.yaml, the ServiceAccounts), its IAM policies
-// (verbatim) and roles (as its Terraform makes them, through the IAM API), its AWS objects, and how
-// to remove them all again.
+// node: its manifests, IAM policies and trust policy read from examples/ as they are (placeholders
+// filled as examples/README.md says), its roles (as examples/terraform makes them, through the IAM
+// API), its AWS objects, and how to remove them all again.
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { DeleteParameterCommand } from '@aws-sdk/client-ssm';
 import {
@@ -14,7 +14,9 @@ import {
 } from '@aws-sdk/client-iam';
 
 import type { awsAdmin } from '../aws-provider';
-import { ensureOidcProvider, LAB_ACCOUNT } from '../aws-provider';
+import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '../aws-provider';
+import type { PlaceholderValues } from './examples';
+import { filledExample, forTheLab } from './examples';
 
 /** moto's account: the one every ARN of the lab names. */
 export const ACCOUNT = LAB_ACCOUNT;
@@ -23,96 +25,76 @@ export const ROTATED_PASSWORD = 'my-rotated-password';
 export const SECRETS_MANAGER_ROLE = 'MySampleAppSecretsManager';
 export const PARAMETER_STORE_ROLE = 'MySampleAppParameterStore';
 
-export const SECRETS_MANAGER_OBJECTS = ['- objectName: "MyDBSecret"', '  objectType: "secretsmanager"'];
-export const PARAMETER_STORE_OBJECTS = [
-  '- objectName: "/sample-app/db/username"',
-  '  objectType: "ssmparameter"',
-  '- objectName: "/sample-app/db/password"',
-  '  objectType: "ssmparameter"',
-];
+/** The ServiceAccounts that may assume the two roles. */
+export const SECRETS_MANAGER_SERVICE_ACCOUNT = 'sample-app-secrets-manager';
+export const PARAMETER_STORE_SERVICE_ACCOUNT = 'sample-app-parameter-store';
+/** The namespace of the article's manifests (examples/manifests). */
+export const ARTICLE_NAMESPACE = 'default';
+/** The region of the article's ARNs, and of the lab's node. */
+export const ARTICLE_REGION = 'ap-northeast-1';
 
-/**
- * secrets-manager-policy.json, verbatim from the article; its `xxxxxxxxxxxx` is the account ID, as
- * the article says to put there.
- */
-const SECRETS_MANAGER_POLICY_JSON = `{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Action": [
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:DescribeSecret"
-      ],
-      "Resource": [
-        "arn:aws:secretsmanager:ap-northeast-1:xxxxxxxxxxxx:secret:MyDBSecret-*"
-      ]
-    }
-  ]
-}`;
+/** The article's manifests in examples/manifests, one folder per stage of the walkthrough. */
+export const MANIFESTS = {
+  secretsManager: {
+    serviceAccount: 'manifests/secrets-manager/serviceaccount.yaml',
+    secretProviderClass: 'manifests/secrets-manager/my-db-secret.yaml',
+    pod: 'manifests/secrets-manager/sample-app.yaml',
+  },
+  parameterStore: {
+    serviceAccount: 'manifests/parameter-store/serviceaccount.yaml',
+    secretProviderClass: 'manifests/parameter-store/my-db-secret.yaml',
+    pod: 'manifests/parameter-store/sample-app.yaml',
+  },
+  syncSecret: {
+    secretProviderClass: 'manifests/sync-secret/my-db-secret.yaml',
+    pod: 'manifests/sync-secret/sample-app.yaml',
+  },
+} as const;
 
-/** parameter-store-policy.json, verbatim from the article (the account ID in place of `xxxxxxxxxxxx`). */
-const PARAMETER_STORE_POLICY_JSON = `{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Action": [
-        "ssm:GetParameters"
-      ],
-      "Resource": [
-        "arn:aws:ssm:ap-northeast-1:xxxxxxxxxxxx:parameter/sample-app/db/*"
-      ]
-    }
-  ]
-}`;
-
+/** An IAM policy of examples/iam, filled for the lab's account and the article's region. */
 export interface ArticlePolicy {
   /** The article's Terraform `aws_iam_policy` name. */
   name: string;
+  /** Its file under examples/. */
   file: string;
+  /** The placeholders' values, as `envsubst` gets them. */
+  values: PlaceholderValues;
+  /** The filled document. */
   json: string;
 }
 
-export const SECRETS_MANAGER_POLICY: ArticlePolicy = {
-  name: 'SecretsManagerMyDBSecretReadOnly',
-  file: 'secrets-manager-policy.json',
-  json: SECRETS_MANAGER_POLICY_JSON.replaceAll('xxxxxxxxxxxx', ACCOUNT),
-};
+function articlePolicy(name: string, file: string): ArticlePolicy {
+  const values = { AWS_ACCOUNT_ID: ACCOUNT, AWS_REGION: ARTICLE_REGION };
+  return { name, file, values, json: filledExample(file, values) };
+}
 
-export const PARAMETER_STORE_POLICY: ArticlePolicy = {
-  name: 'ParameterStoreMyDBSecretReadOnly',
-  file: 'parameter-store-policy.json',
-  json: PARAMETER_STORE_POLICY_JSON.replaceAll('xxxxxxxxxxxx', ACCOUNT),
-};
+export const SECRETS_MANAGER_POLICY = articlePolicy(
+  'SecretsManagerMyDBSecretReadOnly',
+  'iam/secrets-manager-policy.json',
+);
+export const PARAMETER_STORE_POLICY = articlePolicy(
+  'ParameterStoreMyDBSecretReadOnly',
+  'iam/parameter-store-policy.json',
+);
 
 /** The lab's service-account issuer, as the cluster_oidc_issuer_url of the article's EKS module. */
 export const LAB_ISSUER = process.env.LAB_SERVICE_ACCOUNT_ISSUER ?? 'https://kubernetes.default.svc';
 
-/**
- * The trust policy terraform-aws-modules' iam-assumable-role-with-oidc (~> 4.0) writes for the
- * article's `provider_url` (the issuer without https://) and `oidc_fully_qualified_subjects`.
- */
+export const TRUST_POLICY_FILE = 'iam/trust-policy.json';
+
+/** The values examples/iam/trust-policy.json is filled with for one of the article's ServiceAccounts. */
+export function trustPolicyValues(serviceAccount: string): PlaceholderValues {
+  return {
+    AWS_ACCOUNT_ID: ACCOUNT,
+    OIDC_PROVIDER: issuerHost(LAB_ISSUER),
+    NAMESPACE: ARTICLE_NAMESPACE,
+    SERVICE_ACCOUNT: serviceAccount,
+  };
+}
+
+/** examples/iam/trust-policy.json for the role of `serviceAccount`. */
 export function articleTrustPolicy(serviceAccount: string): string {
-  const providerUrl = LAB_ISSUER.replace('https://', '');
-  return JSON.stringify(
-    {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: '',
-          Effect: 'Allow',
-          Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${providerUrl}` },
-          Action: 'sts:AssumeRoleWithWebIdentity',
-          Condition: {
-            StringEquals: { [`${providerUrl}:sub`]: [`system:serviceaccount:default:${serviceAccount}`] },
-          },
-        },
-      ],
-    },
-    null,
-    2,
-  );
+  return filledExample(TRUST_POLICY_FILE, trustPolicyValues(serviceAccount));
 }
 
 const policyArn = (name: string) => `arn:aws:iam::${ACCOUNT}:policy/${name}`;
@@ -161,87 +143,17 @@ export async function deleteArticleAws(aws: ReturnType<typeof awsAdmin>): Promis
   }
 }
 
-/** sample-app.yaml; `nodeName` binds it where the lab has no scheduler (the kubelet stand-in). */
-export function podManifest(o: {
-  serviceAccount: string;
-  withSecretVolume?: boolean;
-  nodeName?: string;
-}): string {
-  return [
-    'apiVersion: v1',
-    'kind: Pod',
-    'metadata:',
-    '  name: sample-app',
-    '  namespace: default',
-    'spec:',
-    `  serviceAccountName: ${o.serviceAccount}`,
-    ...(o.nodeName
-      ? [`  nodeName: ${o.nodeName}   # no scheduler for the kubelet stand-in: bound to its node`]
-      : []),
-    '  containers:',
-    '    - name: sample-app',
-    '      image: busybox:lab   # the lab has no registry: its own busybox image',
-    '      imagePullPolicy: Never',
-    '      command: ["sh", "-c", "sleep 3600"]',
-    '      volumeMounts:',
-    '        - name: my-db-secret',
-    '          mountPath: /mnt/secrets-store',
-    '          readOnly: true',
-    ...(o.withSecretVolume
-      ? ['        - name: my-db-secret-2', '          mountPath: /k8s-secret', '          readOnly: true']
-      : []),
-    '  volumes:',
-    '    - name: my-db-secret',
-    '      csi:',
-    '        driver: secrets-store.csi.k8s.io',
-    '        readOnly: true',
-    '        volumeAttributes:',
-    '          secretProviderClass: my-db-secret',
-    ...(o.withSecretVolume
-      ? ['    - name: my-db-secret-2', '      secret:', '        secretName: my-db-secret']
-      : []),
-    '',
-  ].join('\n');
+/** A ServiceAccount manifest of examples/, filled with the lab's account ID. */
+export function serviceAccountManifest(file: string): string {
+  return filledExample(file, { AWS_ACCOUNT_ID: ACCOUNT });
 }
 
-/** my-db-secret.yaml, with the article's secretObjects when asked. */
-export function spcManifest(objects: readonly string[], secretObjects = false): string {
-  return [
-    'apiVersion: secrets-store.csi.x-k8s.io/v1',
-    'kind: SecretProviderClass',
-    'metadata:',
-    '  name: my-db-secret',
-    '  namespace: default',
-    'spec:',
-    '  provider: aws',
-    ...(secretObjects
-      ? [
-          '  secretObjects:',
-          '    - secretName: my-db-secret',
-          '      type: Opaque',
-          '      data:',
-          '        - key: username',
-          '          objectName: _sample-app_db_username',
-          '        - key: password',
-          '          objectName: _sample-app_db_password',
-        ]
-      : []),
-    '  parameters:',
-    '    objects: |',
-    ...objects.map((l) => `      ${l}`),
-    '',
-  ].join('\n');
+/** A SecretProviderClass manifest of examples/, as it is (it has no placeholders). */
+export function classManifest(file: string): string {
+  return filledExample(file, {});
 }
 
-export function serviceAccountManifest(name: string, role: string): string {
-  return [
-    'apiVersion: v1',
-    'kind: ServiceAccount',
-    'metadata:',
-    `  name: ${name}`,
-    '  namespace: default',
-    '  annotations:',
-    `    eks.amazonaws.com/role-arn: arn:aws:iam::${ACCOUNT}:role/${role}`,
-    '',
-  ].join('\n');
+/** A pod manifest of examples/ as the lab runs it (examples.ts: forTheLab). */
+export function podManifest(file: string, nodeName?: string): string {
+  return forTheLab(filledExample(file, {}), { nodeName });
 }

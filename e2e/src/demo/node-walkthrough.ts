@@ -13,22 +13,26 @@ import type { Lab } from '../lab';
 import { eventually } from '../lab';
 import type { ArticlePolicy } from './article';
 import {
+  classManifest,
   createArticleOidcProvider,
   createArticleRole,
   DB_SECRET_VALUE,
   deleteArticleAws,
   LAB_ISSUER,
-  PARAMETER_STORE_OBJECTS,
+  MANIFESTS,
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
+  PARAMETER_STORE_SERVICE_ACCOUNT,
   podManifest,
   ROTATED_PASSWORD,
-  SECRETS_MANAGER_OBJECTS,
   SECRETS_MANAGER_POLICY,
   SECRETS_MANAGER_ROLE,
+  SECRETS_MANAGER_SERVICE_ACCOUNT,
   serviceAccountManifest,
-  spcManifest,
+  TRUST_POLICY_FILE,
+  trustPolicyValues,
 } from './article';
+import { envsubstCommand, examplePath } from './examples';
 import type { Reporter, Step } from './steps';
 import { expectThat, silentReporter } from './steps';
 
@@ -95,9 +99,10 @@ export class NodeWalkthrough {
     return this.tool('kubectl', args);
   }
 
+  /** Applies a manifest of examples/ (`file`), as filled and adapted for the lab (`manifest`). */
   private async apply(manifest: string, file: string): Promise<string> {
-    this.out.note(`${file}:\n${manifest.trimEnd()}`);
-    return this.tool('kubectl', ['apply', '-f', '-'], manifest, `apply -f ${file}`);
+    this.out.note(`${examplePath(file)}, as applied:\n${manifest.trimEnd()}`);
+    return this.tool('kubectl', ['apply', '-f', '-'], manifest, `apply -f ${examplePath(file)}`);
   }
 
   private quiet(...args: string[]): Promise<string> {
@@ -105,17 +110,18 @@ export class NodeWalkthrough {
   }
 
   /** Replaces sample-app (a short grace period: its shell ignores SIGTERM) and waits until it runs. */
-  private async recreatePod(manifest: string): Promise<void> {
+  private async recreatePod(file: string): Promise<void> {
     await this.kubectl('delete', 'pod', 'sample-app', '--ignore-not-found', '--grace-period=1');
-    await this.apply(manifest, 'sample-app.yaml');
+    await this.apply(podManifest(file), file);
     await this.kubectl('wait', '--for=condition=Ready', 'pod/sample-app', '--timeout=120s');
   }
 
-  /** The article's Terraform (aws_iam_policy, iam-assumable-role-with-oidc) as IAM API calls. */
+  /** examples/terraform as IAM API calls, with examples/iam's documents filled the documented way. */
   private async role(role: string, serviceAccount: string, policy: ArticlePolicy): Promise<void> {
-    this.out.note(`${policy.file}:\n${policy.json}`);
+    this.out.command(`${envsubstCommand(policy.file, policy.values)} > policy.json`);
+    this.out.command(`${envsubstCommand(TRUST_POLICY_FILE, trustPolicyValues(serviceAccount))} > trust.json`);
     this.out.command(
-      `aws iam create-policy --policy-name ${policy.name} --policy-document file://${policy.file}; aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json (system:serviceaccount:default:${serviceAccount}); aws iam attach-role-policy --role-name ${role} ...`,
+      `aws iam create-policy --policy-name ${policy.name} --policy-document file://policy.json; aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json; aws iam attach-role-policy --role-name ${role} ...`,
     );
     await createArticleRole(this.aws, role, serviceAccount, policy);
   }
@@ -127,8 +133,8 @@ export class NodeWalkthrough {
     await this.quiet(
       'delete',
       'serviceaccount',
-      'sample-app-secrets-manager',
-      'sample-app-parameter-store',
+      SECRETS_MANAGER_SERVICE_ACCOUNT,
+      PARAMETER_STORE_SERVICE_ACCOUNT,
       '--ignore-not-found',
     );
     await this.quiet('delete', 'secret', 'my-db-secret', '--ignore-not-found');
@@ -281,13 +287,11 @@ export class NodeWalkthrough {
           `aws iam create-open-id-connect-provider --url ${LAB_ISSUER} --client-id-list sts.amazonaws.com`,
         );
         await createArticleOidcProvider(this.aws);
-        await this.role(SECRETS_MANAGER_ROLE, 'sample-app-secrets-manager', SECRETS_MANAGER_POLICY);
-        await this.apply(
-          serviceAccountManifest('sample-app-secrets-manager', SECRETS_MANAGER_ROLE),
-          'serviceaccount.yaml',
-        );
-        await this.apply(spcManifest(SECRETS_MANAGER_OBJECTS), 'my-db-secret.yaml');
-        await this.recreatePod(podManifest({ serviceAccount: 'sample-app-secrets-manager' }));
+        await this.role(SECRETS_MANAGER_ROLE, SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_POLICY);
+        const { serviceAccount, secretProviderClass, pod } = MANIFESTS.secretsManager;
+        await this.apply(serviceAccountManifest(serviceAccount), serviceAccount);
+        await this.apply(classManifest(secretProviderClass), secretProviderClass);
+        await this.recreatePod(pod);
         expectThat(
           (await this.exec('cat', '/mnt/secrets-store/MyDBSecret')) === DB_SECRET_VALUE,
           'the file does not hold the secret',
@@ -340,15 +344,12 @@ export class NodeWalkthrough {
             Type: 'SecureString',
           }),
         );
-        await this.role(PARAMETER_STORE_ROLE, 'sample-app-parameter-store', PARAMETER_STORE_POLICY);
-        await this.apply(
-          serviceAccountManifest('sample-app-parameter-store', PARAMETER_STORE_ROLE),
-          'serviceaccount.yaml',
-        );
-        await this.apply(spcManifest(PARAMETER_STORE_OBJECTS, true), 'my-db-secret.yaml');
-        await this.recreatePod(
-          podManifest({ serviceAccount: 'sample-app-parameter-store', withSecretVolume: true }),
-        );
+        await this.role(PARAMETER_STORE_ROLE, PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_POLICY);
+        const serviceAccount = MANIFESTS.parameterStore.serviceAccount;
+        await this.apply(serviceAccountManifest(serviceAccount), serviceAccount);
+        const { secretProviderClass, pod } = MANIFESTS.syncSecret;
+        await this.apply(classManifest(secretProviderClass), secretProviderClass);
+        await this.recreatePod(pod);
         const listing = await this.exec('ls', '-l', '/mnt/secrets-store/');
         expectThat(
           /_sample-app_db_password -> \.\.data\/_sample-app_db_password/.test(listing),
@@ -469,8 +470,8 @@ export class NodeWalkthrough {
         await this.kubectl(
           'delete',
           'serviceaccount',
-          'sample-app-secrets-manager',
-          'sample-app-parameter-store',
+          SECRETS_MANAGER_SERVICE_ACCOUNT,
+          PARAMETER_STORE_SERVICE_ACCOUNT,
         );
         await this.tool(
           'kubectl',

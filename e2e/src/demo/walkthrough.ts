@@ -15,22 +15,26 @@ import type { ArticlePolicy } from './article';
 import {
   ACCOUNT,
   articleTrustPolicy,
+  classManifest,
   createArticleOidcProvider,
   createArticleRole,
   DB_SECRET_VALUE,
   deleteArticleAws,
   LAB_ISSUER,
-  PARAMETER_STORE_OBJECTS,
+  MANIFESTS,
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
+  PARAMETER_STORE_SERVICE_ACCOUNT,
   podManifest,
   ROTATED_PASSWORD,
-  SECRETS_MANAGER_OBJECTS,
   SECRETS_MANAGER_POLICY,
   SECRETS_MANAGER_ROLE,
+  SECRETS_MANAGER_SERVICE_ACCOUNT,
   serviceAccountManifest,
-  spcManifest,
+  TRUST_POLICY_FILE,
+  trustPolicyValues,
 } from './article';
+import { envsubstCommand, examplePath } from './examples';
 import type { Reporter, Step } from './steps';
 import { expectThat, silentReporter } from './steps';
 import type { DemoSystem } from './system';
@@ -70,8 +74,9 @@ export class Walkthrough {
     return text;
   }
 
+  /** Applies a manifest of examples/ (`file`), as filled and adapted for the lab (`manifest`). */
   private apply(manifest: string, file: string): Promise<string> {
-    this.out.note(`${file}:\n${manifest.trimEnd()}`);
+    this.out.note(`${examplePath(file)}, as applied:\n${manifest.trimEnd()}`);
     return this.kubectl(['apply', '-f', '-'], manifest);
   }
 
@@ -112,21 +117,24 @@ export class Walkthrough {
     return status;
   }
 
-  private async recreatePod(manifest: string): Promise<void> {
+  private async recreatePod(file: string): Promise<void> {
     await this.kubectl(['delete', 'pod', 'sample-app', '--ignore-not-found', '--wait=true']);
-    await this.apply(manifest, 'sample-app.yaml');
+    await this.apply(podManifest(file, this.sys.nodeName), file);
     await this.waitMounted();
   }
 
-  /** The article's Terraform (aws_iam_policy, iam-assumable-role-with-oidc) as IAM API calls. */
+  /**
+   * examples/terraform as IAM API calls (the AWS CLI's commands, as examples/README.md gives them),
+   * with examples/iam's documents filled the documented way.
+   */
   private async createRole(role: string, serviceAccount: string, policy: ArticlePolicy): Promise<void> {
-    this.out.note(`${policy.file}:\n${policy.json}`);
+    this.out.command(`${envsubstCommand(policy.file, policy.values)} > policy.json`);
+    this.out.output(policy.json);
     this.out.command(
-      `aws iam create-policy --policy-name ${policy.name} --policy-document file://${policy.file}`,
+      `aws iam create-policy --policy-name ${policy.name} --policy-document file://policy.json`,
     );
-    this.out.note(
-      `trust.json (what iam-assumable-role-with-oidc writes):\n${articleTrustPolicy(serviceAccount)}`,
-    );
+    this.out.command(`${envsubstCommand(TRUST_POLICY_FILE, trustPolicyValues(serviceAccount))} > trust.json`);
+    this.out.output(articleTrustPolicy(serviceAccount));
     this.out.command(
       `aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json`,
     );
@@ -151,8 +159,8 @@ export class Walkthrough {
     await kubectlAsync(this.sys.lab, [
       'delete',
       'serviceaccount',
-      'sample-app-secrets-manager',
-      'sample-app-parameter-store',
+      SECRETS_MANAGER_SERVICE_ACCOUNT,
+      PARAMETER_STORE_SERVICE_ACCOUNT,
       '--ignore-not-found',
     ]);
     await kubectlAsync(this.sys.lab, ['delete', 'secret', 'my-db-secret', '--ignore-not-found']);
@@ -202,11 +210,9 @@ export class Walkthrough {
           `aws iam create-open-id-connect-provider --url ${LAB_ISSUER} --client-id-list sts.amazonaws.com`,
         );
         this.out.output(await createArticleOidcProvider(this.aws));
-        await this.createRole(SECRETS_MANAGER_ROLE, 'sample-app-secrets-manager', SECRETS_MANAGER_POLICY);
-        const out = await this.apply(
-          serviceAccountManifest('sample-app-secrets-manager', SECRETS_MANAGER_ROLE),
-          'serviceaccount.yaml',
-        );
+        await this.createRole(SECRETS_MANAGER_ROLE, SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_POLICY);
+        const file = MANIFESTS.secretsManager.serviceAccount;
+        const out = await this.apply(serviceAccountManifest(file), file);
         expectThat(
           /serviceaccount\/sample-app-secrets-manager (created|configured)/.test(out),
           'the ServiceAccount was not created',
@@ -216,15 +222,14 @@ export class Walkthrough {
     {
       title: 'SecretProviderClass my-db-secret and the pod sample-app',
       run: async () => {
-        const spc = await this.apply(spcManifest(SECRETS_MANAGER_OBJECTS), 'my-db-secret.yaml');
+        const spcFile = MANIFESTS.secretsManager.secretProviderClass;
+        const spc = await this.apply(classManifest(spcFile), spcFile);
         expectThat(
           /secretproviderclass.secrets-store.csi.x-k8s.io\/my-db-secret (created|configured)/.test(spc),
           'no SecretProviderClass',
         );
-        await this.apply(
-          podManifest({ serviceAccount: 'sample-app-secrets-manager', nodeName: this.sys.nodeName }),
-          'sample-app.yaml',
-        );
+        const podFile = MANIFESTS.secretsManager.pod;
+        await this.apply(podManifest(podFile, this.sys.nodeName), podFile);
         await this.waitMounted();
       },
     },
@@ -289,20 +294,17 @@ export class Walkthrough {
           }),
         );
         this.out.output(JSON.stringify({ Version: p.Version, Tier: p.Tier }));
-        await this.createRole(PARAMETER_STORE_ROLE, 'sample-app-parameter-store', PARAMETER_STORE_POLICY);
-        await this.apply(
-          serviceAccountManifest('sample-app-parameter-store', PARAMETER_STORE_ROLE),
-          'serviceaccount.yaml',
-        );
+        await this.createRole(PARAMETER_STORE_ROLE, PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_POLICY);
+        const file = MANIFESTS.parameterStore.serviceAccount;
+        await this.apply(serviceAccountManifest(file), file);
       },
     },
     {
       title: 'The class now names the parameters; the pod uses sample-app-parameter-store',
       run: async () => {
-        await this.apply(spcManifest(PARAMETER_STORE_OBJECTS), 'my-db-secret.yaml');
-        await this.recreatePod(
-          podManifest({ serviceAccount: 'sample-app-parameter-store', nodeName: this.sys.nodeName }),
-        );
+        const spcFile = MANIFESTS.parameterStore.secretProviderClass;
+        await this.apply(classManifest(spcFile), spcFile);
+        await this.recreatePod(MANIFESTS.parameterStore.pod);
         this.out.command('ls -l /mnt/secrets-store/');
         const names = fs
           .readdirSync(this.targetPath)
@@ -332,14 +334,9 @@ export class Walkthrough {
     {
       title: 'secretObjects: the mounted parameters synced into the Secret my-db-secret',
       run: async () => {
-        await this.apply(spcManifest(PARAMETER_STORE_OBJECTS, true), 'my-db-secret.yaml');
-        await this.recreatePod(
-          podManifest({
-            serviceAccount: 'sample-app-parameter-store',
-            withSecretVolume: true,
-            nodeName: this.sys.nodeName,
-          }),
-        );
+        const spcFile = MANIFESTS.syncSecret.secretProviderClass;
+        await this.apply(classManifest(spcFile), spcFile);
+        await this.recreatePod(MANIFESTS.syncSecret.pod);
         await eventually('the synced Secret my-db-secret', () => this.secret(), 30_000);
         const out = await this.kubectl(['describe', 'secret', 'my-db-secret']);
         expectThat(
@@ -441,8 +438,8 @@ export class Walkthrough {
         await this.kubectl([
           'delete',
           'serviceaccount',
-          'sample-app-secrets-manager',
-          'sample-app-parameter-store',
+          SECRETS_MANAGER_SERVICE_ACCOUNT,
+          PARAMETER_STORE_SERVICE_ACCOUNT,
         ]);
         this.out.command(
           'aws secretsmanager delete-secret --secret-id MyDBSecret; aws ssm delete-parameter ...; aws iam detach-role-policy ...; aws iam delete-role ...; aws iam delete-policy ...',
