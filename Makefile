@@ -25,7 +25,7 @@ DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab test-peer lab-up lab-down lab-status lab-env lab-images demo bench installer release images clean preflight preflight-node
+.PHONY: build node deps proto lint test test-unit test-lab test-peer lab-up lab-down lab-status lab-env lab-images demo bench bench-compare installer release images clean preflight preflight-node
 
 node: $(NODE_STAMP)
 
@@ -161,6 +161,19 @@ bench: build
 	@started=0; \
 	if ! $(LAB) running; then $(LAB) up; started=1; fi; \
 	rc=0; for b in $(BENCHES); do eval "$$($(LAB) env)" && node bench/$$b.ts || rc=$$?; done; \
+	if [ $$started = 1 ]; then $(LAB) down; fi; \
+	exit $$rc
+
+# Ours side by side with upstream's programs (driver v1.6.0, AWS provider from the peer folder), the
+# same requests in one run, ratios computed from it: bench/side-by-side.ts, figures in
+# docs/benchmarks.md. Builds upstream's programs when they are not cached (e2e/peer/build.sh);
+# needs the lab without its node. BENCH_COMPARE_ARGS, e.g. --parts=rotation or --report.
+BENCH_COMPARE_ARGS ?=
+bench-compare: build
+	@e2e/peer/build.sh programs
+	@started=0; \
+	if ! $(LAB) running; then $(LAB) up; started=1; fi; \
+	rc=0; eval "$$($(LAB) env)" && node bench/side-by-side.ts $(BENCH_COMPARE_ARGS) || rc=$$?; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 
