@@ -60,6 +60,31 @@ describe.each([
     expect(fs.readdirSync(target)).toEqual([]);
   });
 
+  it('without an owner, mounts the kernel default root (1777 root:root), as upstream', async () => {
+    const target = path.join(dir, 'mount');
+    fs.mkdirSync(target);
+    await mounter.mountTmpfs(target);
+    const root = fs.statSync(target);
+    expect({ mode: root.mode & 0o7777, gid: root.gid }).toEqual({ mode: 0o1777, gid: 0 });
+    await mounter.unmount(target);
+  });
+
+  it('with an owner, mounts a root of that group, setgid, that the group may enter', async () => {
+    const target = path.join(dir, 'mount');
+    fs.mkdirSync(target);
+    await mounter.mountTmpfs(target, { gid: 2000 });
+    const root = fs.statSync(target);
+    expect({ mode: root.mode & 0o7777, uid: root.uid, gid: root.gid }).toEqual({
+      mode: 0o2755,
+      uid: 0,
+      gid: 2000,
+    });
+    // setgid: what a provider creates there itself belongs to the group too.
+    fs.writeFileSync(path.join(target, 'written-by-a-provider'), 'x');
+    expect(fs.statSync(path.join(target, 'written-by-a-provider')).gid).toBe(2000);
+    await mounter.unmount(target);
+  });
+
   it('names the target and the reason when the folder does not exist', async () => {
     const target = path.join(dir, 'missing');
     const err = await mounter.mountTmpfs(target).then(
