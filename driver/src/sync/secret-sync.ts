@@ -4,15 +4,16 @@
 // when the pod has none) so that the garbage collector removes it with the last of them.
 //
 // When it runs: on a status added or changed, a rotation of the volume, a class changed, a pod
-// added or finished, a synced Secret changed or deleted by someone else, and every five minutes for
-// every status (upstream's resync), which also brings back what was missed while the driver was
-// down. Nothing runs before the caches of statuses, pods and classes are filled. A pod not in the
-// cache yet, or a class not found, is looked at again after five seconds, as upstream does.
+// added or finished, and every five minutes for every status (upstream's resync), which also brings
+// back what was missed while the driver was down and a synced Secret someone else deleted or edited.
+// Nothing runs before the caches of statuses, pods and classes are filled. A pod not in the cache
+// yet, or a class not found, is looked at again after five seconds, as upstream does.
 //
-// Memory and API use: informers over this node's statuses and pods; Secrets are watched (only those
-// labelled managed) once a class of this node asks for one, so a cluster without sync never lists
-// Secrets, which its RBAC forbids. A Secret is written only when what it should hold changes
-// (secret-plan.ts decides between pods that disagree).
+// Memory and API use: informers over this node's statuses and pods. Secrets are neither listed nor
+// watched: each is read by name while a status of this node names it (named-secrets.ts), once per
+// resync round, so a node's cost does not grow with other nodes' Secrets, and a cluster without sync
+// reads none. A Secret is written only when what it should hold changes (secret-plan.ts decides
+// between pods that disagree).
 import type {
   KubeClient,
   Logger,
@@ -39,10 +40,11 @@ import type { SecretProviderClassCache } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
 import type { Mounter } from '../mount/mounter';
 import { MountedFiles } from './mounted-files';
+import { NamedSecrets } from './named-secrets';
 import { volumeOfClass } from './pod-volume';
 import { buildSecretContent, SyncError } from './secret-data';
 import type { ContentSource, WantedSecret } from './secret-plan';
-import { MANAGED_LABEL, planSecret } from './secret-plan';
+import { planSecret } from './secret-plan';
 import { WorkQueue } from './work-queue';
 
 const FORBIDDEN_HINT =
@@ -79,12 +81,9 @@ const finished = (pod: Pod) =>
 export class SecretSync {
   private readonly podStatuses: Informer<SecretProviderClassPodStatus>;
   private readonly pods: Informer<Pod>;
-  /** Started once a class asks for a Secret; dropped when Secrets may not be listed. */
-  private secrets?: Informer<Secret>;
-  private readonly stopping = new Set<Promise<void>>();
+  /** The Secrets this node's statuses name, read by name. */
+  private readonly secrets: NamedSecrets;
   private readonly queue: WorkQueue;
-  /** The Secrets each status synced last time, so a Secret's change wakes only its statuses. */
-  private readonly secretsOfStatus = new Map<string, string[]>();
   /** One write at a time per Secret on this node. */
   private readonly secretLocks = new Map<string, Promise<unknown>>();
   private readonly requeueAfterMs: number;
@@ -94,6 +93,7 @@ export class SecretSync {
 
   constructor(private readonly o: SecretSyncOptions) {
     this.requeueAfterMs = o.requeueAfterMs ?? 5_000;
+    this.secrets = new NamedSecrets(o.kube);
     this.podStatuses = new Informer(o.kube, Resources.secretProviderClassPodStatuses, {
       labelSelector: `${NODE_LABEL}=${o.nodeId}`,
       onError: this.watchFailed('SecretProviderClassPodStatus'),
@@ -109,7 +109,7 @@ export class SecretSync {
     this.podStatuses.addHandlers({
       added: enqueue,
       updated: enqueue,
-      deleted: (s) => this.secretsOfStatus.delete(keyOf(s.metadata.namespace, s.metadata.name)),
+      deleted: (s) => this.secrets.forget(keyOf(s.metadata.namespace, s.metadata.name)),
     });
     this.pods.addHandlers({
       added: (pod) => this.enqueuePod(pod),
@@ -129,7 +129,10 @@ export class SecretSync {
     this.podStatuses.start();
     this.pods.start();
     const resyncMs = this.o.resyncIntervalMs ?? 5 * 60_000;
-    this.resyncTimer = setInterval(() => this.enqueueStatuses(undefined, () => true), resyncMs);
+    this.resyncTimer = setInterval(() => {
+      this.secrets.startRound();
+      this.enqueueStatuses(undefined, () => true);
+    }, resyncMs);
     this.resyncTimer.unref();
     void Promise.all([
       this.podStatuses.waitForSync(),
@@ -144,7 +147,7 @@ export class SecretSync {
     this.stopped = true;
     clearInterval(this.resyncTimer);
     this.queue.stop();
-    await Promise.all([this.podStatuses.stop(), this.pods.stop(), this.secrets?.stop(), ...this.stopping]);
+    await Promise.all([this.podStatuses.stop(), this.pods.stop()]);
   }
 
   /** Resolves once the caches are filled and the queue is empty (tests, benchmarks). */
@@ -176,12 +179,6 @@ export class SecretSync {
     this.enqueueStatuses(pod.metadata.namespace, (s) => s.status?.podName === pod.metadata.name);
   }
 
-  /** A managed Secret changed or went: the statuses that synced it put it back as they see it. */
-  private secretChanged(secret: Secret): void {
-    const key = keyOf(secret.metadata.namespace, secret.metadata.name);
-    for (const [status, secrets] of this.secretsOfStatus) if (secrets.includes(key)) this.queue.add(status);
-  }
-
   private watchFailed(what: string) {
     return (err: unknown) =>
       this.o.logger.warn({ err: (err as Error).message }, `${what} watch failed; retrying`);
@@ -192,45 +189,6 @@ export class SecretSync {
     if (now - this.forbiddenLogged < 60_000) return;
     this.forbiddenLogged = now;
     this.o.logger.warn({ err: (err as Error).message }, FORBIDDEN_HINT);
-  }
-
-  /** The managed Secrets' informer, started on first need. */
-  private secretWatch(): Informer<Secret> {
-    if (this.secrets) return this.secrets;
-    const informer = new Informer<Secret>(this.o.kube, Resources.secrets, {
-      labelSelector: `${MANAGED_LABEL}=true`,
-      onError: (err) => {
-        if (!isForbidden(err)) {
-          this.o.logger.warn({ err: (err as Error).message }, 'Secret watch failed; retrying');
-          return;
-        }
-        // No sync RBAC: stop listing. The syncs that need Secrets fail on their own, say why, and
-        // start the watch again when they retry.
-        this.logForbidden(err);
-        if (this.secrets === informer) this.secrets = undefined;
-        const stopping = informer.stop();
-        this.stopping.add(stopping);
-        void stopping.finally(() => this.stopping.delete(stopping));
-      },
-    });
-    informer.addHandlers({
-      updated: (s) => this.secretChanged(s),
-      deleted: (s) => this.secretChanged(s),
-    });
-    this.secrets = informer;
-    if (!this.stopped) informer.start();
-    return informer;
-  }
-
-  /** A Secret as it is now: from the watch once it has listed, else from the API server. */
-  private async currentSecret(namespace: string, name: string, fresh: boolean): Promise<Secret | undefined> {
-    if (!fresh && this.secrets?.hasSynced) return this.secrets.get(namespace, name);
-    try {
-      return await this.o.kube.get<Secret>(resourcePath(Resources.secrets, namespace, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
   }
 
   /** Whether the pod a Secret's content came from still runs; when in doubt, yes. */
@@ -252,7 +210,7 @@ export class SecretSync {
     const status = this.podStatuses.get(namespace, name);
     const s = status?.status;
     if (!status || !s?.mounted || !s.podName || !s.secretProviderClassName || !s.targetPath) {
-      this.secretsOfStatus.delete(key);
+      this.secrets.forget(key);
       return undefined;
     }
     const pod = this.pods.get(namespace, s.podName);
@@ -275,15 +233,14 @@ export class SecretSync {
     }
     const secretObjects = spc.spec.secretObjects ?? [];
     if (secretObjects.length === 0) {
-      this.secretsOfStatus.delete(key);
+      this.secrets.forget(key);
       this.o.logger.debug({ spcps: key }, 'the class has no secretObjects: nothing to sync');
       return undefined;
     }
-    this.secretsOfStatus.set(
+    this.secrets.name(
       key,
-      secretObjects.map((o) => keyOf(namespace, o.secretName)),
+      secretObjects.map((o) => NamedSecrets.keyOf(namespace, o.secretName)),
     );
-    this.secretWatch();
 
     const podRef: PodRef = { name: s.podName, namespace, uid: pod.metadata.uid };
     const started = performance.now();
@@ -383,25 +340,38 @@ export class SecretSync {
     const collection = resourcePath(Resources.secrets, want.namespace);
     const one = resourcePath(Resources.secrets, want.namespace, want.name);
     for (let attempt = 1; ; attempt++) {
-      // After a clash, read the API server itself: the watch may not have seen the other write yet.
-      const existing = await this.currentSecret(want.namespace, want.name, attempt > 1);
+      // After a clash, read the API server itself: the copy predates the other write.
+      const existing = await this.secrets.read(want.namespace, want.name, attempt > 1);
       const plan = await planSecret(existing, want, (source) => this.isLive(want.namespace, source));
       try {
         switch (plan.kind) {
           case 'unchanged':
             return 'unchanged';
           case 'create':
-            await this.o.kube.create(collection, plan.secret);
+            this.secrets.written(
+              want.namespace,
+              want.name,
+              await this.o.kube.create<Secret>(collection, plan.secret),
+            );
             return 'created';
           case 'update':
-            await this.o.kube.replace(one, plan.secret);
+            this.secrets.written(
+              want.namespace,
+              want.name,
+              await this.o.kube.replace<Secret>(one, plan.secret),
+            );
             return plan.dataChanged ? 'rotated' : 'updated';
           case 'replace':
             // The type of a Secret cannot change: delete it (as it was read) and create it again.
             await this.o.kube.delete(one, {
               body: { preconditions: { resourceVersion: plan.resourceVersion } },
             });
-            await this.o.kube.create(collection, plan.secret);
+            this.secrets.written(want.namespace, want.name, undefined);
+            this.secrets.written(
+              want.namespace,
+              want.name,
+              await this.o.kube.create<Secret>(collection, plan.secret),
+            );
             return 'rotated';
         }
       } catch (err) {
