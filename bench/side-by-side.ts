@@ -53,7 +53,7 @@ import {
   TestProvider,
   uniqueSuffix,
 } from '@sscsi/e2e';
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -115,11 +115,20 @@ async function waitForSocket(socket: string, proc: ManagedProcess, timeoutMs = 3
   }
 }
 
+/** Upstream's processes still running: killed when this script ends, however it ends. */
+const upstreamChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of upstreamChildren) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
 function startProgram(name: string, file: string, args: string[], env: NodeJS.ProcessEnv): ManagedProcess {
   const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
   const out = fs.openSync(logFile, 'a');
   const child = spawn(file, args, { stdio: ['ignore', out, out], env });
   fs.closeSync(out);
+  upstreamChildren.add(child);
+  child.once('exit', () => upstreamChildren.delete(child));
   return new ManagedProcess(name, child, logFile);
 }
 
