@@ -224,7 +224,7 @@ export function rotationChartSpec(results: SideBySideResults): Record<string, un
         encoding: {
           x,
           y: { field: 'implementation', type: 'nominal', title: null, sort: ['upstream', 'ours'] },
-          color: { ...color, legend: null },
+          color,
         },
       },
     ],
