@@ -12,15 +12,18 @@ import { Registry } from 'prom-client';
 import { DriverError } from '../errors';
 import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
 import { DriverMetrics } from '../metrics';
-import type { Mounter } from '../mount/mounter';
+import type { Mounter, TmpfsOwner } from '../mount/mounter';
 import type { MountCall, ProviderGateway } from '../provider/provider-clients';
 import { NodeServer } from './node-server';
 import { Attr } from './publish-request';
 
 class FakeMounter implements Mounter {
   readonly mounted = new Set<string>();
-  async mountTmpfs(target: string) {
+  /** The group each tmpfs root was given, by target. */
+  readonly owners = new Map<string, TmpfsOwner | undefined>();
+  async mountTmpfs(target: string, owner?: TmpfsOwner) {
     this.mounted.add(target);
+    this.owners.set(target, owner);
   }
   async unmount(target: string) {
     this.mounted.delete(target);
@@ -37,6 +40,7 @@ class FakeProvider implements ProviderGateway {
   calls: MountCall[] = [];
   version = '1';
   value = 'secret-v1';
+  mode = 0o644;
   failure?: Error;
   /** When set, a Mount waits for it (an operation still running on the volume). */
   hold?: Promise<void>;
@@ -46,7 +50,7 @@ class FakeProvider implements ProviderGateway {
     if (this.failure) throw this.failure;
     return {
       objectVersion: [{ id: 'MyDBSecret', version: this.version }],
-      files: [{ path: 'MyDBSecret', mode: 0o644, contents: Buffer.from(this.value) }],
+      files: [{ path: 'MyDBSecret', mode: this.mode, contents: Buffer.from(this.value) }],
       error: null,
     };
   }
@@ -488,6 +492,105 @@ describe('NodeServer', () => {
       expect(err).toBeInstanceOf(DriverError);
       expect(err.code).toBe(code);
       expect(err.message).toMatch(message);
+      expect(mounter.mounted.size).toBe(0);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+  });
+  // Giving files to another group needs root (chown); the driver runs as root.
+  (process.getuid?.() === 0 ? describe : describe.skip)('file ownership (fsGroup, fileGroup)', () => {
+    const withFsGroup = (gid: string, volumeContext: Record<string, string> = {}) => {
+      const req = request();
+      req.volumeCapability = {
+        mount: { fsType: '', mountFlags: [], volumeMountGroup: gid },
+        accessMode: null,
+        accessType: 'mount',
+      };
+      Object.assign(req.volumeContext, volumeContext);
+      return req;
+    };
+    const file = () => fs.statSync(path.join(target, 'MyDBSecret'));
+    const sentAttributes = (i = 0) =>
+      JSON.parse(provider.calls[i]?.attributes ?? '{}') as Record<string, string>;
+    const useClass = (parameters: Record<string, string>) => {
+      classes = async () => ({
+        ...spc,
+        spec: { ...spc.spec, parameters: { ...spc.spec.parameters, ...parameters } },
+      });
+    };
+
+    it("gives the tmpfs and the files to the pod's fsGroup, with group read, and tells the provider", async () => {
+      provider.mode = 0o400;
+      await server(false).publishVolume(withFsGroup('2000'));
+      expect(mounter.owners.get(target)).toEqual({ gid: 2000 });
+      expect({ gid: file().gid, mode: file().mode & 0o777 }).toEqual({ gid: 2000, mode: 0o440 });
+      expect(sentAttributes().fileGroup).toBe('2000');
+      expect(provider.calls[0]?.permission).toBe('420');
+    });
+
+    it('without fsGroup or fileGroup, leaves files to root as upstream and says nothing to the provider', async () => {
+      provider.mode = 0o400;
+      await server(false).publishVolume(request());
+      expect(mounter.owners.get(target)).toBeUndefined();
+      expect({ gid: file().gid, mode: file().mode & 0o777 }).toEqual({ gid: 0, mode: 0o400 });
+      expect(sentAttributes().fileGroup).toBeUndefined();
+    });
+
+    it("a class's fileGroup and defaultFilePermission win over fsGroup; a pod's fileGroup wins over the class's", async () => {
+      useClass({ fileGroup: '3000', defaultFilePermission: '0440' });
+      await server(false).publishVolume(withFsGroup('2000'));
+      expect(mounter.owners.get(target)).toEqual({ gid: 3000 });
+      expect(sentAttributes(0).fileGroup).toBe('3000');
+      expect(provider.calls[0]?.permission).toBe(String(0o440));
+      await server(false).unpublishVolume({ volumeId: 'vol-1', targetPath: target });
+
+      await server(false).publishVolume(withFsGroup('2000', { fileGroup: '4000' }));
+      expect(mounter.owners.get(target)).toEqual({ gid: 4000 });
+      expect(file().gid).toBe(4000);
+      expect(sentAttributes(1).fileGroup).toBe('4000');
+    });
+
+    it('keeps the group when rotation rewrites the files', async () => {
+      provider.mode = 0o400;
+      const s = server(true);
+      await s.publishVolume(withFsGroup('2000'));
+      clock += 60_000;
+      provider.version = '2';
+      provider.value = 'secret-v2';
+      await s.publishVolume(withFsGroup('2000'));
+      expect(fs.readFileSync(path.join(target, 'MyDBSecret'), 'utf8')).toBe('secret-v2');
+      expect({ gid: file().gid, mode: file().mode & 0o777 }).toEqual({ gid: 2000, mode: 0o440 });
+    });
+
+    it.each([
+      [
+        { fileGroup: 'www-data' },
+        'fileGroup must be a numeric group ID from 0 to 2147483647, got "www-data"',
+      ],
+      [{ fileGroup: '-1' }, 'fileGroup must be a numeric group ID from 0 to 2147483647, got "-1"'],
+      [
+        { defaultFilePermission: '0999' },
+        'defaultFilePermission must be four octal digits from 0000 to 0777, such as "0440", got "0999"',
+      ],
+    ])('refuses a class with %j before mounting, naming the class', async (parameters, message) => {
+      useClass(parameters);
+      const err = (await server(false)
+        .publishVolume(withFsGroup('2000'))
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err.code).toBe(Status.INVALID_ARGUMENT);
+      expect(err.message).toContain(`SecretProviderClass default/my-db-secret: ${message}`);
+      expect(mounter.mounted.size).toBe(0);
+      expect(provider.calls).toHaveLength(0);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it("refuses a pod's bad fileGroup attribute as the pod's error, before mounting", async () => {
+      const err = (await server(false)
+        .publishVolume(withFsGroup('', { fileGroup: '1e3' }))
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err.code).toBe(Status.INVALID_ARGUMENT);
+      expect(err.message).toBe(
+        'volume attribute fileGroup must be a numeric group ID from 0 to 2147483647, got "1e3"',
+      );
       expect(mounter.mounted.size).toBe(0);
       expect(fs.existsSync(target)).toBe(false);
     });

@@ -1,7 +1,14 @@
 // NodePublishVolume and NodeUnpublishVolume: where a pod's secrets volume is mounted, filled from its
 // provider, refreshed on republish, and taken down.
 import type { Logger, PayloadFile, SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { describeKubeFailure, PayloadError, Status, statusOfKubeFailure, writePayload } from '@sscsi/common';
+import {
+  describeKubeFailure,
+  FileOwnershipAttr,
+  PayloadError,
+  Status,
+  statusOfKubeFailure,
+  writePayload,
+} from '@sscsi/common';
 import type {
   MountResponse__Output,
   NodePublishVolumeRequest,
@@ -11,6 +18,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { DriverError, errorTypeOf, failureReasonOf } from '../errors';
+import type { VolumeOwnership } from '../files/file-ownership';
+import { volumeOwnership } from '../files/file-ownership';
 import { showsFiles } from '../files/volume-contents';
 import { providerOfClass } from '../kube/class-spec';
 import type { EventRecorder, PodRef } from '../kube/events';
@@ -23,8 +32,6 @@ import { LockWaitAborted, VolumeLocks } from '../volume-locks';
 import type { PublishRequest } from './publish-request';
 import { Attr, parsePublishRequest, parseUnpublishRequest } from './publish-request';
 
-/** Mode of the files the provider writes unless an object asks for another: 0644, as upstream. */
-const DEFAULT_FILE_PERMISSION = 0o644;
 /** Provider deadline when the kubelet's call carries none. */
 const DEFAULT_PROVIDER_TIMEOUT_MS = 120_000;
 /** Time kept back from the kubelet's deadline to clean up after a provider that used it all. */
@@ -62,6 +69,9 @@ export interface NodeServerOptions {
   /** The clock of rotation decisions (ms since epoch); tests move it instead of sleeping. */
   now?: () => number;
 }
+
+/** The pod's SecretProviderClass, with what the driver decided from it for this volume. */
+type ClassForVolume = SecretProviderClass & { provider: string; ownership: VolumeOwnership };
 
 interface PublishOutcome {
   provider: string;
@@ -222,10 +232,7 @@ export class NodeServer {
     }
   }
 
-  private async secretProviderClass(
-    req: PublishRequest,
-    signal?: AbortSignal,
-  ): Promise<SecretProviderClass & { provider: string }> {
+  private async secretProviderClass(req: PublishRequest, signal?: AbortSignal): Promise<ClassForVolume> {
     const { namespace } = req.pod;
     let spc: SecretProviderClass | undefined;
     try {
@@ -246,19 +253,30 @@ export class NodeServer {
     }
     // The same check secrets-store-csi-lint makes before deploy.
     const provider = providerOfClass(spc.spec, namespace, req.spcName);
-    return { ...spc, provider };
+    const ownership = volumeOwnership(
+      spc.spec.parameters,
+      req.volumeContext,
+      req.volumeMountGroup,
+      `${namespace}/${req.spcName}`,
+    );
+    return { ...spc, provider, ownership };
   }
 
-  /** The attributes sent to the provider: the class's parameters overlaid with the pod's volume context. */
-  private attributes(spc: SecretProviderClass, req: PublishRequest): string {
+  /**
+   * The attributes sent to the provider: the class's parameters overlaid with the pod's volume
+   * context, and the group that owns the files (from fsGroup too), for a provider that writes them.
+   */
+  private attributes(spc: ClassForVolume, req: PublishRequest): string {
     const attributes: Record<string, string> = { ...spc.spec.parameters, ...req.volumeContext };
     if (req.serviceAccountTokens) attributes[Attr.serviceAccountTokens] = req.serviceAccountTokens;
+    if (spc.ownership.group !== undefined)
+      attributes[FileOwnershipAttr.fileGroup] = String(spc.ownership.group);
     return JSON.stringify(attributes);
   }
 
   private async callProvider(
     provider: string,
-    spc: SecretProviderClass,
+    spc: ClassForVolume,
     req: PublishRequest,
     current: readonly SecretProviderClassObject[],
     deadline: Date,
@@ -270,7 +288,7 @@ export class NodeServer {
         attributes: this.attributes(spc, req),
         secrets: Object.keys(req.secrets).length > 0 ? JSON.stringify(req.secrets) : 'null',
         targetPath: req.targetPath,
-        permission: String(DEFAULT_FILE_PERMISSION),
+        permission: String(spc.ownership.defaultMode),
         currentObjectVersion: current.map((o) => ({ id: o.id, version: o.version })),
       },
       deadline,
@@ -300,10 +318,14 @@ export class NodeServer {
   }
 
   /** Writes the provider's files; an empty list means the provider wrote them itself. */
-  private async writeFiles(targetPath: string, files: PayloadFile[]): Promise<boolean | undefined> {
+  private async writeFiles(
+    targetPath: string,
+    files: PayloadFile[],
+    ownership: VolumeOwnership,
+  ): Promise<boolean | undefined> {
     if (files.length === 0) return undefined;
     try {
-      return writePayload(targetPath, files).changed;
+      return writePayload(targetPath, files, { group: ownership.group }).changed;
     } catch (err) {
       const what =
         err instanceof PayloadError ? 'the provider sent an invalid file' : 'failed to write the files';
@@ -354,7 +376,8 @@ export class NodeServer {
     try {
       try {
         createdDir = (await fs.mkdir(req.targetPath, { recursive: true, mode: 0o750 })) !== undefined;
-        await this.o.mounter.mountTmpfs(req.targetPath);
+        const group = spc.ownership.group;
+        await this.o.mounter.mountTmpfs(req.targetPath, group === undefined ? undefined : { gid: group });
         mounted = true;
         phases.mountMs = lap();
       } catch (err) {
@@ -411,7 +434,7 @@ export class NodeServer {
   /** Asks the provider for a mounted, empty volume's files, writes them, records the status. */
   private async fill(
     req: PublishRequest,
-    spc: SecretProviderClass & { provider: string },
+    spc: ClassForVolume,
     deadline: Date,
     lap: () => number,
     phases: Record<string, number>,
@@ -419,7 +442,7 @@ export class NodeServer {
   ): Promise<void> {
     const result = await this.callProvider(spc.provider, spc, req, [], deadline, signal);
     phases.providerMs = lap();
-    await this.writeFiles(req.targetPath, result.files);
+    await this.writeFiles(req.targetPath, result.files, spc.ownership);
     phases.writeMs = lap();
     await this.recordStatus(req, result.objects, signal);
     phases.statusMs = lap();
@@ -493,7 +516,7 @@ export class NodeServer {
       };
       this.volumes.set(req.targetPath, volume);
       const result = await this.callProvider(provider, spc, req, volume.objects, deadline, signal);
-      const filesChanged = await this.writeFiles(req.targetPath, result.files);
+      const filesChanged = await this.writeFiles(req.targetPath, result.files, spc.ownership);
       const versionsChanged = current === undefined || !sameObjects(current, result.objects);
       const rotated = filesChanged ?? versionsChanged;
       if (versionsChanged) await this.recordStatus(req, result.objects, signal);

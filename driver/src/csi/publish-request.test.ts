@@ -35,6 +35,31 @@ function rejection(req: NodePublishVolumeRequest): DriverError {
 }
 
 describe('parsePublishRequest', () => {
+  it("reads the pod's fsGroup from volume_mount_group, and none when it is empty", () => {
+    const req = valid();
+    expect(parsePublishRequest(req).volumeMountGroup).toBeUndefined();
+    req.volumeCapability = {
+      mount: { fsType: '', mountFlags: [], volumeMountGroup: '2000' },
+      accessMode: null,
+      accessType: 'mount',
+    };
+    expect(parsePublishRequest(req).volumeMountGroup).toBe(2000);
+  });
+
+  it.each(['staff', '-5', '4294967296'])('refuses volume_mount_group %j as an invalid argument', (gid) => {
+    const req = valid();
+    req.volumeCapability = {
+      mount: { fsType: '', mountFlags: [], volumeMountGroup: gid },
+      accessMode: null,
+      accessType: 'mount',
+    };
+    const err = rejection(req);
+    expect(err.code).toBe(Status.INVALID_ARGUMENT);
+    expect(err.message).toBe(
+      `volume_mount_group (the pod's fsGroup) must be a numeric group ID from 0 to 2147483647, got "${gid}"`,
+    );
+  });
+
   it('parses what the kubelet sends', () => {
     const parsed = parsePublishRequest(valid());
     expect(parsed.spcName).toBe('my-db-secret');

@@ -1,5 +1,6 @@
 // NodePublishVolume and NodeUnpublishVolume requests, checked and turned into typed values before
 // anything is mounted or asked of the API server.
+import { FileOwnershipError, parseGroupId } from '@sscsi/common';
 import type { NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from '@sscsi/proto';
 import path from 'node:path';
 
@@ -25,6 +26,18 @@ export interface PublishRequest {
   secrets: Readonly<Record<string, string>>;
   /** The tokens JSON, from `secrets` (Kubernetes 1.35+ serviceAccountTokenInSecrets) or volume_context. */
   serviceAccountTokens: string | undefined;
+  /** The pod's fsGroup: the kubelet sends it to a driver with the VOLUME_MOUNT_GROUP capability. */
+  volumeMountGroup: number | undefined;
+}
+
+function parseVolumeMountGroup(raw: string | undefined): number | undefined {
+  if (!raw) return undefined;
+  try {
+    return parseGroupId(raw, "volume_mount_group (the pod's fsGroup)");
+  } catch (err) {
+    if (err instanceof FileOwnershipError) throw invalidRequest(err.message);
+    throw err;
+  }
 }
 
 function requireTargetPath(targetPath: string): string {
@@ -71,6 +84,7 @@ export function parsePublishRequest(req: NodePublishVolumeRequest): PublishReque
         .join(', ')}: the CSIDriver object needs podInfoOnMount: true`,
     );
   }
+  const volumeMountGroup = parseVolumeMountGroup(req.volumeCapability.mount?.volumeMountGroup);
   const secrets = { ...(req.secrets ?? {}) };
   const tokensFromSecrets = secrets[Attr.serviceAccountTokens];
   delete secrets[Attr.serviceAccountTokens];
@@ -82,6 +96,7 @@ export function parsePublishRequest(req: NodePublishVolumeRequest): PublishReque
     volumeContext: context,
     secrets,
     serviceAccountTokens: tokensFromSecrets ?? context[Attr.serviceAccountTokens],
+    volumeMountGroup,
   };
 }
 

@@ -55,7 +55,10 @@ export function createCsiServer(o: CsiServerOptions): grpc.Server {
       await o.node.unpublishVolume(request, callDeadline(call), callSignal(call));
       return {};
     }),
-    NodeGetCapabilities: unary(o.logger, 'NodeGetCapabilities', async () => ({ capabilities: [] })),
+    // VOLUME_MOUNT_GROUP: the kubelet then sends the pod's fsGroup, which the files' group follows.
+    NodeGetCapabilities: unary(o.logger, 'NodeGetCapabilities', async () => ({
+      capabilities: [{ rpc: { type: 'VOLUME_MOUNT_GROUP' } }],
+    })),
     NodeGetInfo: unary(o.logger, 'NodeGetInfo', async () => ({ nodeId: o.nodeId, maxVolumesPerNode: '0' })),
   };
 
