@@ -161,6 +161,40 @@ describe('provider-writes mode (--driver-writes-secrets=false)', () => {
     expect(read(target)).toEqual(['one@1', 'two@1', 'three@1']);
   });
 
+  // Giving files to another group needs root (chown); the provider's container runs as root.
+  (process.getuid?.() === 0 ? it : it.skip)(
+    'gives the files to fileGroup with defaultFilePermission plus group read, on rotation too',
+    async () => {
+      const { aws, service } = harness({ driverWritesSecrets: false });
+      generation(aws, 1);
+      const target = path.join(root, 'mount');
+      fs.mkdirSync(target);
+      const attrs = attributes(objects, {
+        ...noTranslation,
+        fileGroup: '2000',
+        defaultFilePermission: '0400',
+      });
+      const first = await service.mount(request(target, attrs));
+      const owned = () =>
+        [...files, 'dir', '.'].map((f) => {
+          const stat = fs.statSync(path.join(target, f));
+          return { f, gid: stat.gid, mode: stat.mode & 0o777 };
+        });
+      const expected = [
+        ...files.map((f) => ({ f, gid: 2000, mode: 0o440 })),
+        { f: 'dir', gid: 2000, mode: 0o755 },
+        { f: '.', gid: 2000, mode: 0o755 },
+      ];
+      expect(owned()).toEqual(expected);
+
+      generation(aws, 2);
+      const current = (first.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
+      await service.mount(request(target, attrs, current));
+      expect(read(target)).toEqual(['one@2', 'two@2', 'three@2']);
+      expect(owned()).toEqual(expected);
+    },
+  );
+
   it('a failure at any point of a rotation leaves all the old files, never a mix', async () => {
     const { aws, service } = harness({ driverWritesSecrets: false });
     const target = path.join(root, 'mount');

@@ -43,10 +43,12 @@ export interface MountServiceOptions {
 /**
  * Provider-writes mode: the same atomic payload swap as the driver's (`..data`), so that a pod
  * sees either all the old files or all the new ones, and a failure midway leaves the old ones.
+ * With a group, the files are that group's from the moment they appear (the driver's own writes
+ * do the same), so a non-root pod never sees them unreadable, not even during a rotation.
  */
-function writeIntoMount(targetPath: string, files: readonly MountFile[]): void {
+function writeIntoMount(targetPath: string, files: readonly MountFile[], group: number | undefined): void {
   try {
-    writePayload(targetPath, files);
+    writePayload(targetPath, files, { group });
   } catch (err) {
     throw new MountError(
       'WriteError',
@@ -115,7 +117,7 @@ export class MountService {
       );
       const files = filesOf(fetched, input.defaultMode);
       const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
-      if (!this.o.driverWritesSecrets) writeIntoMount(input.targetPath, files);
+      if (!this.o.driverWritesSecrets) writeIntoMount(input.targetPath, files, input.fileGroup);
       const seconds = (performance.now() - started) / 1000;
       this.o.metrics.mounted('success', seconds);
       this.o.logger.info(

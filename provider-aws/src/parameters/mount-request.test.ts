@@ -35,12 +35,32 @@ describe('parseMountRequest', () => {
     expect(input.tokens.get('sts.amazonaws.com')).toBe('a.b.c');
   });
 
+  it("reads fileGroup, and defaultFilePermission over the driver's permission", () => {
+    expect(parseMountRequest(request(base))).toMatchObject({ fileGroup: undefined, defaultMode: 0o644 });
+    expect(
+      parseMountRequest(request({ ...base, fileGroup: '2000', defaultFilePermission: '0440' })),
+    ).toMatchObject({ fileGroup: 2000, defaultMode: 0o440 });
+    expect(parseMountRequest(request(base, { permission: String(0o400) })).defaultMode).toBe(0o400);
+  });
+
   it.each<[string, Record<string, unknown>, Record<string, unknown>, RegExp]>([
     ['attributes that are not JSON', {}, { attributes: '{' }, /attributes are not valid JSON/],
     ['a non-string attribute', { ...base, region: 3 }, {}, /attribute "region" must be a string/],
     ['no target path', base, { targetPath: '' }, /target path missing/],
     ['a relative target path', base, { targetPath: 'mount' }, /must be absolute/],
     ['a bad permission', base, { permission: '0644x' }, /decimal file mode/],
+    [
+      'a fileGroup that is not a number',
+      { ...base, fileGroup: 'www-data' },
+      {},
+      /^fileGroup must be a numeric group ID from 0 to 2147483647, got "www-data"$/,
+    ],
+    [
+      'a defaultFilePermission out of range',
+      { ...base, defaultFilePermission: '1777' },
+      {},
+      /^defaultFilePermission must be four octal digits from 0000 to 0777, such as "0440", got "1777"$/,
+    ],
     [
       'a missing pod namespace',
       { ...base, 'csi.storage.k8s.io/pod.namespace': '' },

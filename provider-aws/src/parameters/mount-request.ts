@@ -1,5 +1,6 @@
 // A Mount request from the driver, parsed into typed values: the pod, its tokens, the regions, the
 // identity mode and the object descriptors. Everything here runs before any network call.
+import { defaultFileModeOf, fileGroupOf, FileOwnershipError } from '@sscsi/common';
 import type { MountRequest__Output } from '@sscsi/proto';
 import path from 'node:path';
 
@@ -34,8 +35,13 @@ export interface MountInput {
   /** The SecretProviderClass's name, when the driver passes it (the pod's volumeAttributes). */
   secretProviderClass: string | undefined;
   targetPath: string;
-  /** Mode for files whose object sets no filePermission. */
+  /** Mode for files whose object sets no filePermission: defaultFilePermission, else the driver's. */
   defaultMode: number;
+  /**
+   * The group that owns the files when the provider writes them itself (fileGroup: our driver
+   * sets it from the pod's fsGroup too); undefined leaves them to root's group.
+   */
+  fileGroup: number | undefined;
   /** The region from the class, or undefined to look it up (provider env, then node label). */
   region: string | undefined;
   failoverRegion: string | undefined;
@@ -125,13 +131,14 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
   if (!path.isAbsolute(req.targetPath))
     throw new MountError('InvalidMountRequest', 'target path must be absolute');
   const attributes = parseAttributes(req.attributes);
-  const defaultMode = Number(req.permission);
-  if (!/^\d+$/.test(req.permission) || defaultMode > 0o777) {
+  const permission = Number(req.permission);
+  if (!/^\d+$/.test(req.permission) || permission > 0o777) {
     throw new MountError(
       'InvalidMountRequest',
       `permission must be a decimal file mode (0..511), got ${JSON.stringify(req.permission)}`,
     );
   }
+  const { fileGroup, defaultMode } = fileOwnership(attributes, permission);
   const namespace = attributes[Attr.podNamespace];
   const name = attributes[Attr.podName];
   const serviceAccount = attributes[Attr.serviceAccountName];
@@ -152,6 +159,7 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
     secretProviderClass: attributes[Attr.secretProviderClass] || undefined,
     targetPath: req.targetPath,
     defaultMode,
+    fileGroup,
     region,
     failoverRegion,
     pathTranslation: parsePathTranslation(attributes[Attr.pathTranslation]),
@@ -168,6 +176,22 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
   parseDescriptors(input, region, warnings);
   tokenFor(input, input.usePodIdentity ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE);
   return input;
+}
+
+/**
+ * fileGroup and defaultFilePermission, read here as well as by our driver: under upstream's driver
+ * (which knows neither) a class's own settings still apply when this provider writes the files.
+ */
+function fileOwnership(
+  attributes: Record<string, string>,
+  permission: number,
+): { fileGroup: number | undefined; defaultMode: number } {
+  try {
+    return { fileGroup: fileGroupOf(attributes), defaultMode: defaultFileModeOf(attributes) ?? permission };
+  } catch (err) {
+    if (err instanceof FileOwnershipError) throw invalidParameters(err.message);
+    throw err;
+  }
 }
 
 /** Upstream takes anything but ipv4 and ipv6 (in any case) for auto. */
