@@ -225,8 +225,9 @@ describe('the secrets-store-csi-driver chart', () => {
         {
           role: 'secretprovidersyncing-role',
           resources: ['secrets'],
-          // delete: a Secret whose type changes is replaced (the type cannot be updated).
-          verbs: ['create', 'delete', 'get', 'list', 'update', 'watch'],
+          // delete: a Secret whose type changes is replaced (the type cannot be updated); no list
+          // or watch: the driver reads by name only the Secrets its node's pods sync.
+          verbs: ['create', 'delete', 'get', 'update'],
         },
       ]);
       const binding = objectOf<ClusterRoleBindingManifest>(
