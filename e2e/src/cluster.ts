@@ -138,6 +138,8 @@ export async function createPod(
     serviceAccountName?: string;
     volumes: PodVolume[];
     ownerReferences?: Pod['metadata']['ownerReferences'];
+    /** The pod's securityContext (fsGroup, runAsUser, ...). */
+    securityContext?: Record<string, unknown>;
   },
 ): Promise<Pod> {
   const volumes = o.volumes.map((v, i) => ({
@@ -153,6 +155,7 @@ export async function createPod(
     spec: {
       nodeName: o.nodeName,
       serviceAccountName: o.serviceAccountName ?? 'default',
+      ...(o.securityContext ? { securityContext: o.securityContext } : {}),
       containers: [
         {
           name: 'app',

@@ -220,6 +220,11 @@ export class KubeletStandIn {
       if (spec.serviceAccountTokenInSecrets) secrets['csi.storage.k8s.io/serviceAccount.tokens'] = tokens;
       else context['csi.storage.k8s.io/serviceAccount.tokens'] = tokens;
     }
+    // As the kubelet: the pod's fsGroup goes to a driver that advertises VOLUME_MOUNT_GROUP (it asks
+    // on every mount), whatever the CSIDriver's fsGroupPolicy and the volume's readOnly say.
+    const fsGroup = (pod.spec?.securityContext as { fsGroup?: number } | undefined)?.fsGroup;
+    const volumeMountGroup =
+      fsGroup !== undefined && (await this.supportsVolumeMountGroup()) ? String(fsGroup) : '';
     const targetPath = this.targetPath(pod, volumeName);
     // The kubelet creates the volume's folder (and writes vol_data.json there), not the mount point.
     fs.mkdirSync(path.dirname(targetPath), { recursive: true });
@@ -229,7 +234,7 @@ export class KubeletStandIn {
         volumeId: volumeHandle(pod, volumeName),
         targetPath,
         volumeCapability: {
-          mount: { fsType: '', mountFlags: [] },
+          mount: { fsType: '', mountFlags: [], volumeMountGroup },
           accessMode: { mode: 'SINGLE_NODE_WRITER' },
         },
         readonly: volume.readOnly,
@@ -237,6 +242,14 @@ export class KubeletStandIn {
         secrets,
       },
     };
+  }
+
+  private async supportsVolumeMountGroup(): Promise<boolean> {
+    const res = await this.call<{ capabilities?: Array<{ rpc?: { type?: string } }> }>(
+      'nodeGetCapabilities',
+      {},
+    );
+    return (res.capabilities ?? []).some((c) => c.rpc?.type === 'VOLUME_MOUNT_GROUP');
   }
 
   /** Sends a prepared NodePublishVolume; rejects with the driver's gRPC error. */
