@@ -45,6 +45,7 @@ interface Watcher {
 export interface Call {
   verb: Verb;
   path: string;
+  query?: Record<string, unknown>;
 }
 
 export class FakeKube {
@@ -123,7 +124,7 @@ export class FakeKube {
         .filter((o) => matches(o, opts.query));
       return { items, metadata: { resourceVersion: String(this.version) } } as KubeList<KubeObject> as T;
     }
-    await this.enter('GET', path, p.plural);
+    await this.enter('GET', path, p.plural, opts.query);
     const obj = this.store.get(this.key(p.plural, p.namespace, p.name));
     if (!obj) throw new KubeApiError('GET', path, 404, 'NotFound', `${p.plural} "${p.name}" not found`);
     return structuredClone(obj) as T;
@@ -190,8 +191,13 @@ export class FakeKube {
     return `${plural}|${namespace ?? ''}|${name ?? ''}`;
   }
 
-  private async enter(verb: Verb, path: string, plural: string): Promise<void> {
-    this.calls.push({ verb, path });
+  private async enter(
+    verb: Verb,
+    path: string,
+    plural: string,
+    query?: Record<string, unknown>,
+  ): Promise<void> {
+    this.calls.push(query ? { verb, path, query } : { verb, path });
     const hold = this.holds.find((h) => h.verb === verb && h.plural === plural);
     if (hold) await hold.until;
     const i = this.faults.findIndex((f) => f.verb === verb && f.plural === plural);

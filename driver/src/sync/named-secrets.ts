@@ -62,7 +62,12 @@ export class NamedSecrets {
     const round = this.round;
     let secret: Secret | undefined;
     try {
-      secret = await this.kube.get<Secret>(resourcePath(Resources.secrets, namespace, name));
+      // A round's read may come from the API server's cache (resourceVersion 0: no etcd read), as
+      // the kubelet reads the Secrets of its pods; a write from a copy that cache had not caught up
+      // with is refused, and the read after that refusal goes to etcd.
+      secret = await this.kube.get<Secret>(resourcePath(Resources.secrets, namespace, name), {
+        query: fresh ? undefined : { resourceVersion: '0' },
+      });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
