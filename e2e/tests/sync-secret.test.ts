@@ -634,73 +634,150 @@ describe('driver restarts', () => {
   });
 });
 
-describe('without the sync RBAC', () => {
-  it('watches no Secrets while no class syncs any, and says that syncSecret.enabled=false is the cause when one does', async () => {
+/** The chart's driver role without its Secret part, plus `secretVerbs` on Secrets when given. */
+function driverRules(secretVerbs: string[]) {
+  return [
+    { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+    {
+      apiGroups: ['secrets-store.csi.x-k8s.io'],
+      resources: ['secretproviderclasses'],
+      verbs: ['get', 'list', 'watch'],
+    },
+    {
+      apiGroups: ['secrets-store.csi.x-k8s.io'],
+      resources: ['secretproviderclasspodstatuses'],
+      verbs: ['*'],
+    },
+    { apiGroups: ['storage.k8s.io'], resources: ['csidrivers'], verbs: ['get', 'list', 'watch'] },
+    ...(secretVerbs.length > 0 ? [{ apiGroups: [''], resources: ['secrets'], verbs: secretVerbs }] : []),
+  ];
+}
+
+/**
+ * A second node whose driver runs as a ServiceAccount with only `secretVerbs` on Secrets, and its
+ * kubelet stand-in; `close` removes all of it.
+ */
+async function restrictedNode(secretVerbs: string[]) {
+  const ns = env.namespace;
+  const sa = `driver-${uniqueSuffix()}`;
+  const role = `sscsi-restricted-${uniqueSuffix()}`;
+  await kube.create(resourcePath(Resources.serviceAccounts, ns), { metadata: { name: sa } });
+  await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    metadata: { name: role },
+    rules: driverRules(secretVerbs),
+  });
+  await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    metadata: { name: role },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+  });
+  const token = await kube.create<{ status: { token: string } }>(
+    resourcePath(Resources.serviceAccounts, ns, sa, 'token'),
+    {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { expirationSeconds: 3600 },
+    },
+  );
+  const kubeconfig = path.join(env.root, `${sa}.kubeconfig`);
+  fs.writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{name: lab, cluster: {server: "${kube.connection.server}", certificate-authority: "${path.join(env.lab.stateDir, 'pki', 'ca.crt')}"}}]`,
+      `users: [{name: driver, user: {token: "${token.status.token}"}}]`,
+      'contexts: [{name: lab, context: {cluster: lab, user: driver}}]',
+      'current-context: lab',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const nodeName = `${sa}-node`;
+  const socket = path.join(env.root, sa, 'csi.sock');
+  const driverOptions = { nodeId: nodeName, socketPath: socket, providerDir: env.providerDir, kubeconfig };
+  const kubelet = new KubeletStandIn({
+    kube,
+    nodeName,
+    driverSocket: socket,
+    rootDir: path.join(env.root, `${sa}-kubelet`),
+  });
+  await kubelet.registerNode();
+  const node = {
+    nodeName,
+    driver: await startDriver(driverOptions),
+    kubelet,
+    /** Stops the driver, runs `meanwhile`, and starts it again with the same flags. */
+    async restartDriver(meanwhile: () => Promise<unknown>) {
+      await node.driver.stop();
+      await meanwhile();
+      node.driver = await startDriver(driverOptions);
+    },
+    async close() {
+      await kubelet.unpublishAll().catch(() => undefined);
+      await kubelet.stop();
+      await node.driver.stop();
+      await kube
+        .delete(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${role}`)
+        .catch(() => undefined);
+      await kube.delete(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${role}`).catch(() => undefined);
+      await kube.delete(resourcePath(Resources.nodes, undefined, nodeName)).catch(() => undefined);
+    },
+  };
+  return node;
+}
+
+describe("other nodes' Secrets", () => {
+  it('syncs with get, create, update and delete on Secrets only, and leaves the managed Secrets of other nodes unread and untouched', async () => {
     const ns = env.namespace;
-    const sa = `driver-nosync-${uniqueSuffix()}`;
-    const role = `sscsi-nosync-${uniqueSuffix()}`;
-    await kube.create(resourcePath(Resources.serviceAccounts, ns), { metadata: { name: sa } });
-    // The chart's driver role without its Secret-writing part (what syncSecret.enabled=false installs).
-    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
-      metadata: { name: role },
-      rules: [
-        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
-        {
-          apiGroups: ['secrets-store.csi.x-k8s.io'],
-          resources: ['secretproviderclasses'],
-          verbs: ['get', 'list', 'watch'],
-        },
-        {
-          apiGroups: ['secrets-store.csi.x-k8s.io'],
-          resources: ['secretproviderclasspodstatuses'],
-          verbs: ['*'],
-        },
-        { apiGroups: ['storage.k8s.io'], resources: ['csidrivers'], verbs: ['get', 'list', 'watch'] },
-      ],
-    });
-    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-      metadata: { name: role },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
-    });
-    const token = await kube.create<{ status: { token: string } }>(
-      resourcePath(Resources.serviceAccounts, ns, sa, 'token'),
-      {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: 3600 },
-      },
-    );
-    const kubeconfig = path.join(env.root, 'nosync.kubeconfig');
-    fs.writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{name: lab, cluster: {server: "${kube.connection.server}", certificate-authority: "${path.join(env.lab.stateDir, 'pki', 'ca.crt')}"}}]`,
-        `users: [{name: driver, user: {token: "${token.status.token}"}}]`,
-        'contexts: [{name: lab, context: {cluster: lab, user: driver}}]',
-        'current-context: lab',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
-    const nodeName = `nosync-${uniqueSuffix()}`;
-    const socket = path.join(env.root, 'nosync', 'csi.sock');
-    const driver = await startDriver({
-      nodeId: nodeName,
-      socketPath: socket,
-      providerDir: env.providerDir,
-      kubeconfig,
-    });
-    const kubelet = new KubeletStandIn({
-      kube,
-      nodeName,
-      driverSocket: socket,
-      rootDir: path.join(env.root, 'nosync-kubelet'),
-    });
+    // Managed Secrets as other nodes' drivers write them, in this very namespace.
+    const others: Secret[] = [];
+    for (let i = 0; i < 20; i++)
+      others.push(
+        await kube.create<Secret>(resourcePath(Resources.secrets, ns), {
+          metadata: { name: `elsewhere-${i}`, labels: { [MANAGED]: 'true' } },
+          type: 'Opaque',
+          data: { password: Buffer.from(`value-${i}`).toString('base64') },
+        }),
+      );
+    const node = await restrictedNode(['create', 'delete', 'get', 'update']);
     try {
-      await kubelet.registerNode();
+      await spc(ns, 'by-name', 'username,password', [dbSecretObject('by-name-secret')]);
+      const pod = await createPod(kube, ns, 'by-name-app', {
+        nodeName: node.nodeName,
+        volumes: [{ spc: 'by-name' }],
+      });
+      await node.kubelet.publish(pod);
+      const secret = await waitForSecret(ns, 'by-name-secret');
+      expect(decoded(secret)).toEqual({ username: 'mamezou-tech', password: 'my-super-secret-password' });
+      // Another node's Secret rotates meanwhile: nothing this driver reads or needs to hear of.
+      await kube.replace(resourcePath(Resources.secrets, ns, 'elsewhere-0'), {
+        ...others[0],
+        data: { password: Buffer.from('rotated elsewhere').toString('base64') },
+      });
+      const forbidden = (logs: string) =>
+        logs.split('\n').filter((l) => /forbidden|lacks the sync RBAC/i.test(l));
+      expect(forbidden(node.driver.logs())).toEqual([]);
+      // A restart reads only what its statuses name, and puts back what was deleted meanwhile.
+      await node.restartDriver(() => kube.delete(secretPath(ns, 'by-name-secret')));
+      await waitForSecret(ns, 'by-name-secret');
+      expect(forbidden(node.driver.logs())).toEqual([]);
+      for (const other of others.slice(1)) {
+        const now = await secretOf(ns, other.metadata.name ?? '');
+        expect(now?.metadata.resourceVersion).toBe(other.metadata.resourceVersion);
+      }
+    } finally {
+      await node.close();
+    }
+  });
+});
+
+describe('without the sync RBAC', () => {
+  it('reads no Secrets while no class syncs any, and says that syncSecret.enabled=false is the cause when one does', async () => {
+    const ns = env.namespace;
+    const node = await restrictedNode([]);
+    const { driver, kubelet, nodeName } = node;
+    try {
       // The chart's default: no class syncs anything, so the driver has no reason to read Secrets.
       await spc(ns, 'nosync-plain', 'username', []);
       const plain = await createPod(kube, ns, 'nosync-plain-app', {
@@ -709,9 +786,9 @@ describe('without the sync RBAC', () => {
       });
       await kubelet.publish(plain);
       const plainStatus = `nosync-plain-app-${ns}-nosync-plain`;
-      const first = await eventually('the sync controller to look at the mount, or a Secret watch', () => {
+      const first = await eventually('the sync controller to look at the mount, or a Secret read', () => {
         const logs = driver.logs();
-        if (/lacks the sync RBAC|Secret watch failed/.test(logs)) return 'watched Secrets';
+        if (/lacks the sync RBAC|forbidden/i.test(logs)) return 'read Secrets';
         return logs.split('\n').some((l) => l.includes(plainStatus) && l.includes('no secretObjects'))
           ? 'nothing to sync'
           : undefined;
@@ -731,14 +808,7 @@ describe('without the sync RBAC', () => {
       );
       expect(await secretOf(ns, 'nosync-secret')).toBeUndefined();
     } finally {
-      await kubelet.unpublishAll().catch(() => undefined);
-      await kubelet.stop();
-      await driver.stop();
-      await kube
-        .delete(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${role}`)
-        .catch(() => undefined);
-      await kube.delete(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${role}`).catch(() => undefined);
-      await kube.delete(resourcePath(Resources.nodes, undefined, nodeName)).catch(() => undefined);
+      await node.close();
     }
   });
 });
