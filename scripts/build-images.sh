@@ -216,15 +216,18 @@ choose_base() {
 
 # What an image is made of: its name, its Dockerfile, the base image's id, and every file the
 # Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info), but the
-# tests, which the Dockerfiles leave out.
-inputs_key() { # image dockerfile workspace
+# tests, which the Dockerfiles leave out. Both images carry secrets-store-csi-lint, built from both
+# programs' workspaces and its own.
+inputs_key() { # image dockerfile "workspace ..."
   {
     echo "$1 $(image_id "$base")"
     cat "$repo/$2"
     (
       cd "$repo"
-      find package.json package-lock.json tsconfig.base.json proto common "$3" -type f \
-        -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' -print0 |
+      # shellcheck disable=SC2086 # one argument per workspace
+      find package.json package-lock.json tsconfig.base.json proto common $3 -type f \
+        -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' \
+        -not -name Dockerfile -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum
     )
   } | sha256sum | cut -d' ' -f1
@@ -263,8 +266,9 @@ case "${1:-all}" in
     ;;
   all)
     choose_base
-    image driver/Dockerfile driver "$registry/secrets-store-csi-driver:$tag" driver
-    image provider-aws/Dockerfile provider-aws "$registry/secrets-store-csi-driver-provider-aws:$tag" provider-aws
+    image driver/Dockerfile "driver provider-aws lint" "$registry/secrets-store-csi-driver:$tag" driver
+    image provider-aws/Dockerfile "provider-aws driver lint" \
+      "$registry/secrets-store-csi-driver-provider-aws:$tag" provider-aws
     say "ready: $registry/secrets-store-csi-driver:$tag and $registry/secrets-store-csi-driver-provider-aws:$tag, on $base"
     ;;
   *) say "usage: build-images.sh [all|base]"; exit 2 ;;

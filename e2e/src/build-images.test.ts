@@ -59,7 +59,8 @@ function sandbox(): Sandbox {
   fs.chmodSync(path.join(repo, 'scripts/build-images.sh'), 0o755);
   write('charts/secrets-store-csi-driver/Chart.yaml', "appVersion: '0.1.0'\n");
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.base.json']) write(file, '{}\n');
-  for (const ws of ['proto', 'common', 'driver', 'provider-aws']) write(`${ws}/src/index.ts`, `// ${ws}\n`);
+  for (const ws of ['proto', 'common', 'driver', 'provider-aws', 'lint'])
+    write(`${ws}/src/index.ts`, `// ${ws}\n`);
   write('driver/Dockerfile', 'FROM base\n');
   write('provider-aws/Dockerfile', 'FROM base\n');
   const bin = path.join(root, 'bin');
@@ -140,7 +141,7 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
     }
     expect(await build(s)).toEqual([]);
 
-    fs.appendFileSync(path.join(s.repo, 'driver/src/index.ts'), '// changed\n');
+    fs.appendFileSync(path.join(s.repo, 'driver/Dockerfile'), '# changed\n');
     expect(await build(s)).toEqual(['driver']);
     // What the Dockerfiles leave out (.dockerignore, and the tests) changes nothing.
     fs.writeFileSync(path.join(s.repo, 'driver/src/index.test.ts'), '// a test\n');
@@ -149,9 +150,12 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
     fs.mkdirSync(path.join(s.repo, 'provider-aws/node_modules'));
     fs.writeFileSync(path.join(s.repo, 'provider-aws/node_modules/x.js'), '');
     expect(await build(s)).toEqual([]);
-    // Shared sources and the base image change both.
-    fs.appendFileSync(path.join(s.repo, 'common/src/index.ts'), '// changed\n');
-    expect(await build(s)).toEqual(['driver', 'provider-aws']);
+    // Shared sources and the base image change both; so does either program or the linter, since
+    // both images carry secrets-store-csi-lint, which runs both programs' checks.
+    for (const ws of ['common', 'driver', 'provider-aws', 'lint']) {
+      fs.appendFileSync(path.join(s.repo, `${ws}/src/index.ts`), '// changed\n');
+      expect(await build(s)).toEqual(['driver', 'provider-aws']);
+    }
     setBase(s.state, baseName(s), 'base-2');
     expect(await build(s)).toEqual(['driver', 'provider-aws']);
     const saved = archiveOf(s, 'driver', DRIVER);
