@@ -32,7 +32,7 @@ import {
   TRUST_POLICY_FILE,
   trustPolicyValues,
 } from './article';
-import { envsubstCommand, examplePath } from './examples';
+import { envsubstCommand, examplePath, readExample } from './examples';
 import type { Reporter, Step } from './steps';
 import { expectThat, silentReporter } from './steps';
 
@@ -151,6 +151,31 @@ export class NodeWalkthrough {
     await deleteArticleAws(this.aws);
   }
 
+  /**
+   * secrets-store-csi-lint inside a container of the charts' pods, reading `manifests` on stdin;
+   * `source` is the shell command that writes them, as printed.
+   */
+  private async lintIn(
+    workload: string,
+    container: string | undefined,
+    manifests: string,
+    source: string,
+  ): Promise<string> {
+    const target = ['-n', 'kube-system', workload, ...(container ? ['-c', container] : [])];
+    this.out.command(
+      `${source} | kubectl exec -i ${target.join(' ')} -- secrets-store-csi-lint -; echo "exit status $?"`,
+    );
+    // Through sh, to see the exit status (kubectl exec fails on any other than 0, without the output).
+    const out = await labToolAsync(
+      this.o.lab,
+      'kubectl',
+      ['exec', '-i', ...target, '--', 'sh', '-c', 'secrets-store-csi-lint -; echo "exit status $?"'],
+      manifests,
+    );
+    this.out.output(out.trimEnd());
+    return out.trim();
+  }
+
   private exec(...command: string[]): Promise<string> {
     return this.kubectl('exec', 'sample-app', '--', ...command);
   }
@@ -230,6 +255,15 @@ export class NodeWalkthrough {
             ? true
             : undefined,
         );
+        // The image carries the linter: the article's manifests checked where the driver runs.
+        const { secretProviderClass, pod } = MANIFESTS.secretsManager;
+        const lint = await this.lintIn(
+          'daemonset/secrets-store-csi-driver',
+          'secrets-store',
+          [readExample(secretProviderClass), readExample(pod)].join('---\n'),
+          `(cat ${examplePath(secretProviderClass)}; echo ---; cat ${examplePath(pod)})`,
+        );
+        expectThat(lint === 'exit status 0', `the linter in the driver's image says: ${lint}`);
       },
     },
     {
@@ -271,6 +305,20 @@ export class NodeWalkthrough {
         expectThat(
           /pod\/csi-secrets-store-provider-aws-\w+\s+1\/1\s+Running/.test(ds),
           'the provider pod is not 1/1 Running',
+        );
+        // The provider's image carries the linter too; a class with a typo is refused there.
+        const file = MANIFESTS.secretsManager.secretProviderClass;
+        const broken = readExample(file).replace('"secretsmanager"', '"secretmanager"');
+        const lint = await this.lintIn(
+          'daemonset/csi-secrets-store-provider-aws',
+          undefined,
+          broken,
+          `sed 's/"secretsmanager"/"secretmanager"/' ${examplePath(file)}`,
+        );
+        expectThat(
+          lint ===
+            '<stdin>:1: spec.parameters: object "MyDBSecret": objectType must be "secretsmanager" or "ssmparameter", got "secretmanager"\nexit status 1',
+          `the linter in the provider's image says: ${lint}`,
         );
       },
     },
