@@ -38,4 +38,71 @@ describe('KubeClient', () => {
       expect(describeKubeFailure(err)).toMatch(/^the API server is unreachable: GET .*within 50 ms$/);
     });
   });
+
+  describe('connections to the API server', () => {
+    let server: http.Server;
+    let client: KubeClient;
+    let connections = 0;
+    let open = 0;
+    let mostOpen = 0;
+
+    beforeAll(async () => {
+      // /hang never answers; /watch streams nothing and stays open; anything else answers `{}` once
+      // the request after it arrived or 20 ms passed, so that requests overlap.
+      server = http.createServer((req, res) => {
+        if (req.url?.startsWith('/hang')) return;
+        if (req.url?.includes('watch=true')) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.flushHeaders();
+          return;
+        }
+        setTimeout(() => res.end('{}'), 20);
+      });
+      server.on('connection', (socket) => {
+        connections++;
+        open++;
+        mostOpen = Math.max(mostOpen, open);
+        socket.on('close', () => open--);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      client = new KubeClient({ server: `http://127.0.0.1:${port}` }, { qps: 0 });
+    });
+
+    afterAll(async () => {
+      client.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it('serves 110 requests at once over a few kept connections, every one answered', async () => {
+      const before = connections;
+      const answers = await Promise.all(
+        Array.from({ length: 110 }, (_, i) => client.get<object>(`/api/v1/namespaces/ns/pods/p${i}`)),
+      );
+      expect(answers).toHaveLength(110);
+      expect(answers.every((a) => JSON.stringify(a) === '{}')).toBe(true);
+      expect(connections - before).toBeGreaterThan(0);
+      expect(connections - before).toBeLessThanOrEqual(8);
+      expect(mostOpen).toBeLessThanOrEqual(8);
+    });
+
+    it("keeps watches off the requests' connections: ten open watches do not hold a request back", async () => {
+      const stop = new AbortController();
+      const watches = Array.from({ length: 10 }, (_, i) =>
+        client.watch(`/api/v1/namespaces/ns${i}/pods`, {}, () => undefined, stop.signal),
+      );
+      await expect(client.get('/api/v1/namespaces/ns/pods/after-watches')).resolves.toEqual({});
+      stop.abort();
+      await Promise.all(watches);
+    });
+
+    it('frees the connection of a request that timed out: requests behind hung ones still get through', async () => {
+      const hung = Array.from({ length: 8 }, (_, i) =>
+        client.get<never>(`/hang/${i}`, { timeoutMs: 100 }).catch((e: unknown) => e as NodeJS.ErrnoException),
+      );
+      await expect(client.get('/api/v1/namespaces/ns/pods/behind-hung')).resolves.toEqual({});
+      for (const err of await Promise.all(hung)) expect(err.code).toBe('ETIMEDOUT');
+    });
+  });
 });

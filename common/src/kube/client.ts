@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 
 import type { KubeConnection } from './connection';
 import { KubeApiError } from './errors';
@@ -39,6 +40,11 @@ export interface KubeClientOptions {
 
 const TOKEN_FILE_REREAD_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * Connections for requests (watches have their own). Each TLS connection costs a handshake and
+ * about 100 KiB; without a bound, 110 publishes at once opened 105 of them and kept them.
+ */
+const REQUEST_CONNECTIONS = 8;
 
 function withQuery(path: string, query?: RequestOptions['query']): string {
   if (!query) return path;
@@ -50,6 +56,8 @@ function withQuery(path: string, query?: RequestOptions['query']): string {
 
 export class KubeClient {
   private readonly agent: http.Agent;
+  /** Watches hold their connection for minutes: apart, so they never wait for a request's slot. */
+  private readonly watchAgent: http.Agent;
   private readonly base: URL;
   private readonly limiter: RateLimiter;
   private readonly userAgent: string;
@@ -61,15 +69,22 @@ export class KubeClient {
     options: KubeClientOptions = {},
   ) {
     this.base = new URL(connection.server);
-    const agentOptions = {
-      keepAlive: true,
-      ca: connection.ca,
-      cert: connection.cert,
-      key: connection.key,
-      rejectUnauthorized: !connection.insecureSkipTlsVerify,
+    const secureContext =
+      this.base.protocol === 'https:'
+        ? tls.createSecureContext({ ca: connection.ca, cert: connection.cert, key: connection.key })
+        : undefined;
+    const makeAgent = (maxSockets?: number): http.Agent => {
+      if (this.base.protocol !== 'https:') return new http.Agent({ keepAlive: true, maxSockets });
+      return new https.Agent({
+        keepAlive: true,
+        maxSockets,
+        // One context for every connection: otherwise each one parses the CA and the key again.
+        secureContext,
+        rejectUnauthorized: !connection.insecureSkipTlsVerify,
+      });
     };
-    this.agent =
-      this.base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true });
+    this.agent = makeAgent(REQUEST_CONNECTIONS);
+    this.watchAgent = makeAgent();
     this.limiter = new RateLimiter(options.qps ?? 50, options.burst ?? 100);
     this.userAgent = options.userAgent ?? 'secrets-store-csi';
     this.onRequest = options.onRequest;
@@ -78,6 +93,7 @@ export class KubeClient {
   /** Closes idle keep-alive connections. */
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   private bearerToken(): string | undefined {
@@ -100,6 +116,7 @@ export class KubeClient {
     path: string,
     opts: RequestOptions,
     accept: string,
+    agent = this.agent,
   ): Promise<http.IncomingMessage> {
     const url = new URL(withQuery(path, opts.query), this.base);
     const headers: Record<string, string> = { Accept: accept, 'User-Agent': this.userAgent };
@@ -113,11 +130,7 @@ export class KubeClient {
     }
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = transport.request(
-        url,
-        { method, headers, agent: this.agent, signal: opts.signal },
-        resolve,
-      );
+      const req = transport.request(url, { method, headers, agent, signal: opts.signal }, resolve);
       req.on('error', reject);
       if (opts.timeoutMs !== 0) {
         const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -192,6 +205,7 @@ export class KubeClient {
       path,
       { query: { ...query, watch: true }, signal, timeoutMs: 0 },
       'application/json',
+      this.watchAgent,
     );
     const status = res.statusCode ?? 0;
     if (status !== 200) {
