@@ -16,7 +16,7 @@ export interface LoggerOptions {
 
 export const REDACTED = '[REDACTED]';
 
-/** Keys whose values are never logged, at any depth the redaction paths cover. */
+/** Keys whose values are never logged, at any depth. */
 const SECRET_KEYS = [
   'token',
   'tokens',
@@ -31,14 +31,29 @@ const SECRET_KEYS = [
   'csi.storage.k8s.io/serviceAccount.tokens',
 ];
 
-function redactPaths(): string[] {
-  const paths: string[] = [];
-  for (const k of SECRET_KEYS) {
-    const quoted = /^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`;
-    const join = (prefix: string) => (quoted.startsWith('[') ? `${prefix}${quoted}` : `${prefix}.${quoted}`);
-    paths.push(quoted.startsWith('[') ? quoted : k, join('*'), join('*.*'));
+const SECRET_KEY_SET: ReadonlySet<string> = new Set(SECRET_KEYS);
+/** Matches a JSON line holding one of those keys anywhere; only such lines are parsed again. */
+const SECRET_KEY_PATTERN = new RegExp(
+  `"(?:${SECRET_KEYS.map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})":`,
+);
+
+/**
+ * pino's JSON line with the value of every secret key replaced, at any depth (bindings, errors,
+ * nested objects). Done on the finished line rather than with pino's own redaction, which parses
+ * all of its paths again at every call: 0.3 ms a line under --lite-mode, where this costs a few
+ * microseconds for a line without such a key.
+ */
+export function redactLine(json: string): string {
+  if (!SECRET_KEY_PATTERN.test(json)) return json;
+  try {
+    const record: unknown = JSON.parse(json, (key, value: unknown) =>
+      SECRET_KEY_SET.has(key) ? REDACTED : value,
+    );
+    return `${JSON.stringify(record)}\n`;
+  } catch {
+    // Never the case for pino's lines; a line that cannot be checked is not written as it is.
+    return `${JSON.stringify({ msg: 'a log line was withheld: it could not be checked for secrets' })}\n`;
   }
-  return paths;
 }
 
 function levelFor(verbosity: number): pino.Level {
@@ -67,14 +82,13 @@ export function textLine(json: string): string {
 export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? process.stderr;
   const stream = options.json
-    ? { write: (line: string) => destination.write(line) }
-    : { write: (line: string) => destination.write(textLine(line)) };
+    ? { write: (line: string) => destination.write(redactLine(line)) }
+    : { write: (line: string) => destination.write(textLine(redactLine(line))) };
   return pino(
     {
       name: options.name,
       level: levelFor(options.verbosity),
       base: undefined,
-      redact: { paths: redactPaths(), censor: REDACTED },
       serializers: { err: pino.stdSerializers.err },
     },
     stream,
