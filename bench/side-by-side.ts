@@ -568,6 +568,12 @@ async function providerRepetition(
       const res = await mount(i);
       mountMs.push(performance.now() - start);
       versions.push(res.objectVersion.map((v) => ({ id: v.id, version: v.version })));
+      // What the driver does with the answer: upstream's provider reads these files on a remount.
+      for (const f of res.files) {
+        const file = path.join(root, `pod-${i}`, f.path);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, f.contents);
+      }
     }
     const firstMounts = delta(calls, await gate.snapshot());
     const stsAfterFirst = Object.entries(firstMounts)
