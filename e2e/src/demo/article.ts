@@ -16,7 +16,14 @@ import {
 import type { awsAdmin } from '../aws-provider';
 import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '../aws-provider';
 import type { PlaceholderValues } from './examples';
-import { filledExample, forTheLab } from './examples';
+import {
+  envsubstCommand,
+  examplePath,
+  filledExample,
+  forTheLab,
+  placeholdersOf,
+  readExample,
+} from './examples';
 
 /** moto's account: the one every ARN of the lab names. */
 export const ACCOUNT = LAB_ACCOUNT;
@@ -141,6 +148,19 @@ export async function deleteArticleAws(aws: ReturnType<typeof awsAdmin>): Promis
     await quiet(aws.iam.send(new DeleteRoleCommand({ RoleName: role })));
     await quiet(aws.iam.send(new DeletePolicyCommand({ PolicyArn: policyArn(policy.name) })));
   }
+}
+
+/**
+ * How a user applies a manifest of examples/: `kubectl apply -f`, through envsubst when it has
+ * placeholders (the ServiceAccounts' role ARNs).
+ */
+export function applyCommand(file: string): string {
+  const values: PlaceholderValues = placeholdersOf(readExample(file)).length
+    ? { AWS_ACCOUNT_ID: ACCOUNT }
+    : {};
+  return Object.keys(values).length
+    ? `${envsubstCommand(file, values)} | kubectl apply -f -`
+    : `kubectl apply -f ${examplePath(file)}`;
 }
 
 /** A ServiceAccount manifest of examples/, filled with the lab's account ID. */

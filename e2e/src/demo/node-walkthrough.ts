@@ -13,6 +13,7 @@ import type { Lab } from '../lab';
 import { eventually } from '../lab';
 import type { ArticlePolicy } from './article';
 import {
+  applyCommand,
   classManifest,
   createArticleOidcProvider,
   createArticleRole,
@@ -102,7 +103,10 @@ export class NodeWalkthrough {
   /** Applies a manifest of examples/ (`file`), as filled and adapted for the lab (`manifest`). */
   private async apply(manifest: string, file: string): Promise<string> {
     this.out.note(`${examplePath(file)}, as applied:\n${manifest.trimEnd()}`);
-    return this.tool('kubectl', ['apply', '-f', '-'], manifest, `apply -f ${examplePath(file)}`);
+    this.out.command(applyCommand(file));
+    const text = await labToolAsync(this.o.lab, 'kubectl', ['apply', '-f', '-'], manifest);
+    this.out.output(text.trimEnd());
+    return text;
   }
 
   private quiet(...args: string[]): Promise<string> {

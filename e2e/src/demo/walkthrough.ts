@@ -14,6 +14,7 @@ import { eventually } from '../lab';
 import type { ArticlePolicy } from './article';
 import {
   ACCOUNT,
+  applyCommand,
   articleTrustPolicy,
   classManifest,
   createArticleOidcProvider,
@@ -75,9 +76,12 @@ export class Walkthrough {
   }
 
   /** Applies a manifest of examples/ (`file`), as filled and adapted for the lab (`manifest`). */
-  private apply(manifest: string, file: string): Promise<string> {
+  private async apply(manifest: string, file: string): Promise<string> {
     this.out.note(`${examplePath(file)}, as applied:\n${manifest.trimEnd()}`);
-    return this.kubectl(['apply', '-f', '-'], manifest);
+    this.out.command(applyCommand(file));
+    const text = await kubectlAsync(this.sys.lab, ['apply', '-f', '-'], manifest);
+    this.out.output(text.trimEnd());
+    return text;
   }
 
   private get targetPath(): string {
@@ -129,12 +133,12 @@ export class Walkthrough {
    */
   private async createRole(role: string, serviceAccount: string, policy: ArticlePolicy): Promise<void> {
     this.out.command(`${envsubstCommand(policy.file, policy.values)} > policy.json`);
-    this.out.output(policy.json);
+    this.out.output(policy.json.trimEnd());
     this.out.command(
       `aws iam create-policy --policy-name ${policy.name} --policy-document file://policy.json`,
     );
     this.out.command(`${envsubstCommand(TRUST_POLICY_FILE, trustPolicyValues(serviceAccount))} > trust.json`);
-    this.out.output(articleTrustPolicy(serviceAccount));
+    this.out.output(articleTrustPolicy(serviceAccount).trimEnd());
     this.out.command(
       `aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json`,
     );
