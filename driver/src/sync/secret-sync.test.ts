@@ -514,4 +514,27 @@ describe("SecretSync and other nodes' Secrets", () => {
     expect(h.api.count('PUT', SECRETS)).toBe(2);
     expect(h.events.map((e) => e.reason)).toEqual(['SecretRotationComplete']);
   });
+
+  it('syncs nothing for a status deleted while its class was being read', async () => {
+    h = new Harness();
+    h.start();
+    await h.sync.idle();
+    // A class the cache has not seen: the sync reads it from the API server, and that read waits.
+    h.api.put(
+      'secretproviderclasses',
+      {
+        metadata: { name: 'new-class', namespace: NS },
+        spec: { provider: 'test', secretObjects: [dbSecret()] },
+      },
+      true,
+    );
+    const releaseClass = h.api.hold('GET', 'secretproviderclasses');
+    const { status } = h.mountedPod('app', 'new-class', 'pw');
+    await until('the class read', () => h.api.count('GET', 'secretproviderclasses') === 1);
+    h.api.remove('secretproviderclasspodstatuses', NS, status.metadata.name ?? '');
+    releaseClass();
+    await h.sync.idle();
+    expect(h.api.calls.filter((c) => /\/secrets(\/|$)/.test(c.path))).toEqual([]);
+    expect(h.secret()).toBeUndefined();
+  });
 });

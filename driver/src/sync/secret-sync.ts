@@ -237,6 +237,9 @@ export class SecretSync {
       this.o.logger.debug({ spcps: key }, 'the class has no secretObjects: nothing to sync');
       return undefined;
     }
+    // The status may have gone while its class was read: naming its Secrets now would keep them
+    // for good, as no deletion would come to forget them.
+    if (!this.podStatuses.get(namespace, name)) return undefined;
     this.secrets.name(
       key,
       secretObjects.map((o) => NamedSecrets.keyOf(namespace, o.secretName)),
