@@ -261,7 +261,8 @@ path_of() {
 }
 
 case "${1:-all}" in
-  all) tools && programs && images ;;
+  # As separate commands: inside an && list errexit is off, and a failed step would not stop the next.
+  all) tools; programs; images ;;
   programs) programs ;;
   images) images ;;
   tools) tools ;;

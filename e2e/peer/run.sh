@@ -11,9 +11,10 @@
 #
 #   eval "$(e2e/lab/lab.sh env)" && e2e/lab/lab.sh exec -- e2e/peer/run.sh [PAIRING[:SUITE,...]...]
 #
-# PAIRING is ours/ours, ours/upstream or upstream/ours (default: all three), each with every suite
-# that applies, or with the suites named after a colon (e2e-provider, driver-aws, provider-aws-irsa,
-# provider-aws-pod-identity); PEER_SUITES limits the suites of a pairing named alone.
+# PAIRING is ours/ours, ours/upstream or upstream/ours (default, or `all`: all three), each with every
+# suite that applies, or with the suites named after a colon (e2e-provider, driver-aws,
+# provider-aws-irsa, provider-aws-pod-identity); PEER_SUITES limits the suites of a pairing named
+# alone. upstream/upstream (upstream's driver and providers only) is accepted as a control of the lab.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +33,7 @@ SUITE_TIMEOUT=${PEER_SUITE_TIMEOUT:-1500}
 ALL_SUITES="e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity"
 SUITES=${PEER_SUITES:-$ALL_SUITES}
 RUNS=("$@")
-[ ${#RUNS[@]} -gt 0 ] || RUNS=(ours/ours ours/upstream upstream/ours)
+[ ${#RUNS[@]} -gt 0 ] && [ "${RUNS[*]}" != all ] || RUNS=(ours/ours ours/upstream upstream/ours)
 
 # The lab's stand-ins for AWS addresses a provider has built in (aws-front.py): the EKS Pod Identity
 # agent's, and a TLS address that AWS's STS host names resolve to in the provider's pod.
