@@ -196,7 +196,7 @@ export function rotationChartSpec(results: SideBySideResults): Record<string, un
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: 'Rotation latency, upstream (driver v1.6.0 + AWS provider) and ours',
-      subtitle: `--rotation-poll-interval=${rot.pollInterval}, kubelet republish every ${rot.republishIntervalMs} ms; ${results.date}, ${results.machine}`,
+      subtitle: `--rotation-poll-interval=${rot.pollInterval}, kubelet republish every ${rot.republishIntervalMs} ms, ${rot.samples} samples each; ${results.date}`,
     },
     data: { values },
     vconcat: [
