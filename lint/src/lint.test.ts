@@ -203,6 +203,30 @@ describe('secrets-store-csi-lint', () => {
     expect(run.status).toBe(1);
   });
 
+  it("reports a bad fileGroup or defaultFilePermission once, in the driver's words, for any provider", () => {
+    const objects = [
+      '    objects: |',
+      '      - objectName: "MyDBSecret"',
+      '        objectType: "secretsmanager"',
+    ];
+    for (const provider of ['aws', 'vault']) {
+      const run = lint({
+        'spc.yaml': spc({ provider, params: [...objects, '    fileGroup: "www-data"'] }),
+      });
+      expect(run.out).toEqual([
+        'spc.yaml:1: spec.parameters: SecretProviderClass default/db: fileGroup must be a numeric group ID from 0 to 2147483647, got "www-data"',
+      ]);
+      expect(run.status).toBe(1);
+    }
+    const run = lint({
+      'app.yaml': `${spc({ params: [...objects, '    fileGroup: "2000"'] })}---\n${pod({ attributes: ['defaultFilePermission: "0999"'] })}`,
+    });
+    expect(run.out).toEqual([
+      'app.yaml:2: spec.volumes[0].csi.volumeAttributes: volume attribute defaultFilePermission must be four octal digits from 0000 to 0777, such as "0440", got "0999"',
+    ]);
+    expect(run.status).toBe(1);
+  });
+
   it('warns about a class that is not among the files, naming the namespace it was found in', () => {
     const run = lint({
       'app.yaml': pod(),

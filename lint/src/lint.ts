@@ -5,6 +5,7 @@
 import type { SecretObject } from '@sscsi/common';
 import crypto from 'node:crypto';
 import { parsePublishRequest } from 'secrets-store-csi-driver/dist/csi/publish-request';
+import { volumeOwnership } from 'secrets-store-csi-driver/dist/files/file-ownership';
 import { checkProviderName, providerOfClass } from 'secrets-store-csi-driver/dist/kube/class-spec';
 import { buildSecretContent } from 'secrets-store-csi-driver/dist/sync/secret-data';
 
@@ -99,7 +100,14 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
   }
   let fileNames: ReadonlySet<string> | undefined;
   let accepted = true;
-  if (provider === AWS_PROVIDER) {
+  try {
+    // The driver refuses these before it asks any provider: its message, once.
+    volumeOwnership(parameters, {}, undefined, `${namespace}/${name}`);
+  } catch (err) {
+    report.add('spec.parameters', (err as Error).message);
+    accepted = false;
+  }
+  if (provider === AWS_PROVIDER && accepted) {
     const aws = checkAwsMount(parameters, { name: 'lint', namespace, serviceAccount: 'default' });
     for (const w of aws.warnings) report.add('spec.parameters', w, 'warning');
     if (aws.error) report.add('spec.parameters', aws.error);
@@ -220,6 +228,15 @@ function checkWorkload(
         'warning',
       );
       return;
+    }
+    // A class already refused for them says so once, at the class.
+    if (spc.accepted) {
+      try {
+        volumeOwnership(spc.parameters, attributes, undefined, `${namespace}/${className}`);
+      } catch (err) {
+        report.add(`${field}.volumeAttributes`, (err as Error).message);
+        return;
+      }
     }
     // The pod's attributes override the class's parameters: check what the provider gets then.
     const overrides = Object.keys(attributes).filter((k) => k !== 'secretProviderClass');
