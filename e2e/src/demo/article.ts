@@ -111,7 +111,7 @@ export function createArticleOidcProvider(aws: ReturnType<typeof awsAdmin>): Pro
   return ensureOidcProvider(aws.iam, LAB_ISSUER);
 }
 
-/** The article's Terraform, through the IAM API: the policy, the role with its trust policy, attached. */
+/** What examples/terraform makes in IAM, through the IAM API: the policy, the role with its trust policy, attached. */
 export async function createArticleRole(
   aws: ReturnType<typeof awsAdmin>,
   role: string,
