@@ -1,8 +1,14 @@
 // Where the API server is and how to authenticate to it: from a kubeconfig file (out of cluster,
 // the lab) or from the pod's service account (in cluster).
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import type * as Yaml from 'yaml';
+
+/** YAML is loaded only to read a kubeconfig file: in a cluster, where none is, it costs no memory. */
+function parseYaml(text: string): unknown {
+  return (createRequire(__filename)('yaml') as typeof Yaml).parse(text);
+}
 
 export interface KubeConnection {
   /** Base URL of the API server, without a trailing slash. */
