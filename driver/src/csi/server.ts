@@ -12,17 +12,30 @@ export interface CsiServerOptions {
   driverName: string;
   vendorVersion: string;
   nodeId: string;
-  node: NodeServer;
+  node: Pick<NodeServer, 'publishVolume' | 'unpublishVolume'>;
   logger: Logger;
   /** Probe answers ready only when this says so (informer synced). */
   ready: () => boolean;
 }
 
-/** A signal aborted when the kubelet cancels the call or its deadline passes. */
-function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
+/**
+ * Runs `work` with a signal aborted when the kubelet cancels the call. grpc-js also reports every
+ * call as cancelled once its answer is sent, so the signal is let go of when `work` ends: aborting
+ * it then cost an Error per call and kept the call's objects alive through whatever still held
+ * the signal (a kept-alive connection's first request).
+ */
+async function withCallSignal<T>(
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new Error('call cancelled by the client')));
-  return controller.signal;
+  const cancel = () => controller.abort(new Error('call cancelled by the client'));
+  call.once('cancelled', cancel);
+  try {
+    return await work(controller.signal);
+  } finally {
+    call.removeListener('cancelled', cancel);
+  }
 }
 
 /** The kubelet's deadline for the call, if it set one. */
@@ -48,11 +61,11 @@ export function createCsiServer(o: CsiServerOptions): grpc.Server {
 
   const node: NodeHandlers = {
     NodePublishVolume: unary(o.logger, 'NodePublishVolume', async (request, call) => {
-      await o.node.publishVolume(request, callDeadline(call), callSignal(call));
+      await withCallSignal(call, (signal) => o.node.publishVolume(request, callDeadline(call), signal));
       return {};
     }),
     NodeUnpublishVolume: unary(o.logger, 'NodeUnpublishVolume', async (request, call) => {
-      await o.node.unpublishVolume(request, callDeadline(call), callSignal(call));
+      await withCallSignal(call, (signal) => o.node.unpublishVolume(request, callDeadline(call), signal));
       return {};
     }),
     // VOLUME_MOUNT_GROUP: the kubelet then sends the pod's fsGroup, which the files' group follows.
