@@ -1,0 +1,162 @@
+// examples/iam as the lab's AWS enforces it: the article's two roles, made from the JSON files as
+// the demo makes them, let exactly their own ServiceAccount in (with a token for STS) and let it
+// read exactly the article's objects: MyDBSecret but not a secret whose name only starts alike,
+// /sample-app/db/* but no other parameter, and never the other role's objects.
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  DeleteParameterCommand,
+  GetParametersCommand,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { KubeClient } from '@sscsi/common';
+import { Resources, resourcePath } from '@sscsi/common';
+
+import {
+  ACCOUNT,
+  adminClient,
+  ARTICLE_NAMESPACE,
+  ARTICLE_REGION,
+  awsAdmin,
+  createArticleOidcProvider,
+  createArticleRole,
+  createServiceAccount,
+  deleteArticleAws,
+  mintTokens,
+  PARAMETER_STORE_POLICY,
+  PARAMETER_STORE_ROLE,
+  PARAMETER_STORE_SERVICE_ACCOUNT,
+  requireLab,
+  SECRETS_MANAGER_POLICY,
+  SECRETS_MANAGER_ROLE,
+  SECRETS_MANAGER_SERVICE_ACCOUNT,
+  uniqueSuffix,
+} from '../src';
+
+const lab = requireLab();
+const sfx = uniqueSuffix();
+// Starts like MyDBSecret; the policy's `secret:MyDBSecret-*` must not match it.
+const LOOKALIKE_SECRET = `MyDBSecretCopy${sfx}`;
+const OTHER_PARAMETER = `/sample-app/other-${sfx}/password`;
+let kube: KubeClient;
+let aws: ReturnType<typeof awsAdmin>;
+const clients: { destroy(): void }[] = [];
+
+async function removeAll(): Promise<void> {
+  await deleteArticleAws(aws);
+  for (const sa of [SECRETS_MANAGER_SERVICE_ACCOUNT, PARAMETER_STORE_SERVICE_ACCOUNT])
+    await kube.delete(resourcePath(Resources.serviceAccounts, ARTICLE_NAMESPACE, sa)).catch(() => undefined);
+}
+
+beforeAll(async () => {
+  kube = adminClient(lab);
+  aws = awsAdmin(lab, ARTICLE_REGION);
+  await removeAll();
+  await aws.secretsManager.send(new CreateSecretCommand({ Name: 'MyDBSecret', SecretString: 'db' }));
+  await aws.secretsManager.send(new CreateSecretCommand({ Name: LOOKALIKE_SECRET, SecretString: 'copy' }));
+  for (const [name, type] of [
+    ['/sample-app/db/username', 'String'],
+    ['/sample-app/db/password', 'SecureString'],
+    [OTHER_PARAMETER, 'SecureString'],
+  ] as const)
+    await aws.ssm.send(new PutParameterCommand({ Name: name, Value: `value of ${name}`, Type: type }));
+  await createArticleOidcProvider(aws);
+  await createArticleRole(aws, SECRETS_MANAGER_ROLE, SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_POLICY);
+  await createArticleRole(aws, PARAMETER_STORE_ROLE, PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_POLICY);
+  for (const [sa, role] of [
+    [SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_ROLE],
+    [PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_ROLE],
+  ] as const)
+    await createServiceAccount(kube, ARTICLE_NAMESPACE, sa, `arn:aws:iam::${ACCOUNT}:role/${role}`);
+});
+
+afterAll(async () => {
+  if (aws) {
+    await aws.secretsManager
+      .send(new DeleteSecretCommand({ SecretId: LOOKALIKE_SECRET, ForceDeleteWithoutRecovery: true }))
+      .catch(() => undefined);
+    await aws.ssm.send(new DeleteParameterCommand({ Name: OTHER_PARAMETER })).catch(() => undefined);
+    await removeAll();
+  }
+  for (const c of clients) c.destroy();
+  aws?.destroy();
+  kube?.close();
+});
+
+/** The ServiceAccount's token for `audience`, as the kubelet gives it to the provider. */
+async function tokenOf(serviceAccount: string, audience = 'sts.amazonaws.com'): Promise<string> {
+  const tokens = JSON.parse(await mintTokens(kube, ARTICLE_NAMESPACE, serviceAccount, [audience])) as Record<
+    string,
+    { token: string }
+  >;
+  return tokens[audience]?.token ?? '';
+}
+
+/** AssumeRoleWithWebIdentity, as the provider calls it for IRSA; the role's clients, or STS's error. */
+async function assume(role: string, token: string) {
+  const sts = new STSClient({ region: ARTICLE_REGION, endpoint: lab.awsEndpoint });
+  clients.push(sts);
+  const out = await sts.send(
+    new AssumeRoleWithWebIdentityCommand({
+      RoleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+      RoleSessionName: `examples-${sfx}`,
+      WebIdentityToken: token,
+    }),
+  );
+  const c = out.Credentials;
+  const credentials = {
+    accessKeyId: c?.AccessKeyId ?? '',
+    secretAccessKey: c?.SecretAccessKey ?? '',
+    sessionToken: c?.SessionToken ?? '',
+  };
+  const config = { region: ARTICLE_REGION, endpoint: lab.awsEndpoint, credentials };
+  const secretsManager = new SecretsManagerClient(config);
+  const ssm = new SSMClient(config);
+  clients.push(secretsManager, ssm);
+  return {
+    secret: (id: string) => secretsManager.send(new GetSecretValueCommand({ SecretId: id })),
+    parameters: (names: string[]) =>
+      ssm.send(new GetParametersCommand({ Names: names, WithDecryption: true })),
+  };
+}
+
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => 'allowed',
+    (err: { name?: string }) => err.name,
+  );
+
+describe("examples/iam, enforced by the lab's AWS", () => {
+  it('secrets-manager-policy.json: MyDBSecret, and nothing else', async () => {
+    const role = await assume(SECRETS_MANAGER_ROLE, await tokenOf(SECRETS_MANAGER_SERVICE_ACCOUNT));
+    expect((await role.secret('MyDBSecret')).SecretString).toBe('db');
+    expect(await refusal(role.secret(LOOKALIKE_SECRET))).toBe('AccessDeniedException');
+    expect(await refusal(role.parameters(['/sample-app/db/username']))).toBe('AccessDeniedException');
+  });
+
+  it('parameter-store-policy.json: /sample-app/db/*, and nothing else', async () => {
+    const role = await assume(PARAMETER_STORE_ROLE, await tokenOf(PARAMETER_STORE_SERVICE_ACCOUNT));
+    const read = await role.parameters(['/sample-app/db/username', '/sample-app/db/password']);
+    expect(read.Parameters?.map((p) => p.Value).sort()).toEqual([
+      'value of /sample-app/db/password',
+      'value of /sample-app/db/username',
+    ]);
+    expect(await refusal(role.parameters([OTHER_PARAMETER]))).toBe('AccessDeniedException');
+    expect(await refusal(role.secret('MyDBSecret'))).toBe('AccessDeniedException');
+  });
+
+  it("trust-policy.json: only the role's own ServiceAccount, only with a token for STS", async () => {
+    const otherAccount = await tokenOf(PARAMETER_STORE_SERVICE_ACCOUNT);
+    expect(await refusal(assume(SECRETS_MANAGER_ROLE, otherAccount))).toBe('AccessDenied');
+    const otherAudience = await tokenOf(SECRETS_MANAGER_SERVICE_ACCOUNT, 'pods.eks.amazonaws.com');
+    expect(await refusal(assume(SECRETS_MANAGER_ROLE, otherAudience))).toMatch(
+      /^(AccessDenied|InvalidIdentityToken)(Exception)?$/,
+    );
+  });
+});
