@@ -584,8 +584,14 @@ describe('finished pods', () => {
     );
     await eventually('the driver to skip the finished pod', () => (skipped() >= 1 ? true : undefined));
     const warningsBefore = await eventCounts([pod]);
-    // A deleted Secret makes the driver look again: it still leaves the finished pod alone.
+    // The Secret deleted, then the status changed, which makes the driver look again: it still
+    // leaves the finished pod alone (a deleted Secret alone wakes nothing until the resync).
     await kube.delete(secretPath(env.namespace, 'finished-secret'));
+    await kube.patch(
+      resourcePath(Resources.secretProviderClassPodStatuses, env.namespace, statusName),
+      { metadata: { annotations: { 'e2e.sscsi/touched': 'true' } } },
+      'merge',
+    );
     await eventually('the driver to look at the finished pod again', () =>
       skipped() >= 2 ? true : undefined,
     );
