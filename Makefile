@@ -92,11 +92,15 @@ test-lab: build
 # suite and pairing. Builds upstream's programs and images once (cached with the lab's builds). Needs
 # `make lab-up NODE=1` first, or use `make test`, which runs part of it after test-lab.
 # PEER_RUNS: pairings (ours/ours ours/upstream upstream/ours), each optionally with suites
-# (ours/upstream:e2e-provider,driver-aws); empty means every suite of every pairing (about 50 minutes).
+# (ours/upstream:e2e-provider,driver-aws); empty or `all` means every suite of every pairing, the
+# whole matrix (10 suite runs, about an hour warm: e2e/peer/README.md).
 PEER_RUNS ?=
-# What `make test` runs of it, within its time budget: our driver and provider together through
-# upstream's AWS suites, and our driver under upstream's driver suite with upstream's mock provider.
-PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider
+# What `make test` runs of it, within its time budget (about 27 minutes warm, e2e/peer/README.md):
+# our driver and provider together through every AWS suite; our driver with upstream's mock
+# provider (the driver's own suite) and with upstream's AWS provider, which writes the files itself;
+# upstream's driver with our AWS provider through the IRSA suite. The rest of the matrix repeats
+# these code paths of ours in other combinations.
+PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider,driver-aws upstream/ours:provider-aws-irsa
 test-peer: build
 	@mkdir -p $(RESULTS)
 	@e2e/peer/build.sh all
