@@ -234,7 +234,7 @@ class UpstreamProviderSupport {
     const connection = connectionFromKubeconfig(lab.kubeconfig);
     const sa = path.join(dir, 'serviceaccount');
     fs.mkdirSync(sa);
-    fs.writeFileSync(path.join(sa, 'token'), token.status?.token ?? '');
+    fs.writeFileSync(path.join(sa, 'token'), token.status?.token ?? '', { mode: 0o600 });
     fs.writeFileSync(path.join(sa, 'ca.crt'), connection.ca ?? '');
     fs.writeFileSync(path.join(sa, 'namespace'), ns);
     const hosts = [`sts.amazonaws.com`, `sts.${lab.awsRegion}.amazonaws.com`];
@@ -252,47 +252,20 @@ class UpstreamProviderSupport {
       ext,
       `subjectAltName=${hosts.map((h) => `DNS:${h}`).join(',')}\nextendedKeyUsage=serverAuth\n`,
     );
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-subj',
-        '/CN=sts.amazonaws.com',
-        '-out',
-        csr,
-      ],
-      { stdio: 'ignore' },
-    );
-    execFileSync(
-      'openssl',
-      [
-        'x509',
-        '-req',
-        '-in',
-        csr,
-        '-CA',
-        path.join(pki, 'ca.crt'),
-        '-CAkey',
-        path.join(pki, 'ca.key'),
-        '-CAcreateserial',
-        '-CAserial',
-        path.join(dir, 'ca.srl'),
-        '-days',
-        '1',
-        '-sha256',
-        '-extfile',
-        ext,
-        '-out',
-        crt,
-      ],
-      { stdio: 'ignore' },
-    );
+    const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+    openssl([
+      ...'req -new -newkey rsa:2048 -nodes -subj /CN=sts.amazonaws.com'.split(' '),
+      '-keyout',
+      key,
+      '-out',
+      csr,
+    ]);
+    openssl([
+      ...'x509 -req -days 1 -sha256'.split(' '),
+      ...['-in', csr, '-extfile', ext, '-out', crt],
+      ...['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key')],
+      ...['-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl')],
+    ]);
     fs.copyFileSync(path.join(pki, 'ca.crt'), path.join(dir, 'lab-ca.crt'));
     const gate = new URL(lab.awsEndpoint);
     const front = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(crt) }, (client) => {
