@@ -108,6 +108,28 @@ describe('comparisonRows', () => {
     assert.deepEqual(idle, ['driver RSS idle', '45 MiB (44.0-46.0)', '71 MiB (70.0-72.0)', '1.58x']);
   });
 
+  it('shows the CPU of child processes only when every repetition measured it', () => {
+    const child = 'of which child processes (the mount program)';
+    const runs = [driverRun('upstream', 8, 6, 40), driverRun('ours', 9, 5, 70)];
+    const drivers = { repetitions: 1, sequential: 3, burst: 110 };
+    const without = comparisonRows({ ...base, drivers: { ...drivers, runs } });
+    assert.equal(
+      without.find((r) => r[0] === child),
+      undefined,
+    );
+    const withChildren = comparisonRows({
+      ...base,
+      drivers: {
+        ...drivers,
+        runs: runs.map((r) => ({ ...r, childCpuPerPublishMs: r.impl === 'upstream' ? 2.5 : 0 })),
+      },
+    });
+    assert.deepEqual(
+      withChildren.find((r) => r[0] === child),
+      [child, '2.5 ms', '0 ms', '0.00x'],
+    );
+  });
+
   it('names the provider rows after the pods that were measured', () => {
     const run = (impl: 'ours' | 'upstream', sts: number, calls: number): ProviderRepetition => ({
       impl,

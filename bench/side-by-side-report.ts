@@ -15,6 +15,8 @@ export interface DriverRepetition {
   sequentialMs: number[];
   /** Driver CPU (its own and its waited-for children's, e.g. the mount program) per sequential publish. */
   cpuPerPublishMs: number;
+  /** The part of cpuPerPublishMs spent in children (absent in results of older runs). */
+  childCpuPerPublishMs?: number;
   burstVolumes: number;
   burstWallMs: number;
   burstCpuPerPublishMs: number;
@@ -130,6 +132,16 @@ export function comparisonRows(results: SideBySideResults): Row[] {
     rows.push(
       compare(d.runs, 'NodePublishVolume p50, one at a time', 'ms', (r) => median(r.sequentialMs)),
       compare(d.runs, 'driver CPU per publish (one at a time)', 'ms', (r) => r.cpuPerPublishMs),
+      ...(d.runs.every((r) => r.childCpuPerPublishMs !== undefined)
+        ? [
+            compare(
+              d.runs,
+              'of which child processes (the mount program)',
+              'ms',
+              (r) => r.childCpuPerPublishMs ?? 0,
+            ),
+          ]
+        : []),
       compare(d.runs, `${d.burst} publishes at once, wall`, 'ms', (r) => r.burstWallMs),
       compare(d.runs, `driver CPU per publish (${d.burst} at once)`, 'ms', (r) => r.burstCpuPerPublishMs),
       compare(d.runs, 'driver RSS idle', 'MiB', (r) => r.idleRssMiB),
