@@ -787,9 +787,15 @@ async function main(): Promise<void> {
   const admin = awsAdmin(lab);
   const suffix = uniqueSuffix();
   let support: UpstreamProviderSupport | undefined;
-  const save = () => {
+  // Formatted as the repository's prettier check wants it, since the results are committed.
+  const save = async () => {
+    const prettier = await import('prettier');
+    const options = (await prettier.resolveConfig(resultsFile)) ?? {};
     fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-    fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+    fs.writeFileSync(
+      resultsFile,
+      await prettier.format(JSON.stringify(results), { ...options, parser: 'json' }),
+    );
   };
   try {
     await ensureCrds(lab, kube);
@@ -805,7 +811,7 @@ async function main(): Promise<void> {
           runs.push(await driverRepetition(impl, lab, kube));
         }
       results.drivers = { repetitions, sequential: SEQUENTIAL, burst: BURST, runs };
-      save();
+      await save();
     }
     if (want('providers') || want('rotation')) {
       support = await UpstreamProviderSupport.start(lab, kube, suffix);
@@ -818,7 +824,7 @@ async function main(): Promise<void> {
             runs.push(await providerRepetition(impl, lab, kube, gate, aws, support));
           }
         results.providers = { repetitions, pods: PROVIDER_PODS, runs };
-        save();
+        await save();
       }
       if (want('rotation')) {
         const runs: RotationRun[] = [];
@@ -832,7 +838,7 @@ async function main(): Promise<void> {
           samples,
           runs,
         };
-        save();
+        await save();
       }
     }
   } finally {
