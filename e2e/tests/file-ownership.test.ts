@@ -63,6 +63,12 @@ beforeAll(async () => {
   await createServiceAccount(env.kube, env.namespace, 'app', role);
   for (const [name, parameters] of Object.entries(CLASSES))
     await createSecretProviderClass(env.kube, env.namespace, name, { provider: 'aws', parameters });
+  // A provider that writes its files itself and knows nothing of groups (the lab's test provider).
+  env.provider.set('token', 'test-provider-value', 'v1');
+  await createSecretProviderClass(env.kube, env.namespace, 'other-provider-writes', {
+    provider: 'test',
+    parameters: { objects: 'token', writeMode: 'provider', defaultFilePermission: '0440' },
+  });
 });
 
 afterAll(async () => {
@@ -110,7 +116,7 @@ async function published(spc: string, fsGroup?: number): Promise<{ pod: Pod; tar
  * fsGroup), through a bind mount of the volume in a private mount namespace: as a container sees
  * it, without the kubelet folders above it, and with nothing left mounted when the reader exits.
  */
-function readAs(target: string, groups: number[]): { ok: boolean; out: string } {
+function readAs(target: string, groups: number[], file = FILE): { ok: boolean; out: string } {
   const view = fs.mkdtempSync(path.join(os.tmpdir(), 'ownership-view-'));
   fs.chmodSync(view, 0o755);
   fs.mkdirSync(path.join(view, 'mnt'), { mode: 0o755 });
@@ -127,7 +133,7 @@ function readAs(target: string, groups: number[]): { ok: boolean; out: string } 
         target,
         path.join(view, 'mnt'),
         groups.join(','),
-        FILE,
+        file,
       ],
       { encoding: 'utf8', timeout: 10_000 },
     );
@@ -185,6 +191,14 @@ describe.each([
     expect(ownership(target).file).toBe(`0:${FS_GROUP} 0440`);
     expect(readAs(target, [FS_GROUP])).toEqual({ ok: true, out: secretValue });
   });
+});
+
+it("another provider writing its own files: they take the pod's fsGroup from the setgid tmpfs, with the mode it was asked for", async () => {
+  const { target } = await published('other-provider-writes', FS_GROUP);
+  const st = fs.statSync(path.join(target, 'token'));
+  expect({ gid: st.gid, mode: st.mode & 0o777 }).toEqual({ gid: FS_GROUP, mode: 0o440 });
+  expect(readAs(target, [FS_GROUP], 'token')).toEqual({ ok: true, out: 'test-provider-value' });
+  expect(readAs(target, [FS_GROUP + 1], 'token').ok).toBe(false);
 });
 
 it('refuses a class whose fileGroup is not a group ID, before mounting, and leaves nothing', async () => {
