@@ -242,9 +242,42 @@ provider_work_dir() {
   echo "$work/tests"
 }
 
+# Upstream's driver watches the Secrets it syncs, which upstream's chart allows (its sync role has
+# list and watch) and ours does not (our driver reads by name). The chart is ours in every pairing,
+# so under upstream's driver the lab adds the two verbs its own chart would have granted.
+grant_upstream_driver_secret_watch() {
+  local manifest=$PEER_STATE/upstream-driver-secret-watch.yaml
+  cat >"$manifest" <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: peer-upstream-driver-secret-watch
+rules:
+  - apiGroups: [""]
+    resources: ["secrets"]
+    verbs: ["list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: peer-upstream-driver-secret-watch
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: peer-upstream-driver-secret-watch
+subjects:
+  - kind: ServiceAccount
+    name: secrets-store-csi-driver
+    namespace: kube-system
+YAML
+  echo "$manifest" >>"$PEER_STATE/applied-manifests"
+  kubectl apply -f "$manifest" >/dev/null
+}
+
 # Runs one suite under one pairing; its TAP output goes to the log.
 run_suite() { # suite driver provider log
   local suite=$1 driver=$2 provider=$3 log=$4
+  if [ "$driver" = upstream ]; then grant_upstream_driver_secret_watch || return 1; fi
   case "$suite" in
     e2e-provider)
       install_driver 30s && install_mock_provider || return 1
