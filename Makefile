@@ -68,7 +68,7 @@ lint: deps
 	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
 	node_modules/.bin/prettier --check --log-level warn .
-	bash -n e2e/lab/*.sh scripts/*.sh
+	bash -n e2e/lab/*.sh e2e/peer/*.sh scripts/*.sh
 	@# The manifests users copy (examples/: the article's, which make demo applies) must pass the
 	@# checks a mount makes; the unit tests also lint the charts' and the READMEs' YAML.
 	node lint/dist/main.js examples
@@ -76,6 +76,8 @@ lint: deps
 test-unit: build
 	@mkdir -p $(RESULTS)
 	$(JEST) --selectProjects unit --json --outputFile=$(RESULTS)/unit.json
+	@# The peer build's own checks (no network, nothing built): a shell script, not a jest project.
+	bash e2e/peer/build-test.sh
 
 # Tests that need the lab; run `make lab-up NODE=1` first or use `make test`, which manages the lab.
 # They run where the lab is reachable (inside its network namespace when it has a real node), after
