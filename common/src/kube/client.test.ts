@@ -104,5 +104,47 @@ describe('KubeClient', () => {
       await expect(client.get('/api/v1/namespaces/ns/pods/behind-hung')).resolves.toEqual({});
       for (const err of await Promise.all(hung)) expect(err.code).toBe('ETIMEDOUT');
     });
+
+    /** Eight requests that hold every request connection until `stop` aborts them. */
+    function holdAllConnections(stop: AbortController) {
+      let settled = 0;
+      const hung = Array.from({ length: 8 }, (_, i) =>
+        client
+          .get<never>(`/hang/held-${i}`, { timeoutMs: 60_000, signal: stop.signal })
+          .catch(() => undefined)
+          .finally(() => settled++),
+      );
+      return { settledCount: () => settled, done: () => Promise.all(hung) };
+    }
+
+    it('times a request out while it still waits for a connection, not only once it has one', async () => {
+      const stop = new AbortController();
+      const held = holdAllConnections(stop);
+      const err = (await client
+        .get('/api/v1/namespaces/ns/pods/queued', { timeoutMs: 100 })
+        .catch((e: unknown) => e)) as NodeJS.ErrnoException;
+      expect(err.code).toBe('ETIMEDOUT');
+      expect(err.message).toBe(
+        'GET /api/v1/namespaces/ns/pods/queued: no answer from the API server within 100 ms',
+      );
+      expect(held.settledCount()).toBe(0);
+      stop.abort();
+      await held.done();
+    });
+
+    it('ends a request aborted while it waits for a connection at once', async () => {
+      const stop = new AbortController();
+      const held = holdAllConnections(stop);
+      const cancel = new AbortController();
+      const queued = client
+        .get<never>('/api/v1/namespaces/ns/pods/cancelled', { signal: cancel.signal })
+        .catch((e: unknown) => e as Error);
+      cancel.abort();
+      expect((await queued).name).toBe('AbortError');
+      expect(held.settledCount()).toBe(0);
+      stop.abort();
+      await held.done();
+      await expect(client.get('/api/v1/namespaces/ns/pods/after-cancel')).resolves.toEqual({});
+    });
   });
 });

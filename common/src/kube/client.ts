@@ -130,18 +130,46 @@ export class KubeClient {
     }
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = transport.request(url, { method, headers, agent, signal: opts.signal }, resolve);
-      req.on('error', reject);
+      // A request waiting for one of the agent's connections has no socket yet, so neither the
+      // socket's timeout nor (until a connection frees) its signal would end it: the deadline runs
+      // from now and an abort rejects at once; the request, destroyed, is dropped from the queue.
+      let deadline: NodeJS.Timeout | undefined;
+      const settle = (): void => {
+        clearTimeout(deadline);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: Error): void => {
+        settle();
+        req.destroy(err);
+        reject(err);
+      };
+      const onAbort = (): void =>
+        fail(
+          Object.assign(new Error(`${method} ${path}: aborted`), { name: 'AbortError', code: 'ABORT_ERR' }),
+        );
+      const req = transport.request(url, { method, headers, agent, signal: opts.signal }, (res) => {
+        settle();
+        resolve(res);
+      });
+      req.on('error', (err) => {
+        settle();
+        reject(err);
+      });
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (opts.timeoutMs !== 0) {
         const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-        req.setTimeout(timeoutMs, () => {
+        const timedOut = (): NodeJS.ErrnoException => {
           // ETIMEDOUT, as the network's own timeouts: callers answer DEADLINE_EXCEEDED, not INTERNAL.
           const err: NodeJS.ErrnoException = new Error(
             `${method} ${path}: no answer from the API server within ${timeoutMs} ms`,
           );
           err.code = 'ETIMEDOUT';
-          req.destroy(err);
-        });
+          return err;
+        };
+        deadline = setTimeout(() => fail(timedOut()), timeoutMs);
+        // Once answered, a body that stops arriving for as long fails the same way.
+        req.setTimeout(timeoutMs, () => req.destroy(timedOut()));
       }
       req.end(payload);
     });
