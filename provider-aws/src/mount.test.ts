@@ -13,7 +13,7 @@ import { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
 import type { MountServiceOptions } from './mount';
-import { MountService } from './mount';
+import { describeWriteFailure, MountService } from './mount';
 import type { PodEvents, PodRef } from './pod-events';
 
 const REGION = 'us-east-1';
@@ -374,5 +374,29 @@ describe('the value cache across many mounts', () => {
     const again = await service.mount(request(target, attributes(objectsOf(0)), versions(rotated)));
     expect(contents(again)).toEqual(['a-0=a-0@v2', 'b-0=b-0@v2']);
     expect(aws.count('GetSecretValue')).toBe(reads);
+  });
+});
+
+describe('describeWriteFailure', () => {
+  const eperm = Object.assign(new Error("EPERM: operation not permitted, chown '/t/..2026'"), {
+    code: 'EPERM',
+  });
+
+  it('says why a group cannot be given when the provider may not change groups', () => {
+    expect(describeWriteFailure('/t', 2000, eperm)).toBe(
+      "fileGroup 2000: cannot give the files in /t to the group (EPERM: operation not permitted, chown '/t/..2026'): " +
+        "the volume does not belong to it, and this provider may not change a file's group; a driver that mounts " +
+        "the volume for the group (this project's) is needed, or leave fileGroup out",
+    );
+  });
+
+  it('keeps the plain message for other failures, and for EPERM without a group', () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    expect(describeWriteFailure('/t', 2000, enospc)).toBe(
+      'failed to write the files into /t: ENOSPC: no space left on device',
+    );
+    expect(describeWriteFailure('/t', undefined, eperm)).toMatch(
+      /^failed to write the files into \/t: EPERM/,
+    );
   });
 });

@@ -50,12 +50,24 @@ function writeIntoMount(targetPath: string, files: readonly MountFile[], group: 
   try {
     writePayload(targetPath, files, { group });
   } catch (err) {
-    throw new MountError(
-      'WriteError',
-      `failed to write the files into ${targetPath}: ${(err as Error).message}`,
-      { cause: err },
-    );
+    throw new MountError('WriteError', describeWriteFailure(targetPath, group, err), { cause: err });
   }
+}
+
+/**
+ * The chart runs this provider without CAP_CHOWN, so it can give files only to a group the volume
+ * already belongs to: our driver mounts it so (setgid, gid=the group); a driver that does not
+ * (upstream's) leaves it root's, and a class's fileGroup cannot be honoured there.
+ */
+export function describeWriteFailure(targetPath: string, group: number | undefined, err: unknown): string {
+  const message = (err as Error).message;
+  if (group !== undefined && (err as NodeJS.ErrnoException).code === 'EPERM')
+    return (
+      `fileGroup ${group}: cannot give the files in ${targetPath} to the group (${message}): the volume ` +
+      `does not belong to it, and this provider may not change a file's group; a driver that mounts the ` +
+      `volume for the group (this project's) is needed, or leave fileGroup out`
+    );
+  return `failed to write the files into ${targetPath}: ${message}`;
 }
 
 export class MountService {

@@ -180,7 +180,8 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
 
 /**
  * fileGroup and defaultFilePermission, read here as well as by our driver: under upstream's driver
- * (which knows neither) a class's own settings still apply when this provider writes the files.
+ * (which knows neither) a class's defaultFilePermission still applies when this provider writes the
+ * files; its fileGroup only where the volume already belongs to that group (see mount.ts).
  */
 function fileOwnership(
   attributes: Record<string, string>,
