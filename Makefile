@@ -78,6 +78,8 @@ test-unit: build
 	$(JEST) --selectProjects unit --json --outputFile=$(RESULTS)/unit.json
 	@# The peer build's own checks (no network, nothing built): a shell script, not a jest project.
 	bash e2e/peer/build-test.sh
+	@# The benchmark report's helpers (bench/ is outside jest's projects: node's own runner).
+	node --test bench/*.test.ts
 
 # Tests that need the lab; run `make lab-up NODE=1` first or use `make test`, which manages the lab.
 # They run where the lab is reachable (inside its network namespace when it has a real node), after
