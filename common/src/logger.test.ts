@@ -21,6 +21,14 @@ describe('createLogger redaction', () => {
     ['five levels down', { a: { b: { c: { d: { sessionToken: secret } } } } }],
     ['inside an array', { files: [{ path: 'f', contents: secret }] }],
     ['a key with dots and a slash', { attributes: { 'csi.storage.k8s.io/serviceAccount.tokens': secret } }],
+    ['under an HTTP header name', { headers: { Authorization: `Bearer ${secret}` } }],
+    ['under the AWS security token header', { headers: { 'X-Amz-Security-Token': secret } }],
+    [
+      "in STS's credentials",
+      { Credentials: { AccessKeyId: 'AKIA', SecretAccessKey: secret, SessionToken: secret } },
+    ],
+    ["in a Kubernetes Secret's data", { secret: { metadata: { name: 's' }, data: { key: secret } } }],
+    ["in a Kubernetes Secret's stringData", { object: { kind: 'Secret', stringData: { key: secret } } }],
   ])('never writes a secret %s, as JSON or as text', (_where, fields) => {
     for (const json of [true, false]) {
       const { lines, logger } = capture(json);

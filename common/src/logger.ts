@@ -16,7 +16,10 @@ export interface LoggerOptions {
 
 export const REDACTED = '[REDACTED]';
 
-/** Keys whose values are never logged, at any depth. */
+/**
+ * Keys whose values are never logged, at any depth, compared without regard to case (an HTTP
+ * header's `Authorization`, STS's `SessionToken`, a Kubernetes Secret's `data` and `stringData`).
+ */
 const SECRET_KEYS = [
   'token',
   'tokens',
@@ -28,13 +31,17 @@ const SECRET_KEYS = [
   'SecretString',
   'SecretBinary',
   'authorization',
+  'x-amz-security-token',
+  'data',
+  'stringData',
   'csi.storage.k8s.io/serviceAccount.tokens',
 ];
 
-const SECRET_KEY_SET: ReadonlySet<string> = new Set(SECRET_KEYS);
+const SECRET_KEY_SET: ReadonlySet<string> = new Set(SECRET_KEYS.map((k) => k.toLowerCase()));
 /** Matches a JSON line holding one of those keys anywhere; only such lines are parsed again. */
 const SECRET_KEY_PATTERN = new RegExp(
   `"(?:${SECRET_KEYS.map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})":`,
+  'i',
 );
 
 /**
@@ -47,7 +54,7 @@ export function redactLine(json: string): string {
   if (!SECRET_KEY_PATTERN.test(json)) return json;
   try {
     const record: unknown = JSON.parse(json, (key, value: unknown) =>
-      SECRET_KEY_SET.has(key) ? REDACTED : value,
+      SECRET_KEY_SET.has(key.toLowerCase()) ? REDACTED : value,
     );
     return `${JSON.stringify(record)}\n`;
   } catch {
