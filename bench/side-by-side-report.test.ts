@@ -3,12 +3,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { DriverRepetition, ProviderRepetition, SideBySideResults } from './side-by-side-report.ts';
+import type {
+  DriverRepetition,
+  ProcessMemory,
+  ProviderRepetition,
+  RotationRun,
+  SideBySideResults,
+} from './side-by-side-report.ts';
 import {
   comparisonRows,
   formatSpread,
   markdownTable,
   median,
+  parseProcessMemory,
   percentileOf,
   ratio,
   rotationChartSpec,
@@ -34,6 +41,39 @@ function driverRun(impl: 'ours' | 'upstream', p50: number, cpu: number, rss: num
     burstCpuPerPublishMs: cpu,
   };
 }
+
+/** Memory whose RSS is `anon` + `file`, MiB. */
+const memory = (anon: number, file: number, pss: number): ProcessMemory => ({
+  rss: anon + file,
+  anon,
+  file,
+  pss,
+});
+
+describe('parseProcessMemory', () => {
+  const status = [
+    'Name:\tnode',
+    'VmRSS:\t   81920 kB',
+    'RssAnon:\t   46080 kB',
+    'RssFile:\t   35840 kB',
+    'RssShmem:\t       0 kB',
+  ].join('\n');
+  const rollup = ['Rss:               81920 kB', 'Pss:               58368 kB', 'Pss_Anon:   46080 kB'].join(
+    '\n',
+  );
+
+  it('reads RSS, its anonymous and file-backed parts, and Pss, in MiB', () => {
+    assert.deepEqual(parseProcessMemory(status, rollup), { rss: 80, anon: 45, file: 35, pss: 57 });
+  });
+
+  it('names the line it did not find', () => {
+    assert.throws(
+      () => parseProcessMemory(status.replace(/^RssFile.*$/m, ''), rollup),
+      /status has no RssFile line/,
+    );
+    assert.throws(() => parseProcessMemory(status, 'Rss: 1 kB'), /smaps_rollup has no Pss line/);
+  });
+});
 
 describe('median and percentiles', () => {
   it('takes the middle value, or the mean of the middle two', () => {
@@ -156,6 +196,79 @@ describe('comparisonRows', () => {
     );
     assert.deepEqual(rows[1], ['STS calls, 29 pods of one ServiceAccount', '29', '0', '0.00x']);
     assert.deepEqual(rows[2], ['AWS calls to remount 29 pods x 3 objects', '87', '2', '0.02x']);
+  });
+
+  it('splits each RSS reading into RssAnon, RssFile and Pss when every repetition read them', () => {
+    const withMemory = (run: DriverRepetition, idle: ProcessMemory, burst: ProcessMemory) => ({
+      ...run,
+      idleRssMiB: idle.rss,
+      burstRssMiB: burst.rss,
+      idleMemory: idle,
+      burstMemory: burst,
+    });
+    const runs = [
+      withMemory(driverRun('upstream', 8, 3, 0), memory(30, 8, 34), memory(44, 8, 48)),
+      withMemory(driverRun('ours', 9, 3, 0), memory(36, 34, 50), memory(46, 34, 60)),
+      withMemory(driverRun('ours', 9, 3, 0), memory(38, 34, 52), memory(48, 34, 62)),
+    ];
+    const drivers = { repetitions: 2, sequential: 3, burst: 110 };
+    const names = (rows: string[][]) => rows.map((r) => r[0]).filter((n) => /RSS|Rss|Pss/.test(n ?? ''));
+    assert.deepEqual(names(comparisonRows({ ...base, drivers: { ...drivers, runs } })), [
+      'driver RSS idle',
+      'driver RssAnon idle',
+      'driver RssFile idle',
+      'driver Pss idle',
+      'driver RSS at 110 volumes',
+      'driver RssAnon at 110 volumes',
+      'driver RssFile at 110 volumes',
+      'driver Pss at 110 volumes',
+    ]);
+    const rows = comparisonRows({ ...base, drivers: { ...drivers, runs } });
+    assert.deepEqual(
+      rows.find((r) => r[0] === 'driver RssAnon at 110 volumes'),
+      ['driver RssAnon at 110 volumes', '44 MiB', '47 MiB (46.0-48.0)', '1.07x'],
+    );
+    assert.deepEqual(
+      rows.find((r) => r[0] === 'driver RssFile idle'),
+      ['driver RssFile idle', '8 MiB', '34 MiB', '4.25x'],
+    );
+    // A repetition of an older run without the split: no split rows rather than a half-empty median.
+    const older = [...runs, driverRun('upstream', 8, 3, 40)];
+    assert.deepEqual(names(comparisonRows({ ...base, drivers: { ...drivers, runs: older } })), [
+      'driver RSS idle',
+      'driver RSS at 110 volumes',
+    ]);
+  });
+
+  it('adds the pair of driver and provider: summed RSS, RssAnon and Pss, and their distinct pages', () => {
+    const run = (impl: 'ours' | 'upstream', pair: RotationRun['pair']): RotationRun => ({
+      impl,
+      latenciesMs: [1000],
+      missed: 0,
+      pair,
+    });
+    const rotation = { pollInterval: '2s', republishIntervalMs: 1000, samples: 1 };
+    const rows = comparisonRows({
+      ...base,
+      rotation: {
+        ...rotation,
+        runs: [
+          run('upstream', { driver: memory(30, 10, 40), provider: memory(25, 10, 35), distinct: 75 }),
+          run('ours', { driver: memory(40, 35, 55), provider: memory(45, 35, 60), distinct: 120 }),
+        ],
+      },
+    });
+    assert.deepEqual(rows.slice(3), [
+      ['driver + provider RSS (rotation, 1 volume)', '75 MiB', '155 MiB', '2.07x'],
+      ['driver + provider RssAnon', '55 MiB', '85 MiB', '1.55x'],
+      ['driver + provider Pss', '75 MiB', '115 MiB', '1.53x'],
+      ['driver + provider distinct pages', '75 MiB', '120 MiB', '1.60x'],
+    ]);
+    const withoutPair = comparisonRows({
+      ...base,
+      rotation: { ...rotation, runs: [run('upstream', undefined), run('ours', undefined)] },
+    });
+    assert.equal(withoutPair.length, 3);
   });
 
   it('gives rotation percentiles over every sample of a side', () => {

@@ -3,6 +3,20 @@
 // chart of the rotation latencies. Nothing here reads the lab or a process.
 
 export type Implementation = 'upstream' | 'ours';
+
+/**
+ * A process's resident memory as the node pays it, MiB: `rss` = `anon` + `file` (+ shared memory,
+ * none here); `anon` cannot be reclaimed without swap; `file` is clean pages of the program's
+ * files (for ours, node's binary), which the kernel can drop and reread, held once in the page
+ * cache for every process that maps the same file; `pss` charges each page 1/n to each of the n
+ * processes mapping it.
+ */
+export interface ProcessMemory {
+  rss: number;
+  anon: number;
+  file: number;
+  pss: number;
+}
 export const IMPLEMENTATIONS: readonly Implementation[] = ['upstream', 'ours'];
 
 /** One repetition of the driver benchmark, for one driver (the test provider answering at once). */
@@ -11,6 +25,9 @@ export interface DriverRepetition {
   idleRssMiB: number;
   /** RSS with every volume of the burst mounted. */
   burstRssMiB: number;
+  /** The split of idleRssMiB and burstRssMiB (absent in results of older runs). */
+  idleMemory?: ProcessMemory;
+  burstMemory?: ProcessMemory;
   /** NodePublishVolume latencies, one publish at a time. */
   sequentialMs: number[];
   /** Driver CPU (its own and its waited-for children's, e.g. the mount program) per sequential publish. */
@@ -28,6 +45,9 @@ export interface ProviderRepetition {
   idleRssMiB: number;
   /** RSS after the first mounts of every pod. */
   mountedRssMiB: number;
+  /** The split of idleRssMiB and mountedRssMiB (absent in results of older runs). */
+  idleMemory?: ProcessMemory;
+  mountedMemory?: ProcessMemory;
   pods: number;
   /** First-mount latencies (3 objects), one pod at a time. */
   mountMs: number[];
@@ -44,6 +64,20 @@ export interface RotationRun {
   latenciesMs: number[];
   /** Samples that did not see the new value within the deadline. */
   missed: number;
+  /** The driver's and the provider's memory, read together once the samples are done (absent in older results). */
+  pair?: PairMemory;
+}
+
+/** The memory of a driver and its provider running side by side on one node. */
+export interface PairMemory {
+  driver: ProcessMemory;
+  provider: ProcessMemory;
+  /**
+   * MiB of distinct physical pages mapped by either process: a page both map (node's binary, for
+   * ours) counts once, whoever else on the machine maps it too. What the two cost a node on which
+   * nothing else maps their files.
+   */
+  distinct: number;
 }
 
 export interface SideBySideResults {
@@ -60,6 +94,33 @@ export interface SideBySideResults {
     republishIntervalMs: number;
     samples: number;
     runs: RotationRun[];
+  };
+}
+
+/**
+ * The memory figures of /proc/<pid>/status (VmRSS, RssAnon, RssFile) and of
+ * /proc/<pid>/smaps_rollup (Pss), in MiB.
+ */
+export function parseProcessMemory(status: string, smapsRollup: string): ProcessMemory {
+  const kib = (text: string, field: string, file: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
+    if (!m) throw new Error(`${file} has no ${field} line`);
+    return Number(m[1]) / 1024;
+  };
+  return {
+    rss: kib(status, 'VmRSS', 'status'),
+    anon: kib(status, 'RssAnon', 'status'),
+    file: kib(status, 'RssFile', 'status'),
+    pss: kib(smapsRollup, 'Pss', 'smaps_rollup'),
+  };
+}
+
+/** The three sums of a pair that compare with one process's figures. */
+export function pairSums(pair: PairMemory): { rss: number; anon: number; pss: number } {
+  return {
+    rss: pair.driver.rss + pair.provider.rss,
+    anon: pair.driver.anon + pair.provider.anon,
+    pss: pair.driver.pss + pair.provider.pss,
   };
 }
 
@@ -124,6 +185,26 @@ function compare<T extends { impl: Implementation }>(
   ];
 }
 
+/**
+ * The split of a process's RSS at one reading, when every repetition read it: its anonymous and
+ * file-backed parts and its Pss, e.g. `driver RssAnon idle`.
+ */
+function memoryRows<T extends { impl: Implementation }>(
+  runs: readonly T[],
+  who: string,
+  when: string,
+  of: (run: T) => ProcessMemory | undefined,
+): Row[] {
+  const memories = runs.map(of);
+  if (memories.some((m) => m === undefined)) return [];
+  const at = (run: T) => of(run) as ProcessMemory;
+  return [
+    compare(runs, `${who} RssAnon ${when}`, 'MiB', (r) => at(r).anon),
+    compare(runs, `${who} RssFile ${when}`, 'MiB', (r) => at(r).file),
+    compare(runs, `${who} Pss ${when}`, 'MiB', (r) => at(r).pss),
+  ];
+}
+
 /** The issue's table: one row per figure, medians over the repetitions, ratio ours / upstream. */
 export function comparisonRows(results: SideBySideResults): Row[] {
   const rows: Row[] = [];
@@ -145,7 +226,9 @@ export function comparisonRows(results: SideBySideResults): Row[] {
       compare(d.runs, `${d.burst} publishes at once, wall`, 'ms', (r) => r.burstWallMs),
       compare(d.runs, `driver CPU per publish (${d.burst} at once)`, 'ms', (r) => r.burstCpuPerPublishMs),
       compare(d.runs, 'driver RSS idle', 'MiB', (r) => r.idleRssMiB),
+      ...memoryRows(d.runs, 'driver', 'idle', (r) => r.idleMemory),
       compare(d.runs, `driver RSS at ${d.burst} volumes`, 'MiB', (r) => r.burstRssMiB),
+      ...memoryRows(d.runs, 'driver', `at ${d.burst} volumes`, (r) => r.burstMemory),
     );
   }
   const p = results.providers;
@@ -155,6 +238,7 @@ export function comparisonRows(results: SideBySideResults): Row[] {
       compare(p.runs, `STS calls, ${p.pods - 1} pods of one ServiceAccount`, '', (r) => r.stsAfterFirst),
       compare(p.runs, `AWS calls to remount ${p.pods - 1} pods x 3 objects`, '', (r) => r.remountCalls),
       compare(p.runs, `provider RSS after ${p.pods} mounts`, 'MiB', (r) => r.mountedRssMiB),
+      ...memoryRows(p.runs, 'provider', `after ${p.pods} mounts`, (r) => r.mountedMemory),
     );
   }
   const rot = results.rotation;
@@ -174,6 +258,15 @@ export function comparisonRows(results: SideBySideResults): Row[] {
         formatFigure(ours, 'ms'),
         ratio(ours, upstream),
       ]);
+    }
+    if (rot.runs.every((r) => r.pair !== undefined)) {
+      const sums = (r: RotationRun) => pairSums(r.pair as PairMemory);
+      rows.push(
+        compare(rot.runs, 'driver + provider RSS (rotation, 1 volume)', 'MiB', (r) => sums(r).rss),
+        compare(rot.runs, 'driver + provider RssAnon', 'MiB', (r) => sums(r).anon),
+        compare(rot.runs, 'driver + provider Pss', 'MiB', (r) => sums(r).pss),
+        compare(rot.runs, 'driver + provider distinct pages', 'MiB', (r) => (r.pair as PairMemory).distinct),
+      );
     }
   }
   return rows;

@@ -65,12 +65,19 @@ import { parseArgs } from 'node:util';
 import type {
   DriverRepetition,
   Implementation,
+  PairMemory,
+  ProcessMemory,
   ProviderRepetition,
   RotationRun,
   SideBySideResults,
 } from './side-by-side-report.ts';
-import { comparisonRows, markdownTable, median, rotationChartSpec } from './side-by-side-report.ts';
-import { rssMiB } from './stats.ts';
+import {
+  comparisonRows,
+  markdownTable,
+  median,
+  parseProcessMemory,
+  rotationChartSpec,
+} from './side-by-side-report.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SEQUENTIAL = 100;
@@ -82,6 +89,9 @@ const REPUBLISH_INTERVAL_MS = 1000;
 /** Where the upstream AWS provider's STS calls go: the host names resolve here in its mount namespace. */
 const STS_FRONT_ADDRESS = '127.77.0.1';
 const CLOCK_TICKS_PER_SECOND = 100;
+const PAGE_BYTES = 4096;
+/** Entries of /proc/<pid>/pagemap read at once (8 bytes each). */
+const PAGEMAP_CHUNK = 65_536;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (text: string) => process.stderr.write(`[side-by-side] ${text}\n`);
@@ -96,6 +106,68 @@ function cpuMs(pid: number): { total: number; children: number } {
   const ms = (...at: number[]) =>
     (at.reduce((sum, i) => sum + Number(fields[i]), 0) * 1000) / CLOCK_TICKS_PER_SECOND;
   return { total: ms(11, 12, 13, 14), children: ms(13, 14) };
+}
+
+/** RSS and its split (anonymous, file-backed, Pss), MiB. */
+function memoryOf(pid: number): ProcessMemory {
+  return parseProcessMemory(
+    fs.readFileSync(`/proc/${pid}/status`, 'utf8'),
+    fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'),
+  );
+}
+
+/**
+ * Adds the physical page frames of a process's resident pages to `frames`, from
+ * /proc/<pid>/pagemap (whose frame numbers only root sees), reading only the mappings that smaps
+ * says have resident pages.
+ */
+function addPageFrames(pid: number, frames: Set<number>): void {
+  const smaps = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
+  const buffer = Buffer.alloc(PAGEMAP_CHUNK * 8);
+  try {
+    let range: { first: number; pages: number } | undefined;
+    for (const line of smaps.split('\n')) {
+      const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+      if (head) {
+        const start = parseInt(head[1] as string, 16);
+        const end = parseInt(head[2] as string, 16);
+        // The vsyscall page sits above what a double holds exactly; it is never resident.
+        range =
+          end <= Number.MAX_SAFE_INTEGER
+            ? { first: start / PAGE_BYTES, pages: (end - start) / PAGE_BYTES }
+            : undefined;
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+) kB/.exec(line);
+      if (!rss || rss[1] === '0' || !range) continue;
+      for (let done = 0; done < range.pages; done += PAGEMAP_CHUNK) {
+        const count = Math.min(PAGEMAP_CHUNK, range.pages - done);
+        const bytes = fs.readSync(fd, buffer, 0, count * 8, (range.first + done) * 8);
+        for (let at = 0; at + 8 <= bytes; at += 8) {
+          const high = buffer.readUInt32LE(at + 4);
+          if ((high & 0x8000_0000) === 0) continue; // not present
+          const frame = (high & 0x7f_ffff) * 2 ** 32 + buffer.readUInt32LE(at);
+          if (frame === 0) throw new Error(`/proc/${pid}/pagemap hides page frames: run as root`);
+          frames.add(frame);
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A driver's and its provider's memory, each page they share counted once in `distinct`. */
+function pairMemoryOf(driverPid: number, providerPid: number): PairMemory {
+  const frames = new Set<number>();
+  addPageFrames(driverPid, frames);
+  addPageFrames(providerPid, frames);
+  return {
+    driver: memoryOf(driverPid),
+    provider: memoryOf(providerPid),
+    distinct: (frames.size * PAGE_BYTES) / 2 ** 20,
+  };
 }
 
 async function waitForSocket(socket: string, proc: ManagedProcess, timeoutMs = 30_000): Promise<void> {
@@ -400,7 +472,7 @@ async function driverRepetition(impl: Implementation, lab: Lab, kube: KubeClient
     const sequentialPods = await createPods(kube, ns, names('seq', SEQUENTIAL), podOptions);
     const burstPods = await createPods(kube, ns, names('burst', BURST), podOptions);
     await sleep(2000);
-    const idleRssMiB = rssMiB(driver.pid);
+    const idleMemory = memoryOf(driver.pid);
 
     for (const pod of warm) await kubelet.sendPublish(await kubelet.preparePublish(pod, 'secrets'));
     await kubelet.unpublishAll();
@@ -429,12 +501,14 @@ async function driverRepetition(impl: Implementation, lab: Lab, kube: KubeClient
     after = cpuMs(driver.pid);
     const burstCpuPerPublishMs = (after.total - cpu.total) / BURST;
     const burstVolumes = mountsUnder(kubeletRoot).length;
-    const burstRssMiB = rssMiB(driver.pid);
+    const burstMemory = memoryOf(driver.pid);
     await kubelet.unpublishAll();
     return {
       impl,
-      idleRssMiB,
-      burstRssMiB,
+      idleRssMiB: idleMemory.rss,
+      burstRssMiB: burstMemory.rss,
+      idleMemory,
+      burstMemory,
       sequentialMs,
       cpuPerPublishMs,
       childCpuPerPublishMs,
@@ -490,6 +564,45 @@ function delta(before: Record<string, number>, after: Record<string, number>): R
 }
 const total = (calls: Record<string, number>) => Object.values(calls).reduce((a, b) => a + b, 0);
 
+/** What the providers and rotation parts start from: a namespace whose ServiceAccount `app` has the objects' role, and a provider serving under a folder of the run's own. */
+interface ProviderScene {
+  suffix: string;
+  ns: string;
+  root: string;
+  providerDir: string;
+  provider: ProviderUnderTest;
+  /** Stops the provider and deletes the namespace; removing `root` is the caller's, once nothing is mounted there. */
+  stop(): Promise<void>;
+}
+
+async function startProviderScene(
+  part: 'aws' | 'rot',
+  impl: Implementation,
+  lab: Lab,
+  kube: KubeClient,
+  aws: AwsObjects,
+  support: UpstreamProviderSupport | undefined,
+): Promise<ProviderScene> {
+  const suffix = uniqueSuffix();
+  const ns = `bench-${part}-${impl}-${suffix}`;
+  const root = fs.mkdtempSync(path.join(lab.stateDir, `bench-sbs-${part}-${impl}-${suffix}-`));
+  const providerDir = path.join(root, 'providers');
+  try {
+    await createNamespace(kube, ns);
+    await createServiceAccount(kube, ns, 'app', aws.roleArn);
+    const provider = await startProviderOf(impl, lab, providerDir, support);
+    const stop = async () => {
+      await provider.stop();
+      await deleteNamespace(kube, ns);
+    };
+    return { suffix, ns, root, providerDir, provider, stop };
+  } catch (err) {
+    await deleteNamespace(kube, ns).catch(() => undefined);
+    fs.rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 async function providerRepetition(
   impl: Implementation,
   lab: Lab,
@@ -498,12 +611,8 @@ async function providerRepetition(
   aws: AwsObjects,
   support: UpstreamProviderSupport | undefined,
 ): Promise<ProviderRepetition> {
-  const suffix = uniqueSuffix();
-  const ns = `bench-aws-${impl}-${suffix}`;
-  const root = fs.mkdtempSync(path.join(lab.stateDir, `bench-sbs-aws-${impl}-${suffix}-`));
-  await createNamespace(kube, ns);
-  await createServiceAccount(kube, ns, 'app', aws.roleArn);
-  const provider = await startProviderOf(impl, lab, path.join(root, 'providers'), support);
+  const scene = await startProviderScene('aws', impl, lab, kube, aws, support);
+  const { ns, root, provider } = scene;
   const api = new ProviderApiClient(provider.socket);
   try {
     // Real pods (never started), so that their tokens are bound to them as the kubelet's are.
@@ -522,7 +631,7 @@ async function providerRepetition(
       ),
     );
     await sleep(2000);
-    const idleRssMiB = rssMiB(provider.pid);
+    const idleMemory = memoryOf(provider.pid);
     const mount = (i: number, current: Array<{ id: string; version: string }> = []) =>
       api.mount({
         attributes: {
@@ -558,14 +667,16 @@ async function providerRepetition(
       .filter(([k]) => k.endsWith('.AssumeRoleWithWebIdentity'))
       .reduce((sum, [, n]) => sum + n, 0);
     await sleep(2000);
-    const mountedRssMiB = rssMiB(provider.pid);
+    const mountedMemory = memoryOf(provider.pid);
     calls = await gate.snapshot();
     for (let i = 1; i < PROVIDER_PODS; i++) await mount(i, versions[i]);
     const remountByOperation = delta(calls, await gate.snapshot());
     return {
       impl,
-      idleRssMiB,
-      mountedRssMiB,
+      idleRssMiB: idleMemory.rss,
+      mountedRssMiB: mountedMemory.rss,
+      idleMemory,
+      mountedMemory,
       pods: PROVIDER_PODS,
       mountMs,
       stsAfterFirst,
@@ -574,8 +685,7 @@ async function providerRepetition(
     };
   } finally {
     api.close();
-    await provider.stop();
-    await deleteNamespace(kube, ns);
+    await scene.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
@@ -591,19 +701,14 @@ async function rotationRun(
   support: UpstreamProviderSupport | undefined,
   samples: number,
 ): Promise<RotationRun> {
-  const suffix = uniqueSuffix();
-  const ns = `bench-rot-${impl}-${suffix}`;
+  const scene = await startProviderScene('rot', impl, lab, kube, aws, support);
+  const { suffix, ns, root, providerDir, provider } = scene;
   const nodeName = `bench-rot-${impl}-${suffix}`;
-  const root = fs.mkdtempSync(path.join(lab.stateDir, `bench-sbs-rot-${impl}-${suffix}-`));
   const kubeletRoot = path.join(root, 'kubelet');
-  const providerDir = path.join(root, 'providers');
   const socket = path.join(root, 'csi', 'csi.sock');
   fs.mkdirSync(kubeletRoot, { recursive: true });
-  await createNamespace(kube, ns);
-  await createServiceAccount(kube, ns, 'app', aws.roleArn);
   const secret = `rotation-${impl}-${suffix}`;
   await admin.secretsManager.send(new CreateSecretCommand({ Name: secret, SecretString: 'v0' }));
-  const provider = await startProviderOf(impl, lab, providerDir, support);
   const driver = await startDriverOf(impl, lab, {
     nodeId: nodeName,
     socket,
@@ -661,7 +766,10 @@ async function rotationRun(
       if (await waitForValue(value, 30_000)) latenciesMs.push(performance.now() - start);
       else missed += 1;
     }
-    return { impl, latenciesMs, missed };
+    // Once the last refresh's work is over: what the pair holds while it serves a node.
+    await sleep(2000);
+    const pair = pairMemoryOf(driver.pid, provider.pid);
+    return { impl, latenciesMs, missed, pair };
   } finally {
     // As a pod deletion ends on a node: the stand-in unpublishes its volumes, then stops.
     await kube
@@ -671,8 +779,7 @@ async function rotationRun(
     while (mountsUnder(kubeletRoot).length > 0 && Date.now() < deadline) await sleep(100);
     await kubelet.stop();
     await driver.stop();
-    await provider.stop();
-    await deleteNamespace(kube, ns);
+    await scene.stop();
     await kube.delete(`/api/v1/nodes/${nodeName}`).catch(() => undefined);
     const leftovers = mountsUnder(root);
     if (leftovers.length > 0)
