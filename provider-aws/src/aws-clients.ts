@@ -2,7 +2,8 @@
 // and its per-service variants, AWS_USE_FIPS_ENDPOINT) apply, retries use the standard mode with
 // backoff, the user agent names the provider, and each attempt is counted in the metrics.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type * as SsmSdk from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DeserializeMiddleware, MiddlewareStack } from '@smithy/types';
 
@@ -17,6 +18,19 @@ export interface AwsClientOptions {
 }
 
 type Client = SecretsManagerClient | SSMClient | STSClient;
+
+let ssmPackage: typeof SsmSdk | undefined;
+
+/**
+ * The SSM package, loaded when the first mount asks for a parameter. Its one file holds the schemas
+ * of all of SSM's operations: 8-9 MiB of RSS in a process that reads only Secrets Manager, as many
+ * clusters do; loading it takes about 35 ms once.
+ */
+export function ssmSdk(): typeof SsmSdk {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  ssmPackage ??= require('@aws-sdk/client-ssm') as typeof SsmSdk;
+  return ssmPackage;
+}
 
 function countCalls(client: Client, service: string, metrics: ProviderMetrics): void {
   // The deserialize step runs once per attempt, inside the SDK's retry loop.
@@ -102,7 +116,7 @@ export class AwsClients {
 
   ssm(region: string, credentials: AwsCredentials): SSMClient {
     return this.cached(`ssm|${region}|${credentials.accessKeyId}`, () => {
-      const client = new SSMClient({ ...this.common(region), credentials });
+      const client = new (ssmSdk().SSMClient)({ ...this.common(region), credentials });
       countCalls(client, 'ssm', this.o.metrics);
       return client;
     });

@@ -1,7 +1,8 @@
 // SSM parameters: one GetParameters call for up to 10 names, decrypted, with `name:version` or
 // `name:label` selectors; or every parameter under a path (GetParametersByPath, page by page).
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { GetParametersByPathCommand, GetParametersCommand } from '@aws-sdk/client-ssm';
+
+import { ssmSdk } from '../aws-clients';
 
 import type { FetchedValue } from './secrets-manager';
 
@@ -40,7 +41,7 @@ export async function fetchParameters(
 ): Promise<FetchedValue[]> {
   const names = requests.map(selectorOf);
   const out = await client.send(
-    new GetParametersCommand({ Names: [...new Set(names)], WithDecryption: true }),
+    new (ssmSdk().GetParametersCommand)({ Names: [...new Set(names)], WithDecryption: true }),
     {
       abortSignal: signal,
     },
@@ -87,7 +88,7 @@ export async function fetchParameterTree(
   let nextToken: string | undefined;
   do {
     const out = await client.send(
-      new GetParametersByPathCommand({
+      new (ssmSdk().GetParametersByPathCommand)({
         Path: req.path,
         Recursive: req.recursive,
         WithDecryption: true,

@@ -25,10 +25,10 @@
 // an error that is not AWS being unavailable (one name the role may not read denies the whole
 // call) is tried again with this mount's names only (shared with mounts asking exactly those).
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { GetParametersCommandOutput, Parameter } from '@aws-sdk/client-ssm';
-import { GetParametersCommand } from '@aws-sdk/client-ssm';
+import type { GetParametersCommand, GetParametersCommandOutput, Parameter } from '@aws-sdk/client-ssm';
 
 import { unlessAborted } from '../abortable';
+import { ssmSdk } from '../aws-clients';
 import { classifyAwsError } from '../aws-errors';
 
 export const DEFAULT_COALESCE_MS = 3;
@@ -222,7 +222,7 @@ export class SharedAnswers {
     const scope = JSON.stringify([this.identityOf(credentials), region]);
     const shared = Object.create(client) as C;
     shared.send = (command: unknown, options?: SendOptions) => {
-      if (!(command instanceof GetParametersCommand)) return client.send(command, options);
+      if (!(command instanceof ssmSdk().GetParametersCommand)) return client.send(command, options);
       return this.getParameters(client, scope, command, round, options?.abortSignal);
     };
     return shared;
@@ -381,7 +381,7 @@ export class SharedAnswers {
         else this.batches.delete(group);
         signal.throwIfAborted();
         const out = (await client.send(
-          new GetParametersCommand({ Names: created.selectors, WithDecryption: decrypt }),
+          new (ssmSdk().GetParametersCommand)({ Names: created.selectors, WithDecryption: decrypt }),
           { abortSignal: signal },
         )) as GetParametersCommandOutput;
         const byName = new Map<string, Parameter>();
