@@ -240,6 +240,34 @@ describe('comparisonRows', () => {
     ]);
   });
 
+  it('splits the provider RSS after the mounts the same way', () => {
+    const run = (impl: 'ours' | 'upstream', mounted: ProcessMemory): ProviderRepetition => ({
+      impl,
+      idleRssMiB: 40,
+      mountedRssMiB: mounted.rss,
+      mountedMemory: mounted,
+      pods: 30,
+      mountMs: [20],
+      stsAfterFirst: 0,
+      remountCalls: 2,
+      remountByOperation: {},
+    });
+    const rows = comparisonRows({
+      ...base,
+      providers: {
+        repetitions: 1,
+        pods: 30,
+        runs: [run('upstream', memory(11, 29, 40)), run('ours', memory(35, 45, 45))],
+      },
+    });
+    assert.deepEqual(rows.slice(3), [
+      ['provider RSS after 30 mounts', '40 MiB', '80 MiB', '2.00x'],
+      ['provider RssAnon after 30 mounts', '11 MiB', '35 MiB', '3.18x'],
+      ['provider RssFile after 30 mounts', '29 MiB', '45 MiB', '1.55x'],
+      ['provider Pss after 30 mounts', '40 MiB', '45 MiB', '1.13x'],
+    ]);
+  });
+
   it('adds the pair of driver and provider: summed RSS, RssAnon and Pss, and their distinct pages', () => {
     const run = (impl: 'ours' | 'upstream', pair: RotationRun['pair']): RotationRun => ({
       impl,

@@ -5,12 +5,17 @@
 //
 //   drivers    each driver with the e2e test provider answering at once, driven by the kubelet
 //              stand-in on the lab: NodePublishVolume one at a time (p50, CPU per publish), 110 at
-//              once (wall time, CPU per publish), RSS idle and with the 110 volumes mounted
+//              once (wall time, CPU per publish), memory idle and with the 110 volumes mounted
 //   providers  each AWS provider against the lab's AWS (its gate, which counts every call): 30 pods
 //              of one ServiceAccount mount the article's 3 objects one at a time (p50, STS calls of
-//              the 29 after the first, RSS after), then the 29 remount as rotation does (AWS calls)
+//              the 29 after the first, memory after), then the 29 remount as rotation does (AWS calls)
 //   rotation   our driver with our provider, upstream's with upstream's: a value changed in the
-//              lab's AWS until the file on disk has it, at a stated poll interval, many samples
+//              lab's AWS until the file on disk has it, at a stated poll interval, many samples;
+//              then the pair's memory, the pages both map counted once
+//
+// Memory is RSS with its anonymous and file-backed parts (/proc/<pid>/status) and Pss
+// (/proc/<pid>/smaps_rollup); a pair's distinct pages come from /proc/<pid>/pagemap, whose page
+// frame numbers only root sees (the lab runs as root).
 //
 // CPU is utime + stime + cutime + cstime of /proc/<pid>/stat: the process's own and that of the
 // children it waited for (upstream's driver runs the mount program for every volume).
