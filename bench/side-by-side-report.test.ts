@@ -217,11 +217,11 @@ describe('comparisonRows', () => {
       'driver RSS idle',
       'driver RssAnon idle',
       'driver RssFile idle',
-      'driver Pss idle',
+      "driver Pss idle (shared with this machine's Node processes)",
       'driver RSS at 110 volumes',
       'driver RssAnon at 110 volumes',
       'driver RssFile at 110 volumes',
-      'driver Pss at 110 volumes',
+      "driver Pss at 110 volumes (shared with this machine's Node processes)",
     ]);
     const rows = comparisonRows({ ...base, drivers: { ...drivers, runs } });
     assert.deepEqual(
@@ -264,7 +264,12 @@ describe('comparisonRows', () => {
       ['provider RSS after 30 mounts', '40 MiB', '80 MiB', '2.00x'],
       ['provider RssAnon after 30 mounts', '11 MiB', '35 MiB', '3.18x'],
       ['provider RssFile after 30 mounts', '29 MiB', '45 MiB', '1.55x'],
-      ['provider Pss after 30 mounts', '40 MiB', '45 MiB', '1.13x'],
+      [
+        "provider Pss after 30 mounts (shared with this machine's Node processes)",
+        '40 MiB',
+        '45 MiB',
+        '1.13x',
+      ],
     ]);
   });
 
@@ -289,7 +294,7 @@ describe('comparisonRows', () => {
     assert.deepEqual(rows.slice(3), [
       ['driver + provider RSS (rotation, 1 volume)', '75 MiB', '155 MiB', '2.07x'],
       ['driver + provider RssAnon', '55 MiB', '85 MiB', '1.55x'],
-      ['driver + provider Pss', '75 MiB', '115 MiB', '1.53x'],
+      ["driver + provider Pss (shared with this machine's Node processes)", '75 MiB', '115 MiB', '1.53x'],
       ['driver + provider distinct pages', '75 MiB', '120 MiB', '1.60x'],
     ]);
     const withoutPair = comparisonRows({

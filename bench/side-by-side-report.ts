@@ -201,7 +201,7 @@ function memoryRows<T extends { impl: Implementation }>(
   return [
     compare(runs, `${who} RssAnon ${when}`, 'MiB', (r) => at(r).anon),
     compare(runs, `${who} RssFile ${when}`, 'MiB', (r) => at(r).file),
-    compare(runs, `${who} Pss ${when}`, 'MiB', (r) => at(r).pss),
+    compare(runs, `${who} Pss ${when} (shared with this machine's Node processes)`, 'MiB', (r) => at(r).pss),
   ];
 }
 
@@ -264,7 +264,12 @@ export function comparisonRows(results: SideBySideResults): Row[] {
       rows.push(
         compare(rot.runs, 'driver + provider RSS (rotation, 1 volume)', 'MiB', (r) => sums(r).rss),
         compare(rot.runs, 'driver + provider RssAnon', 'MiB', (r) => sums(r).anon),
-        compare(rot.runs, 'driver + provider Pss', 'MiB', (r) => sums(r).pss),
+        compare(
+          rot.runs,
+          "driver + provider Pss (shared with this machine's Node processes)",
+          'MiB',
+          (r) => sums(r).pss,
+        ),
         compare(rot.runs, 'driver + provider distinct pages', 'MiB', (r) => (r.pair as PairMemory).distinct),
       );
     }
