@@ -27,6 +27,9 @@ describe('createLogger redaction', () => {
       "in STS's credentials",
       { Credentials: { AccessKeyId: 'AKIA', SecretAccessKey: secret, SessionToken: secret } },
     ],
+    ["in STS's request", { WebIdentityToken: secret, RoleArn: 'arn:aws:iam::1:role/r' }],
+    ['under an OAuth field name', { accessToken: secret }],
+    ['under a key spelled with a Unicode letter that folds to ASCII', { ['to\u212Aen']: secret }],
     ["in a Kubernetes Secret's data", { secret: { metadata: { name: 's' }, data: { key: secret } } }],
     ["in a Kubernetes Secret's stringData", { object: { kind: 'Secret', stringData: { key: secret } } }],
   ])('never writes a secret %s, as JSON or as text', (_where, fields) => {

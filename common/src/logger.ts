@@ -32,6 +32,8 @@ const SECRET_KEYS = [
   'SecretBinary',
   'authorization',
   'x-amz-security-token',
+  'webIdentityToken',
+  'accessToken',
   'data',
   'stringData',
   'csi.storage.k8s.io/serviceAccount.tokens',
@@ -41,7 +43,8 @@ const SECRET_KEY_SET: ReadonlySet<string> = new Set(SECRET_KEYS.map((k) => k.toL
 /** Matches a JSON line holding one of those keys anywhere; only such lines are parsed again. */
 const SECRET_KEY_PATTERN = new RegExp(
   `"(?:${SECRET_KEYS.map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})":`,
-  'i',
+  // Unicode case folding, as toLowerCase() does for the set below.
+  'iu',
 );
 
 /**

@@ -669,7 +669,7 @@ function driverChartGrants(namespace: string, syncSecret: boolean) {
   const bindings = rbac.filter(
     (o): o is ClusterRoleBindingManifest =>
       (o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding') &&
-      (o as ClusterRoleBindingManifest).subjects.some(
+      (o as ClusterRoleBindingManifest).subjects?.some(
         (s) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace,
       ),
   );

@@ -22,6 +22,7 @@ describe('the SSM package', () => {
         loads.push('@aws-sdk/client-ssm');
         return jest.requireActual<object>('@aws-sdk/client-ssm');
       });
+      expect(fs.readFileSync(path.join(__dirname, 'main.ts'), 'utf8')).not.toContain('@aws-sdk/client-ssm');
       const wired = modulesMainImports();
       expect(wired).toEqual(expect.arrayContaining(['./aws-clients', './mount', './fetch/shared-answers']));
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- inside isolateModules

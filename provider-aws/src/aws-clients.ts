@@ -59,7 +59,10 @@ const MAX_CACHED_CLIENTS = 256;
 export class AwsClients {
   private readonly cache = new Map<string, Client>();
 
-  constructor(private readonly o: AwsClientOptions) {}
+  constructor(private readonly o: AwsClientOptions) {
+    // The SSM package is loaded on first use; that it is installed is checked now, at start.
+    require.resolve('@aws-sdk/client-ssm');
+  }
 
   private common(region: string) {
     return {
