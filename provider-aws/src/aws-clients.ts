@@ -23,8 +23,8 @@ let ssmPackage: typeof SsmSdk | undefined;
 
 /**
  * The SSM package, loaded when the first mount asks for a parameter. Its one file holds the schemas
- * of all of SSM's operations: 8-9 MiB of RSS in a process that reads only Secrets Manager, as many
- * clusters do; loading it takes about 35 ms once.
+ * of all of SSM's operations: 4-6 MiB of the provider's RSS (docs/benchmarks.md), saved for good
+ * where a cluster reads only Secrets Manager; loading it takes about 35 ms once.
  */
 export function ssmSdk(): typeof SsmSdk {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
