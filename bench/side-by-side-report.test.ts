@@ -5,7 +5,6 @@ import { describe, it } from 'node:test';
 
 import type {
   DriverRepetition,
-  ProcessMemory,
   ProviderRepetition,
   RotationRun,
   SideBySideResults,
@@ -15,11 +14,12 @@ import {
   formatSpread,
   markdownTable,
   median,
-  parseProcessMemory,
   percentileOf,
   ratio,
   rotationChartSpec,
 } from './side-by-side-report.ts';
+import type { ProcessMemory } from './stats.ts';
+import { parseProcessMemory } from './stats.ts';
 
 const base: SideBySideResults = {
   date: '2026-12-01',

@@ -1,22 +1,10 @@
 // The pure half of bench/side-by-side.ts: what one run measured (its JSON results), the comparison
 // table computed from it (medians over repetitions, ours against upstream's), and the vega-lite
 // chart of the rotation latencies. Nothing here reads the lab or a process.
+import type { ProcessMemory } from './stats.ts';
 
 export type Implementation = 'upstream' | 'ours';
 
-/**
- * A process's resident memory as the node pays it, MiB: `rss` = `anon` + `file` (+ shared memory,
- * none here); `anon` cannot be reclaimed without swap; `file` is clean pages of the program's
- * files (for ours, node's binary), which the kernel can drop and reread, held once in the page
- * cache for every process that maps the same file; `pss` charges each page 1/n to each of the n
- * processes mapping it.
- */
-export interface ProcessMemory {
-  rss: number;
-  anon: number;
-  file: number;
-  pss: number;
-}
 export const IMPLEMENTATIONS: readonly Implementation[] = ['upstream', 'ours'];
 
 /** One repetition of the driver benchmark, for one driver (the test provider answering at once). */
@@ -94,24 +82,6 @@ export interface SideBySideResults {
     republishIntervalMs: number;
     samples: number;
     runs: RotationRun[];
-  };
-}
-
-/**
- * The memory figures of /proc/<pid>/status (VmRSS, RssAnon, RssFile) and of
- * /proc/<pid>/smaps_rollup (Pss), in MiB.
- */
-export function parseProcessMemory(status: string, smapsRollup: string): ProcessMemory {
-  const kib = (text: string, field: string, file: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
-    if (!m) throw new Error(`${file} has no ${field} line`);
-    return Number(m[1]) / 1024;
-  };
-  return {
-    rss: kib(status, 'VmRSS', 'status'),
-    anon: kib(status, 'RssAnon', 'status'),
-    file: kib(status, 'RssFile', 'status'),
-    pss: kib(smapsRollup, 'Pss', 'smaps_rollup'),
   };
 }
 

@@ -71,18 +71,12 @@ import type {
   DriverRepetition,
   Implementation,
   PairMemory,
-  ProcessMemory,
   ProviderRepetition,
   RotationRun,
   SideBySideResults,
 } from './side-by-side-report.ts';
-import {
-  comparisonRows,
-  markdownTable,
-  median,
-  parseProcessMemory,
-  rotationChartSpec,
-} from './side-by-side-report.ts';
+import { comparisonRows, markdownTable, median, rotationChartSpec } from './side-by-side-report.ts';
+import { processMemory as memoryOf } from './stats.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SEQUENTIAL = 100;
@@ -112,14 +106,6 @@ function cpuMs(pid: number): { total: number; children: number } {
   const ms = (...at: number[]) =>
     (at.reduce((sum, i) => sum + Number(fields[i]), 0) * 1000) / CLOCK_TICKS_PER_SECOND;
   return { total: ms(11, 12, 13, 14), children: ms(13, 14) };
-}
-
-/** RSS and its split (anonymous, file-backed, Pss), MiB. */
-function memoryOf(pid: number): ProcessMemory {
-  return parseProcessMemory(
-    fs.readFileSync(`/proc/${pid}/status`, 'utf8'),
-    fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'),
-  );
 }
 
 /**
