@@ -6,6 +6,7 @@ import type * as SsmSdk from '@aws-sdk/client-ssm';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DeserializeMiddleware, MiddlewareStack } from '@smithy/types';
+import { createRequire } from 'node:module';
 
 import type { AwsCredentials } from './credentials/credential-cache';
 import type { ProviderMetrics } from './metrics';
@@ -19,6 +20,7 @@ export interface AwsClientOptions {
 
 type Client = SecretsManagerClient | SSMClient | STSClient;
 
+const requireHere = createRequire(__filename);
 let ssmPackage: typeof SsmSdk | undefined;
 
 /**
@@ -27,8 +29,7 @@ let ssmPackage: typeof SsmSdk | undefined;
  * where a cluster reads only Secrets Manager; loading it takes about 35 ms once.
  */
 export function ssmSdk(): typeof SsmSdk {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
-  ssmPackage ??= require('@aws-sdk/client-ssm') as typeof SsmSdk;
+  ssmPackage ??= requireHere('@aws-sdk/client-ssm') as typeof SsmSdk;
   return ssmPackage;
 }
 
@@ -61,7 +62,7 @@ export class AwsClients {
 
   constructor(private readonly o: AwsClientOptions) {
     // The SSM package is loaded on first use; that it is installed is checked now, at start.
-    require.resolve('@aws-sdk/client-ssm');
+    requireHere.resolve('@aws-sdk/client-ssm');
   }
 
   private common(region: string) {
