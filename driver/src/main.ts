@@ -10,6 +10,7 @@ import {
   kubeRequestCounter,
   listenOnSocket,
   onShutdown,
+  ProviderClients,
   runProgram,
   serveMetrics,
   versionInfo,
@@ -25,7 +26,6 @@ import { DriverMetrics } from './metrics';
 import { systemMounter } from './mount/mounter';
 import { CorrelatingEventRecorder, kubeEventSink } from './sync/event-correlator';
 import { SecretSync } from './sync/secret-sync';
-import { ProviderClients } from './provider/provider-clients';
 import { DRIVER_VERSION } from './version';
 
 const PROGRAM = 'secrets-store-csi-driver';

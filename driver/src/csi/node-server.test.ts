@@ -1,9 +1,15 @@
 // The node server's decisions (when to mount, call the provider, write, record, clean up) with small
 // fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
 // a real provider socket and a real API server.
-import type { SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { createLogger, KubeApiError, Status } from '@sscsi/common';
-import type { MountResponse__Output, NodePublishVolumeRequest } from '@sscsi/proto';
+import type {
+  MountCall,
+  MountedContent,
+  ProviderGateway,
+  SecretProviderClass,
+  SecretProviderClassObject,
+} from '@sscsi/common';
+import { createLogger, KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +19,6 @@ import { DriverError } from '../errors';
 import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
 import { DriverMetrics } from '../metrics';
 import type { Mounter, TmpfsOwner } from '../mount/mounter';
-import type { MountCall, ProviderGateway } from '../provider/provider-clients';
 import { NodeServer } from './node-server';
 import { Attr } from './publish-request';
 
@@ -44,14 +49,13 @@ class FakeProvider implements ProviderGateway {
   failure?: Error;
   /** When set, a Mount waits for it (an operation still running on the volume). */
   hold?: Promise<void>;
-  async mount(_provider: string, call: MountCall): Promise<MountResponse__Output> {
+  async mount(_provider: string, call: MountCall): Promise<MountedContent> {
     this.calls.push(call);
     if (this.hold) await this.hold;
     if (this.failure) throw this.failure;
     return {
-      objectVersion: [{ id: 'MyDBSecret', version: this.version }],
+      objects: [{ id: 'MyDBSecret', version: this.version }],
       files: [{ path: 'MyDBSecret', mode: this.mode, contents: Buffer.from(this.value) }],
-      error: null,
     };
   }
 }
@@ -162,7 +166,7 @@ describe('NodeServer', () => {
   });
 
   it('unmounts and removes the folder when the provider fails on a first publish', async () => {
-    provider.failure = new DriverError('GRPCProviderError', 'provider "aws": AccessDeniedException', {
+    provider.failure = new ProviderCallError('CallFailed', 'provider "aws": AccessDeniedException', {
       code: Status.PERMISSION_DENIED,
     });
     const err = (await server(false)
@@ -236,8 +240,8 @@ describe('NodeServer', () => {
     const s = server(true);
     await s.publishVolume(request());
     clock += 60_000;
-    provider.failure = new DriverError(
-      'GRPCProviderError',
+    provider.failure = new ProviderCallError(
+      'CallFailed',
       'provider "aws" is unavailable: connection refused',
     );
     await expect(s.publishVolume(request())).resolves.toBeUndefined();
@@ -299,7 +303,7 @@ describe('NodeServer', () => {
       const s = server(true);
       await s.publishVolume(request());
       clock += 60_000;
-      provider.failure = new DriverError('GRPCProviderError', 'provider "aws" is unavailable');
+      provider.failure = new ProviderCallError('CallFailed', 'provider "aws" is unavailable');
       await s.publishVolume(request());
       expect(await metric('rotation_reconcile_error_total')).toEqual([
         'rotation_reconcile_error_total{provider="aws",os_type="linux",rotated="true",error_type="GRPCProviderError"} 1',
@@ -374,7 +378,7 @@ describe('NodeServer', () => {
     });
 
     it('fails (so the kubelet retries) and keeps the mount when the provider fails', async () => {
-      provider.failure = new DriverError('GRPCProviderError', 'provider "aws" is unavailable');
+      provider.failure = new ProviderCallError('CallFailed', 'provider "aws" is unavailable');
       const err = (await server(false)
         .publishVolume(request())
         .catch((e: unknown) => e)) as DriverError;

@@ -1,6 +1,13 @@
 // NodePublishVolume and NodeUnpublishVolume: where a pod's secrets volume is mounted, filled from its
 // provider, refreshed on republish, and taken down.
-import type { Logger, PayloadFile, SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
+import type {
+  Logger,
+  MountedContent,
+  PayloadFile,
+  ProviderGateway,
+  SecretProviderClass,
+  SecretProviderClassObject,
+} from '@sscsi/common';
 import {
   describeKubeFailure,
   FileOwnershipAttr,
@@ -9,15 +16,11 @@ import {
   statusOfKubeFailure,
   writePayload,
 } from '@sscsi/common';
-import type {
-  MountResponse__Output,
-  NodePublishVolumeRequest,
-  NodeUnpublishVolumeRequest,
-} from '@sscsi/proto';
+import type { NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { DriverError, errorTypeOf, failureReasonOf } from '../errors';
+import { DriverError, driverErrorOfProviderCall, errorTypeOf, failureReasonOf } from '../errors';
 import type { VolumeOwnership } from '../files/file-ownership';
 import { volumeOwnership } from '../files/file-ownership';
 import { showsFiles } from '../files/volume-contents';
@@ -27,7 +30,6 @@ import type { PodStatusStore } from '../kube/pod-status';
 import type { SecretProviderClassSource } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
 import type { Mounter } from '../mount/mounter';
-import type { ProviderGateway } from '../provider/provider-clients';
 import { LockWaitAborted, VolumeLocks } from '../volume-locks';
 import type { PublishRequest } from './publish-request';
 import { Attr, parsePublishRequest, parseUnpublishRequest } from './publish-request';
@@ -274,6 +276,7 @@ export class NodeServer {
     return JSON.stringify(attributes);
   }
 
+  /** Asks the provider for the volume's objects; its failures get the driver's reasons here. */
   private async callProvider(
     provider: string,
     spc: ClassForVolume,
@@ -281,40 +284,23 @@ export class NodeServer {
     current: readonly SecretProviderClassObject[],
     deadline: Date,
     signal?: AbortSignal,
-  ): Promise<{ objects: SecretProviderClassObject[]; files: PayloadFile[] }> {
-    const response: MountResponse__Output = await this.o.providers.mount(
-      provider,
-      {
-        attributes: this.attributes(spc, req),
-        secrets: Object.keys(req.secrets).length > 0 ? JSON.stringify(req.secrets) : 'null',
-        targetPath: req.targetPath,
-        permission: String(spc.ownership.defaultMode),
-        currentObjectVersion: current.map((o) => ({ id: o.id, version: o.version })),
-      },
-      deadline,
-      signal,
-    );
-    const code = response.error?.code;
-    if (code) {
-      throw new DriverError(
-        'ProviderError',
-        `provider "${provider}" failed to mount the objects: error code ${code}`,
+  ): Promise<MountedContent> {
+    try {
+      return await this.o.providers.mount(
+        provider,
         {
-          errorType: code,
+          attributes: this.attributes(spc, req),
+          secrets: Object.keys(req.secrets).length > 0 ? JSON.stringify(req.secrets) : 'null',
+          targetPath: req.targetPath,
+          permission: String(spc.ownership.defaultMode),
+          currentObjectVersion: current.map((o) => ({ id: o.id, version: o.version })),
         },
+        deadline,
+        signal,
       );
+    } catch (err) {
+      throw driverErrorOfProviderCall(err);
     }
-    if (response.objectVersion.length === 0) {
-      throw new DriverError(
-        'GRPCProviderError',
-        `provider "${provider}" returned no object versions; a provider must report at least one object`,
-        { code: Status.INTERNAL },
-      );
-    }
-    return {
-      objects: response.objectVersion.map((v) => ({ id: v.id, version: v.version })),
-      files: response.files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })),
-    };
   }
 
   /** Writes the provider's files; an empty list means the provider wrote them itself. */
