@@ -16,6 +16,8 @@ const shared = {
   // The linter imports the driver's and the provider's parsers by their built paths.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
+    // Shared test fakes (common/src/testing), imported by their built paths as the linter does.
+    '^@sscsi/common/dist/(.*)$': '<rootDir>/common/src/$1',
     '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
     '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
   },

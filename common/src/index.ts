@@ -12,3 +12,4 @@ export * from './file-ownership';
 export * from './provider/provider-clients';
 export * from './provider/provider-error';
 export * from './provider/provider-name';
+export * from './events/event-recorder';

@@ -446,8 +446,8 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
     const role = objectOf<ClusterRoleManifest>(objects, 'ClusterRole');
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
-      // Warnings about a class, as Events on the pod.
-      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      // Warnings about a class, as Events on the pod (patched with a count when one repeats).
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
     ]);
@@ -553,7 +553,7 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
     const role = objectOf<ClusterRoleManifest>(renderProvider({ awsRegion: 'eu-west-1' }), 'ClusterRole');
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
   });
 

@@ -86,7 +86,7 @@ function harness(options: { driverWritesSecrets?: boolean; sts?: FakeSts } = {})
     valueCache: new ValueCache(),
     metrics: new ProviderMetrics(new Registry()),
     logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => undefined } }),
-    events: { warn: async () => undefined },
+    events: { record: () => undefined },
     concurrency: 8,
   });
   return { aws, sts, service, readsAs };

@@ -1,6 +1,7 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
-import { createLogger } from '@sscsi/common';
+import type { EventRecorder, EventType, ObjectReference } from '@sscsi/common';
+import { CorrelatingEventRecorder, createLogger, podReference } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,8 +14,7 @@ import { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
 import type { MountServiceOptions } from './mount';
-import { describeWriteFailure, MountService } from './mount';
-import type { PodEvents, PodRef } from './pod-events';
+import { describeWriteFailure, MAX_EVENTS_PER_MOUNT, MountService } from './mount';
 
 const REGION = 'us-east-1';
 const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
@@ -46,14 +46,13 @@ function request(
   };
 }
 
-/** Records warnings; `hold` leaves every write pending, as an API server that does not answer. */
-class RecordingEvents implements PodEvents {
-  readonly warnings: Array<{ pod: PodRef; reason: string; messages: readonly string[] }> = [];
-  hold = false;
+/** Records the Events the mount records. */
+class RecordingEvents implements EventRecorder {
+  readonly recorded: Array<{ object: ObjectReference; type: EventType; reason: string; message: string }> =
+    [];
 
-  warn(pod: PodRef, reason: string, messages: readonly string[]): Promise<void> {
-    this.warnings.push({ pod, reason, messages });
-    return this.hold ? new Promise(() => undefined) : Promise.resolve();
+  record(object: ObjectReference, type: EventType, reason: string, message: string): void {
+    this.recorded.push({ object, type, reason, message });
   }
 }
 
@@ -242,18 +241,27 @@ describe('warnings about the class reach the pod events', () => {
     const response = await service.mount(request(path.join(root, 'm'), attrs));
     expect(response.files?.map((f) => f.path)).toEqual(['_app_user', 'db']);
     expect(aws.calls.find((c) => c.op === 'GetParameters')?.input.Names).toEqual(['/app/user:latest']);
-    expect(events.warnings).toEqual([
+    const pod = podReference({
+      namespace: 'default',
+      name: 'app',
+      uid: '0a1b2c3d-0000-4000-8000-000000000001',
+    });
+    expect(events.recorded).toEqual([
       {
-        pod: { namespace: 'default', name: 'app', uid: '0a1b2c3d-0000-4000-8000-000000000001' },
+        object: pod,
+        type: 'Warning',
         reason: 'SecretProviderClassWarning',
-        messages: [
-          expect.stringMatching(
-            /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
-          ),
-          expect.stringMatching(
-            /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
-          ),
-        ],
+        message: expect.stringMatching(
+          /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
+        ),
+      },
+      {
+        object: pod,
+        type: 'Warning',
+        reason: 'SecretProviderClassWarning',
+        message: expect.stringMatching(
+          /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
+        ),
       },
     ]);
     const logged = logs.map((l) => JSON.parse(l) as { msg: string; warning?: string });
@@ -267,7 +275,7 @@ describe('warnings about the class reach the pod events', () => {
     const current = (first.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
     await service.mount(request(path.join(root, 'm'), attrs, current));
     await service.mount(request(path.join(root, 'm'), attrs, current));
-    expect(events.warnings).toHaveLength(1);
+    expect(events.recorded).toHaveLength(2);
   });
 
   it('records them even when the mount then fails, where they may explain the failure', async () => {
@@ -275,13 +283,34 @@ describe('warnings about the class reach the pod events', () => {
     await expect(service.mount(request(path.join(root, 'm'), attrs))).rejects.toThrow(
       /ParameterNotFound|not found/,
     );
-    expect(events.warnings).toHaveLength(1);
+    expect(events.recorded).toHaveLength(2);
+  });
+
+  it('records at most a bounded number of Events for one mount; the log has every warning', async () => {
+    const { service, events, logs } = harness();
+    const many = Array.from(
+      { length: MAX_EVENTS_PER_MOUNT + 5 },
+      (_, i) => `- {objectName: /app/p${i}, objectType: ssmparameter, objectVersion: latest}`,
+    ).join('\n');
+    await service.mount(request(path.join(root, 'm'), attributes(many))).catch(() => undefined);
+    expect(events.recorded).toHaveLength(MAX_EVENTS_PER_MOUNT);
+    const logged = logs.map((l) => JSON.parse(l) as { msg: string });
+    expect(logged.filter((l) => l.msg === 'SecretProviderClass accepted with a warning')).toHaveLength(
+      MAX_EVENTS_PER_MOUNT + 5,
+    );
   });
 
   it('does not wait for the API server to take the events', async () => {
-    const { aws, service, events } = harness();
+    const never = () => new Promise<never>(() => undefined);
+    const events = new CorrelatingEventRecorder(
+      { get: never, create: never, patch: never },
+      {
+        component: 'secrets-store-csi-driver-provider-aws',
+        logger: createLogger({ name: 't', json: true, verbosity: 0, destination: { write: () => true } }),
+      },
+    );
+    const { aws, service } = harness({ events });
     withObjects(aws);
-    events.hold = true;
     await expect(service.mount(request(path.join(root, 'm'), attrs))).resolves.toBeDefined();
   });
 
@@ -291,7 +320,7 @@ describe('warnings about the class reach the pod events', () => {
     await service.mount(
       request(path.join(root, 'm'), attributes('- {objectName: db, objectType: secretsmanager}')),
     );
-    expect(events.warnings).toEqual([]);
+    expect(events.recorded).toEqual([]);
   });
 });
 

@@ -2,13 +2,21 @@
 // fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
 // a real provider socket and a real API server.
 import type {
+  EventRecorder,
   MountCall,
   MountedContent,
   ProviderGateway,
   SecretProviderClass,
   SecretProviderClassObject,
 } from '@sscsi/common';
-import { createLogger, KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import {
+  CorrelatingEventRecorder,
+  createLogger,
+  KubeApiError,
+  ProviderCallError,
+  Status,
+} from '@sscsi/common';
+import { FakeEventsApi } from '@sscsi/common/dist/testing/fake-events-api';
 import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,7 +96,12 @@ describe('NodeServer', () => {
 
   let classes: (ns: string, name: string) => Promise<SecretProviderClass | undefined>;
 
-  const server = (rotationEnabled: boolean) =>
+  const logger = createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } });
+  const recordingEvents: EventRecorder = {
+    record: (_object, type, reason, message) => events.push({ type, reason, message }),
+  };
+
+  const server = (rotationEnabled: boolean, eventRecorder = recordingEvents) =>
     new NodeServer({
       nodeId: 'node-1',
       rotationEnabled,
@@ -97,9 +110,9 @@ describe('NodeServer', () => {
       providers: provider,
       classes: { get: (ns, name) => classes(ns, name) },
       podStatus: status,
-      events: { record: (_pod, type, reason, message) => events.push({ type, reason, message }) },
+      events: eventRecorder,
       metrics,
-      logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
+      logger,
       now: () => clock,
     });
 
@@ -250,6 +263,36 @@ describe('NodeServer', () => {
     expect(events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'MountRotationFailed' })]);
     expect(events[0]?.message).toContain('keeps its current files');
     expect(await metric('rotation_reconcile_error_total')).toHaveLength(1);
+  });
+
+  it('shows a rotation that keeps failing as one Event whose count grows, not an Event per poll', async () => {
+    const api = new FakeEventsApi();
+    const recorder = new CorrelatingEventRecorder(api, {
+      component: 'csi-secrets-store-rotation',
+      host: 'node-1',
+      logger,
+    });
+    const s = server(true, recorder);
+    await s.publishVolume(request());
+    provider.failure = new ProviderCallError(
+      'CallFailed',
+      'provider "aws" is unavailable: connection refused',
+    );
+    for (let poll = 0; poll < 10; poll++) {
+      clock += 60_000;
+      await expect(s.publishVolume(request())).resolves.toBeUndefined();
+    }
+    await recorder.flush();
+    expect(provider.calls).toHaveLength(11);
+    expect(api.events()).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'MountRotationFailed',
+        count: 10,
+        involvedObject: expect.objectContaining({ kind: 'Pod', name: 'sample-app', uid: 'uid-1' }),
+        source: { component: 'csi-secrets-store-rotation', host: 'node-1' },
+      }),
+    ]);
   });
 
   it('after a restart, takes the current versions from the recorded status', async () => {

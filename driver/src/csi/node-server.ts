@@ -1,6 +1,7 @@
 // NodePublishVolume and NodeUnpublishVolume: where a pod's secrets volume is mounted, filled from its
 // provider, refreshed on republish, and taken down.
 import type {
+  EventRecorder,
   Logger,
   MountedContent,
   PayloadFile,
@@ -12,6 +13,7 @@ import {
   describeKubeFailure,
   FileOwnershipAttr,
   PayloadError,
+  podReference,
   Status,
   statusOfKubeFailure,
   writePayload,
@@ -25,7 +27,6 @@ import type { VolumeOwnership } from '../files/file-ownership';
 import { volumeOwnership } from '../files/file-ownership';
 import { showsFiles } from '../files/volume-contents';
 import { providerOfClass } from '../kube/class-spec';
-import type { EventRecorder, PodRef } from '../kube/events';
 import type { PodStatusStore } from '../kube/pod-status';
 import type { SecretProviderClassSource } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
@@ -42,7 +43,7 @@ const CLEANUP_MARGIN_MS = 2_000;
 /** A mounted volume, as the driver remembers it between publishes. */
 export interface MountedVolume {
   targetPath: string;
-  pod: PodRef & { uid: string };
+  pod: { namespace: string; name: string; uid: string };
   spcName: string;
   provider: string;
   objects: SecretProviderClassObject[];
@@ -510,7 +511,7 @@ export class NodeServer {
       this.o.metrics.rotationReconciled(provider, rotated, (performance.now() - timer) / 1000);
       if (rotated) {
         this.o.events.record(
-          pod,
+          podReference(pod),
           'Normal',
           'MountRotationComplete',
           `successfully rotated mounted contents of SecretProviderClass ${pod.namespace}/${req.spcName}`,
@@ -527,7 +528,7 @@ export class NodeServer {
       this.o.metrics.rotationFailed(provider, errorType);
       this.o.metrics.publishError(provider, errorType, failureReasonOf(err));
       this.o.events.record(
-        pod,
+        podReference(pod),
         'Warning',
         'MountRotationFailed',
         `failed to refresh the mounted contents of SecretProviderClass ${pod.namespace}/${req.spcName}; the pod keeps its current files: ${(err as Error).message}`,

@@ -111,7 +111,7 @@ function harness(options: { identity?: IdentityResolver; windowMs?: number; deni
     sharedAnswers: shared,
     metrics: new ProviderMetrics(registry),
     logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
-    events: { warn: async () => undefined },
+    events: { record: () => undefined },
     concurrency: 8,
   });
   const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
