@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     metrics,
     logger,
     // A rotation rewrites the synced Secrets in the same cycle, not at the next watch event.
-    observer: { volumeUpdated: (v) => sync.volumeChanged(v.pod.namespace, v.pod.name, v.spcName) },
+    volumeUpdated: (v) => sync.volumeChanged(v.pod.namespace, v.pod.name, v.spcName),
   });
 
   classes.start();
@@ -102,7 +102,6 @@ async function main(): Promise<void> {
     nodeId: config.nodeId,
     node,
     logger,
-    ready: () => true,
   });
   await listenOnSocket(server, config.socketPath);
   const metricsServer = await serveMetrics(registry, config.metricsAddress);

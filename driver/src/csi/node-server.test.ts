@@ -1,14 +1,8 @@
-// The node server's decisions (when to mount, call the provider, write, record, clean up) with small
-// fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
-// a real provider socket and a real API server.
-import type {
-  EventRecorder,
-  MountCall,
-  MountedContent,
-  ProviderGateway,
-  SecretProviderClass,
-  SecretProviderClassObject,
-} from '@sscsi/common';
+// The node server's publishes and unpublishes end to end through its parts (target paths, filling,
+// rotation), with small fakes behind its narrow interfaces: which path a call takes, what it leaves,
+// and how its outcome is recorded. The parts have their own tests beside them; the lab tests run
+// the same paths against real mounts, a real provider socket and a real API server.
+import type { EventRecorder, SecretProviderClass } from '@sscsi/common';
 import {
   CorrelatingEventRecorder,
   createLogger,
@@ -24,64 +18,15 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 
 import { DriverError } from '../errors';
-import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
 import { DriverMetrics } from '../metrics';
-import type { Mounter, TmpfsOwner } from '../mount/mounter';
+import { FakeMounter } from '../testing/fake-mounter';
+import { FakePodStatus } from '../testing/fake-pod-status';
+import { FakeProvider } from '../testing/fake-provider';
+import { MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
 import { NodeServer } from './node-server';
 import { Attr } from './publish-request';
 
-class FakeMounter implements Mounter {
-  readonly mounted = new Set<string>();
-  /** The group each tmpfs root was given, by target. */
-  readonly owners = new Map<string, TmpfsOwner | undefined>();
-  async mountTmpfs(target: string, owner?: TmpfsOwner) {
-    this.mounted.add(target);
-    this.owners.set(target, owner);
-  }
-  async unmount(target: string) {
-    this.mounted.delete(target);
-    // What a real unmount does to a tmpfs: its files go away with it.
-    for (const entry of fs.readdirSync(target))
-      fs.rmSync(path.join(target, entry), { recursive: true, force: true });
-  }
-  async isMountPoint(target: string) {
-    return this.mounted.has(target);
-  }
-}
-
-class FakeProvider implements ProviderGateway {
-  calls: MountCall[] = [];
-  version = '1';
-  value = 'secret-v1';
-  mode = 0o644;
-  failure?: Error;
-  /** When set, a Mount waits for it (an operation still running on the volume). */
-  hold?: Promise<void>;
-  async mount(_provider: string, call: MountCall): Promise<MountedContent> {
-    this.calls.push(call);
-    if (this.hold) await this.hold;
-    if (this.failure) throw this.failure;
-    return {
-      objects: [{ id: 'MyDBSecret', version: this.version }],
-      files: [{ path: 'MyDBSecret', mode: this.mode, contents: Buffer.from(this.value) }],
-    };
-  }
-}
-
-class FakeStatus implements PodStatusStore {
-  records: PodStatusInput[] = [];
-  async record(input: PodStatusInput) {
-    this.records.push(input);
-  }
-  async objects(): Promise<SecretProviderClassObject[] | undefined> {
-    return this.records.at(-1)?.objects.slice();
-  }
-}
-
-const spc: SecretProviderClass = {
-  metadata: { name: 'my-db-secret', namespace: 'default' },
-  spec: { provider: 'aws', parameters: { objects: '- objectName: MyDBSecret' } },
-};
+const spc = MY_DB_CLASS;
 
 describe('NodeServer', () => {
   let root: string;
@@ -89,7 +34,7 @@ describe('NodeServer', () => {
   let clock: number;
   let mounter: FakeMounter;
   let provider: FakeProvider;
-  let status: FakeStatus;
+  let status: FakePodStatus;
   let events: Array<{ type: string; reason: string; message: string }>;
   let registry: Registry;
   let metrics: DriverMetrics;
@@ -101,6 +46,7 @@ describe('NodeServer', () => {
     record: (_object, type, reason, message) => events.push({ type, reason, message }),
   };
 
+  let updated: string[];
   const server = (rotationEnabled: boolean, eventRecorder = recordingEvents) =>
     new NodeServer({
       nodeId: 'node-1',
@@ -113,31 +59,11 @@ describe('NodeServer', () => {
       events: eventRecorder,
       metrics,
       logger,
+      volumeUpdated: (v) => updated.push(`${v.pod.namespace}/${v.pod.name}/${v.spcName}`),
       now: () => clock,
     });
 
-  const request = (overrides: Partial<NodePublishVolumeRequest> = {}): NodePublishVolumeRequest => ({
-    volumeId: 'vol-1',
-    publishContext: {},
-    stagingTargetPath: '',
-    targetPath: target,
-    volumeCapability: {
-      mount: { fsType: '', mountFlags: [], volumeMountGroup: '' },
-      accessMode: null,
-      accessType: 'mount',
-    },
-    readonly: true,
-    secrets: {},
-    volumeContext: {
-      [Attr.secretProviderClass]: 'my-db-secret',
-      [Attr.podName]: 'sample-app',
-      [Attr.podNamespace]: 'default',
-      [Attr.podUid]: 'uid-1',
-      [Attr.serviceAccountTokens]: '{"sts.amazonaws.com":{"token":"tok"}}',
-      region: 'from-pod',
-    },
-    ...overrides,
-  });
+  const request = (overrides: Partial<NodePublishVolumeRequest> = {}) => publishRequest(target, overrides);
 
   const metric = async (name: string) =>
     (await registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#'));
@@ -148,8 +74,9 @@ describe('NodeServer', () => {
     clock = 1_000_000;
     mounter = new FakeMounter();
     provider = new FakeProvider();
-    status = new FakeStatus();
+    status = new FakePodStatus();
     events = [];
+    updated = [];
     registry = new Registry();
     metrics = new DriverMetrics(registry);
     classes = async (ns, name) => (ns === 'default' && name === 'my-db-secret' ? spc : undefined);
@@ -295,6 +222,24 @@ describe('NodeServer', () => {
     ]);
   });
 
+  it('tells the Secret sync when the contents changed: a publish, a rotation, not an unchanged poll', async () => {
+    const s = server(true);
+    await s.publishVolume(request());
+    expect(updated).toEqual(['default/sample-app/my-db-secret']);
+    clock += 60_000;
+    await s.publishVolume(request());
+    expect(updated).toHaveLength(1);
+    clock += 60_000;
+    provider.version = '2';
+    provider.value = 'secret-v2';
+    await s.publishVolume(request());
+    expect(updated).toHaveLength(2);
+    provider.failure = new ProviderCallError('CallFailed', 'provider "aws" is unavailable');
+    clock += 60_000;
+    await s.publishVolume(request());
+    expect(updated).toHaveLength(2);
+  });
+
   it('after a restart, takes the current versions from the recorded status', async () => {
     await server(true).publishVolume(request());
     const restarted = server(true);
@@ -314,16 +259,6 @@ describe('NodeServer', () => {
     expect(await metric('node_unpublish_total')).toEqual(['node_unpublish_total{os_type="linux"} 2']);
   });
 
-  it('never follows a symlink out of the target path on unpublish', async () => {
-    const outside = path.join(root, 'outside');
-    fs.mkdirSync(outside);
-    fs.writeFileSync(path.join(outside, 'keep'), 'precious');
-    fs.mkdirSync(target, { recursive: true });
-    fs.symlinkSync(outside, path.join(target, 'link'));
-    await server(false).unpublishVolume({ volumeId: 'vol-1', targetPath: target });
-    expect(fs.readFileSync(path.join(outside, 'keep'), 'utf8')).toBe('precious');
-    expect(fs.existsSync(target)).toBe(false);
-  });
   describe('metrics as upstream labels them', () => {
     it('counts every reconcile that asked the provider as rotated="true", and the changed ones apart', async () => {
       const s = server(true);
@@ -402,7 +337,7 @@ describe('NodeServer', () => {
   describe('a republish of a mounted volume that holds no files (a crash between mount and write)', () => {
     beforeEach(() => {
       fs.mkdirSync(target, { recursive: true });
-      mounter.mounted.add(target);
+      mounter.stack(target);
     });
 
     it.each([false, true])('fills it again (rotation %s)', async (rotation) => {
@@ -428,6 +363,17 @@ describe('NodeServer', () => {
       expect(err.code).toBe(Status.UNAVAILABLE);
       expect(mounter.mounted.has(target)).toBe(true);
       expect(fs.readdirSync(target)).toEqual([]);
+    });
+
+    it('reports a missing class in the words of a first publish, keeping the mount', async () => {
+      classes = async () => undefined;
+      const err = (await server(false)
+        .publishVolume(request())
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err.code).toBe(Status.NOT_FOUND);
+      expect(err.message).toMatch(/^failed to get secretproviderclass default\/my-db-secret, error: /);
+      expect(mounter.mounted.has(target)).toBe(true);
+      expect(provider.calls).toHaveLength(0);
     });
 
     it('leaves a volume with files alone when rotation is off', async () => {
@@ -483,7 +429,6 @@ describe('NodeServer', () => {
       await Promise.all([publish, unpublish]);
       expect(mounter.mounted.size).toBe(0);
       expect(fs.existsSync(target)).toBe(false);
-      expect(s.mountedVolumes()).toEqual([]);
     });
 
     it('a publish racing an unpublish mounts afresh after it', async () => {
