@@ -196,4 +196,4 @@ demo: $(if $(filter 1,$(DEMO_NODE)),preflight-node,preflight) build
 	exit $$rc
 
 clean:
-	rm -rf node_modules */node_modules */dist *.tsbuildinfo */*.tsbuildinfo $(RESULTS)
+	rm -rf node_modules */node_modules */dist *.tsbuildinfo */*.tsbuildinfo e2e/*/node_modules e2e/*/dist e2e/*/*.tsbuildinfo $(RESULTS)

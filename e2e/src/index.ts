@@ -4,7 +4,7 @@ export * from './lab';
 export * from './processes';
 export * from './test-provider';
 export * from './environment';
-export * from './aws-gate';
+export * from './aws-gate-client';
 export * from './aws-provider';
 export * from './charts';
 export * from './demo/system';

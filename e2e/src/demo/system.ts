@@ -7,7 +7,7 @@ import type { KubeClient } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { AwsGate } from '../aws-gate';
+import { AwsGate } from '../aws-gate-client';
 import { labPodIdentityAgentArgs } from '../aws-provider';
 import type { CSIDriverManifest, DaemonSetManifest } from '../charts';
 import { containerOf, DRIVER_CHART, expandedArgs, objectOf, PROVIDER_CHART, renderChart } from '../charts';
