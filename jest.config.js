@@ -7,6 +7,7 @@ const workspaces = [
   '<rootDir>/provider-aws/src',
   '<rootDir>/e2e/src',
   '<rootDir>/e2e/aws-gate/src',
+  '<rootDir>/e2e/demo/src',
   '<rootDir>/lint/src',
 ];
 
@@ -17,7 +18,7 @@ const shared = {
   // The linter imports the driver's and the provider's parsers by their built paths.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
-    '^@sscsi/(aws-gate)$': '<rootDir>/e2e/$1/src',
+    '^@sscsi/(aws-gate|demo)$': '<rootDir>/e2e/$1/src',
     '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
     '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
   },

@@ -3,6 +3,7 @@
 // kubeconfig with a token of its chart's ServiceAccount, and the article's walkthrough run against
 // them: publish, Secret sync, rotation, the pod's deletion. A call the roles do not allow shows as a
 // failed step or as a Forbidden answer in a program's log.
+import { transcriptReporter, Walkthrough } from '@sscsi/demo';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -22,9 +23,7 @@ import {
   serviceAccountKubeconfig,
   startDemoSystem,
   startNodeProgram,
-  transcriptReporter,
   uniqueSuffix,
-  Walkthrough,
 } from '../src';
 import { itRunsEachStep } from './walkthrough-steps';
 

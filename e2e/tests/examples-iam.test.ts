@@ -17,27 +17,22 @@ import {
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { KubeClient } from '@sscsi/common';
 import { Resources, resourcePath } from '@sscsi/common';
-
 import {
   ACCOUNT,
-  adminClient,
   ARTICLE_NAMESPACE,
   ARTICLE_REGION,
-  awsAdmin,
   createArticleOidcProvider,
   createArticleRole,
-  createServiceAccount,
   deleteArticleAws,
-  mintTokens,
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
   PARAMETER_STORE_SERVICE_ACCOUNT,
-  requireLab,
   SECRETS_MANAGER_POLICY,
   SECRETS_MANAGER_ROLE,
   SECRETS_MANAGER_SERVICE_ACCOUNT,
-  uniqueSuffix,
-} from '../src';
+} from '@sscsi/demo';
+
+import { adminClient, awsAdmin, createServiceAccount, mintTokens, requireLab, uniqueSuffix } from '../src';
 
 const lab = requireLab();
 const sfx = uniqueSuffix();

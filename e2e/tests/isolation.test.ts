@@ -9,7 +9,7 @@ import fs from 'node:fs';
 
 import type { DemoSystem } from '../src';
 import {
-  ACCOUNT,
+  LAB_ACCOUNT,
   awsAdmin,
   createNamespace,
   createPod,
@@ -71,12 +71,12 @@ beforeAll(async () => {
     {
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:allowed-${sfx}-*`],
+      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${LAB_ACCOUNT}:secret:allowed-${sfx}-*`],
     },
     {
       Effect: 'Allow',
       Action: ['ssm:GetParameters'],
-      Resource: [`arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter/iso-${sfx}/allowed`],
+      Resource: [`arn:aws:ssm:${DEMO_REGION}:${LAB_ACCOUNT}:parameter/iso-${sfx}/allowed`],
     },
   ]);
   const nothing = await createRole(aws.iam, `nothing-${sfx}`, [

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import type { DemoSystem } from '../src';
 import {
-  ACCOUNT,
+  LAB_ACCOUNT,
   awsAdmin,
   createNamespace,
   createPod,
@@ -30,7 +30,7 @@ const ns = `feat-${sfx}`;
 const FAILOVER = 'us-west-2';
 const DB_JSON = JSON.stringify({ username: 'feature-user', password: 'feature-secret-password', port: 5432 });
 const TREE = `/feat-${sfx}/app`;
-const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/feat-${name}-${sfx}`;
+const role = (name: string) => `arn:aws:iam::${LAB_ACCOUNT}:role/feat-${name}-${sfx}`;
 const OWN = role('own');
 const TARGET = role('target');
 const UNTRUSTING = role('untrusting');
@@ -125,7 +125,7 @@ beforeAll(async () => {
       {
         Effect: 'Allow',
         Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        Resource: [`arn:aws:secretsmanager:*:${ACCOUNT}:secret:feat-*-${sfx}-*`],
+        Resource: [`arn:aws:secretsmanager:*:${LAB_ACCOUNT}:secret:feat-*-${sfx}-*`],
       },
     ],
     {
@@ -147,19 +147,19 @@ beforeAll(async () => {
     {
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:feat-*-${sfx}-*`],
+      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${LAB_ACCOUNT}:secret:feat-*-${sfx}-*`],
     },
     {
       Effect: 'Allow',
       Action: 'ssm:GetParametersByPath',
-      Resource: `arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter${TREE}`,
+      Resource: `arn:aws:ssm:${DEMO_REGION}:${LAB_ACCOUNT}:parameter${TREE}`,
     },
   ]);
   const byName = await createRole(east.iam, `feat-byname-${sfx}`, [
     {
       Effect: 'Allow',
       Action: 'ssm:GetParameters',
-      Resource: `arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter${TREE}/*`,
+      Resource: `arn:aws:ssm:${DEMO_REGION}:${LAB_ACCOUNT}:parameter${TREE}/*`,
     },
   ]);
   for (const sa of ['app', 'app-failover']) await createServiceAccount(system.kube, ns, sa, OWN);

@@ -7,16 +7,16 @@ import type { KubeClient } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { AwsGate } from '../aws-gate-client';
-import { labPodIdentityAgentArgs } from '../aws-provider';
-import type { CSIDriverManifest, DaemonSetManifest } from '../charts';
-import { containerOf, DRIVER_CHART, expandedArgs, objectOf, PROVIDER_CHART, renderChart } from '../charts';
-import { CRD_DIR, ensureCsiDriver, kubectl, mountsUnder } from '../cluster';
-import { KubeletStandIn } from '../kubelet-standin';
-import type { Lab } from '../lab';
-import { adminClient, eventually, requireLab, uniqueSuffix } from '../lab';
-import type { ManagedProcess } from '../processes';
-import { DRIVER_MAIN, metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from '../processes';
+import { AwsGate } from './aws-gate-client';
+import { labPodIdentityAgentArgs } from './aws-provider';
+import type { CSIDriverManifest, DaemonSetManifest } from './charts';
+import { containerOf, DRIVER_CHART, expandedArgs, objectOf, PROVIDER_CHART, renderChart } from './charts';
+import { CRD_DIR, ensureCsiDriver, kubectl, mountsUnder } from './cluster';
+import { KubeletStandIn } from './kubelet-standin';
+import type { Lab } from './lab';
+import { adminClient, eventually, requireLab, uniqueSuffix } from './lab';
+import type { ManagedProcess } from './processes';
+import { DRIVER_MAIN, metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from './processes';
 
 export const DEMO_REGION = 'ap-northeast-1';
 

@@ -12,9 +12,9 @@ import {
   DeleteRoleCommand,
   DetachRolePolicyCommand,
 } from '@aws-sdk/client-iam';
+import type { awsAdmin } from '@sscsi/e2e';
+import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '@sscsi/e2e';
 
-import type { awsAdmin } from '../aws-provider';
-import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '../aws-provider';
 import type { PlaceholderValues } from './examples';
 import {
   envsubstCommand,
