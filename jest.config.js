@@ -6,6 +6,8 @@ const workspaces = [
   '<rootDir>/driver/src',
   '<rootDir>/provider-aws/src',
   '<rootDir>/e2e/src',
+  '<rootDir>/e2e/aws-gate/src',
+  '<rootDir>/e2e/demo/src',
   '<rootDir>/lint/src',
 ];
 
@@ -16,6 +18,7 @@ const shared = {
   // The linter imports the driver's and the provider's parsers by their built paths.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
+    '^@sscsi/(aws-gate|demo)$': '<rootDir>/e2e/$1/src',
     // Shared test fakes (common/src/testing), imported by their built paths as the linter does.
     '^@sscsi/common/dist/(.*)$': '<rootDir>/common/src/$1',
     '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',

@@ -1,25 +1,29 @@
-// The Helm charts and the AWS provider installer, checked the way an operator would: what the
-// rendered objects say, whether the real driver accepts the flags, whether the lab's API server
-// accepts everything, and whether the article's install commands work and uninstall cleanly.
+// The Helm charts and the AWS provider installer as helm renders them, checked the way an operator
+// would read them: the values and their README, what the rendered objects say, whether the real
+// driver and provider accept the flags, and that the installer is the chart's current rendering. No
+// cluster: only the lab's helm (built for the lab's Kubernetes version) and this checkout's build.
 import fs from 'node:fs';
 import path from 'node:path';
 
 import type {
   ClusterRoleBindingManifest,
   ClusterRoleManifest,
-  CSIDriverManifest,
   DaemonSetManifest,
   Manifest,
-  RenderOptions,
 } from '../src/charts';
 import {
+  ARTICLE_FLAGS,
+  AWS_AUDIENCES,
   AWS_PROVIDER_INSTALLER,
   containerOf,
+  csiDriverOf,
   documentedValues,
   DRIVER_CHART,
+  DRIVER_RELEASE,
   expandedArgs,
   grantsTokenCreation,
   helmArgs,
+  INSTALLER_NAME,
   labEnv,
   labTool,
   mustRun,
@@ -28,57 +32,18 @@ import {
   parseManifests,
   parseValuesStrictly,
   PROVIDER_CHART,
+  PROVIDER_RELEASE,
   RENDER_INSTALLER_SCRIPT,
-  renderChart,
+  renderDriver,
+  renderProvider,
   run,
+  SYSTEM_NAMESPACE,
   undocumentedOrMissingValues,
 } from '../src/charts';
-import { ContainerLogKeeper } from '../src/container-logs';
-import { eventually, REPO_ROOT, requireLab, uniqueSuffix } from '../src/lab';
+import { requireLab } from '../src/lab';
+import { DRIVER_MAIN, PROVIDER_AWS_MAIN } from '../src/processes';
 
 const lab = requireLab();
-
-const DRIVER_NAME = 'secrets-store.csi.k8s.io';
-const DRIVER_RELEASE = 'secrets-store-csi-driver';
-const PROVIDER_RELEASE = 'csi-secrets-store-provider-aws';
-const SYSTEM_NAMESPACE = 'kube-system';
-const AWS_AUDIENCES = ['sts.amazonaws.com', 'pods.eks.amazonaws.com'];
-/** The article's `--set` flags. */
-const ARTICLE_FLAGS = { 'syncSecret.enabled': 'true', enableSecretRotation: 'true' };
-const DRIVER_SA = `system:serviceaccount:${SYSTEM_NAMESPACE}:secrets-store-csi-driver`;
-const INSTALLER_NAME = 'csi-secrets-store-provider-aws';
-const CRD_DIR = path.join(DRIVER_CHART, 'crds');
-const CRD_NAMES = [
-  'secretproviderclasses.secrets-store.csi.x-k8s.io',
-  'secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io',
-];
-const DRIVER_CLUSTER_ROLES = [
-  'secretproviderclasses-role',
-  'secretprovidersyncing-role',
-  'secretproviderclasses-admin-role',
-  'secretproviderclasses-viewer-role',
-  'secretproviderclasspodstatuses-viewer-role',
-];
-const DRIVER_MAIN = path.join(REPO_ROOT, 'driver', 'dist', 'main.js');
-const PROVIDER_MAIN = path.join(REPO_ROOT, 'provider-aws', 'dist', 'main.js');
-
-function renderDriver(set: Record<string, string> = {}, o: Partial<RenderOptions> = {}): Manifest[] {
-  return renderChart(lab, DRIVER_CHART, { release: DRIVER_RELEASE, namespace: SYSTEM_NAMESPACE, set, ...o })
-    .objects;
-}
-
-function renderProvider(set: Record<string, string> = {}, o: Partial<RenderOptions> = {}): Manifest[] {
-  return renderChart(lab, PROVIDER_CHART, {
-    release: PROVIDER_RELEASE,
-    namespace: SYSTEM_NAMESPACE,
-    set,
-    ...o,
-  }).objects;
-}
-
-function csiDriverOf(objects: Manifest[]): CSIDriverManifest {
-  return objectOf<CSIDriverManifest>(objects, 'CSIDriver', DRIVER_NAME);
-}
 
 function driverDaemonSet(objects: Manifest[]): DaemonSetManifest {
   return objectOf<DaemonSetManifest>(objects, 'DaemonSet', 'secrets-store-csi-driver');
@@ -86,6 +51,20 @@ function driverDaemonSet(objects: Manifest[]): DaemonSetManifest {
 
 function providerDaemonSet(objects: Manifest[]): DaemonSetManifest {
   return objectOf<DaemonSetManifest>(objects, 'DaemonSet');
+}
+
+/** `helm lint --strict` of a chart as a release with `set`: no failure, no warning. */
+function expectLintedCleanly(chart: string, release: string, set: Record<string, string>): void {
+  const out = mustRun(lab, 'helm', [
+    'lint',
+    '--strict',
+    chart,
+    ...helmArgs({ release, namespace: SYSTEM_NAMESPACE, set }),
+    '--kube-version',
+    '1.34.4',
+  ]);
+  expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
+  expect(out).not.toMatch(/\[(WARNING|ERROR)\]/);
 }
 
 /** Every rule of every ClusterRole and Role, with the role's name. */
@@ -101,51 +80,6 @@ function rulesOf(objects: Manifest[]): Array<{ role: string; resources: string[]
       verbs: rule.verbs,
     })),
   );
-}
-
-/** `kubectl auth can-i` as someone: true for "yes", false for "no"; anything else throws. */
-function canI(as: string, verb: string, resource: string, namespace?: string, subresource?: string): boolean {
-  const args = ['auth', 'can-i', verb, resource, `--as=${as}`];
-  args.push(...(namespace ? ['--namespace', namespace] : ['--all-namespaces']));
-  if (subresource) args.push(`--subresource=${subresource}`);
-  const result = labTool(lab, 'kubectl', args);
-  const answer = result.stdout.trim();
-  if (answer === 'yes' && result.status === 0) return true;
-  if (answer === 'no' && result.status === 1) return false;
-  throw new Error(`kubectl ${args.join(' ')}: ${result.status} ${result.stdout}${result.stderr}`);
-}
-
-function getJson<T>(args: string[]): T {
-  return JSON.parse(mustRun(lab, 'kubectl', [...args, '-o', 'json'])) as T;
-}
-
-function exists(kind: string, name: string, namespace?: string): boolean {
-  const args = ['get', kind, name, '--ignore-not-found', '-o', 'name'];
-  if (namespace) args.push('--namespace', namespace);
-  return mustRun(lab, 'kubectl', args).trim() !== '';
-}
-
-/** Removes a CSIDriver that another test created (not Helm's), so that Helm can own the name. */
-function deleteCsiDriverNotFromHelm(): void {
-  if (!exists('csidriver', DRIVER_NAME)) return;
-  const current = getJson<Manifest>(['get', 'csidriver', DRIVER_NAME]);
-  const owner = current.metadata.annotations?.['meta.helm.sh/release-name'];
-  if (owner && owner !== DRIVER_RELEASE) {
-    throw new Error(
-      `CSIDriver ${DRIVER_NAME} belongs to Helm release ${owner}: uninstall it before the tests`,
-    );
-  }
-  if (!owner) mustRun(lab, 'kubectl', ['delete', 'csidriver', DRIVER_NAME, '--wait=true']);
-}
-
-function uninstallReleases(): void {
-  for (const release of [PROVIDER_RELEASE, DRIVER_RELEASE]) {
-    const result = labTool(lab, 'helm', ['uninstall', release, '--namespace', SYSTEM_NAMESPACE, '--wait']);
-    if (result.status !== 0 && !/not found/i.test(result.stderr)) {
-      throw new Error(`helm uninstall ${release}: ${result.stderr}`);
-    }
-  }
-  labTool(lab, 'kubectl', ['delete', '-f', AWS_PROVIDER_INSTALLER, '--ignore-not-found', '--wait=true']);
 }
 
 describe.each([
@@ -175,22 +109,11 @@ describe.each([
 
 describe('the secrets-store-csi-driver chart', () => {
   it('passes helm lint --strict with its defaults and with the article flags', () => {
-    for (const set of [{}, ARTICLE_FLAGS]) {
-      const out = mustRun(lab, 'helm', [
-        'lint',
-        '--strict',
-        DRIVER_CHART,
-        ...helmArgs({ release: DRIVER_RELEASE, namespace: SYSTEM_NAMESPACE, set }),
-        '--kube-version',
-        '1.34.4',
-      ]);
-      expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
-      expect(out).not.toMatch(/\[(WARNING|ERROR)\]/);
-    }
+    for (const set of [{}, ARTICLE_FLAGS]) expectLintedCleanly(DRIVER_CHART, DRIVER_RELEASE, set);
   });
 
   it('declares a CSIDriver for inline volumes that asks the kubelet for the AWS audiences by default', () => {
-    const spec = csiDriverOf(renderDriver()).spec;
+    const spec = csiDriverOf(renderDriver(lab)).spec;
     expect(spec).toEqual({
       podInfoOnMount: true,
       attachRequired: false,
@@ -206,7 +129,7 @@ describe('the secrets-store-csi-driver chart', () => {
   ])(
     'sets requiresRepublish=$republish and the rotation flag with enableSecretRotation=$rotation',
     ({ rotation, republish }) => {
-      const objects = renderDriver({ enableSecretRotation: rotation, rotationPollInterval: '30s' });
+      const objects = renderDriver(lab, { enableSecretRotation: rotation, rotationPollInterval: '30s' });
       expect(csiDriverOf(objects).spec.requiresRepublish).toBe(republish);
       const args = containerOf(driverDaemonSet(objects), 'secrets-store').args ?? [];
       expect(args.includes('--enable-secret-rotation=true')).toBe(republish);
@@ -218,7 +141,7 @@ describe('the secrets-store-csi-driver chart', () => {
     { sync: 'true', role: true },
     { sync: 'false', role: false },
   ])('has the Secret-writing role only when syncSecret.enabled=$sync', ({ sync, role }) => {
-    const objects = renderDriver({ 'syncSecret.enabled': sync });
+    const objects = renderDriver(lab, { 'syncSecret.enabled': sync });
     const secretRules = rulesOf(objects).filter((r) => r.resources.includes('secrets'));
     if (role) {
       expect(secretRules).toEqual([
@@ -248,7 +171,7 @@ describe('the secrets-store-csi-driver chart', () => {
   });
 
   it('gives the driver only the API access it needs, and aggregates SPC roles into admin, edit and view', () => {
-    const roles = objectsOfKind<ClusterRoleManifest>(renderDriver(), 'ClusterRole');
+    const roles = objectsOfKind<ClusterRoleManifest>(renderDriver(lab), 'ClusterRole');
     const driverRole = roles.find((r) => r.metadata.name === 'secretproviderclasses-role');
     // Exactly what the driver calls: events it records on pods (and patches with a count when one
     // repeats); pods and classes through informers, and by name a class not seen yet or the pod a
@@ -293,17 +216,19 @@ describe('the secrets-store-csi-driver chart', () => {
   ])(
     'sets serviceAccountTokenInSecrets on Kubernetes $kubeVersion: $inSecrets',
     ({ kubeVersion, inSecrets }) => {
-      const spec = csiDriverOf(renderDriver({}, { kubeVersion })).spec;
+      const spec = csiDriverOf(renderDriver(lab, {}, { kubeVersion })).spec;
       expect(spec.serviceAccountTokenInSecrets === true).toBe(inSecrets);
       expect(spec.tokenRequests?.map((t) => t.audience)).toEqual(AWS_AUDIENCES);
-      const without = csiDriverOf(renderDriver({}, { kubeVersion, setJson: { tokenRequests: [] } })).spec;
+      const without = csiDriverOf(
+        renderDriver(lab, {}, { kubeVersion, setJson: { tokenRequests: [] } }),
+      ).spec;
       expect(without.tokenRequests).toBeUndefined();
       expect(without.serviceAccountTokenInSecrets).toBeUndefined();
     },
   );
 
   it('runs a privileged driver beside the registrar and the liveness probe, wired to the kubelet', () => {
-    const ds = driverDaemonSet(renderDriver(ARTICLE_FLAGS));
+    const ds = driverDaemonSet(renderDriver(lab, ARTICLE_FLAGS));
     const pod = ds.spec.template.spec;
     expect(ds.metadata.namespace).toBe(SYSTEM_NAMESPACE);
     expect(ds.spec.template.metadata.labels['app.kubernetes.io/name']).toBe('secrets-store-csi-driver');
@@ -358,7 +283,7 @@ describe('the secrets-store-csi-driver chart', () => {
   it('passes flags that the driver itself accepts, for every value that becomes a flag', () => {
     if (!fs.existsSync(DRIVER_MAIN)) throw new Error(`${DRIVER_MAIN} is missing: run make build`);
     const ds = driverDaemonSet(
-      renderDriver({
+      renderDriver(lab, {
         ...ARTICLE_FLAGS,
         rotationPollInterval: '45s',
         providerHealthCheck: 'true',
@@ -396,7 +321,7 @@ describe('the secrets-store-csi-driver chart', () => {
       set[`linux.${image}.tag`] = 'dev';
       set[`linux.${image}.pullPolicy`] = 'Never';
     }
-    const ds = driverDaemonSet(renderDriver(set));
+    const ds = driverDaemonSet(renderDriver(lab, set));
     expect(ds.spec.template.spec.containers.map((c) => [c.image, c.imagePullPolicy])).toEqual([
       ['local/registrarImage:dev', 'Never'],
       ['local/image:dev', 'Never'],
@@ -425,22 +350,11 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
       {},
       { driverWritesSecrets: 'false', awsRegion: 'eu-west-1' },
     ];
-    for (const set of valueSets) {
-      const out = mustRun(lab, 'helm', [
-        'lint',
-        '--strict',
-        PROVIDER_CHART,
-        ...helmArgs({ release: PROVIDER_RELEASE, namespace: SYSTEM_NAMESPACE, set }),
-        '--kube-version',
-        '1.34.4',
-      ]);
-      expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
-      expect(out).not.toMatch(/\[(WARNING|ERROR)\]/);
-    }
+    for (const set of valueSets) expectLintedCleanly(PROVIDER_CHART, PROVIDER_RELEASE, set);
   });
 
   it('runs a non-root provider that reads only service accounts, pods and nodes, and records events', () => {
-    const objects = renderProvider();
+    const objects = renderProvider(lab);
     const ds = providerDaemonSet(objects);
     expect(ds.metadata.namespace).toBe(SYSTEM_NAMESPACE);
     const role = objectOf<ClusterRoleManifest>(objects, 'ClusterRole');
@@ -500,7 +414,7 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
   });
 
   it('mounts the kubelet pods folder (HostToContainer) only when the provider writes the files itself', () => {
-    const ds = providerDaemonSet(renderProvider({ driverWritesSecrets: 'false' }));
+    const ds = providerDaemonSet(renderProvider(lab, { driverWritesSecrets: 'false' }));
     const provider = containerOf(ds, 'provider-aws-installer');
     expect(provider.args).toContain('--driver-writes-secrets=false');
     expect(provider.volumeMounts).toContainEqual({
@@ -520,7 +434,7 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
 
   it("turns upstream's values into the provider's flags and environment", () => {
     const ds = providerDaemonSet(
-      renderProvider({
+      renderProvider(lab, {
         awsRegion: 'eu-west-1',
         useFipsEndpoint: 'true',
         'k8sThrottlingParams.qps': '20',
@@ -550,7 +464,10 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
   });
 
   it('drops the pod and node reads when awsRegion names the region, as upstream does', () => {
-    const role = objectOf<ClusterRoleManifest>(renderProvider({ awsRegion: 'eu-west-1' }), 'ClusterRole');
+    const role = objectOf<ClusterRoleManifest>(
+      renderProvider(lab, { awsRegion: 'eu-west-1' }),
+      'ClusterRole',
+    );
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
@@ -558,9 +475,10 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
   });
 
   it('passes flags that the provider itself accepts', () => {
-    if (!fs.existsSync(PROVIDER_MAIN)) throw new Error(`${PROVIDER_MAIN} is missing: run make build first`);
+    if (!fs.existsSync(PROVIDER_AWS_MAIN))
+      throw new Error(`${PROVIDER_AWS_MAIN} is missing: run make build first`);
     const ds = providerDaemonSet(
-      renderProvider({
+      renderProvider(lab, {
         driverWritesSecrets: 'false',
         'k8sThrottlingParams.qps': '20',
         'k8sThrottlingParams.burst': '40',
@@ -573,7 +491,7 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
       }),
     );
     const args = expandedArgs(containerOf(ds, 'provider-aws-installer'));
-    const accepted = run(process.execPath, [PROVIDER_MAIN, ...args, '--help']);
+    const accepted = run(process.execPath, [PROVIDER_AWS_MAIN, ...args, '--help']);
     expect(accepted.stderr).toBe('');
     expect(accepted.status).toBe(0);
   });
@@ -612,11 +530,15 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
 describe('RBAC of both charts and the installer', () => {
   it('never lets any component mint service-account tokens, whatever the values', () => {
     const renderings: Manifest[][] = [
-      renderDriver(),
-      renderDriver(ARTICLE_FLAGS),
-      renderDriver({ ...ARTICLE_FLAGS, providerHealthCheck: 'true' }, { setJson: { tokenRequests: [] } }),
-      renderProvider(),
-      renderProvider({ driverWritesSecrets: 'false', awsRegion: 'eu-west-1' }),
+      renderDriver(lab),
+      renderDriver(lab, ARTICLE_FLAGS),
+      renderDriver(
+        lab,
+        { ...ARTICLE_FLAGS, providerHealthCheck: 'true' },
+        { setJson: { tokenRequests: [] } },
+      ),
+      renderProvider(lab),
+      renderProvider(lab, { driverWritesSecrets: 'false', awsRegion: 'eu-west-1' }),
       parseManifests(fs.readFileSync(AWS_PROVIDER_INSTALLER, 'utf8')),
     ];
     let rules = 0;
@@ -642,406 +564,5 @@ describe('RBAC of both charts and the installer', () => {
     expect(
       grantsTokenCreation({ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }),
     ).toBe(true);
-  });
-});
-
-describe('the charts in the lab', () => {
-  const namespace = `charts-${uniqueSuffix()}`;
-  // With the real node the charts' pods run there, and their logs go with them: kept for the log audit.
-  const containerLogs = new ContainerLogKeeper();
-
-  // Another test file's CSIDriver, put back at the end for whoever runs beside these tests.
-  let othersCsiDriver: CSIDriverManifest | undefined;
-
-  beforeAll(() => {
-    containerLogs.start();
-    uninstallReleases();
-    if (exists('csidriver', DRIVER_NAME)) {
-      const current = getJson<CSIDriverManifest>(['get', 'csidriver', DRIVER_NAME]);
-      if (!current.metadata.annotations?.['meta.helm.sh/release-name']) othersCsiDriver = current;
-    }
-    mustRun(lab, 'kubectl', ['create', 'namespace', namespace]);
-  });
-
-  afterAll(() => {
-    uninstallReleases();
-    // The CSIDriver this file applied without Helm, if a failure left it.
-    if (exists('csidriver', DRIVER_NAME)) {
-      const current = getJson<CSIDriverManifest>(['get', 'csidriver', DRIVER_NAME]);
-      if (current.metadata.managedFields?.some((f) => f.manager === 'charts-test')) {
-        mustRun(lab, 'kubectl', ['delete', 'csidriver', DRIVER_NAME, '--wait=true']);
-      }
-    }
-    if (othersCsiDriver && !exists('csidriver', DRIVER_NAME)) {
-      const { name, labels } = othersCsiDriver.metadata;
-      const body = { ...othersCsiDriver, metadata: { name, labels } };
-      labTool(lab, 'kubectl', ['create', '-f', '-'], JSON.stringify(body));
-    }
-    labTool(lab, 'kubectl', ['delete', 'namespace', namespace, '--wait=false']);
-    containerLogs.stop();
-  });
-
-  it('applies the CRDs and the CSIDriver for real; the CRD schemas then validate SPC and SPCPS objects', () => {
-    mustRun(lab, 'kubectl', ['apply', '--server-side', '--force-conflicts', '-f', CRD_DIR]);
-    mustRun(lab, 'kubectl', [
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      ...CRD_NAMES.map((n) => `crd/${n}`),
-    ]);
-    deleteCsiDriverNotFromHelm();
-    const rendered = csiDriverOf(renderDriver(ARTICLE_FLAGS));
-    mustRun(
-      lab,
-      'kubectl',
-      ['apply', '--server-side', '--field-manager=charts-test', '-f', '-'],
-      JSON.stringify(rendered),
-    );
-    const live = getJson<CSIDriverManifest>(['get', 'csidriver', DRIVER_NAME]);
-    expect(live.spec).toMatchObject(rendered.spec);
-
-    // The article's SecretProviderClass, as written there.
-    const articleSpc = [
-      'apiVersion: secrets-store.csi.x-k8s.io/v1',
-      'kind: SecretProviderClass',
-      'metadata:',
-      '  name: my-db-secret',
-      `  namespace: ${namespace}`,
-      'spec:',
-      '  provider: aws',
-      '  parameters:',
-      '    objects: |',
-      '      - objectName: "MyDBSecret"',
-      '        objectType: "secretsmanager"',
-      '  secretObjects:',
-      '    - secretName: my-db-secret',
-      '      type: Opaque',
-      '      data:',
-      '        - objectName: MyDBSecret',
-      '          key: credentials',
-      '',
-    ].join('\n');
-    mustRun(lab, 'kubectl', ['apply', '--server-side', '-f', '-'], articleSpc);
-    const spc = getJson<{ spec: Record<string, unknown> }>([
-      'get',
-      'secretproviderclass',
-      'my-db-secret',
-      '-n',
-      namespace,
-    ]);
-    expect(spc.spec).toEqual({
-      provider: 'aws',
-      parameters: { objects: '- objectName: "MyDBSecret"\n  objectType: "secretsmanager"\n' },
-      secretObjects: [
-        {
-          secretName: 'my-db-secret',
-          type: 'Opaque',
-          data: [{ objectName: 'MyDBSecret', key: 'credentials' }],
-        },
-      ],
-    });
-
-    const badValue = labTool(
-      lab,
-      'kubectl',
-      ['create', '-f', '-'],
-      articleSpc
-        .replace('my-db-secret\n  namespace', 'bad-value\n  namespace')
-        .replace(/objects: \|\n.*\n.*\n/, 'objects: 5\n'),
-    );
-    expect(badValue.status).not.toBe(0);
-    expect(badValue.stderr).toMatch(/spec\.parameters\.objects.*must be of type string/);
-
-    const unknownField = labTool(
-      lab,
-      'kubectl',
-      ['create', '-f', '-'],
-      articleSpc
-        .replace('my-db-secret\n  namespace', 'unknown-field\n  namespace')
-        .replace('  provider: aws', '  provider: aws\n  providr: aws'),
-    );
-    expect(unknownField.status).not.toBe(0);
-    expect(unknownField.stderr).toMatch(/unknown field "spec\.providr"/);
-
-    const deprecated = labTool(
-      lab,
-      'kubectl',
-      ['apply', '--server-side', '-f', '-'],
-      articleSpc
-        .replace('secrets-store.csi.x-k8s.io/v1', 'secrets-store.csi.x-k8s.io/v1alpha1')
-        .replace('my-db-secret\n  namespace', 'old-version\n  namespace'),
-    );
-    expect(deprecated.status).toBe(0);
-    expect(deprecated.stderr).toMatch(/v1alpha1 SecretProviderClass is deprecated/);
-
-    const podStatus = {
-      apiVersion: 'secrets-store.csi.x-k8s.io/v1',
-      kind: 'SecretProviderClassPodStatus',
-      metadata: {
-        name: `sample-app-${namespace}-my-db-secret`,
-        namespace,
-        labels: { 'internal.secrets-store.csi.k8s.io/node-name': 'node-a' },
-      },
-      status: {
-        podName: 'sample-app',
-        secretProviderClassName: 'my-db-secret',
-        mounted: true,
-        targetPath: '/var/lib/kubelet/pods/uid/volumes/kubernetes.io~csi/secrets-store-inline/mount',
-        objects: [{ id: 'MyDBSecret', version: 'v1' }],
-      },
-    };
-    mustRun(lab, 'kubectl', ['apply', '--server-side', '-f', '-'], JSON.stringify(podStatus));
-    const table = mustRun(lab, 'kubectl', ['get', 'secretproviderclasspodstatuses', '-n', namespace]);
-    const [header, row] = table
-      .trim()
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/));
-    expect(header).toEqual(['NAME', 'POD', 'SECRETPROVIDERCLASS', 'MOUNTED', 'AGE']);
-    expect(row?.slice(0, 4)).toEqual([podStatus.metadata.name, 'sample-app', 'my-db-secret', 'true']);
-
-    const badStatus = labTool(
-      lab,
-      'kubectl',
-      ['create', '-f', '-'],
-      JSON.stringify({
-        ...podStatus,
-        metadata: { ...podStatus.metadata, name: 'bad' },
-        status: { ...podStatus.status, mounted: 'yes' },
-      }),
-    );
-    expect(badStatus.status).not.toBe(0);
-    expect(badStatus.stderr).toMatch(/status\.mounted.*must be of type boolean/);
-  });
-
-  it('passes a server-side dry-run of everything either chart renders, and of the installer', () => {
-    const renderings: Array<{ what: string; text: string }> = [
-      {
-        what: 'driver defaults',
-        text: renderChart(lab, DRIVER_CHART, {
-          release: DRIVER_RELEASE,
-          namespace: SYSTEM_NAMESPACE,
-          includeCrds: true,
-        }).text,
-      },
-      {
-        what: 'driver, article flags',
-        text: renderChart(lab, DRIVER_CHART, {
-          release: DRIVER_RELEASE,
-          namespace: SYSTEM_NAMESPACE,
-          set: ARTICLE_FLAGS,
-        }).text,
-      },
-      {
-        what: 'driver, every option',
-        text: renderChart(lab, DRIVER_CHART, {
-          release: DRIVER_RELEASE,
-          namespace: SYSTEM_NAMESPACE,
-          set: {
-            ...ARTICLE_FLAGS,
-            providerHealthCheck: 'true',
-            logVerbosity: '4',
-            logFormatJSON: 'true',
-            rotationPollInterval: '1m',
-            'linux.priorityClassName': 'system-node-critical',
-          },
-          setJson: {
-            'linux.env': [{ name: 'EXTRA', value: 'x' }],
-            'linux.volumes': [{ name: 'extra', emptyDir: {} }],
-            'linux.volumeMounts': [{ name: 'extra', mountPath: '/extra' }],
-            imagePullSecrets: [{ name: 'registry' }],
-          },
-        }).text,
-      },
-      {
-        what: 'provider defaults',
-        text: renderChart(lab, PROVIDER_CHART, { release: PROVIDER_RELEASE, namespace: SYSTEM_NAMESPACE })
-          .text,
-      },
-      {
-        what: 'provider writes files',
-        text: renderChart(lab, PROVIDER_CHART, {
-          release: PROVIDER_RELEASE,
-          namespace: SYSTEM_NAMESPACE,
-          set: {
-            driverWritesSecrets: 'false',
-            awsRegion: 'eu-west-1',
-            useFipsEndpoint: 'true',
-            'k8sThrottlingParams.qps': '20',
-          },
-          setJson: { env: [{ name: 'AWS_ENDPOINT_URL', value: 'http://127.0.0.1:15000' }] },
-        }).text,
-      },
-      { what: 'installer', text: fs.readFileSync(AWS_PROVIDER_INSTALLER, 'utf8') },
-    ];
-    for (const { what, text } of renderings) {
-      const result = labTool(
-        lab,
-        'kubectl',
-        [
-          'apply',
-          '--server-side',
-          '--force-conflicts',
-          '--dry-run=server',
-          '--field-manager=charts-dry-run',
-          '-f',
-          '-',
-        ],
-        text,
-      );
-      expect({ what, status: result.status, stderr: result.stderr }).toEqual({ what, status: 0, stderr: '' });
-      expect(result.stdout).toMatch(/serverside-applied \(server dry run\)/);
-    }
-    // Nothing was created by the dry runs.
-    expect(exists('clusterrole', 'secretproviderclasses-role')).toBe(false);
-    expect(exists('daemonset', INSTALLER_NAME, SYSTEM_NAMESPACE)).toBe(false);
-  });
-
-  it("installs the driver with the article's exact command", () => {
-    deleteCsiDriverNotFromHelm();
-    const out = mustRun(lab, 'helm', [
-      'upgrade',
-      '--install',
-      DRIVER_RELEASE,
-      DRIVER_CHART,
-      '--namespace',
-      SYSTEM_NAMESPACE,
-      '--set',
-      'syncSecret.enabled=true',
-      '--set',
-      'enableSecretRotation=true',
-      '--wait',
-      '--timeout',
-      '90s',
-    ]);
-    expect(out).toMatch(/STATUS: deployed/);
-    expect(out).toMatch(/Sync as Kubernetes Secret \(syncSecret\.enabled\):\s+on/);
-
-    // The article's check: one DaemonSet labelled with the chart name in kube-system.
-    const list = getJson<{ items: DaemonSetManifest[] }>([
-      'get',
-      'ds',
-      '-n',
-      SYSTEM_NAMESPACE,
-      '-l',
-      'app.kubernetes.io/name=secrets-store-csi-driver',
-    ]);
-    expect(list.items.map((d) => d.metadata.name)).toEqual(['secrets-store-csi-driver']);
-    const csiDriver = getJson<CSIDriverManifest>(['get', 'csidriver', DRIVER_NAME]);
-    expect(csiDriver.metadata.annotations?.['meta.helm.sh/release-name']).toBe(DRIVER_RELEASE);
-    expect(csiDriver.spec.requiresRepublish).toBe(true);
-    expect(csiDriver.spec.tokenRequests?.map((t) => t.audience)).toEqual(AWS_AUDIENCES);
-
-    // What the API server now lets the driver do.
-    expect(canI(DRIVER_SA, 'create', 'secrets', namespace)).toBe(true);
-    expect(canI(DRIVER_SA, 'list', 'secretproviderclasses')).toBe(true);
-    expect(canI(DRIVER_SA, 'update', 'secretproviderclasspodstatuses', namespace)).toBe(true);
-    expect(canI(DRIVER_SA, 'create', 'serviceaccounts', namespace, 'token')).toBe(false);
-    expect(canI(DRIVER_SA, 'delete', 'pods', namespace)).toBe(false);
-  });
-
-  it('folds the SPC roles into the built-in edit and view roles', async () => {
-    mustRun(lab, 'kubectl', [
-      'create',
-      'rolebinding',
-      'viewer',
-      '--clusterrole=view',
-      '--user=charts-viewer',
-      '-n',
-      namespace,
-    ]);
-    mustRun(lab, 'kubectl', [
-      'create',
-      'rolebinding',
-      'editor',
-      '--clusterrole=edit',
-      '--user=charts-editor',
-      '-n',
-      namespace,
-    ]);
-    await eventually('the aggregated roles to reach view and edit', () =>
-      canI('charts-viewer', 'list', 'secretproviderclasspodstatuses', namespace) &&
-      canI('charts-editor', 'create', 'secretproviderclasses', namespace)
-        ? true
-        : undefined,
-    );
-    expect(canI('charts-viewer', 'create', 'secretproviderclasses', namespace)).toBe(false);
-  });
-
-  it('applies the AWS provider installer after the driver, as the article does, and deletes it again', () => {
-    mustRun(lab, 'kubectl', ['apply', '-f', AWS_PROVIDER_INSTALLER]);
-    const list = getJson<{ items: DaemonSetManifest[] }>([
-      'get',
-      'ds',
-      '-n',
-      SYSTEM_NAMESPACE,
-      '-l',
-      `app=${INSTALLER_NAME}`,
-    ]);
-    expect(list.items.map((d) => d.metadata.name)).toEqual([INSTALLER_NAME]);
-    const providerSa = `system:serviceaccount:${SYSTEM_NAMESPACE}:${INSTALLER_NAME}`;
-    expect(canI(providerSa, 'get', 'serviceaccounts')).toBe(true);
-    expect(canI(providerSa, 'get', 'nodes')).toBe(true);
-    expect(canI(providerSa, 'list', 'pods')).toBe(false);
-    expect(canI(providerSa, 'get', 'secrets')).toBe(false);
-    expect(canI(providerSa, 'create', 'serviceaccounts', namespace, 'token')).toBe(false);
-
-    mustRun(lab, 'kubectl', ['delete', '-f', AWS_PROVIDER_INSTALLER, '--wait=true']);
-    expect(exists('daemonset', INSTALLER_NAME, SYSTEM_NAMESPACE)).toBe(false);
-    expect(exists('clusterrole', `${INSTALLER_NAME}-cluster-role`)).toBe(false);
-  });
-
-  it('installs the AWS provider chart into kube-system', () => {
-    const out = mustRun(lab, 'helm', [
-      'upgrade',
-      '--install',
-      PROVIDER_RELEASE,
-      PROVIDER_CHART,
-      '--namespace',
-      SYSTEM_NAMESPACE,
-      '--wait',
-      '--timeout',
-      '90s',
-    ]);
-    expect(out).toMatch(/STATUS: deployed/);
-    const list = getJson<{ items: DaemonSetManifest[] }>([
-      'get',
-      'ds',
-      '-n',
-      SYSTEM_NAMESPACE,
-      '-l',
-      // Upstream's chart's label and names, which upstream's own provider tests look up.
-      'app=secrets-store-csi-driver-provider-aws',
-    ]);
-    expect(list.items.map((d) => d.metadata.name)).toEqual([
-      'csi-secrets-store-provider-aws-secrets-store-csi-driver-provide',
-    ]);
-    expect(
-      exists('clusterrole', 'csi-secrets-store-provider-aws-secrets-store-csi-driver-provide-cluster-role'),
-    ).toBe(true);
-  });
-
-  it('uninstalls both releases and leaves only the CRDs behind', () => {
-    for (const release of [PROVIDER_RELEASE, DRIVER_RELEASE]) {
-      mustRun(lab, 'helm', ['uninstall', release, '--namespace', SYSTEM_NAMESPACE, '--wait']);
-    }
-    const left = mustRun(lab, 'kubectl', [
-      'get',
-      'daemonsets,serviceaccounts,clusterroles,clusterrolebindings,csidrivers',
-      '--all-namespaces',
-      '-l',
-      `app.kubernetes.io/instance in (${DRIVER_RELEASE},${PROVIDER_RELEASE})`,
-      '-o',
-      'name',
-    ]);
-    expect(left.trim()).toBe('');
-    expect(exists('csidriver', DRIVER_NAME)).toBe(false);
-    for (const role of DRIVER_CLUSTER_ROLES) expect(exists('clusterrole', role)).toBe(false);
-    expect(exists('serviceaccount', 'secrets-store-csi-driver', SYSTEM_NAMESPACE)).toBe(false);
-    const releases = mustRun(lab, 'helm', ['list', '--all', '--namespace', SYSTEM_NAMESPACE, '-q']).split(
-      '\n',
-    );
-    expect(releases).not.toContain(DRIVER_RELEASE);
-    expect(releases).not.toContain(PROVIDER_RELEASE);
-    for (const crd of CRD_NAMES) expect(exists('crd', crd)).toBe(true);
   });
 });
