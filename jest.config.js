@@ -5,6 +5,7 @@ const workspaces = [
   '<rootDir>/common/src',
   '<rootDir>/driver/src',
   '<rootDir>/provider-aws/src',
+  '<rootDir>/sync-controller/src',
   '<rootDir>/e2e/src',
   '<rootDir>/e2e/aws-gate/src',
   '<rootDir>/e2e/demo/src',
