@@ -9,6 +9,8 @@ export * from './program';
 export * from './payload';
 export * from './atomic-writer';
 export * from './file-ownership';
+export * from './tls';
+export * from './work-queue';
 export * from './provider/provider-clients';
 export * from './provider/provider-error';
 export * from './provider/provider-name';

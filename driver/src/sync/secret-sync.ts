@@ -35,6 +35,7 @@ import {
   podReference,
   Resources,
   resourcePath,
+  WorkQueue,
 } from '@sscsi/common';
 
 import { NODE_LABEL, podStatusName } from '../kube/pod-status';
@@ -47,7 +48,6 @@ import { volumeOfClass } from './pod-volume';
 import { buildSecretContent, SyncError } from './secret-data';
 import type { ContentSource, WantedSecret } from './secret-plan';
 import { planSecret } from './secret-plan';
-import { WorkQueue } from './work-queue';
 
 const FORBIDDEN_HINT =
   'the driver may not write Secrets: its ServiceAccount lacks the sync RBAC (install the chart with syncSecret.enabled=true)';

@@ -61,6 +61,21 @@ beforeAll(() => {
   );
   openssl('pkcs12', '-export', '-passout', 'pass:', '-in', 'rsa.crt', '-inkey', 'rsa.key', '-out', 'rsa.pfx');
   openssl('pkcs8', '-topk8', '-passout', 'pass:hunter22', '-in', 'rsa.key', '-out', 'rsa-encrypted.pem');
+  openssl(
+    'pkcs12',
+    '-export',
+    '-legacy',
+    '-name',
+    'web',
+    '-passout',
+    'pass:',
+    '-in',
+    'rsa.crt',
+    '-inkey',
+    'rsa.key',
+    '-out',
+    'rsa-named.pfx',
+  );
 });
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -126,5 +141,33 @@ describe('privateKeyOf', () => {
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).not.toMatch(/MII|BEGIN/);
     }
+  });
+});
+
+describe('certificatesOf', () => {
+  it('keeps the certificates of a PEM bundle as they are, in order, without keys', () => {
+    const bundle = Buffer.concat([read('rsa.key'), read('rsa.crt'), read('ec.crt')]);
+    expect(certificatesOf(bundle).toString()).toBe(`${read('rsa.crt')}${read('ec.crt')}`);
+  });
+
+  it("writes a PFX's certificate as Go's pkcs12.ToPEM does when asked (upstream's sync controller's bytes)", () => {
+    const fingerprint = new crypto.X509Certificate(read('rsa.crt')).fingerprint
+      .replace(/:/g, '')
+      .toLowerCase();
+    const body = read('rsa.crt').toString().replace('-----BEGIN CERTIFICATE-----\n', '');
+    expect(certificatesOf(read('rsa-named.pfx'), { pfxBagAttributes: true }).toString()).toBe(
+      `-----BEGIN CERTIFICATE-----\nfriendlyName: web\nlocalKeyId: ${fingerprint}\n\n${body}`,
+    );
+    // The driver's form: node-forge's PEM, the same certificate.
+    const plain = certificatesOf(read('rsa-named.pfx')).toString();
+    expect(plain).not.toMatch(/localKeyId/);
+    expect(new crypto.X509Certificate(plain).fingerprint).toBe(
+      new crypto.X509Certificate(read('rsa.crt')).fingerprint,
+    );
+  });
+
+  it('refuses input that is neither PEM nor a PFX with an empty password', () => {
+    expect(() => certificatesOf(Buffer.from('hello'))).toThrow(TlsError);
+    expect(() => certificatesOf(read('rsa.key'))).toThrow(/no certificate found/);
   });
 });
