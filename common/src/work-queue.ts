@@ -1,7 +1,8 @@
-// A queue of keys to reconcile (the driver's Secret sync, the sync controller): a key waiting is not queued twice, a key being worked on is queued
-// again when it changes meanwhile, failures come back after a growing delay, and work may ask to
-// run again later (a pod not in the cache yet). Nothing runs before start(): the caches the work
-// reads are filled first, so that no key is judged against an empty cache and dropped.
+// A queue of keys to reconcile (the driver's Secret sync, the sync controller): a key waiting is not
+// queued twice, a key being worked on is queued again when it changes meanwhile, failures come back
+// after a growing delay, and work may ask to run again later (a pod not in the cache yet). Nothing
+// runs before start(): the caches the work reads are filled first, so that no key is judged against
+// an empty cache and dropped.
 export interface WorkQueueOptions {
   concurrency?: number;
   baseDelayMs?: number;
