@@ -127,6 +127,7 @@ describe('ProviderClients', () => {
     expect(err.reason).toBe('CallFailed');
     expect(err.code).toBe(Status.UNAVAILABLE);
     expect(err.message).toContain('provider "fake" is unavailable: throttled by AWS');
+    expect(err).toMatchObject({ provider: 'fake', attempts: 3 });
     expect(provider.mountCalls).toBe(3);
   });
 
@@ -168,6 +169,7 @@ describe('ProviderClients', () => {
       .mount('fake', CALL, new Date(started + 500))
       .catch((e: unknown) => e)) as ProviderCallError;
     expect(err.code).toBe(Status.UNAVAILABLE);
+    expect(err.attempts).toBe(1);
     expect(provider.mountCalls).toBe(1);
   });
 
@@ -256,6 +258,7 @@ describe('ProviderClients', () => {
       .mount('absent', CALL, inSeconds(10))
       .catch((e: unknown) => e)) as ProviderCallError;
     expect(err.reason).toBe('ProviderNotFound');
+    expect(err.provider).toBe('absent');
     expect(err.message).toContain(`no absent.sock in ${dir}`);
   });
 
@@ -266,6 +269,7 @@ describe('ProviderClients', () => {
       .catch((e: unknown) => e)) as ProviderCallError;
     expect(err).toMatchObject({
       reason: 'InvalidProviderName',
+      provider: '../fake',
       code: Status.INVALID_ARGUMENT,
       message: 'invalid provider name "../fake": want [a-zA-Z0-9_-]{1,30}',
     });

@@ -72,6 +72,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 const waitForReady = () => new grpc.Metadata({ waitForReady: true });
 
+/** The last failure of a call, with the number of attempts it took. */
+class AttemptsMade {
+  constructor(
+    readonly err: unknown,
+    readonly attempts: number,
+  ) {}
+}
+
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return typeof err === 'object' && err !== null && 'code' in err && 'details' in err;
 }
@@ -86,6 +94,7 @@ function cancelled(provider: string, signal: AbortSignal): ProviderCallError {
   return new ProviderCallError('CallFailed', `call to provider "${provider}" was cancelled`, {
     cause: signal.reason,
     code: Status.CANCELLED,
+    provider,
   });
 }
 
@@ -96,13 +105,14 @@ function content(provider: string, response: MountResponse__Output): MountedCont
     throw new ProviderCallError(
       'ProviderError',
       `provider "${provider}" failed to mount the objects: error code ${code}`,
-      { providerCode: code },
+      { providerCode: code, provider },
     );
   }
   if (response.objectVersion.length === 0) {
     throw new ProviderCallError(
       'NoObjectVersions',
       `provider "${provider}" returned no object versions; a provider must report at least one object`,
+      { provider },
     );
   }
   return {
@@ -143,6 +153,7 @@ export class ProviderClients implements ProviderGateway {
       throw new ProviderCallError(
         'ProviderNotFound',
         `provider "${provider}" not found: no ${provider}.sock in ${this.options.searchPaths.join(', ')}; is the provider installed on this node?`,
+        { provider },
       );
     }
     if (existing && existing.socketPath === found.socketPath && existing.identity === found.identity)
@@ -206,7 +217,8 @@ export class ProviderClients implements ProviderGateway {
         // Jitter spreads the retries of many volumes failing together (throttling, a restart).
         const wait = delay * (0.5 + Math.random() / 2);
         const retriable = isServiceError(err) && err.code === Status.UNAVAILABLE;
-        if (!retriable || attempt >= MAX_ATTEMPTS || Date.now() + wait >= deadline.getTime()) throw err;
+        if (!retriable || attempt >= MAX_ATTEMPTS || Date.now() + wait >= deadline.getTime())
+          throw new AttemptsMade(err, attempt);
         this.options.logger.debug(
           { provider, attempt, retryInMs: Math.round(wait) },
           'provider unavailable; retrying',
@@ -257,52 +269,49 @@ export class ProviderClients implements ProviderGateway {
             pending.on('status', () => signal?.removeEventListener('abort', cancel));
           }),
       );
-    } catch (err) {
-      throw this.describe(provider, err, deadline);
+    } catch (failure) {
+      const { err, attempts } =
+        failure instanceof AttemptsMade ? failure : { err: failure, attempts: undefined };
+      throw this.describe(provider, err, deadline, attempts);
     }
     return content(provider, response);
   }
 
-  private describe(provider: string, err: unknown, deadline: Date): unknown {
+  private describe(provider: string, err: unknown, deadline: Date, attempts: number | undefined): unknown {
     if (!isServiceError(err)) return err;
     const name = `provider "${provider}"`;
+    const about = { cause: err, provider, attempts };
     switch (err.code) {
       case Status.UNAVAILABLE:
-        return new ProviderCallError('CallFailed', `${name} is unavailable: ${err.details}`, { cause: err });
+        return new ProviderCallError('CallFailed', `${name} is unavailable: ${err.details}`, about);
       case Status.DEADLINE_EXCEEDED: {
         const conn = this.connections.get(provider);
         if (conn && conn.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
           return new ProviderCallError(
             'CallFailed',
             `could not connect to ${name} at ${conn.socketPath} before the deadline (${deadline.toISOString()}); is the provider running?`,
-            { cause: err, code: Status.DEADLINE_EXCEEDED },
+            { ...about, code: Status.DEADLINE_EXCEEDED },
           );
         }
         return new ProviderCallError(
           'CallFailed',
           `${name} did not answer before the deadline (${deadline.toISOString()})`,
-          {
-            cause: err,
-            code: Status.DEADLINE_EXCEEDED,
-          },
+          { ...about, code: Status.DEADLINE_EXCEEDED },
         );
       }
       case Status.RESOURCE_EXHAUSTED:
         return new ProviderCallError(
           'CallFailed',
           `${name} sent a response larger than --max-call-recv-msg-size (${this.options.maxReceiveMessageSize} bytes)`,
-          { cause: err, code: Status.RESOURCE_EXHAUSTED },
+          { ...about, code: Status.RESOURCE_EXHAUSTED },
         );
       case Status.CANCELLED:
         return new ProviderCallError('CallFailed', `call to ${name} was cancelled`, {
-          cause: err,
+          ...about,
           code: Status.CANCELLED,
         });
       default:
-        return new ProviderCallError('CallFailed', `${name}: ${err.details}`, {
-          cause: err,
-          code: err.code,
-        });
+        return new ProviderCallError('CallFailed', `${name}: ${err.details}`, { ...about, code: err.code });
     }
   }
 

@@ -28,13 +28,19 @@ export class ProviderCallError extends StatusError {
   override name = 'ProviderCallError';
   /** The provider's own error code (MountResponse.error.code), for a ProviderError. */
   readonly providerCode: string | undefined;
+  /** The provider called (or the name that could not name one). */
+  readonly provider: string | undefined;
+  /** Attempts made at the call, for a CallFailed. */
+  readonly attempts: number | undefined;
 
   constructor(
     readonly reason: ProviderFailure,
     message: string,
-    options?: { cause?: unknown; code?: Status; providerCode?: string },
+    options?: { cause?: unknown; code?: Status; providerCode?: string; provider?: string; attempts?: number },
   ) {
     super(options?.code ?? CODES[reason], message, options);
     this.providerCode = options?.providerCode;
+    this.provider = options?.provider;
+    this.attempts = options?.attempts;
   }
 }

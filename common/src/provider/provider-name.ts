@@ -10,6 +10,7 @@ export function checkProviderName(provider: string): void {
     throw new ProviderCallError(
       'InvalidProviderName',
       `invalid provider name "${provider}": want [a-zA-Z0-9_-]{1,30}`,
+      { provider },
     );
   }
 }
