@@ -9,3 +9,5 @@ export * from './program';
 export * from './payload';
 export * from './atomic-writer';
 export * from './file-ownership';
+export * from './abortable';
+export * from './single-flight';

@@ -27,7 +27,7 @@
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { GetParametersCommand, GetParametersCommandOutput, Parameter } from '@aws-sdk/client-ssm';
 
-import { unlessAborted } from '../abortable';
+import { unlessAborted } from '@sscsi/common';
 import { ssmSdk } from '../aws-clients';
 import { classifyAwsError } from '../aws-errors';
 
