@@ -107,6 +107,22 @@ describe('SingleFlight', () => {
     await expect(again).resolves.toBe('fresh');
   });
 
+  it('forgets a call given up by all at once, even one that does not stop on its signal', async () => {
+    const flights = new SingleFlight<string, string>();
+    const gone = new AbortController();
+    let calls = 0;
+    const stubborn = () => {
+      calls++;
+      return new Promise<string>(() => undefined);
+    };
+    const waiting = flights.run('k', stubborn, gone.signal);
+    gone.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    expect(flights.size).toBe(0);
+    void flights.run('k', stubborn);
+    expect(calls).toBe(2);
+  });
+
   it('rejects a caller whose signal already aborted, without a call', async () => {
     const flights = new SingleFlight<string, string>();
     const held = new HeldCall();
