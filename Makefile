@@ -67,6 +67,7 @@ lint: deps
 	node_modules/.bin/tsc -b
 	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
+	node scripts/check-import-cycles.js
 	node_modules/.bin/prettier --check --log-level warn .
 	bash -n e2e/lab/*.sh e2e/peer/*.sh scripts/*.sh
 	@# The manifests users copy (examples/: the article's, which make demo applies) must pass the

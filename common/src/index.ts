@@ -15,3 +15,5 @@ export * from './provider/provider-clients';
 export * from './provider/provider-error';
 export * from './provider/provider-name';
 export * from './events/event-recorder';
+export * from './abortable';
+export * from './single-flight';

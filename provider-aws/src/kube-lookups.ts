@@ -4,9 +4,8 @@
 // A shared request belongs to no one mount: it runs without any mount's signal (the client's own
 // timeout bounds it), and each mount stops waiting when its own signal aborts.
 import type { KubeClient, Node, Pod, ServiceAccount } from '@sscsi/common';
-import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import { isNotFound, Resources, resourcePath, unlessAborted } from '@sscsi/common';
 
-import { unlessAborted } from './abortable';
 import { MountError } from './errors';
 
 export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';

@@ -18,10 +18,10 @@ import { IdentityResolver } from './credentials/identity';
 import { TokenVerifier } from './credentials/token-verifier';
 import { MountError } from './errors';
 import { FakeAws } from './fetch/fake-aws';
-import { MAX_TREE_BYTES, MAX_TREE_FILES } from './fetch/object-tree';
 import { ValueCache } from './fetch/value-cache';
 import { ProviderMetrics } from './metrics';
 import { MountService } from './mount';
+import { MAX_TREE_BYTES, MAX_TREE_FILES } from './parameters/tree-limits';
 
 const REGION = 'us-east-1';
 const FAILOVER = 'us-west-2';

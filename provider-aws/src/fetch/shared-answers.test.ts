@@ -4,7 +4,7 @@
 import { createLogger } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { GetParametersCommand } from '@aws-sdk/client-ssm';
+import type { GetParametersCommand } from '@aws-sdk/client-ssm';
 import { Registry } from 'prom-client';
 
 import { CredentialCache } from '../credentials/credential-cache';
@@ -19,9 +19,12 @@ import { PodIdentityAgent } from '../credentials/pod-identity';
 import { TokenVerifier } from '../credentials/token-verifier';
 import { ProviderMetrics } from '../metrics';
 import { MountService } from '../mount';
+import { HeldClient, until } from '../testing/held-client';
 import { FakeAws } from './fake-aws';
+import { MAX_KEPT_ANSWERS } from './kept-answers';
 import type { MountRound, Sender } from './shared-answers';
-import { MAX_KEPT_ANSWERS, MAX_KEPT_VALUE_BYTES, parameterNameOf, SharedAnswers } from './shared-answers';
+import { MAX_KEPT_VALUE_BYTES, SharedAnswers } from './shared-answers';
+import { parameterNameOf } from './ssm-names';
 import { ValueCache } from './value-cache';
 
 const REGION = 'us-east-1';
@@ -381,26 +384,6 @@ describe('who shares', () => {
   });
 });
 
-/** A client whose calls the test answers, recording the signal of each. */
-class HeldClient implements Sender {
-  readonly calls: Array<{
-    command: unknown;
-    signal?: AbortSignal;
-    answer: (out: unknown) => void;
-    fail: (e: unknown) => void;
-  }> = [];
-
-  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
-    return new Promise((answer, fail) => {
-      this.calls.push({ command, signal: options?.abortSignal, answer, fail });
-    });
-  }
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
-}
-
 describe('shared calls: cancellation and faults', () => {
   const credentials = { accessKeyId: 'AKID' };
   const shared = new SharedAnswers({ windowMs: WINDOW_MS, coalesceMs: 1 });
@@ -479,51 +462,5 @@ describe('shared calls: cancellation and faults', () => {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
     expect(h.aws.count('GetParameters')).toBe(1);
-  });
-
-  it('names of many mounts of one identity go out ten per call, no name twice in a call', async () => {
-    const held = new HeldClient();
-    const sends = Array.from({ length: 25 }, (_, i) =>
-      shared.ssm(held, credentials, REGION, round(`/batch-${i}`)).send(
-        new GetParametersCommand({
-          Names: [`/p/${i}`, ...(i === 0 ? ['/p/1:2'] : [])],
-          WithDecryption: true,
-        }),
-      ),
-    );
-    await until(() => held.calls.length === 3);
-    const names = held.calls.map((c) => (c.command as GetParametersCommand).input.Names ?? []);
-    expect(names.map((n) => n.length).sort()).toEqual([10, 10, 6]);
-    for (const n of names) expect(new Set(n.map(parameterNameOf)).size).toBe(n.length);
-    for (const [i, call] of held.calls.entries()) {
-      call.answer({
-        Parameters: (names[i] ?? []).map((s) => ({ Name: parameterNameOf(s), Value: s, Version: 2 })),
-        InvalidParameters: [],
-      });
-    }
-    const answers = await Promise.all(sends);
-    expect(answers[0]).toMatchObject({
-      Parameters: [{ Value: '/p/0' }, { Value: '/p/1:2' }],
-      InvalidParameters: [],
-    });
-    expect(answers[7]).toMatchObject({ Parameters: [{ Value: '/p/7' }] });
-  });
-});
-
-describe('parameterNameOf', () => {
-  it.each([
-    ['/app/db/password', '/app/db/password'],
-    ['/app/db/password:3', '/app/db/password'],
-    ['name:label', 'name'],
-    [
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
-    ],
-    [
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x:7',
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
-    ],
-  ])('%s is %s', (selector, name) => {
-    expect(parameterNameOf(selector)).toBe(name);
   });
 });

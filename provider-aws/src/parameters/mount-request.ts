@@ -8,7 +8,8 @@ import { invalidParameters, MountError } from '../errors';
 import type { AssumeRoleTarget } from './assume-role';
 import { parseAssumeRole } from './assume-role';
 import type { ObjectDescriptor } from './descriptors';
-import { parseObjects, parsePathTranslation } from './descriptors';
+import { parseObjects } from './descriptors';
+import { parsePathTranslation } from './file-names';
 
 export const Attr = {
   podName: 'csi.storage.k8s.io/pod.name',

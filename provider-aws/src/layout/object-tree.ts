@@ -1,27 +1,14 @@
 // Objects written as many files (jsonKeysAsFiles, parametersUnderPath): the files, named inside the
-// object's directory by path translation, within limits that keep one object from filling the
-// volume or the driver's answer (4 MiB by default).
+// object's directory by the file-name rules, within the limits of one object (tree-limits.ts).
+import type { ParameterTreeEntry } from '../fetch/fetched';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
-import { TREE_FIELDS, toFileName } from '../parameters/descriptors';
-import type { MountFile } from './files';
-import type { ParameterTreeEntry } from './parameter-store';
-
-/** Files one object may write. */
-export const MAX_TREE_FILES = 1000;
-/** Bytes one object's files may hold together: half of what the driver takes in one answer by default. */
-export const MAX_TREE_BYTES = 2 * 1024 * 1024;
+import { TREE_FIELDS } from '../parameters/descriptors';
+import { toFileName } from '../parameters/file-names';
+import { MAX_TREE_BYTES, MAX_TREE_FILES, tooManyBytes, tooManyFiles } from '../parameters/tree-limits';
+import type { MountFile } from './mount-file';
 
 const objectOf = (d: ObjectDescriptor) => `object ${JSON.stringify(d.objectName)}`;
-
-export function tooManyFiles(d: ObjectDescriptor, count?: number): MountError {
-  const field = d.tree?.kind === 'jsonKeys' ? TREE_FIELDS.jsonKeys : TREE_FIELDS.parametersUnderPath;
-  const found = count === undefined ? 'more' : String(count);
-  return new MountError(
-    'InvalidSecretContent',
-    `${objectOf(d)} (${field}) would write ${found} files, more than the ${MAX_TREE_FILES} one object may write: list parts of it as separate objects`,
-  );
-}
 
 /** The files of a tree's entries: `<directory>/<entry name after path translation>`. */
 export function treeFiles(
@@ -54,12 +41,7 @@ export function treeFiles(
     }
     names.set(relative, entry.name);
     bytes += entry.value.length;
-    if (bytes > MAX_TREE_BYTES) {
-      throw new MountError(
-        'InvalidSecretContent',
-        `${objectOf(d)}: its files would hold more than ${MAX_TREE_BYTES} bytes, the most one object may write: list parts of it as separate objects`,
-      );
-    }
+    if (bytes > MAX_TREE_BYTES) throw tooManyBytes(d);
     files.push({ path: `${d.fileName}/${relative}`, mode, contents: entry.value, version: entry.version });
   }
   if (files.length === 0) {

@@ -1,7 +1,6 @@
 import { MountError } from '../errors';
 import { parseObjects } from '../parameters/descriptors';
 import { filesOf } from './files';
-import { parameterBatches } from './object-fetcher';
 
 const ctx = { pathTranslation: '_', region: 'us-east-1', failoverRegion: undefined };
 
@@ -64,24 +63,5 @@ describe('filesOf: one object listed twice, as upstream allows', () => {
       ['old-user', 'old', 'v1'],
       ['db', '{"u":"new"}', 'v2'],
     ]);
-  });
-});
-
-describe('parameterBatches', () => {
-  const param = (name: string, extra = '') => `- {objectName: "${name}", objectType: ssmparameter${extra}}`;
-
-  it('puts at most ten parameters in a call', () => {
-    const ds = parseObjects(Array.from({ length: 23 }, (_, i) => param(`/p${i}`)).join('\n'), ctx);
-    expect(parameterBatches(ds).map((b) => b.length)).toEqual([10, 10, 3]);
-  });
-
-  it('never asks for one name twice in a call', () => {
-    const ds = parseObjects(
-      [param('/a'), param('/a', ', objectAlias: a1, objectVersion: "1"'), param('/b')].join('\n'),
-      ctx,
-    );
-    const batches = parameterBatches(ds);
-    expect(batches).toHaveLength(2);
-    for (const b of batches) expect(new Set(b.map((d) => d.objectName)).size).toBe(b.length);
   });
 });

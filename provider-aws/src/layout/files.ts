@@ -1,17 +1,12 @@
-// The files of a mount: one per object (unless a later entry for the same object writes its file),
-// or a directory of them (object-tree.ts), plus one per jmesPath entry (each result must be a
-// string), each with its mode and the version of the object it came from.
+// The layout stage, fetched objects to files. The files of a mount: one per object (unless a later
+// entry for the same object writes its file), or a directory of them (object-tree.ts), plus one per
+// jmesPath entry (each result must be a string), each with its mode and the version of the object
+// it came from.
 import { MountError } from '../errors';
+import type { FetchedObject } from '../fetch/fetched';
 import { search } from '../jmespath';
-import type { FetchedObject } from './object-fetcher';
+import type { MountFile } from './mount-file';
 import { jsonKeyEntries, treeFiles } from './object-tree';
-
-export interface MountFile {
-  path: string;
-  mode: number;
-  contents: Buffer;
-  version: string;
-}
 
 export function filesOf(fetched: readonly FetchedObject[], defaultMode: number): MountFile[] {
   const files: MountFile[] = [];
