@@ -15,7 +15,7 @@
 // reads none. A Secret is written only when what it should hold changes (secret-plan.ts decides
 // between pods that disagree).
 import type {
-  KubeClient,
+  KubeApi,
   Logger,
   OwnerReference,
   Pod,
@@ -51,7 +51,7 @@ const FORBIDDEN_HINT =
   'the driver may not write Secrets: its ServiceAccount lacks the sync RBAC (install the chart with syncSecret.enabled=true)';
 
 export interface SecretSyncOptions {
-  kube: KubeClient;
+  kube: KubeApi;
   nodeId: string;
   /** The CSI driver name: a status's volume must be one of this driver. */
   driverName: string;
