@@ -14,8 +14,10 @@ const shared = {
   testEnvironment: 'node',
   // Tests run from the TypeScript sources of every workspace, no build needed for imports.
   // The linter imports the driver's and the provider's parsers by their built paths.
+  // Tests' fakes and harnesses: @sscsi/common/testing, never part of @sscsi/common's build.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
+    '^@sscsi/common/testing$': '<rootDir>/common/src/testing',
     '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
     '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
   },

@@ -3,7 +3,7 @@
 import type { Secret } from '@sscsi/common';
 import { KubeApiError } from '@sscsi/common';
 
-import { FakeKube } from './fake-kube';
+import { FakeKube } from '@sscsi/common/testing';
 import { NamedSecrets } from './named-secrets';
 
 const NS = 'default';

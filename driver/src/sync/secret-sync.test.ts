@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { NODE_LABEL } from '../kube/pod-status';
 import { SecretProviderClassCache } from '../kube/secret-provider-classes';
-import { FakeKube } from './fake-kube';
+import { FakeKube } from '@sscsi/common/testing';
 import type { SecretSyncOptions } from './secret-sync';
 import { SecretSync } from './secret-sync';
 

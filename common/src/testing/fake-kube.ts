@@ -2,8 +2,9 @@
 // use (list, watch, get, create, replace, delete), resource versions and their conflicts, label and
 // field selectors of the simple `key=value` kind, and faults on request: a failing call, or a call
 // held until the test lets it go.
-import type { KubeClient, KubeList, KubeObject, WatchEvent } from '@sscsi/common';
-import { KubeApiError } from '@sscsi/common';
+import type { KubeClient } from '../kube/client';
+import { KubeApiError } from '../kube/errors';
+import type { KubeList, KubeObject, WatchEvent } from '../kube/types';
 
 type Verb = 'LIST' | 'WATCH' | 'GET' | 'POST' | 'PUT' | 'DELETE';
 
