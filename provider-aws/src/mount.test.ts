@@ -1,101 +1,30 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
-import { createLogger } from '@sscsi/common';
-import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
+import type { MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Registry } from 'prom-client';
 
-import type { IdentityResolver } from './credentials/identity';
-import { FakeAws } from './fetch/fake-aws';
+import type { FakeAws } from './testing/fake-aws';
 import { ValueCache } from './fetch/value-cache';
-import type { PodLookups } from './kube-lookups';
-import { ProviderMetrics } from './metrics';
-import type { MountServiceOptions } from './mount';
-import { describeWriteFailure, MountService } from './mount';
-import type { PodEvents, PodRef } from './pod-events';
+import { describeWriteFailure } from './mount';
+import {
+  mountHarness as harness,
+  mountRequest as request,
+  podAttributes,
+  REGION,
+} from './testing/mount-harness';
 
-const REGION = 'us-east-1';
 const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
+const pod = {
+  name: 'app',
+  namespace: 'default',
+  uid: '0a1b2c3d-0000-4000-8000-000000000001',
+  serviceAccount: 'sa',
+};
 
 function attributes(objects: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    'csi.storage.k8s.io/pod.name': 'app',
-    'csi.storage.k8s.io/pod.namespace': 'default',
-    'csi.storage.k8s.io/pod.uid': '0a1b2c3d-0000-4000-8000-000000000001',
-    'csi.storage.k8s.io/serviceAccount.name': 'sa',
-    'csi.storage.k8s.io/serviceAccount.tokens': tokens,
-    region: REGION,
-    objects,
-    ...extra,
-  };
-}
-
-function request(
-  targetPath: string,
-  attrs: Record<string, string>,
-  current: Array<{ id: string; version: string }> = [],
-): MountRequest__Output {
-  return {
-    attributes: JSON.stringify(attrs),
-    secrets: 'null',
-    targetPath,
-    permission: '420',
-    currentObjectVersion: current,
-  };
-}
-
-/** Records warnings; `hold` leaves every write pending, as an API server that does not answer. */
-class RecordingEvents implements PodEvents {
-  readonly warnings: Array<{ pod: PodRef; reason: string; messages: readonly string[] }> = [];
-  hold = false;
-
-  warn(pod: PodRef, reason: string, messages: readonly string[]): Promise<void> {
-    this.warnings.push({ pod, reason, messages });
-    return this.hold ? new Promise(() => undefined) : Promise.resolve();
-  }
-}
-
-interface Harness {
-  aws: FakeAws;
-  service: MountService;
-  valueCache: ValueCache;
-  events: RecordingEvents;
-  logs: string[];
-}
-
-function harness(over: Partial<MountServiceOptions> = {}): Harness {
-  const aws = new FakeAws();
-  const logs: string[] = [];
-  const valueCache = over.valueCache ?? new ValueCache();
-  const events = new RecordingEvents();
-  const identity = {
-    credentials: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 't' }),
-  } as unknown as IdentityResolver;
-  const lookups: PodLookups = {
-    roleArn: async () => 'arn:aws:iam::111122223333:role/app',
-    nodeRegion: async () => REGION,
-  };
-  const service = new MountService({
-    driverWritesSecrets: true,
-    defaultRegion: undefined,
-    lookups,
-    identity,
-    clients: aws.clients,
-    valueCache,
-    metrics: new ProviderMetrics(new Registry()),
-    logger: createLogger({
-      name: 'test',
-      json: true,
-      verbosity: 0,
-      destination: { write: (l) => logs.push(l) },
-    }),
-    concurrency: 8,
-    events,
-    ...over,
-  });
-  return { aws, service, valueCache, events, logs };
+  return { ...podAttributes(pod, tokens), region: REGION, objects, ...extra };
 }
 
 let root: string;

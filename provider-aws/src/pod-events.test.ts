@@ -1,5 +1,6 @@
 import type { CoreEvent } from '@sscsi/common';
-import { createLogger, KubeApiError } from '@sscsi/common';
+import { KubeApiError } from '@sscsi/common';
+import { capturingLogger } from '@sscsi/common/testing';
 
 import type { EventsApi } from './pod-events';
 import { MAX_EVENTS_PER_MOUNT, PodEventRecorder } from './pod-events';
@@ -25,13 +26,7 @@ class FakeEventsApi implements EventsApi {
 
 function recorder() {
   const api = new FakeEventsApi();
-  const logs: string[] = [];
-  const logger = createLogger({
-    name: 't',
-    json: true,
-    verbosity: 0,
-    destination: { write: (l) => logs.push(l) },
-  });
+  const { logger, lines: logs } = capturingLogger();
   return { api, logs, events: new PodEventRecorder(api, 'secrets-store-csi-driver-provider-aws', logger) };
 }
 

@@ -1,12 +1,18 @@
-// For unit tests: an in-memory Kubernetes API with the verbs the sync controller and its informers
-// use (list, watch, get, create, replace, delete), resource versions and their conflicts, label and
-// field selectors of the simple `key=value` kind, and faults on request: a failing call, or a call
-// held until the test lets it go.
-import type { KubeClient } from '../kube/client';
+// For unit tests: an in-memory Kubernetes API server behind KubeApi, the interface every program's
+// code takes. It keeps what an API server promises that code relies on: resource versions from one
+// counter (as etcd's revision), optimistic concurrency on replace, patch and delete preconditions,
+// AlreadyExists and NotFound, label and field selectors of the equality kind, watches that start
+// where a list left off (replaying the events since), bookmarks, 410 Gone once the history is
+// compacted, and watches the server ends. Faults on request: a failing call, or a call held until
+// the test lets it go. Not modelled: finalizers (a delete removes at once), admission, defaulting,
+// strategic merge by list keys (a strategic patch merges as a merge patch: lists are replaced).
+import type { KubeApi, PatchType, RequestOptions } from '../kube/api';
 import { KubeApiError } from '../kube/errors';
 import type { KubeList, KubeObject, WatchEvent } from '../kube/types';
 
-type Verb = 'LIST' | 'WATCH' | 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Verb = 'LIST' | 'WATCH' | 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+type Query = RequestOptions['query'];
 
 interface Parsed {
   plural: string;
@@ -18,50 +24,104 @@ interface Parsed {
 function parse(path: string): Parsed {
   const m = /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(path);
   if (!m) throw new Error(`fake API: unexpected path ${path}`);
-  return { namespace: m[1], plural: m[2] as string, name: m[3] };
+  const decode = (part: string | undefined) => (part === undefined ? undefined : decodeURIComponent(part));
+  return { namespace: decode(m[1]), plural: m[2] as string, name: decode(m[3]) };
 }
 
-function matches(obj: KubeObject, query: Record<string, unknown> | undefined): boolean {
-  const pairs = (selector: unknown) =>
-    typeof selector === 'string' && selector
-      ? selector.split(',').map((p) => p.split('=') as [string, string])
-      : [];
-  for (const [k, v] of pairs(query?.labelSelector)) if (obj.metadata.labels?.[k] !== v) return false;
-  for (const [field, v] of pairs(query?.fieldSelector)) {
-    const value = field
-      .split('.')
-      .reduce<unknown>((o, part) => (o as Record<string, unknown> | undefined)?.[part], obj);
-    if (value !== v) return false;
+function parseSafe(path: string): Parsed | undefined {
+  try {
+    return parse(path);
+  } catch {
+    return undefined;
   }
-  return true;
+}
+
+/** `a=b,c!=d,e,!f`: the equality-based selectors (no `in`, `notin`). */
+function requirements(selector: unknown): Array<(value: (key: string) => unknown) => boolean> {
+  if (typeof selector !== 'string' || selector === '') return [];
+  return selector.split(',').map((term) => {
+    const [, key, op, wanted] = /^\s*(!?[^!=\s]+)\s*(!=|==|=)?\s*(.*?)\s*$/.exec(term) ?? [];
+    if (key === undefined) throw new Error(`fake API: unsupported selector ${selector}`);
+    if (op === undefined)
+      return key.startsWith('!')
+        ? (value) => value(key.slice(1)) === undefined
+        : (value) => value(key) !== undefined;
+    return op === '!=' ? (value) => value(key) !== wanted : (value) => value(key) === wanted;
+  });
+}
+
+function matches(obj: KubeObject, query: Query): boolean {
+  const label = (key: string) => obj.metadata.labels?.[key];
+  const field = (path: string) =>
+    path.split('.').reduce<unknown>((o, part) => (o as Record<string, unknown> | undefined)?.[part], obj);
+  return (
+    requirements(query?.labelSelector).every((ok) => ok(label)) &&
+    requirements(query?.fieldSelector).every((ok) => ok(field))
+  );
+}
+
+/** RFC 7386: objects merge key by key, null removes a key, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch);
+  const result: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+function isKubeObject(body: unknown): body is KubeObject {
+  return (
+    body !== null &&
+    typeof body === 'object' &&
+    typeof (body as { metadata?: unknown }).metadata === 'object' &&
+    (body as { metadata?: unknown }).metadata !== null
+  );
+}
+
+function abortError(method: string, path: string): Error {
+  return Object.assign(new Error(`${method} ${path}: aborted`), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 interface Watcher {
   plural: string;
   namespace?: string;
-  query: Record<string, unknown>;
+  query: Query;
   onEvent: (event: WatchEvent<KubeObject>) => void;
+  /** Ends the watch: resolved without `err`, rejected with it. */
+  end: (err?: unknown) => void;
+}
+
+interface Change {
+  plural: string;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KubeObject;
+  version: number;
 }
 
 export interface Call {
   verb: Verb;
   path: string;
-  query?: Record<string, unknown>;
+  query?: Query;
 }
 
-export class FakeKube {
+export class FakeKube implements KubeApi {
   readonly calls: Call[] = [];
   private readonly store = new Map<string, KubeObject>();
   private readonly watchers = new Set<Watcher>();
+  /** Every change since the last compaction, for watches that start at an older version. */
+  private history: Change[] = [];
+  /** Watches from a version older than this are answered 410 Gone. */
+  private compactedAt = 0;
   private readonly faults: Array<{ verb: Verb; plural: string; error: () => Error }> = [];
   private readonly holds: Array<{ verb: Verb; plural: string; until: Promise<void> }> = [];
   private version = 0;
   private uids = 0;
-
-  /** This fake as the client type the code under test takes. */
-  get client(): KubeClient {
-    return this as unknown as KubeClient;
-  }
+  private names = 0;
 
   /** The next `verb` on `plural` fails with `error`. */
   failNext(verb: Verb, plural: string, error: () => Error): void {
@@ -79,24 +139,53 @@ export class FakeKube {
     return this.calls.filter((c) => c.verb === verb && parseSafe(c.path)?.plural === plural).length;
   }
 
+  /** The resource version of the latest change, as a list would answer it. */
+  get resourceVersion(): string {
+    return String(this.version);
+  }
+
+  /** Open watches on `plural`. */
+  watching(plural: string): number {
+    return [...this.watchers].filter((w) => w.plural === plural).length;
+  }
+
+  /** The server ends the open watches on `plural` (all, without it), as at their timeout. */
+  endWatches(plural?: string): void {
+    for (const w of this.watchers) if (plural === undefined || w.plural === plural) w.end();
+  }
+
+  /** Sends a BOOKMARK at the current version to the watches on `plural` that allow them. */
+  bookmark(plural: string): void {
+    for (const w of this.watchers) {
+      if (w.plural !== plural || !w.query?.allowWatchBookmarks) continue;
+      this.deliver(w, { type: 'BOOKMARK', object: { metadata: { resourceVersion: this.resourceVersion } } });
+    }
+  }
+
+  /** Forgets the changes so far, as etcd's compaction: a watch from an older version gets 410 Gone. */
+  compact(): void {
+    this.history = [];
+    this.compactedAt = this.version;
+  }
+
   /**
    * Stores an object as an admin would, with a watch event unless `silently` (an event the
-   * watchers miss); returns it with its uid and resource version.
+   * watchers miss: it is not in the history either); returns it with its uid and resource version.
    */
   put<T extends KubeObject>(plural: string, obj: T, silently = false): T {
     const key = this.key(plural, obj.metadata.namespace, obj.metadata.name);
     const existing = this.store.get(key);
     const stored = {
-      ...obj,
+      ...structuredClone(obj),
       metadata: {
-        ...obj.metadata,
+        ...structuredClone(obj.metadata),
         uid: existing?.metadata.uid ?? obj.metadata.uid ?? `uid-${++this.uids}`,
         resourceVersion: String(++this.version),
       },
-    } as T;
+    };
     this.store.set(key, stored);
-    if (!silently) this.emit(plural, existing ? 'MODIFIED' : 'ADDED', stored);
-    return stored;
+    if (!silently) this.changed(plural, existing ? 'MODIFIED' : 'ADDED', stored);
+    return structuredClone(stored);
   }
 
   /** Removes an object; with `silently`, no watch event goes out (a missed event). */
@@ -104,124 +193,206 @@ export class FakeKube {
     const key = this.key(plural, namespace, name);
     const existing = this.store.get(key);
     this.store.delete(key);
-    if (existing && !silently)
-      this.emit(plural, 'DELETED', { ...existing, metadata: { ...existing.metadata } });
+    if (!existing) return;
+    // A deleted object's last state carries the version of its deletion.
+    const gone = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(++this.version) } };
+    if (!silently) this.changed(plural, 'DELETED', gone);
   }
 
   object<T extends KubeObject>(plural: string, namespace: string | undefined, name: string): T | undefined {
-    return this.store.get(this.key(plural, namespace, name)) as T | undefined;
+    const obj = this.store.get(this.key(plural, namespace, name));
+    return obj && (structuredClone(obj) as T);
   }
 
-  // The KubeClient surface.
+  // KubeApi.
 
-  async get<T>(path: string, opts: { query?: Record<string, unknown> } = {}): Promise<T> {
+  async get<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     const p = parse(path);
     if (!p.name) {
-      await this.enter('LIST', path, p.plural);
+      await this.enter('LIST', path, p.plural, opts);
       const prefix = p.namespace ? `${p.plural}|${p.namespace}|` : `${p.plural}|`;
       const items = [...this.store.entries()]
-        .filter(([k]) => k.startsWith(prefix))
-        .map(([, v]) => v)
-        .filter((o) => matches(o, opts.query));
-      return { items, metadata: { resourceVersion: String(this.version) } } as KubeList<KubeObject> as T;
+        .filter(([k, v]) => k.startsWith(prefix) && matches(v, opts.query))
+        .map(([, v]) => structuredClone(v));
+      const list: KubeList<KubeObject> = { items, metadata: { resourceVersion: this.resourceVersion } };
+      return list as T;
     }
-    await this.enter('GET', path, p.plural, opts.query);
-    const obj = this.store.get(this.key(p.plural, p.namespace, p.name));
-    if (!obj) throw new KubeApiError('GET', path, 404, 'NotFound', `${p.plural} "${p.name}" not found`);
-    return structuredClone(obj) as T;
+    await this.enter('GET', path, p.plural, opts);
+    return structuredClone(this.existing('GET', path, p)) as T;
   }
 
-  async create<T>(path: string, body: KubeObject): Promise<T> {
+  async create<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
     const p = parse(path);
-    await this.enter('POST', path, p.plural);
-    const name = body.metadata.name ?? '';
+    await this.enter('POST', path, p.plural, opts);
+    if (p.name) throw new KubeApiError('POST', path, 405, 'MethodNotAllowed', 'POST to an object');
+    const obj = this.bodyOf('POST', path, body, p);
+    const name =
+      obj.metadata.name || (obj.metadata.generateName && `${obj.metadata.generateName}${++this.names}`);
+    if (!name) throw new KubeApiError('POST', path, 422, 'Invalid', 'metadata.name: Required value');
     if (this.store.has(this.key(p.plural, p.namespace, name)))
       throw new KubeApiError('POST', path, 409, 'AlreadyExists', `${p.plural} "${name}" already exists`);
-    return this.put(p.plural, { ...body, metadata: { ...body.metadata, namespace: p.namespace } }) as T;
+    const { resourceVersion: _ignored, ...metadata } = obj.metadata;
+    return this.put(p.plural, { ...obj, metadata: { ...metadata, name, namespace: p.namespace } }) as T;
   }
 
-  async replace<T>(path: string, body: KubeObject): Promise<T> {
+  async replace<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
     const p = parse(path);
-    await this.enter('PUT', path, p.plural);
-    const existing = this.store.get(this.key(p.plural, p.namespace, p.name));
-    if (!existing) throw new KubeApiError('PUT', path, 404, 'NotFound', `${p.plural} "${p.name}" not found`);
-    if (body.metadata.resourceVersion !== existing.metadata.resourceVersion)
-      throw new KubeApiError('PUT', path, 409, 'Conflict', 'the object has been modified');
-    return this.put(p.plural, body) as T;
-  }
-
-  async delete<T>(
-    path: string,
-    opts: { body?: { preconditions?: { resourceVersion?: string } } } = {},
-  ): Promise<T> {
-    const p = parse(path);
-    await this.enter('DELETE', path, p.plural);
-    const existing = this.store.get(this.key(p.plural, p.namespace, p.name));
-    if (!existing)
-      throw new KubeApiError('DELETE', path, 404, 'NotFound', `${p.plural} "${p.name}" not found`);
-    const wanted = opts.body?.preconditions?.resourceVersion;
+    await this.enter('PUT', path, p.plural, opts);
+    const obj = this.bodyOf('PUT', path, body, p);
+    const existing = this.existing('PUT', path, p);
+    // Without a resourceVersion a replace is unconditional, as for the API server's built-in types.
+    const wanted = obj.metadata.resourceVersion;
     if (wanted !== undefined && wanted !== existing.metadata.resourceVersion)
+      throw new KubeApiError('PUT', path, 409, 'Conflict', 'the object has been modified');
+    return this.put(p.plural, {
+      ...obj,
+      metadata: { ...obj.metadata, name: p.name, namespace: p.namespace },
+    }) as T;
+  }
+
+  async patch<T>(path: string, body: unknown, type: PatchType, opts: RequestOptions = {}): Promise<T> {
+    const p = parse(path);
+    await this.enter('PATCH', path, p.plural, opts);
+    if (type === 'json')
+      throw new KubeApiError('PATCH', path, 415, 'UnsupportedMediaType', 'the fake API has no JSON patch');
+    const existing = this.existing('PATCH', path, p);
+    const wanted = isKubeObject(body) ? body.metadata.resourceVersion : undefined;
+    if (wanted !== undefined && wanted !== existing.metadata.resourceVersion)
+      throw new KubeApiError('PATCH', path, 409, 'Conflict', 'the object has been modified');
+    const patched = mergePatch(existing, body);
+    if (!isKubeObject(patched))
+      throw new KubeApiError('PATCH', path, 422, 'Invalid', 'the patch removes the metadata');
+    const { name, namespace, uid } = existing.metadata;
+    return this.put(p.plural, { ...patched, metadata: { ...patched.metadata, name, namespace, uid } }) as T;
+  }
+
+  async delete<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+    const p = parse(path);
+    await this.enter('DELETE', path, p.plural, opts);
+    const existing = this.existing('DELETE', path, p);
+    const preconditions = (opts.body as { preconditions?: { resourceVersion?: string; uid?: string } })
+      ?.preconditions;
+    if (
+      (preconditions?.resourceVersion !== undefined &&
+        preconditions.resourceVersion !== existing.metadata.resourceVersion) ||
+      (preconditions?.uid !== undefined && preconditions.uid !== existing.metadata.uid)
+    )
       throw new KubeApiError('DELETE', path, 409, 'Conflict', 'precondition failed');
     this.remove(p.plural, p.namespace, p.name ?? '');
-    return {} as T;
+    return { kind: 'Status', apiVersion: 'v1', status: 'Success' } as T;
   }
 
   async watch<T>(
     path: string,
-    query: Record<string, unknown>,
+    query: Query,
     onEvent: (event: WatchEvent<T>) => void,
     signal?: AbortSignal,
   ): Promise<void> {
     const p = parse(path);
-    await this.enter('WATCH', path, p.plural);
+    await this.enter('WATCH', path, p.plural, { query, signal });
+    let end!: (err?: unknown) => void;
+    const ended = new Promise<void>((resolve, reject) => {
+      end = (err) => {
+        this.watchers.delete(watcher);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === undefined || signal?.aborted) resolve();
+        else reject(err);
+      };
+    });
+    const onAbort = () => end();
     const watcher: Watcher = {
       plural: p.plural,
       namespace: p.namespace,
       query,
       onEvent: onEvent as (event: WatchEvent<KubeObject>) => void,
+      end,
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
     this.watchers.add(watcher);
-    await new Promise<void>((resolve) => {
-      if (signal?.aborted) resolve();
-      signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
-    this.watchers.delete(watcher);
+    this.replay(watcher, query?.resourceVersion);
+    return ended;
+  }
+
+  /** What a watch from `from` receives first: the state (no version), the changes since, or 410. */
+  private replay(w: Watcher, from: string | number | boolean | undefined): void {
+    if (from === undefined || from === '') {
+      for (const [k, obj] of this.store)
+        if (k.startsWith(`${w.plural}|`))
+          this.deliverChange(w, { plural: w.plural, type: 'ADDED', object: obj });
+      return;
+    }
+    const version = Number(from);
+    if (!Number.isInteger(version) || version < this.compactedAt) {
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        code: 410,
+        reason: 'Expired',
+        message: `too old resource version: ${String(from)} (${this.compactedAt})`,
+      };
+      this.deliver(w, { type: 'ERROR', object: status });
+      // The server closes the stream after the error.
+      if (this.watchers.has(w)) w.end();
+      return;
+    }
+    for (const change of this.history) if (change.version > version) this.deliverChange(w, change);
+  }
+
+  private changed(plural: string, type: Change['type'], obj: KubeObject): void {
+    const change: Change = { plural, type, object: structuredClone(obj), version: this.version };
+    this.history.push(change);
+    for (const w of this.watchers) this.deliverChange(w, change);
+  }
+
+  private deliverChange(w: Watcher, change: Pick<Change, 'plural' | 'type' | 'object'>): void {
+    if (w.plural !== change.plural) return;
+    if (w.namespace !== undefined && w.namespace !== change.object.metadata.namespace) return;
+    if (!matches(change.object, w.query)) return;
+    this.deliver(w, { type: change.type, object: structuredClone(change.object) });
+  }
+
+  /** As the real client: an exception of the handler ends its watch with that error. */
+  private deliver(w: Watcher, event: WatchEvent<KubeObject>): void {
+    try {
+      w.onEvent(event);
+    } catch (err) {
+      w.end(err);
+    }
   }
 
   private key(plural: string, namespace: string | undefined, name: string | undefined): string {
     return `${plural}|${namespace ?? ''}|${name ?? ''}`;
   }
 
-  private async enter(
-    verb: Verb,
-    path: string,
-    plural: string,
-    query?: Record<string, unknown>,
-  ): Promise<void> {
-    this.calls.push(query ? { verb, path, query } : { verb, path });
+  private existing(method: string, path: string, p: Parsed): KubeObject {
+    const obj = this.store.get(this.key(p.plural, p.namespace, p.name));
+    if (!obj) throw new KubeApiError(method, path, 404, 'NotFound', `${p.plural} "${p.name}" not found`);
+    return obj;
+  }
+
+  /** The body of a create or replace, checked as the API server does. */
+  private bodyOf(method: string, path: string, body: unknown, p: Parsed): KubeObject {
+    if (!isKubeObject(body)) throw new KubeApiError(method, path, 400, 'BadRequest', 'the body is no object');
+    const { namespace, name } = body.metadata;
+    if (namespace !== undefined && namespace !== p.namespace)
+      throw new KubeApiError(method, path, 400, 'BadRequest', 'the namespace of the object does not match');
+    if (p.name !== undefined && name !== undefined && name !== p.name)
+      throw new KubeApiError(method, path, 400, 'BadRequest', 'the name of the object does not match');
+    return structuredClone(body);
+  }
+
+  private async enter(verb: Verb, path: string, plural: string, opts: RequestOptions): Promise<void> {
+    this.calls.push(opts.query ? { verb, path, query: opts.query } : { verb, path });
+    if (opts.signal?.aborted) throw abortError(verb, path);
     const hold = this.holds.find((h) => h.verb === verb && h.plural === plural);
     if (hold) await hold.until;
+    if (opts.signal?.aborted) throw abortError(verb, path);
     const i = this.faults.findIndex((f) => f.verb === verb && f.plural === plural);
     if (i >= 0) {
       const [fault] = this.faults.splice(i, 1);
       throw fault?.error();
     }
-  }
-
-  private emit(plural: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void {
-    for (const w of this.watchers) {
-      if (w.plural !== plural) continue;
-      if (w.namespace !== undefined && w.namespace !== obj.metadata.namespace) continue;
-      if (!matches(obj, w.query)) continue;
-      w.onEvent({ type, object: structuredClone(obj) });
-    }
-  }
-}
-
-function parseSafe(path: string): Parsed | undefined {
-  try {
-    return parse(path);
-  } catch {
-    return undefined;
   }
 }

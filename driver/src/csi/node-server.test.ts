@@ -1,70 +1,22 @@
 // The node server's decisions (when to mount, call the provider, write, record, clean up) with small
 // fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
 // a real provider socket and a real API server.
-import type { SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { createLogger, KubeApiError, Status } from '@sscsi/common';
-import type { MountResponse__Output, NodePublishVolumeRequest } from '@sscsi/proto';
+import type { SecretProviderClass } from '@sscsi/common';
+import { KubeApiError, Status } from '@sscsi/common';
+import { silentLogger } from '@sscsi/common/testing';
+import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 
 import { DriverError } from '../errors';
-import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
 import { DriverMetrics } from '../metrics';
-import type { Mounter, TmpfsOwner } from '../mount/mounter';
-import type { MountCall, ProviderGateway } from '../provider/provider-clients';
+import { FakeMounter } from '../testing/fake-mounter';
+import { FakePodStatusStore } from '../testing/fake-pod-status';
+import { FakeProvider } from '../testing/fake-provider';
 import { NodeServer } from './node-server';
 import { Attr } from './publish-request';
-
-class FakeMounter implements Mounter {
-  readonly mounted = new Set<string>();
-  /** The group each tmpfs root was given, by target. */
-  readonly owners = new Map<string, TmpfsOwner | undefined>();
-  async mountTmpfs(target: string, owner?: TmpfsOwner) {
-    this.mounted.add(target);
-    this.owners.set(target, owner);
-  }
-  async unmount(target: string) {
-    this.mounted.delete(target);
-    // What a real unmount does to a tmpfs: its files go away with it.
-    for (const entry of fs.readdirSync(target))
-      fs.rmSync(path.join(target, entry), { recursive: true, force: true });
-  }
-  async isMountPoint(target: string) {
-    return this.mounted.has(target);
-  }
-}
-
-class FakeProvider implements ProviderGateway {
-  calls: MountCall[] = [];
-  version = '1';
-  value = 'secret-v1';
-  mode = 0o644;
-  failure?: Error;
-  /** When set, a Mount waits for it (an operation still running on the volume). */
-  hold?: Promise<void>;
-  async mount(_provider: string, call: MountCall): Promise<MountResponse__Output> {
-    this.calls.push(call);
-    if (this.hold) await this.hold;
-    if (this.failure) throw this.failure;
-    return {
-      objectVersion: [{ id: 'MyDBSecret', version: this.version }],
-      files: [{ path: 'MyDBSecret', mode: this.mode, contents: Buffer.from(this.value) }],
-      error: null,
-    };
-  }
-}
-
-class FakeStatus implements PodStatusStore {
-  records: PodStatusInput[] = [];
-  async record(input: PodStatusInput) {
-    this.records.push(input);
-  }
-  async objects(): Promise<SecretProviderClassObject[] | undefined> {
-    return this.records.at(-1)?.objects.slice();
-  }
-}
 
 const spc: SecretProviderClass = {
   metadata: { name: 'my-db-secret', namespace: 'default' },
@@ -77,7 +29,7 @@ describe('NodeServer', () => {
   let clock: number;
   let mounter: FakeMounter;
   let provider: FakeProvider;
-  let status: FakeStatus;
+  let status: FakePodStatusStore;
   let events: Array<{ type: string; reason: string; message: string }>;
   let registry: Registry;
   let metrics: DriverMetrics;
@@ -95,7 +47,7 @@ describe('NodeServer', () => {
       podStatus: status,
       events: { record: (_pod, type, reason, message) => events.push({ type, reason, message }) },
       metrics,
-      logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
+      logger: silentLogger(),
       now: () => clock,
     });
 
@@ -131,7 +83,7 @@ describe('NodeServer', () => {
     clock = 1_000_000;
     mounter = new FakeMounter();
     provider = new FakeProvider();
-    status = new FakeStatus();
+    status = new FakePodStatusStore();
     events = [];
     registry = new Registry();
     metrics = new DriverMetrics(registry);

@@ -1,7 +1,8 @@
 // The driver's provider client against a real gRPC server on a Unix socket: how many Mount calls a
 // failing provider receives, what a Version failure does, deadlines, cancellation and restarts.
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, drainServer, listenOnSocket, Status } from '@sscsi/common';
+import { drainServer, listenOnSocket, Status } from '@sscsi/common';
+import { capturingLogger } from '@sscsi/common/testing';
 import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
 import { loadProvider } from '@sscsi/proto';
 import { execFileSync } from 'node:child_process';
@@ -82,18 +83,13 @@ describe('ProviderClients', () => {
   let dir: string;
   let provider: FakeProviderServer;
   let clients: ProviderClients;
-  const logLines: string[] = [];
+  const { logger, lines: logLines } = capturingLogger(5);
 
   const makeClients = (retryDelayMs: number) =>
     new ProviderClients({
       searchPaths: [dir],
       maxReceiveMessageSize: 4 * 1024 * 1024,
-      logger: createLogger({
-        name: 'test',
-        json: true,
-        verbosity: 5,
-        destination: { write: (line: string) => (logLines.push(line), true) },
-      }),
+      logger,
       retryDelayMs,
     });
 

@@ -1,5 +1,6 @@
 import type { CoreEvent } from '@sscsi/common';
-import { createLogger, KubeApiError } from '@sscsi/common';
+import { KubeApiError } from '@sscsi/common';
+import { capturingLogger } from '@sscsi/common/testing';
 
 import type { EventSink } from './event-correlator';
 import { CLIENT_GO_LIMITS, CorrelatingEventRecorder } from './event-correlator';
@@ -49,13 +50,7 @@ class FakeEvents implements EventSink {
 }
 
 const pod = { name: 'app', namespace: 'default', uid: 'uid-1' };
-const logged: string[] = [];
-const logger = createLogger({
-  name: 'test',
-  json: true,
-  verbosity: 0,
-  destination: { write: (l: string) => logged.push(l) },
-});
+const { logger, lines: logged } = capturingLogger();
 
 function setup(limits = CLIENT_GO_LIMITS) {
   const sink = new FakeEvents();
