@@ -162,6 +162,11 @@ export class FakeKube implements KubeApi {
     }
   }
 
+  /** Sends an ERROR event with this Status to the open watches on `plural`, then closes them. */
+  watchError(plural: string, code: number, reason: string, message = reason): void {
+    for (const w of this.watchers) if (w.plural === plural) this.fail(w, code, reason, message);
+  }
+
   /** Forgets the changes so far, as etcd's compaction: a watch from an older version gets 410 Gone. */
   compact(): void {
     this.history = [];
@@ -323,21 +328,25 @@ export class FakeKube implements KubeApi {
     }
     const version = Number(from);
     if (!Number.isInteger(version) || version < this.compactedAt) {
-      const status = {
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        code: 410,
-        reason: 'Expired',
-        message: `too old resource version: ${String(from)} (${this.compactedAt})`,
-      };
-      this.deliver(w, { type: 'ERROR', object: status });
-      // The server closes the stream after the error.
-      if (this.watchers.has(w)) w.end();
+      this.fail(w, 410, 'Expired', `too old resource version: ${String(from)} (${this.compactedAt})`);
       return;
     }
     for (const change of this.history) if (change.version > version) this.deliverChange(w, change);
+  }
+
+  /** An ERROR event carries a Status; the server closes the stream after it. */
+  private fail(w: Watcher, code: number, reason: string, message: string): void {
+    const status = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      code,
+      reason,
+      message,
+    };
+    this.deliver(w, { type: 'ERROR', object: status });
+    if (this.watchers.has(w)) w.end();
   }
 
   private changed(plural: string, type: Change['type'], obj: KubeObject): void {
