@@ -146,7 +146,7 @@ export class Informer<T extends KubeObject> {
 
   private apply(event: WatchEvent<T>): void {
     if (event.type === 'ERROR') {
-      const status = event.object as unknown as { code?: number; reason?: string; message?: string };
+      const status = event.object;
       throw new KubeApiError(
         'WATCH',
         this.path,

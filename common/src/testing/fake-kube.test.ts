@@ -89,8 +89,7 @@ describe('FakeKube: watches', () => {
   const summary = (e: WatchEvent<Secret>): string => {
     if (e.type === 'BOOKMARK') return e.object.metadata.resourceVersion ?? '';
     if (e.type !== 'ERROR') return e.object.metadata.name ?? '';
-    const status = e.object as unknown as { code: number; reason: string };
-    return `${status.code} ${status.reason}`;
+    return `${e.object.code ?? ''} ${e.object.reason ?? ''}`;
   };
   const watch = (api: FakeKube, query: Record<string, string | boolean>, signal?: AbortSignal) => {
     const events: string[] = [];

@@ -336,16 +336,7 @@ export class FakeKube implements KubeApi {
 
   /** An ERROR event carries a Status; the server closes the stream after it. */
   private fail(w: Watcher, code: number, reason: string, message: string): void {
-    const status = {
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      code,
-      reason,
-      message,
-    };
-    this.deliver(w, { type: 'ERROR', object: status });
+    this.deliver(w, { type: 'ERROR', object: { kind: 'Status', status: 'Failure', code, reason, message } });
     if (this.watchers.has(w)) w.end();
   }
 
