@@ -193,9 +193,9 @@ bench-compare: build
 demo: $(if $(filter 1,$(DEMO_NODE)),preflight-node,preflight) build
 	@started=0; \
 	if ! $(LAB) running; then LAB_NODE=$(DEMO_NODE) $(LAB) up; started=1; fi; \
-	rc=0; $(LAB) images && eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/dist/src/demo/main.js || rc=$$?; \
+	rc=0; $(LAB) images && eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/demo/dist/main.js || rc=$$?; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 
 clean:
-	rm -rf node_modules */node_modules */dist *.tsbuildinfo */*.tsbuildinfo $(RESULTS)
+	rm -rf node_modules */node_modules */dist *.tsbuildinfo */*.tsbuildinfo e2e/*/node_modules e2e/*/dist e2e/*/*.tsbuildinfo $(RESULTS)

@@ -6,6 +6,8 @@ const workspaces = [
   '<rootDir>/driver/src',
   '<rootDir>/provider-aws/src',
   '<rootDir>/e2e/src',
+  '<rootDir>/e2e/aws-gate/src',
+  '<rootDir>/e2e/demo/src',
   '<rootDir>/lint/src',
 ];
 
@@ -18,6 +20,7 @@ const shared = {
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
     '^@sscsi/common/testing$': '<rootDir>/common/src/testing',
+    '^@sscsi/(aws-gate|demo)$': '<rootDir>/e2e/$1/src',
     '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
     '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
   },

@@ -9,3 +9,7 @@ export * from './program';
 export * from './payload';
 export * from './atomic-writer';
 export * from './file-ownership';
+export * from './provider/provider-clients';
+export * from './provider/provider-error';
+export * from './provider/provider-name';
+export * from './events/event-recorder';

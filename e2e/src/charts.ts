@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parseDocument } from 'yaml';
 
+import { DRIVER_NAME } from './kubelet-standin';
 import type { Lab } from './lab';
 import { REPO_ROOT } from './lab';
 
@@ -14,6 +15,17 @@ export const DRIVER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-csi-dr
 export const PROVIDER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-csi-driver-provider-aws');
 export const AWS_PROVIDER_INSTALLER = path.join(REPO_ROOT, 'deploy', 'aws-provider-installer.yaml');
 export const RENDER_INSTALLER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'render-aws-provider-installer.sh');
+/** The name of the installer's DaemonSet and ServiceAccount, upstream installer's. */
+export const INSTALLER_NAME = 'csi-secrets-store-provider-aws';
+
+/** The releases as the article installs them: upstream's release names, in kube-system. */
+export const DRIVER_RELEASE = 'secrets-store-csi-driver';
+export const PROVIDER_RELEASE = 'csi-secrets-store-provider-aws';
+export const SYSTEM_NAMESPACE = 'kube-system';
+/** The article's `--set` flags for the driver chart. */
+export const ARTICLE_FLAGS = { 'syncSecret.enabled': 'true', enableSecretRotation: 'true' };
+/** The token audiences the driver chart's CSIDriver asks the kubelet for by default: IRSA's, Pod Identity's. */
+export const AWS_AUDIENCES = ['sts.amazonaws.com', 'pods.eks.amazonaws.com'];
 
 export interface Manifest {
   apiVersion: string;
@@ -218,6 +230,35 @@ export function renderChart(
   if (o.includeCrds) args.push('--include-crds');
   const text = mustRun(lab, 'helm', args);
   return { text, objects: parseManifests(text) };
+}
+
+/** `helm template` of the driver chart as the article's release, with `set` (and other options) on top. */
+export function renderDriver(
+  lab: Lab,
+  set: Record<string, string> = {},
+  o: Partial<RenderOptions> = {},
+): Manifest[] {
+  return renderChart(lab, DRIVER_CHART, { release: DRIVER_RELEASE, namespace: SYSTEM_NAMESPACE, set, ...o })
+    .objects;
+}
+
+/** `helm template` of the AWS provider chart as the article's release, with `set` on top. */
+export function renderProvider(
+  lab: Lab,
+  set: Record<string, string> = {},
+  o: Partial<RenderOptions> = {},
+): Manifest[] {
+  return renderChart(lab, PROVIDER_CHART, {
+    release: PROVIDER_RELEASE,
+    namespace: SYSTEM_NAMESPACE,
+    set,
+    ...o,
+  }).objects;
+}
+
+/** The driver's CSIDriver object of a rendering. */
+export function csiDriverOf(objects: Manifest[]): CSIDriverManifest {
+  return objectOf<CSIDriverManifest>(objects, 'CSIDriver', DRIVER_NAME);
 }
 
 export function objectsOfKind<T extends Manifest>(objects: Manifest[], kind: string): T[] {

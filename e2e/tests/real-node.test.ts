@@ -3,7 +3,9 @@
 // pods, and `kubectl exec` into them. The steps are the ones `make demo NODE=1` prints. Without the
 // real node these tests fail and say why; they never pass by skipping. First, the images the node
 // runs: the ones built from driver/Dockerfile and provider-aws/Dockerfile (make lab-images).
-import { eventually, mustRun, NodeWalkthrough, requireLab, transcriptReporter, uniqueSuffix } from '../src';
+import { NodeWalkthrough, transcriptReporter } from '@sscsi/demo';
+
+import { eventually, mustRun, requireLab, uniqueSuffix } from '../src';
 import { ContainerLogKeeper } from '../src/container-logs';
 import { itRunsEachStep } from './walkthrough-steps';
 

@@ -1,5 +1,7 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
+import { CorrelatingEventRecorder, podReference } from '@sscsi/common';
+import { silentLogger } from '@sscsi/common/testing';
 import type { MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,7 +9,7 @@ import path from 'node:path';
 
 import type { FakeAws } from './testing/fake-aws';
 import { ValueCache } from './fetch/value-cache';
-import { describeWriteFailure } from './mount';
+import { describeWriteFailure, MAX_EVENTS_PER_MOUNT } from './mount';
 import {
   mountHarness as harness,
   mountRequest as request,
@@ -171,18 +173,27 @@ describe('warnings about the class reach the pod events', () => {
     const response = await service.mount(request(path.join(root, 'm'), attrs));
     expect(response.files?.map((f) => f.path)).toEqual(['_app_user', 'db']);
     expect(aws.calls.find((c) => c.op === 'GetParameters')?.input.Names).toEqual(['/app/user:latest']);
-    expect(events.warnings).toEqual([
+    const pod = podReference({
+      namespace: 'default',
+      name: 'app',
+      uid: '0a1b2c3d-0000-4000-8000-000000000001',
+    });
+    expect(events.recorded).toEqual([
       {
-        pod: { namespace: 'default', name: 'app', uid: '0a1b2c3d-0000-4000-8000-000000000001' },
+        object: pod,
+        type: 'Warning',
         reason: 'SecretProviderClassWarning',
-        messages: [
-          expect.stringMatching(
-            /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
-          ),
-          expect.stringMatching(
-            /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
-          ),
-        ],
+        message: expect.stringMatching(
+          /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
+        ),
+      },
+      {
+        object: pod,
+        type: 'Warning',
+        reason: 'SecretProviderClassWarning',
+        message: expect.stringMatching(
+          /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
+        ),
       },
     ]);
     const logged = logs.map((l) => JSON.parse(l) as { msg: string; warning?: string });
@@ -196,7 +207,7 @@ describe('warnings about the class reach the pod events', () => {
     const current = (first.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
     await service.mount(request(path.join(root, 'm'), attrs, current));
     await service.mount(request(path.join(root, 'm'), attrs, current));
-    expect(events.warnings).toHaveLength(1);
+    expect(events.recorded).toHaveLength(2);
   });
 
   it('records them even when the mount then fails, where they may explain the failure', async () => {
@@ -204,13 +215,34 @@ describe('warnings about the class reach the pod events', () => {
     await expect(service.mount(request(path.join(root, 'm'), attrs))).rejects.toThrow(
       /ParameterNotFound|not found/,
     );
-    expect(events.warnings).toHaveLength(1);
+    expect(events.recorded).toHaveLength(2);
+  });
+
+  it('records at most a bounded number of Events for one mount; the log has every warning', async () => {
+    const { service, events, logs } = harness();
+    const many = Array.from(
+      { length: MAX_EVENTS_PER_MOUNT + 5 },
+      (_, i) => `- {objectName: /app/p${i}, objectType: ssmparameter, objectVersion: latest}`,
+    ).join('\n');
+    await service.mount(request(path.join(root, 'm'), attributes(many))).catch(() => undefined);
+    expect(events.recorded).toHaveLength(MAX_EVENTS_PER_MOUNT);
+    const logged = logs.map((l) => JSON.parse(l) as { msg: string });
+    expect(logged.filter((l) => l.msg === 'SecretProviderClass accepted with a warning')).toHaveLength(
+      MAX_EVENTS_PER_MOUNT + 5,
+    );
   });
 
   it('does not wait for the API server to take the events', async () => {
-    const { aws, service, events } = harness();
+    const never = () => new Promise<never>(() => undefined);
+    const events = new CorrelatingEventRecorder(
+      { get: never, create: never, patch: never },
+      {
+        component: 'secrets-store-csi-driver-provider-aws',
+        logger: silentLogger(),
+      },
+    );
+    const { aws, service } = harness({ events });
     withObjects(aws);
-    events.hold = true;
     await expect(service.mount(request(path.join(root, 'm'), attrs))).resolves.toBeDefined();
   });
 
@@ -220,7 +252,7 @@ describe('warnings about the class reach the pod events', () => {
     await service.mount(
       request(path.join(root, 'm'), attributes('- {objectName: db, objectType: secretsmanager}')),
     );
-    expect(events.warnings).toEqual([]);
+    expect(events.recorded).toEqual([]);
   });
 });
 

@@ -1,8 +1,8 @@
 // Mount: where a request becomes files. Parse and check everything, find the region, get the pod's
 // credentials, fetch the objects, and return the files to the driver (or write them here when the
 // provider writes secrets itself). A failed mount writes nothing.
-import type { Logger } from '@sscsi/common';
-import { writePayload } from '@sscsi/common';
+import type { EventRecorder, Logger } from '@sscsi/common';
+import { podReference, writePayload } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 
 import type { AwsClients } from './aws-clients';
@@ -18,10 +18,11 @@ import type { PodLookups } from './kube-lookups';
 import type { ProviderMetrics } from './metrics';
 import type { MountInput } from './parameters/mount-request';
 import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
-import type { PodEvents } from './pod-events';
 
 /** The reason of the pod Events that carry warnings about the class. */
 export const CLASS_WARNING_REASON = 'SecretProviderClassWarning';
+/** One class cannot flood the pod's events; the log has every warning. */
+export const MAX_EVENTS_PER_MOUNT = 10;
 
 export interface MountServiceOptions {
   driverWritesSecrets: boolean;
@@ -34,8 +35,12 @@ export interface MountServiceOptions {
   sharedAnswers?: SharedAnswers;
   metrics: ProviderMetrics;
   logger: Logger;
-  /** Where warnings about the class go, for the pod's events. */
-  events: PodEvents;
+  /**
+   * Where warnings about the class go, as Events on the pod. The provider API has no field for a
+   * warning (a Mount answers files or an error), so the provider records them itself, which needs
+   * RBAC on core `events`.
+   */
+  events: EventRecorder;
   /** AWS calls in flight at once for one mount. */
   concurrency: number;
 }
@@ -88,7 +93,9 @@ export class MountService {
         { pod: `${namespace}/${name}`, warning },
         'SecretProviderClass accepted with a warning',
       );
-    void this.o.events.warn({ namespace, name, uid: input.pod.uid }, CLASS_WARNING_REASON, messages);
+    const pod = podReference({ namespace, name, uid: input.pod.uid });
+    for (const message of messages.slice(0, MAX_EVENTS_PER_MOUNT))
+      this.o.events.record(pod, 'Warning', CLASS_WARNING_REASON, message);
   }
 
   async mount(req: MountRequest__Output, signal?: AbortSignal): Promise<MountResponse> {

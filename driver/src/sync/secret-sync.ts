@@ -15,8 +15,10 @@
 // reads none. A Secret is written only when what it should hold changes (secret-plan.ts decides
 // between pods that disagree).
 import type {
+  EventRecorder,
   KubeApi,
   Logger,
+  ObjectReference,
   OwnerReference,
   Pod,
   Secret,
@@ -30,11 +32,11 @@ import {
   isConflict,
   isForbidden,
   isNotFound,
+  podReference,
   Resources,
   resourcePath,
 } from '@sscsi/common';
 
-import type { EventRecorder, PodRef } from '../kube/events';
 import { NODE_LABEL, podStatusName } from '../kube/pod-status';
 import type { SecretProviderClassCache } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
@@ -245,7 +247,7 @@ export class SecretSync {
       secretObjects.map((o) => NamedSecrets.keyOf(namespace, o.secretName)),
     );
 
-    const podRef: PodRef = { name: s.podName, namespace, uid: pod.metadata.uid };
+    const podRef = podReference({ name: s.podName, namespace, uid: pod.metadata.uid });
     const started = performance.now();
     let files: MountedFiles;
     try {
@@ -297,7 +299,7 @@ export class SecretSync {
     return undefined;
   }
 
-  private syncFailed(podRef: PodRef, secretObject: SecretObject, err: unknown): void {
+  private syncFailed(podRef: ObjectReference, secretObject: SecretObject, err: unknown): void {
     const namespace = podRef.namespace;
     const forbidden = isForbidden(err);
     if (forbidden) this.logForbidden(err);

@@ -1,14 +1,16 @@
-// For unit tests: the pod status store as a list of what was recorded; the object versions read
-// back are the last record's. kube/pod-status.test.ts tests the real store against FakeKube.
+// For unit tests: SecretProviderClassPodStatuses kept in memory; the versions read back are the
+// last recorded. kube/pod-status.test.ts tests the real store against FakeKube.
 import type { SecretProviderClassObject } from '@sscsi/common';
 
 import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
 
-export class FakePodStatusStore implements PodStatusStore {
+export class FakePodStatus implements PodStatusStore {
   records: PodStatusInput[] = [];
-  async record(input: PodStatusInput) {
+
+  async record(input: PodStatusInput): Promise<void> {
     this.records.push(input);
   }
+
   async objects(): Promise<SecretProviderClassObject[] | undefined> {
     return this.records.at(-1)?.objects.slice();
   }

@@ -2,6 +2,7 @@
 // pod's Kubernetes lookups answered at once, one fixed set of credentials for every pod, warnings
 // recorded and log lines kept. Any part can be replaced (a real IdentityResolver over FakeSts,
 // wrapped clients, SharedAnswers, the mode), so each test file states only what it is about.
+import type { EventRecorder, EventType, ObjectReference } from '@sscsi/common';
 import { capturingLogger } from '@sscsi/common/testing';
 import type { MountRequest__Output } from '@sscsi/proto';
 import { Registry } from 'prom-client';
@@ -10,21 +11,19 @@ import { ValueCache } from '../fetch/value-cache';
 import { ProviderMetrics } from '../metrics';
 import type { MountServiceOptions } from '../mount';
 import { MountService } from '../mount';
-import type { PodEvents, PodRef } from '../pod-events';
 import { FakeAws } from './fake-aws';
 
 export const REGION = 'us-east-1';
 /** The role on every pod's ServiceAccount. */
 export const POD_ROLE = 'arn:aws:iam::111122223333:role/app';
 
-/** Records warnings; `hold` leaves every write pending, as an API server that does not answer. */
-export class RecordingEvents implements PodEvents {
-  readonly warnings: Array<{ pod: PodRef; reason: string; messages: readonly string[] }> = [];
-  hold = false;
+/** Records the Events the mount records. */
+export class RecordingEvents implements EventRecorder {
+  readonly recorded: Array<{ object: ObjectReference; type: EventType; reason: string; message: string }> =
+    [];
 
-  warn(pod: PodRef, reason: string, messages: readonly string[]): Promise<void> {
-    this.warnings.push({ pod, reason, messages });
-    return this.hold ? new Promise(() => undefined) : Promise.resolve();
+  record(object: ObjectReference, type: EventType, reason: string, message: string): void {
+    this.recorded.push({ object, type, reason, message });
   }
 }
 

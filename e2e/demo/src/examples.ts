@@ -1,10 +1,9 @@
 // The files of examples/ as the walkthroughs use them: read as they are, their `${NAME}`
 // placeholders filled as examples/README.md tells a user to (envsubst with the list of names), and
 // the lab's two changes to the pod (an image the lab has, a node for the kubelet stand-in).
+import { REPO_ROOT } from '@sscsi/e2e';
 import fs from 'node:fs';
 import path from 'node:path';
-
-import { REPO_ROOT } from '../lab';
 
 export const EXAMPLES_DIR = path.join(REPO_ROOT, 'examples');
 

@@ -2,9 +2,9 @@
 // non-zero at the first step that does not show what it should. Expects the lab to be up. With the
 // lab's real node (make lab-up NODE=1) it runs on that node with helm, the installer and real pods;
 // without it, the driver and the provider run as processes beside the kubelet stand-in.
-import { requireLab } from '../lab';
+import { requireLab, startDemoSystem } from '@sscsi/e2e';
+
 import { NodeWalkthrough } from './node-walkthrough';
-import { startDemoSystem } from './system';
 import type { Reporter, Step } from './steps';
 import { Walkthrough } from './walkthrough';
 

@@ -5,12 +5,11 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { KubeClient, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
 import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import type { DemoSystem } from '@sscsi/e2e';
+import { awsAdmin, DEMO_REGION, eventually, kubectlAsync, mounts } from '@sscsi/e2e';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { awsAdmin } from '../aws-provider';
-import { kubectlAsync, mounts } from '../cluster';
-import { eventually } from '../lab';
 import type { ArticlePolicy } from './article';
 import {
   ACCOUNT,
@@ -38,8 +37,6 @@ import {
 import { envsubstCommand, examplePath } from './examples';
 import type { Reporter, Step } from './steps';
 import { expectThat, silentReporter } from './steps';
-import type { DemoSystem } from './system';
-import { DEMO_REGION } from './system';
 
 export class Walkthrough {
   private awsClients?: ReturnType<typeof awsAdmin>;

@@ -1,8 +1,6 @@
-// The driver's provider client against a real gRPC server on a Unix socket: how many Mount calls a
-// failing provider receives, what a Version failure does, deadlines, cancellation and restarts.
+// The provider client against a real gRPC server on a Unix socket: how many Mount calls a failing
+// provider receives, what a Version failure does, deadlines, cancellation and restarts.
 import * as grpc from '@grpc/grpc-js';
-import { drainServer, listenOnSocket, Status } from '@sscsi/common';
-import { capturingLogger } from '@sscsi/common/testing';
 import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
 import { loadProvider } from '@sscsi/proto';
 import { execFileSync } from 'node:child_process';
@@ -11,9 +9,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { DriverError } from '../errors';
+import { drainServer, listenOnSocket } from '../grpc-server';
+import { Status } from '../status-error';
+import { capturingLogger } from '../testing';
 import type { MountCall } from './provider-clients';
 import { ProviderClients } from './provider-clients';
+import { ProviderCallError } from './provider-error';
 
 /** How the fake provider answers; tests change it between calls. */
 interface Behaviour {
@@ -114,9 +115,11 @@ describe('ProviderClients', () => {
   it('makes at most 3 Mount calls to a provider answering UNAVAILABLE, however long the deadline', async () => {
     provider.behaviour.mount = unavailable;
     clients = makeClients(10);
-    const err = (await clients.mount('fake', CALL, inSeconds(10)).catch((e: unknown) => e)) as DriverError;
-    expect(err).toBeInstanceOf(DriverError);
-    expect(err.reason).toBe('GRPCProviderError');
+    const err = (await clients
+      .mount('fake', CALL, inSeconds(10))
+      .catch((e: unknown) => e)) as ProviderCallError;
+    expect(err).toBeInstanceOf(ProviderCallError);
+    expect(err.reason).toBe('CallFailed');
     expect(err.code).toBe(Status.UNAVAILABLE);
     expect(err.message).toContain('provider "fake" is unavailable: throttled by AWS');
     expect(provider.mountCalls).toBe(3);
@@ -127,7 +130,7 @@ describe('ProviderClients', () => {
     provider.behaviour.mount = () => (failures-- > 0 ? unavailable() : OK_RESPONSE);
     clients = makeClients(10);
     const res = await clients.mount('fake', CALL, inSeconds(10));
-    expect(res.objectVersion).toEqual([{ id: 'db', version: '1' }]);
+    expect(res.objects).toEqual([{ id: 'db', version: '1' }]);
     expect(provider.mountCalls).toBe(3);
   });
 
@@ -137,14 +140,16 @@ describe('ProviderClients', () => {
     const results = await Promise.all(
       Array.from({ length: 5 }, () => clients.mount('fake', CALL, inSeconds(10)).catch((e: unknown) => e)),
     );
-    expect(results.every((r) => r instanceof DriverError)).toBe(true);
+    expect(results.every((r) => r instanceof ProviderCallError)).toBe(true);
     expect(provider.mountCalls).toBe(15);
   });
 
   it('does not retry an answer other than UNAVAILABLE', async () => {
     provider.behaviour.mount = () => ({ code: Status.PERMISSION_DENIED, details: 'AccessDenied' });
     clients = makeClients(10);
-    const err = (await clients.mount('fake', CALL, inSeconds(10)).catch((e: unknown) => e)) as DriverError;
+    const err = (await clients
+      .mount('fake', CALL, inSeconds(10))
+      .catch((e: unknown) => e)) as ProviderCallError;
     expect(err.code).toBe(Status.PERMISSION_DENIED);
     expect(provider.mountCalls).toBe(1);
   });
@@ -156,7 +161,7 @@ describe('ProviderClients', () => {
     const started = Date.now();
     const err = (await clients
       .mount('fake', CALL, new Date(started + 500))
-      .catch((e: unknown) => e)) as DriverError;
+      .catch((e: unknown) => e)) as ProviderCallError;
     expect(err.code).toBe(Status.UNAVAILABLE);
     expect(provider.mountCalls).toBe(1);
   });
@@ -168,7 +173,7 @@ describe('ProviderClients', () => {
     const pending = clients.mount('fake', CALL, inSeconds(120), controller.signal).catch((e: unknown) => e);
     await waitFor(() => provider.mountCalls === 1);
     controller.abort(new Error('kubelet cancelled'));
-    const err = (await pending) as DriverError;
+    const err = (await pending) as ProviderCallError;
     expect(err.code).toBe(Status.CANCELLED);
     expect(provider.mountCalls).toBe(1);
   });
@@ -180,7 +185,7 @@ describe('ProviderClients', () => {
     const pending = clients.mount('fake', CALL, inSeconds(120), controller.signal).catch((e: unknown) => e);
     await waitFor(() => provider.mountCalls === 1);
     controller.abort();
-    const err = (await pending) as DriverError;
+    const err = (await pending) as ProviderCallError;
     expect(err.code).toBe(Status.CANCELLED);
     expect(err.message).toContain('call to provider "fake" was cancelled');
   });
@@ -201,7 +206,7 @@ describe('ProviderClients', () => {
     provider.behaviour.version = () => 'hang';
     clients = makeClients(10);
     const res = await clients.mount('fake', CALL, inSeconds(10));
-    expect(res.objectVersion).toHaveLength(1);
+    expect(res.objects).toHaveLength(1);
     expect(provider.mountCalls).toBe(1);
   });
 
@@ -219,7 +224,7 @@ describe('ProviderClients', () => {
     await new Promise<void>((resolve) => refusing.close(() => resolve()));
     fs.rmSync(provider.socketPath, { force: true });
     await provider.start();
-    await expect(pending).resolves.toMatchObject({ objectVersion: [{ id: 'db', version: '1' }] });
+    await expect(pending).resolves.toMatchObject({ objects: [{ id: 'db', version: '1' }] });
     expect(provider.mountCalls).toBe(2);
   }, 30_000);
 
@@ -231,8 +236,10 @@ describe('ProviderClients', () => {
       `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(provider.socketPath)})`,
     ]);
     clients = makeClients(10);
-    const err = (await clients.mount('fake', CALL, inSeconds(1)).catch((e: unknown) => e)) as DriverError;
-    expect(err).toBeInstanceOf(DriverError);
+    const err = (await clients
+      .mount('fake', CALL, inSeconds(1))
+      .catch((e: unknown) => e)) as ProviderCallError;
+    expect(err).toBeInstanceOf(ProviderCallError);
     expect(err.code).toBe(Status.DEADLINE_EXCEEDED);
     expect(err.message).toContain(`could not connect to provider "fake" at ${provider.socketPath}`);
     expect(provider.mountCalls).toBe(0);
@@ -240,9 +247,61 @@ describe('ProviderClients', () => {
 
   it('fails at once, naming the folders, when no provider socket exists', async () => {
     clients = makeClients(10);
-    const err = (await clients.mount('absent', CALL, inSeconds(10)).catch((e: unknown) => e)) as DriverError;
-    expect(err.reason).toBe('FailedToLookupProviderGRPCClient');
+    const err = (await clients
+      .mount('absent', CALL, inSeconds(10))
+      .catch((e: unknown) => e)) as ProviderCallError;
+    expect(err.reason).toBe('ProviderNotFound');
     expect(err.message).toContain(`no absent.sock in ${dir}`);
+  });
+
+  it('refuses a name that cannot be a socket before looking for one', async () => {
+    clients = makeClients(10);
+    const err = (await clients
+      .mount('../fake', CALL, inSeconds(10))
+      .catch((e: unknown) => e)) as ProviderCallError;
+    expect(err).toMatchObject({
+      reason: 'InvalidProviderName',
+      code: Status.INVALID_ARGUMENT,
+      message: 'invalid provider name "../fake": want [a-zA-Z0-9_-]{1,30}',
+    });
+    expect(provider.mountCalls).toBe(0);
+  });
+
+  it("gives the provider's objects and files", async () => {
+    clients = makeClients(10);
+    const res = await clients.mount('fake', CALL, inSeconds(10));
+    expect(res).toEqual({
+      objects: [{ id: 'db', version: '1' }],
+      files: [{ path: 'db', mode: 0o644, contents: Buffer.from('value') }],
+    });
+  });
+
+  it('fails with the error code a provider answered in its response, without retrying', async () => {
+    provider.behaviour.mount = () => ({ objectVersion: [], files: [], error: { code: 'AccessDenied' } });
+    clients = makeClients(10);
+    const err = (await clients
+      .mount('fake', CALL, inSeconds(10))
+      .catch((e: unknown) => e)) as ProviderCallError;
+    expect(err).toMatchObject({
+      reason: 'ProviderError',
+      providerCode: 'AccessDenied',
+      code: Status.INTERNAL,
+      message: 'provider "fake" failed to mount the objects: error code AccessDenied',
+    });
+    expect(provider.mountCalls).toBe(1);
+  });
+
+  it('fails when a provider answers without object versions', async () => {
+    provider.behaviour.mount = () => ({ objectVersion: [], files: OK_RESPONSE.files });
+    clients = makeClients(10);
+    const err = (await clients
+      .mount('fake', CALL, inSeconds(10))
+      .catch((e: unknown) => e)) as ProviderCallError;
+    expect(err).toMatchObject({
+      reason: 'NoObjectVersions',
+      code: Status.INTERNAL,
+      message: 'provider "fake" returned no object versions; a provider must report at least one object',
+    });
   });
 
   it('reports Version results as health', async () => {

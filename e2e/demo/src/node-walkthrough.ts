@@ -4,13 +4,10 @@
 // `make demo NODE=1` prints it; e2e/tests/real-node.test.ts runs the same steps.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import type { Lab } from '@sscsi/e2e';
+import { awsAdmin, AWS_PROVIDER_INSTALLER, DRIVER_CHART, eventually, labToolAsync } from '@sscsi/e2e';
 import fs from 'node:fs';
 
-import { awsAdmin } from '../aws-provider';
-import { AWS_PROVIDER_INSTALLER, DRIVER_CHART } from '../charts';
-import { labToolAsync } from '../cluster';
-import type { Lab } from '../lab';
-import { eventually } from '../lab';
 import type { ArticlePolicy } from './article';
 import {
   applyCommand,

@@ -1,6 +1,7 @@
-// The driver's side of the provider API: finds `<provider>.sock`, keeps one connection per provider
-// (re-dialled when the socket file is replaced), and makes at most 3 attempts at a call while the
-// provider answers UNAVAILABLE, as upstream's retry policy does, all within the caller's deadline.
+// The client side of the provider API, for the driver and the sync controller: finds
+// `<provider>.sock` in the socket folders, keeps one connection per provider (re-dialled when the
+// socket file is replaced), and makes at most 3 attempts at a call while the provider answers
+// UNAVAILABLE, as upstream's retry policy does, all within the caller's deadline.
 import * as grpc from '@grpc/grpc-js';
 import type {
   CSIDriverProviderClient,
@@ -9,25 +10,29 @@ import type {
   VersionResponse__Output,
 } from '@sscsi/proto';
 import { loadProvider, PROVIDER_API_VERSION } from '@sscsi/proto';
-import type { Logger } from '@sscsi/common';
-import { Status } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DriverError } from '../errors';
-import { checkProviderName } from '../kube/class-spec';
+import type { SecretProviderClassObject } from '../kube/types';
+import type { Logger } from '../logger';
+import type { PayloadFile } from '../payload';
+import { Status } from '../status-error';
+import { ProviderCallError } from './provider-error';
+import { checkProviderName } from './provider-name';
 
 /** A Mount request with every field set (the proto type marks them all optional). */
 export type MountCall = Required<MountRequest>;
 
-/** What the node server needs from providers; small so unit tests can fake it. */
+/** What a provider answered a Mount: the objects' versions, and the files unless it wrote them. */
+export interface MountedContent {
+  objects: SecretProviderClassObject[];
+  files: PayloadFile[];
+}
+
+/** What a program needs from providers; small so unit tests can fake it. */
 export interface ProviderGateway {
-  mount(
-    provider: string,
-    call: MountCall,
-    deadline: Date,
-    signal?: AbortSignal,
-  ): Promise<MountResponse__Output>;
+  /** Calls Mount; a failure is a ProviderCallError that names the provider. */
+  mount(provider: string, call: MountCall, deadline: Date, signal?: AbortSignal): Promise<MountedContent>;
 }
 
 interface Connection {
@@ -39,6 +44,7 @@ interface Connection {
 }
 
 export interface ProviderClientsOptions {
+  /** The folders searched for `<provider>.sock`, in order (the sync controller's: /provider). */
   searchPaths: readonly string[];
   maxReceiveMessageSize: number;
   logger: Logger;
@@ -76,11 +82,33 @@ function describeGrpc(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function cancelled(provider: string, signal: AbortSignal): DriverError {
-  return new DriverError('GRPCProviderError', `call to provider "${provider}" was cancelled`, {
+function cancelled(provider: string, signal: AbortSignal): ProviderCallError {
+  return new ProviderCallError('CallFailed', `call to provider "${provider}" was cancelled`, {
     cause: signal.reason,
     code: Status.CANCELLED,
   });
+}
+
+/** The objects and files of a Mount answer, or the error the provider reported in it. */
+function content(provider: string, response: MountResponse__Output): MountedContent {
+  const code = response.error?.code;
+  if (code) {
+    throw new ProviderCallError(
+      'ProviderError',
+      `provider "${provider}" failed to mount the objects: error code ${code}`,
+      { providerCode: code },
+    );
+  }
+  if (response.objectVersion.length === 0) {
+    throw new ProviderCallError(
+      'NoObjectVersions',
+      `provider "${provider}" returned no object versions; a provider must report at least one object`,
+    );
+  }
+  return {
+    objects: response.objectVersion.map((v) => ({ id: v.id, version: v.version })),
+    files: response.files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })),
+  };
 }
 
 export class ProviderClients implements ProviderGateway {
@@ -112,8 +140,8 @@ export class ProviderClients implements ProviderGateway {
     // redials the same path, and the call waits for it.
     if (!found && existing) return existing;
     if (!found) {
-      throw new DriverError(
-        'FailedToLookupProviderGRPCClient',
+      throw new ProviderCallError(
+        'ProviderNotFound',
         `provider "${provider}" not found: no ${provider}.sock in ${this.options.searchPaths.join(', ')}; is the provider installed on this node?`,
       );
     }
@@ -206,15 +234,16 @@ export class ProviderClients implements ProviderGateway {
     });
   }
 
-  /** Calls Mount; translates transport failures into DriverErrors that name the provider. */
+  /** Calls Mount; any failure is a ProviderCallError that names the provider. */
   async mount(
     provider: string,
     call: MountCall,
     deadline: Date,
     signal?: AbortSignal,
-  ): Promise<MountResponse__Output> {
+  ): Promise<MountedContent> {
+    let response: MountResponse__Output;
     try {
-      return await this.withRetries(
+      response = await this.withRetries(
         provider,
         deadline,
         signal,
@@ -231,6 +260,7 @@ export class ProviderClients implements ProviderGateway {
     } catch (err) {
       throw this.describe(provider, err, deadline);
     }
+    return content(provider, response);
   }
 
   private describe(provider: string, err: unknown, deadline: Date): unknown {
@@ -238,18 +268,18 @@ export class ProviderClients implements ProviderGateway {
     const name = `provider "${provider}"`;
     switch (err.code) {
       case Status.UNAVAILABLE:
-        return new DriverError('GRPCProviderError', `${name} is unavailable: ${err.details}`, { cause: err });
+        return new ProviderCallError('CallFailed', `${name} is unavailable: ${err.details}`, { cause: err });
       case Status.DEADLINE_EXCEEDED: {
         const conn = this.connections.get(provider);
         if (conn && conn.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
-          return new DriverError(
-            'GRPCProviderError',
+          return new ProviderCallError(
+            'CallFailed',
             `could not connect to ${name} at ${conn.socketPath} before the deadline (${deadline.toISOString()}); is the provider running?`,
             { cause: err, code: Status.DEADLINE_EXCEEDED },
           );
         }
-        return new DriverError(
-          'GRPCProviderError',
+        return new ProviderCallError(
+          'CallFailed',
           `${name} did not answer before the deadline (${deadline.toISOString()})`,
           {
             cause: err,
@@ -258,18 +288,18 @@ export class ProviderClients implements ProviderGateway {
         );
       }
       case Status.RESOURCE_EXHAUSTED:
-        return new DriverError(
-          'GRPCProviderError',
+        return new ProviderCallError(
+          'CallFailed',
           `${name} sent a response larger than --max-call-recv-msg-size (${this.options.maxReceiveMessageSize} bytes)`,
           { cause: err, code: Status.RESOURCE_EXHAUSTED },
         );
       case Status.CANCELLED:
-        return new DriverError('GRPCProviderError', `call to ${name} was cancelled`, {
+        return new ProviderCallError('CallFailed', `call to ${name} was cancelled`, {
           cause: err,
           code: Status.CANCELLED,
         });
       default:
-        return new DriverError('GRPCProviderError', `${name}: ${err.details}`, {
+        return new ProviderCallError('CallFailed', `${name}: ${err.details}`, {
           cause: err,
           code: err.code,
         });

@@ -12,9 +12,9 @@ import {
   DeleteRoleCommand,
   DetachRolePolicyCommand,
 } from '@aws-sdk/client-iam';
+import type { awsAdmin } from '@sscsi/e2e';
+import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '@sscsi/e2e';
 
-import type { awsAdmin } from '../aws-provider';
-import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '../aws-provider';
 import type { PlaceholderValues } from './examples';
 import {
   envsubstCommand,
@@ -84,6 +84,20 @@ export const PARAMETER_STORE_POLICY = articlePolicy(
   'iam/parameter-store-policy.json',
 );
 
+/** The article's two roles, each with the ServiceAccount it trusts and the policy attached to it. */
+export const ARTICLE_ROLES = {
+  secretsManager: {
+    role: SECRETS_MANAGER_ROLE,
+    serviceAccount: SECRETS_MANAGER_SERVICE_ACCOUNT,
+    policy: SECRETS_MANAGER_POLICY,
+  },
+  parameterStore: {
+    role: PARAMETER_STORE_ROLE,
+    serviceAccount: PARAMETER_STORE_SERVICE_ACCOUNT,
+    policy: PARAMETER_STORE_POLICY,
+  },
+} as const;
+
 /** The lab's service-account issuer, as the cluster_oidc_issuer_url of the article's EKS module. */
 export const LAB_ISSUER = process.env.LAB_SERVICE_ACCOUNT_ISSUER ?? 'https://kubernetes.default.svc';
 
@@ -138,10 +152,7 @@ export async function deleteArticleAws(aws: ReturnType<typeof awsAdmin>): Promis
   );
   for (const name of ['/sample-app/db/username', '/sample-app/db/password'])
     await quiet(aws.ssm.send(new DeleteParameterCommand({ Name: name })));
-  for (const [role, policy] of [
-    [SECRETS_MANAGER_ROLE, SECRETS_MANAGER_POLICY],
-    [PARAMETER_STORE_ROLE, PARAMETER_STORE_POLICY],
-  ] as const) {
+  for (const { role, policy } of Object.values(ARTICLE_ROLES)) {
     await quiet(
       aws.iam.send(new DetachRolePolicyCommand({ RoleName: role, PolicyArn: policyArn(policy.name) })),
     );

@@ -1,15 +1,13 @@
-// A client of the lab's AWS gate (e2e/src/aws-gate/, the lab's AWS endpoint, started by
+// A client of the lab's AWS gate (e2e/aws-gate/, the lab's AWS endpoint, started by
 // e2e/lab/lab.sh): its control API (faults, call counts, the clock) and the eks Pod Identity
 // association API, for tests and benchmarks in other processes.
-import type { Association } from './aws-gate/pod-identity';
-import type { FaultSpec } from './aws-gate/faults';
-import type { SigningCredentials } from './aws-gate/sigv4';
-import { signedHeaders } from './aws-gate/sigv4';
+import type { Association, FaultSpec, SigningCredentials } from '@sscsi/aws-gate';
+import { signedHeaders } from '@sscsi/aws-gate';
+
 import type { Lab } from './lab';
 
-export type { Association } from './aws-gate/pod-identity';
-export type { FaultSpec as Fault } from './aws-gate/faults';
-export { forgeToken, signToken, tokenParts } from './aws-gate/test-tokens';
+export type { Association, FaultSpec as Fault } from '@sscsi/aws-gate';
+export { forgeToken, signToken, tokenParts } from '@sscsi/aws-gate';
 
 /** The lab's account root (`AWS_ACCESS_KEY_ID=lab` in `make lab-env`): allowed everything, for set-up. */
 export const LAB_ROOT_CREDENTIALS: SigningCredentials = { accessKeyId: 'lab', secretAccessKey: 'lab' };

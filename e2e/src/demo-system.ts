@@ -7,16 +7,24 @@ import type { KubeClient } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { AwsGate } from '../aws-gate';
-import { labPodIdentityAgentArgs } from '../aws-provider';
-import type { CSIDriverManifest, DaemonSetManifest } from '../charts';
-import { containerOf, DRIVER_CHART, expandedArgs, objectOf, PROVIDER_CHART, renderChart } from '../charts';
-import { CRD_DIR, ensureCsiDriver, kubectl, mountsUnder } from '../cluster';
-import { KubeletStandIn } from '../kubelet-standin';
-import type { Lab } from '../lab';
-import { adminClient, eventually, requireLab, uniqueSuffix } from '../lab';
-import type { ManagedProcess } from '../processes';
-import { DRIVER_MAIN, metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from '../processes';
+import { AwsGate } from './aws-gate-client';
+import { labPodIdentityAgentArgs } from './aws-provider';
+import type { DaemonSetManifest } from './charts';
+import {
+  ARTICLE_FLAGS,
+  containerOf,
+  csiDriverOf,
+  expandedArgs,
+  objectOf,
+  renderDriver,
+  renderProvider,
+} from './charts';
+import { CRD_DIR, ensureCsiDriver, kubectl, mountsUnder } from './cluster';
+import { KubeletStandIn } from './kubelet-standin';
+import type { Lab } from './lab';
+import { adminClient, eventually, requireLab, uniqueSuffix } from './lab';
+import type { ManagedProcess } from './processes';
+import { DRIVER_MAIN, metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from './processes';
 
 export const DEMO_REGION = 'ap-northeast-1';
 
@@ -63,7 +71,8 @@ function withFlags(args: string[], flags: Record<string, string>): string[] {
   return out;
 }
 
-async function startProgram(
+/** Starts a program of this checkout and waits for its line saying it started, which names its metrics address. */
+export async function startProgram(
   name: string,
   main: string,
   args: string[],
@@ -85,22 +94,13 @@ export async function startDemoSystem(o: DemoSystemOptions = {}): Promise<DemoSy
   fs.mkdirSync(kubeletRoot, { recursive: true });
 
   // The driver chart with the article's flags: CRDs, the CSIDriver object and the driver's arguments.
-  const driverChart = renderChart(lab, DRIVER_CHART, {
-    release: 'secrets-store-csi-driver',
-    namespace: 'kube-system',
-    set: {
-      'syncSecret.enabled': 'true',
-      enableSecretRotation: 'true',
-      rotationPollInterval: o.rotationPollInterval ?? '5s',
-    },
+  const driverChart = renderDriver(lab, {
+    ...ARTICLE_FLAGS,
+    rotationPollInterval: o.rotationPollInterval ?? '5s',
   });
   kubectl(lab, ['apply', '--server-side', '--force-conflicts', '-f', CRD_DIR]);
-  const csiDriver = objectOf<CSIDriverManifest>(driverChart.objects, 'CSIDriver');
-  await ensureCsiDriver(kube, csiDriver.spec);
-  const driverContainer = containerOf(
-    objectOf<DaemonSetManifest>(driverChart.objects, 'DaemonSet'),
-    'secrets-store',
-  );
+  await ensureCsiDriver(kube, csiDriverOf(driverChart).spec);
+  const driverContainer = containerOf(objectOf<DaemonSetManifest>(driverChart, 'DaemonSet'), 'secrets-store');
   const driverArgs = withFlags(expandedArgs(driverContainer, { 'spec.nodeName': nodeName }), {
     endpoint: `unix://${path.join(root, 'csi', 'csi.sock')}`,
     'provider-volume': providerDir,
@@ -109,12 +109,8 @@ export async function startDemoSystem(o: DemoSystemOptions = {}): Promise<DemoSy
     kubeconfig: lab.kubeconfig,
   });
 
-  const providerChart = renderChart(lab, PROVIDER_CHART, {
-    release: 'csi-secrets-store-provider-aws',
-    namespace: 'kube-system',
-    set: { awsRegion: DEMO_REGION },
-  });
-  const providerDaemonSet = objectOf<DaemonSetManifest>(providerChart.objects, 'DaemonSet');
+  const providerChart = renderProvider(lab, { awsRegion: DEMO_REGION });
+  const providerDaemonSet = objectOf<DaemonSetManifest>(providerChart, 'DaemonSet');
   const providerContainer = providerDaemonSet.spec.template.spec.containers[0];
   if (!providerContainer) throw new Error('the AWS provider chart renders no container');
   // The node's EKS Pod Identity agent is the lab's (the gate's), not 169.254.170.23.
