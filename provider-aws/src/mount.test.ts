@@ -1,7 +1,7 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
 import { CorrelatingEventRecorder, podReference } from '@sscsi/common';
-import { silentLogger } from '@sscsi/common/testing';
+import { FakeKube, silentLogger } from '@sscsi/common/testing';
 import type { MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -233,17 +233,18 @@ describe('warnings about the class reach the pod events', () => {
   });
 
   it('does not wait for the API server to take the events', async () => {
-    const never = () => new Promise<never>(() => undefined);
-    const events = new CorrelatingEventRecorder(
-      { get: never, create: never, patch: never },
-      {
-        component: 'secrets-store-csi-driver-provider-aws',
-        logger: silentLogger(),
-      },
-    );
+    // An API server that takes the Event writes and never answers.
+    const kube = new FakeKube();
+    kube.hold('POST', 'events');
+    const events = new CorrelatingEventRecorder(kube, {
+      component: 'secrets-store-csi-driver-provider-aws',
+      logger: silentLogger(),
+    });
     const { aws, service } = harness({ events });
     withObjects(aws);
     await expect(service.mount(request(path.join(root, 'm'), attrs))).resolves.toBeDefined();
+    expect(kube.count('POST', 'events')).toBeGreaterThan(0);
+    expect(kube.objects('events')).toEqual([]);
   });
 
   it('records nothing for a class without surprises', async () => {

@@ -82,6 +82,18 @@ describe('FakeKube: objects', () => {
     expect(await names('/api/v1/pods', { labelSelector: 'app' })).toEqual(['a', 'b']);
     expect(await names(`/api/v1/namespaces/${NS}/pods`, { labelSelector: 'app=web' })).toEqual(['a']);
   });
+
+  it('reads objects back as a list would, in the order they were created; calls keep their deadline', async () => {
+    const api = new FakeKube();
+    await api.create(secrets, { metadata: { name: 'b' } }, { timeoutMs: 5000 });
+    await api.create('/api/v1/namespaces/other/secrets', { metadata: { name: 'a' } });
+    await api.patch(secret('b'), { type: 'Opaque' }, 'merge');
+    const names = (namespace?: string) => api.objects('secrets', namespace).map((o) => o.metadata.name);
+    expect(names()).toEqual(['b', 'a']);
+    expect(names(NS)).toEqual(['b']);
+    expect(names(NS)).toEqual((await api.get<KubeList<Secret>>(secrets)).items.map((o) => o.metadata.name));
+    expect(api.calls.map((c) => c.timeoutMs)).toEqual([5000, undefined, undefined, undefined]);
+  });
 });
 
 describe('FakeKube: watches', () => {

@@ -107,6 +107,8 @@ export interface Call {
   verb: Verb;
   path: string;
   query?: Query;
+  /** The deadline the caller gave the request, when it gave one. */
+  timeoutMs?: number;
 }
 
 export class FakeKube implements KubeApi {
@@ -207,6 +209,14 @@ export class FakeKube implements KubeApi {
   object<T extends KubeObject>(plural: string, namespace: string | undefined, name: string): T | undefined {
     const obj = this.store.get(this.key(plural, namespace, name));
     return obj && (structuredClone(obj) as T);
+  }
+
+  /** The objects of `plural` (in `namespace`, or in all), in the order they were created. */
+  objects<T extends KubeObject>(plural: string, namespace?: string): T[] {
+    const prefix = namespace === undefined ? `${plural}|` : `${plural}|${namespace}|`;
+    return [...this.store.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, obj]) => structuredClone(obj) as T);
   }
 
   // KubeApi.
@@ -384,7 +394,10 @@ export class FakeKube implements KubeApi {
   }
 
   private async enter(verb: Verb, path: string, plural: string, opts: RequestOptions): Promise<void> {
-    this.calls.push(opts.query ? { verb, path, query: opts.query } : { verb, path });
+    const call: Call = { verb, path };
+    if (opts.query) call.query = opts.query;
+    if (opts.timeoutMs !== undefined) call.timeoutMs = opts.timeoutMs;
+    this.calls.push(call);
     if (opts.signal?.aborted) throw abortError(verb, path);
     const hold = this.holds.find((h) => h.verb === verb && h.plural === plural);
     if (hold) await hold.until;
