@@ -37,6 +37,26 @@ describe.each(['driver', 'provider-aws', 'common', 'proto', 'lint'])('the build 
   });
 });
 
+// Folders whose code a program runs and whose tests sit beside it: each must reach the build without
+// its tests (the Event recorder and the provider client came to common with tests of their own).
+describe.each(['common/src/kube', 'common/src/events', 'common/src/provider', 'driver/src/csi'])(
+  'the folder %s',
+  (folder) => {
+    const workspace = folder.split('/')[0] ?? '';
+    const { sources } = build(workspace);
+    const files = ts.sys.readDirectory(path.join(ROOT, folder), ['.ts']).map((f) => path.relative(ROOT, f));
+
+    it('is compiled, its tests are not', () => {
+      const code = files.filter((f) => !isTestCode(f));
+      const tests = files.filter(isTestCode);
+      expect(code.length).toBeGreaterThan(0);
+      expect(tests.length).toBeGreaterThan(0);
+      expect(sources).toEqual(expect.arrayContaining(code));
+      expect(sources.filter((f) => tests.includes(f))).toEqual([]);
+    });
+  },
+);
+
 it('leaves out test code that exists: the check above has something to find', () => {
   const all = (workspace: string) =>
     ts.sys.readDirectory(path.join(ROOT, workspace, 'src'), ['.ts']).map((f) => path.relative(ROOT, f));
