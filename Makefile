@@ -65,6 +65,8 @@ proto: deps
 lint: deps
 	node proto/scripts/generate.js --check
 	node_modules/.bin/tsc -b
+	@# The builds leave tests and testing/ out; they are type-checked here, from the sources.
+	node_modules/.bin/tsc -p tsconfig.test.json --noEmit
 	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
 	node scripts/check-import-cycles.js

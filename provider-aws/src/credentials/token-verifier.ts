@@ -4,6 +4,7 @@
 // of a ServiceAccount serve another pod of the same ServiceAccount without a new STS call, and only
 // after that pod has proven it is one. When the keys cannot be fetched, every token goes to STS or
 // the agent instead, and the fetch is tried again only after a pause that grows with each failure.
+import type { KubeApi } from '@sscsi/common';
 import crypto from 'node:crypto';
 
 export interface Jwk {
@@ -23,9 +24,7 @@ export interface ClusterSigningKeys {
 export type SigningKeysSource = () => Promise<ClusterSigningKeys>;
 
 /** The API server, as far as the signing keys are concerned. */
-export interface DiscoveryApi {
-  get<T>(path: string, opts?: { accept?: string }): Promise<T>;
-}
+export type DiscoveryApi = Pick<KubeApi, 'get'>;
 
 /** The issuer from the API server's discovery document, the keys from its JWKS. */
 export function clusterSigningKeys(api: DiscoveryApi): SigningKeysSource {
