@@ -3,7 +3,11 @@
 // common/src/testing without a cast.
 import type { WatchEvent } from './types';
 
-export type PatchType = 'merge' | 'strategic' | 'json';
+/**
+ * `apply` is server-side apply: the body is the whole object as the caller wants it (JSON, which is
+ * YAML), and `fieldManager` in the query names who applies it.
+ */
+export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;

@@ -24,18 +24,21 @@ function build(workspace: string): { sources: string[]; outputs: string[] } {
   return { sources, outputs };
 }
 
-describe.each(['driver', 'provider-aws', 'common', 'proto', 'lint'])('the build of %s', (workspace) => {
-  const { sources, outputs } = build(workspace);
+describe.each(['driver', 'provider-aws', 'sync-controller', 'common', 'proto', 'lint'])(
+  'the build of %s',
+  (workspace) => {
+    const { sources, outputs } = build(workspace);
 
-  it('compiles its program and no test nor anything under testing/', () => {
-    expect(sources.length).toBeGreaterThan(0);
-    expect(sources.filter(isTestCode)).toEqual([]);
-    expect(outputs.filter((o) => o.startsWith(path.join(workspace, 'dist') + path.sep))).toHaveLength(
-      outputs.length,
-    );
-    expect(outputs.filter(isTestCode)).toEqual([]);
-  });
-});
+    it('compiles its program and no test nor anything under testing/', () => {
+      expect(sources.length).toBeGreaterThan(0);
+      expect(sources.filter(isTestCode)).toEqual([]);
+      expect(outputs.filter((o) => o.startsWith(path.join(workspace, 'dist') + path.sep))).toHaveLength(
+        outputs.length,
+      );
+      expect(outputs.filter(isTestCode)).toEqual([]);
+    });
+  },
+);
 
 // Folders whose code a program runs and whose tests sit beside it: each must reach the build without
 // its tests (the Event recorder and the provider client came to common with tests of their own).
@@ -60,7 +63,7 @@ describe.each(['common/src/kube', 'common/src/events', 'common/src/provider', 'd
 it('leaves out test code that exists: the check above has something to find', () => {
   const all = (workspace: string) =>
     ts.sys.readDirectory(path.join(ROOT, workspace, 'src'), ['.ts']).map((f) => path.relative(ROOT, f));
-  for (const workspace of ['driver', 'provider-aws', 'common']) {
+  for (const workspace of ['driver', 'provider-aws', 'sync-controller', 'common']) {
     expect(all(workspace).filter((f) => f.includes(`${path.sep}testing${path.sep}`)).length).toBeGreaterThan(
       0,
     );
@@ -68,4 +71,5 @@ it('leaves out test code that exists: the check above has something to find', ()
   }
   expect(build('driver').outputs).toContain(path.join('driver', 'dist', 'main.js'));
   expect(build('provider-aws').outputs).toContain(path.join('provider-aws', 'dist', 'main.js'));
+  expect(build('sync-controller').outputs).toContain(path.join('sync-controller', 'dist', 'main.js'));
 });

@@ -1,7 +1,7 @@
 // The fake API server keeps the promises of the real one that code under test relies on; a fake that
 // drifted would let those tests pass against behaviour no cluster has.
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors';
-import type { KubeList, KubeObject, Secret, WatchEvent } from '../kube/types';
+import type { KubeList, KubeObject, Secret, TokenRequest, WatchEvent } from '../kube/types';
 import { FakeKube } from './fake-kube';
 
 interface ConfigMap extends KubeObject {
@@ -62,6 +62,62 @@ describe('FakeKube: objects', () => {
     expect(patched.metadata.labels).toEqual({ b: '2', c: '3' });
     expect(patched.list).toEqual([3]);
     await expect(api.patch(`/api/v1/namespaces/${NS}/configmaps/c`, [], 'json')).rejects.toThrow('415');
+  });
+
+  it('replaces only the status through the status subresource, with optimistic concurrency', async () => {
+    const api = new FakeKube();
+    const path = `/apis/secret-sync.x-k8s.io/v1alpha1/namespaces/${NS}/secretsyncs/s`;
+    const stored = api.put('secretsyncs', { metadata: { name: 's', namespace: NS }, spec: { a: 1 } });
+    const updated = await api.replace<KubeObject & { spec: unknown; status: unknown }>(`${path}/status`, {
+      ...stored,
+      spec: { a: 2 },
+      status: { syncHash: 'h' },
+    });
+    expect(updated).toMatchObject({ spec: { a: 1 }, status: { syncHash: 'h' } });
+    expect(isConflict(await failure(api.replace(`${path}/status`, { ...stored, status: {} })))).toBe(true);
+    // A fault for the resource catches its status writes; one for the subresource only those.
+    api.failNext('PUT', 'secretsyncs/status', () => new Error('status refused'));
+    await expect(api.replace(`${path}/status`, updated)).rejects.toThrow('status refused');
+    await expect(api.replace(path, updated)).resolves.toBeDefined();
+  });
+
+  it('checks a dry run without storing it, and applies: creating, then merging', async () => {
+    const api = new FakeKube();
+    const dry = { query: { dryRun: 'All' } };
+    await api.create(secrets, { metadata: { name: 'a' }, data: { k: 'MQ==' } }, dry);
+    expect(api.object('secrets', NS, 'a')).toBeUndefined();
+    await api.patch(secret('a'), { metadata: { name: 'a' }, data: { k: 'MQ==' } }, 'apply', dry);
+    expect(api.object('secrets', NS, 'a')).toBeUndefined();
+    await api.patch(secret('a'), { metadata: { name: 'a' }, data: { k: 'MQ==' } }, 'apply');
+    await api.patch(secret('a'), { metadata: { labels: { l: '' } }, data: { j: 'Mg==' } }, 'apply');
+    expect(api.object<Secret>('secrets', NS, 'a')).toMatchObject({
+      metadata: { labels: { l: '' } },
+      data: { k: 'MQ==', j: 'Mg==' },
+    });
+    const seen = await api.patch<Secret>(secret('a'), {}, 'merge', dry);
+    expect(seen.data).toEqual({ k: 'MQ==', j: 'Mg==' });
+    expect(api.object('secrets', NS, 'a')?.metadata.resourceVersion).toBe(seen.metadata.resourceVersion);
+    expect(isAlreadyExists(await failure(api.create(secrets, { metadata: { name: 'a' } }, dry)))).toBe(true);
+  });
+
+  it("issues a ServiceAccount's tokens, and answers 404 for a ServiceAccount that does not exist", async () => {
+    const api = new FakeKube();
+    api.put('serviceaccounts', { metadata: { name: 'app', namespace: NS } });
+    const request = {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { audiences: ['aud'], expirationSeconds: 600 },
+    };
+    const answer = await api.create<TokenRequest>(
+      `/api/v1/namespaces/${NS}/serviceaccounts/app/token`,
+      request,
+    );
+    expect(answer.spec).toEqual({ audiences: ['aud'], expirationSeconds: 600 });
+    expect(answer.status?.token).toMatch(/^fake-token-/);
+    expect(Date.parse(answer.status?.expirationTimestamp ?? '') - Date.now()).toBeGreaterThan(590_000);
+    const missing = await failure(api.create(`/api/v1/namespaces/${NS}/serviceaccounts/none/token`, request));
+    expect(isNotFound(missing)).toBe(true);
+    expect((missing as Error).message).toContain('serviceaccounts "none" not found');
   });
 
   it('lists with equality selectors on labels and fields', async () => {

@@ -3,12 +3,16 @@
 // counter (as etcd's revision), optimistic concurrency on replace, patch and delete preconditions,
 // AlreadyExists and NotFound, label and field selectors of the equality kind, watches that start
 // where a list left off (replaying the events since), bookmarks, 410 Gone once the history is
-// compacted, and watches the server ends. Faults on request: a failing call, or a call held until
-// the test lets it go. Not modelled: finalizers (a delete removes at once), admission, defaulting,
-// strategic merge by list keys (a strategic patch merges as a merge patch: lists are replaced).
+// compacted, and watches the server ends; the status subresource (a replace of the status alone),
+// ServiceAccount tokens (`serviceaccounts/<name>/token`), `dryRun=All` (checked, not stored), and
+// server-side apply as far as a single field manager sees it (creates, or merges into what exists).
+// Faults on request: a failing call, or a call held until the test lets it go. Not modelled:
+// finalizers (a delete removes at once), admission, defaulting, generations, strategic merge by list
+// keys (a strategic patch merges as a merge patch: lists are replaced), apply's field ownership
+// (no conflicts between managers, fields left out of an apply are not removed).
 import type { KubeApi, PatchType, RequestOptions } from '../kube/api';
 import { KubeApiError } from '../kube/errors';
-import type { KubeList, KubeObject, WatchEvent } from '../kube/types';
+import type { KubeList, KubeObject, TokenRequest, WatchEvent } from '../kube/types';
 
 export type Verb = 'LIST' | 'WATCH' | 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -18,15 +22,24 @@ interface Parsed {
   plural: string;
   namespace?: string;
   name?: string;
+  /** `status`, `token`, ... */
+  subresource?: string;
 }
 
-/** `/api/v1/namespaces/ns/secrets/name`, `/apis/group/v1/pods`, ... */
+/** `/api/v1/namespaces/ns/secrets/name`, `/apis/group/v1/pods`, `.../secretsyncs/name/status` ... */
 function parse(path: string): Parsed {
-  const m = /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+  const m =
+    /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(
+      path,
+    );
   if (!m) throw new Error(`fake API: unexpected path ${path}`);
   const decode = (part: string | undefined) => (part === undefined ? undefined : decodeURIComponent(part));
-  return { namespace: decode(m[1]), plural: m[2] as string, name: decode(m[3]) };
+  const parsed: Parsed = { namespace: decode(m[1]), plural: m[2] as string, name: decode(m[3]) };
+  if (m[4] !== undefined) parsed.subresource = m[4];
+  return parsed;
 }
+
+const isDryRun = (opts: RequestOptions) => opts.query?.dryRun === 'All';
 
 function parseSafe(path: string): Parsed | undefined {
   try {
@@ -124,6 +137,7 @@ export class FakeKube implements KubeApi {
   private version = 0;
   private uids = 0;
   private names = 0;
+  private tokens = 0;
 
   /** The next `verb` on `plural` fails with `error`. */
   failNext(verb: Verb, plural: string, error: () => Error): void {
@@ -238,7 +252,8 @@ export class FakeKube implements KubeApi {
 
   async create<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
     const p = parse(path);
-    await this.enter('POST', path, p.plural, opts);
+    await this.enter('POST', path, p.plural, opts, p.subresource);
+    if (p.plural === 'serviceaccounts' && p.subresource === 'token') return this.token(path, p, body) as T;
     if (p.name) throw new KubeApiError('POST', path, 405, 'MethodNotAllowed', 'POST to an object');
     const obj = this.bodyOf('POST', path, body, p);
     const name =
@@ -247,29 +262,44 @@ export class FakeKube implements KubeApi {
     if (this.store.has(this.key(p.plural, p.namespace, name)))
       throw new KubeApiError('POST', path, 409, 'AlreadyExists', `${p.plural} "${name}" already exists`);
     const { resourceVersion: _ignored, ...metadata } = obj.metadata;
-    return this.put(p.plural, { ...obj, metadata: { ...metadata, name, namespace: p.namespace } }) as T;
+    const created = { ...obj, metadata: { ...metadata, name, namespace: p.namespace } };
+    if (isDryRun(opts)) return created as T;
+    return this.put(p.plural, created) as T;
   }
 
   async replace<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
     const p = parse(path);
-    await this.enter('PUT', path, p.plural, opts);
+    await this.enter('PUT', path, p.plural, opts, p.subresource);
     const obj = this.bodyOf('PUT', path, body, p);
     const existing = this.existing('PUT', path, p);
     // Without a resourceVersion a replace is unconditional, as for the API server's built-in types.
     const wanted = obj.metadata.resourceVersion;
     if (wanted !== undefined && wanted !== existing.metadata.resourceVersion)
       throw new KubeApiError('PUT', path, 409, 'Conflict', 'the object has been modified');
-    return this.put(p.plural, {
-      ...obj,
-      metadata: { ...obj.metadata, name: p.name, namespace: p.namespace },
-    }) as T;
+    if (p.subresource !== undefined && p.subresource !== 'status')
+      throw new Error(`fake API: no PUT on the ${p.subresource} subresource`);
+    // The status subresource changes the status alone, whatever else the body holds.
+    const replaced =
+      p.subresource === 'status'
+        ? { ...existing, status: (obj as { status?: unknown }).status }
+        : { ...obj, metadata: { ...obj.metadata, name: p.name, namespace: p.namespace } };
+    if (isDryRun(opts)) return structuredClone(replaced) as T;
+    return this.put(p.plural, replaced) as T;
   }
 
   async patch<T>(path: string, body: unknown, type: PatchType, opts: RequestOptions = {}): Promise<T> {
     const p = parse(path);
-    await this.enter('PATCH', path, p.plural, opts);
+    await this.enter('PATCH', path, p.plural, opts, p.subresource);
     if (type === 'json')
       throw new KubeApiError('PATCH', path, 415, 'UnsupportedMediaType', 'the fake API has no JSON patch');
+    if (p.subresource !== undefined)
+      throw new Error(`fake API: no PATCH on the ${p.subresource} subresource`);
+    if (type === 'apply' && !this.store.has(this.key(p.plural, p.namespace, p.name))) {
+      // An apply of an object that does not exist creates it.
+      const obj = this.bodyOf('PATCH', path, body, p);
+      const created = { ...obj, metadata: { ...obj.metadata, name: p.name, namespace: p.namespace } };
+      return (isDryRun(opts) ? created : this.put(p.plural, created)) as T;
+    }
     const existing = this.existing('PATCH', path, p);
     const wanted = isKubeObject(body) ? body.metadata.resourceVersion : undefined;
     if (wanted !== undefined && wanted !== existing.metadata.resourceVersion)
@@ -278,7 +308,9 @@ export class FakeKube implements KubeApi {
     if (!isKubeObject(patched))
       throw new KubeApiError('PATCH', path, 422, 'Invalid', 'the patch removes the metadata');
     const { name, namespace, uid } = existing.metadata;
-    return this.put(p.plural, { ...patched, metadata: { ...patched.metadata, name, namespace, uid } }) as T;
+    const result = { ...patched, metadata: { ...patched.metadata, name, namespace, uid } };
+    if (isDryRun(opts)) return structuredClone(result) as T;
+    return this.put(p.plural, result) as T;
   }
 
   async delete<T>(path: string, opts: RequestOptions = {}): Promise<T> {
@@ -393,16 +425,42 @@ export class FakeKube implements KubeApi {
     return structuredClone(body);
   }
 
-  private async enter(verb: Verb, path: string, plural: string, opts: RequestOptions): Promise<void> {
+  /** A ServiceAccount's token: 600 s unless asked otherwise, its audiences as asked. */
+  private token(path: string, p: Parsed, body: unknown): TokenRequest {
+    this.existing('POST', path, { plural: p.plural, namespace: p.namespace, name: p.name });
+    const request = body as TokenRequest;
+    const seconds = request.spec?.expirationSeconds ?? 3600;
+    return {
+      ...request,
+      spec: { ...request.spec, expirationSeconds: seconds },
+      status: {
+        token: `fake-token-${++this.tokens}`,
+        expirationTimestamp: new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    };
+  }
+
+  /**
+   * Records a call, then applies holds and faults: those for `plural` (`secretsyncs`) catch its
+   * subresources too; those for `plural/subresource` (`secretsyncs/status`) only that one.
+   */
+  private async enter(
+    verb: Verb,
+    path: string,
+    plural: string,
+    opts: RequestOptions,
+    subresource?: string,
+  ): Promise<void> {
     const call: Call = { verb, path };
     if (opts.query) call.query = opts.query;
     if (opts.timeoutMs !== undefined) call.timeoutMs = opts.timeoutMs;
     this.calls.push(call);
+    const concerns = (target: string) => target === plural || target === `${plural}/${subresource}`;
     if (opts.signal?.aborted) throw abortError(verb, path);
-    const hold = this.holds.find((h) => h.verb === verb && h.plural === plural);
+    const hold = this.holds.find((h) => h.verb === verb && concerns(h.plural));
     if (hold) await hold.until;
     if (opts.signal?.aborted) throw abortError(verb, path);
-    const i = this.faults.findIndex((f) => f.verb === verb && f.plural === plural);
+    const i = this.faults.findIndex((f) => f.verb === verb && concerns(f.plural));
     if (i >= 0) {
       const [fault] = this.faults.splice(i, 1);
       throw fault?.error();
