@@ -21,6 +21,7 @@ describe('WorkQueue', () => {
     queue.add('b');
     queue.add('a'); // while a runs: it comes back once
     queue.add('a');
+    expect(queue.depth).toBe(1);
     release();
     await queue.idle();
     expect(runs).toEqual(['a', 'b', 'a']);

@@ -95,6 +95,11 @@ export class WorkQueue {
     this.addAfter(key, Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (n - 1)));
   }
 
+  /** Keys waiting to run (not those running, nor those delayed). */
+  get depth(): number {
+    return this.waiting.size;
+  }
+
   /** Resolves when nothing is waiting or running (delayed keys aside): for tests and benchmarks. */
   async idle(): Promise<void> {
     while (this.running > 0 || (this.started && this.waiting.size > 0))

@@ -24,7 +24,16 @@ function setUp(tokens: TokenSource = { attribute: async () => undefined }) {
     maxCallRecvMsgSize: 4194304,
     counted: (o) => outcomes.push(o),
   });
-  return { providers, fetcher, outcomes };
+  /** One reconcile's fetch, as the controller brackets it. */
+  const run = async (r: FetchRequest) => {
+    fetcher.begin(r.key);
+    try {
+      return await fetcher.fetch(r);
+    } finally {
+      fetcher.finished(r.key);
+    }
+  };
+  return { providers, fetcher, outcomes, run };
 }
 
 const request = (i: number, serviceAccountName: string, cls = spc()): FetchRequest => ({
@@ -78,14 +87,13 @@ describe('SecretFetcher', () => {
   });
 
   it('makes one provider call per ServiceAccount and class in a poll cycle: 20 SecretSyncs, 2 ServiceAccounts', async () => {
-    const { providers, fetcher, outcomes } = setUp();
+    const { providers, fetcher, outcomes, run } = setUp();
     const requests = Array.from({ length: 20 }, (_, i) => request(i, i % 2 === 0 ? 'app' : 'web'));
     for (let round = 1; round <= 2; round++) {
       fetcher.startCycle(requests.map((r) => r.key));
       await pool(requests, 4, async (r) => {
-        const files = await fetcher.fetch(r);
+        const files = await run(r);
         expect(files.get('foo')?.toString()).toBe(`value for ${r.serviceAccountName}`);
-        fetcher.finished(r.key);
       });
       expect(providers.calls).toHaveLength(2 * round);
       // The cycle is over: its answers are gone.
@@ -96,10 +104,10 @@ describe('SecretFetcher', () => {
   });
 
   it('joins a call in flight within a cycle', async () => {
-    const { providers, fetcher, outcomes } = setUp();
+    const { providers, fetcher, outcomes, run } = setUp();
     const release = providers.hold();
     fetcher.startCycle(['ns/ss-1', 'ns/ss-2', 'ns/ss-3']);
-    const all = [1, 2, 3].map((i) => fetcher.fetch(request(i, 'app')));
+    const all = [1, 2, 3].map((i) => run(request(i, 'app')));
     await new Promise((resolve) => setImmediate(resolve));
     release();
     await Promise.all(all);
@@ -108,7 +116,7 @@ describe('SecretFetcher', () => {
   });
 
   it('keeps classes, generations and namespaces apart', async () => {
-    const { providers, fetcher } = setUp();
+    const { providers, fetcher, run } = setUp();
     const requests = [
       request(1, 'app', spc(1)),
       request(2, 'app', spc(2)),
@@ -116,23 +124,25 @@ describe('SecretFetcher', () => {
       request(4, 'app', { ...spc(1), metadata: { ...spc(1).metadata, uid: 'recreated' } }),
     ];
     fetcher.startCycle(requests.map((r) => r.key));
-    for (const r of requests) await fetcher.fetch(r);
+    for (const r of requests) await run(r);
     expect(providers.calls).toHaveLength(4);
   });
 
   it('makes a call of its own for a sync a user asked for, and outside a cycle', async () => {
-    const { providers, fetcher } = setUp();
+    const { providers, fetcher, run } = setUp();
     fetcher.startCycle(['ns/ss-1', 'ns/ss-2', 'ns/ss-3']);
-    await fetcher.fetch(request(1, 'app'));
+    await run(request(1, 'app'));
     fetcher.exclude('ns/ss-2');
-    await fetcher.fetch(request(2, 'app'));
-    await fetcher.fetch(request(9, 'app'));
-    await fetcher.fetch(request(3, 'app'));
-    expect(providers.calls).toHaveLength(3);
+    await run(request(2, 'app'));
+    await run(request(9, 'app'));
+    await run(request(3, 'app'));
+    // A retry of ss-1 is no part of the cycle any more.
+    await run(request(1, 'app'));
+    expect(providers.calls).toHaveLength(4);
   });
 
   it('reuses no failure: the next SecretSync of the cycle calls again', async () => {
-    const { providers, fetcher } = setUp();
+    const { providers, fetcher, run } = setUp();
     let fail = true;
     providers.behaviours.set('aws', () => {
       if (fail)
@@ -140,13 +150,13 @@ describe('SecretFetcher', () => {
       return answer({ foo: 'ok' });
     });
     fetcher.startCycle(['ns/ss-1', 'ns/ss-2']);
-    const err = await fetcher.fetch(request(1, 'app')).catch((e: unknown) => e);
+    const err = await run(request(1, 'app')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncFailure);
     expect((err as SyncFailure).message).toBe(
       'fetching secrets from the provider failed: mount request failed with provider error code Throttled',
     );
     fail = false;
-    expect((await fetcher.fetch(request(2, 'app'))).get('foo')?.toString()).toBe('ok');
+    expect((await run(request(2, 'app'))).get('foo')?.toString()).toBe('ok');
     expect(providers.calls).toHaveLength(2);
   });
 
@@ -175,12 +185,30 @@ describe('SecretFetcher', () => {
     ]);
   });
 
-  it('drops the answers of an unfinished cycle when the next one starts', async () => {
-    const { fetcher } = setUp();
+  it('drops the answers of a cycle with the last of its reconciles, a next cycle begun or not', async () => {
+    const { fetcher, run } = setUp();
     fetcher.startCycle(['ns/ss-1', 'ns/ss-2']);
+    fetcher.begin('ns/ss-1');
     await fetcher.fetch(request(1, 'app'));
     expect(fetcher.heldAnswers).toBe(1);
     fetcher.startCycle(['ns/ss-3']);
+    expect(fetcher.heldAnswers).toBe(1);
+    fetcher.finished('ns/ss-1');
     expect(fetcher.heldAnswers).toBe(0);
+    await run(request(3, 'app'));
+    expect(fetcher.heldAnswers).toBe(0);
+  });
+
+  it('lets a SecretSync still running when the next poll comes join that next cycle', async () => {
+    const { providers, fetcher, run } = setUp();
+    fetcher.startCycle(['ns/ss-1', 'ns/ss-2']);
+    fetcher.begin('ns/ss-1');
+    await fetcher.fetch(request(1, 'app'));
+    // The next poll, while ss-1 still runs: its rerun and ss-2 share the new cycle's call.
+    fetcher.startCycle(['ns/ss-1', 'ns/ss-2']);
+    fetcher.finished('ns/ss-1');
+    await run(request(1, 'app'));
+    await run(request(2, 'app'));
+    expect(providers.calls).toHaveLength(2);
   });
 });

@@ -5,8 +5,9 @@
 // make the same request. During a poll cycle (the periodic sync of every SecretSync, and the first
 // sync of all of them at start) those share one call: a call in flight is joined, and an answer is
 // reused by the others of the cycle. The answers are held in memory only until every SecretSync the
-// cycle enqueued has been reconciled, and never logged. A sync a user asked for (a new SecretSync,
-// a changed spec, forceSynchronization) always makes its own call.
+// cycle enqueued has been reconciled (or a next cycle began and the last reconcile of this one
+// ended), and never logged. A sync a user asked for (a new SecretSync, a changed spec,
+// forceSynchronization) or a retry always makes its own call.
 import type { MountedContent, ProviderGateway } from '@sscsi/common';
 import { ProviderCallError, SingleFlight } from '@sscsi/common';
 
@@ -39,7 +40,7 @@ export interface SecretFetcherOptions extends ProviderFailureContext {
   counted?: (outcome: FetchOutcome, provider: string) => void;
 }
 
-/** One poll cycle: the SecretSyncs it still has to reconcile, and the answers it holds for them. */
+/** One poll cycle: the SecretSyncs it still has to start, and the answers it holds for them. */
 class PollCycle {
   readonly answers = new Map<string, MountedContent>();
   readonly calls = new SingleFlight<string, MountedContent>();
@@ -53,37 +54,50 @@ function filesByPath(content: MountedContent): Map<string, Buffer> {
 }
 
 export class SecretFetcher {
-  private cycle?: PollCycle;
+  /** The cycle poll-enqueued SecretSyncs join when they start. */
+  private current?: PollCycle;
+  /** The cycle of each SecretSync being reconciled, if it started as part of one. */
+  private readonly running = new Map<string, PollCycle>();
 
   constructor(private readonly o: SecretFetcherOptions) {}
 
-  /** A poll cycle begins for these SecretSyncs; the previous one's answers are dropped. */
+  /**
+   * A poll cycle begins for these SecretSyncs. A previous cycle is held only by its reconciles
+   * still under way, and its answers go with the last of them.
+   */
   startCycle(keys: Iterable<string>): void {
-    this.cycle = new PollCycle(new Set(keys));
-    if (this.cycle.pending.size === 0) this.cycle = undefined;
+    const pending = new Set(keys);
+    this.current = pending.size > 0 ? new PollCycle(pending) : undefined;
   }
 
   /** A user's change asks for a fresh call for this SecretSync, even if a cycle enqueued it too. */
   exclude(key: string): void {
-    this.finished(key);
+    this.current?.pending.delete(key);
   }
 
-  /** The SecretSync's reconcile is over (whatever its outcome); the cycle ends with its last one. */
+  /** The SecretSync's reconcile starts: as part of the current cycle if that enqueued it. */
+  begin(key: string): void {
+    const cycle = this.current;
+    if (!cycle?.pending.delete(key)) return;
+    this.running.set(key, cycle);
+    if (cycle.pending.size === 0) this.current = undefined;
+  }
+
+  /** The SecretSync's reconcile is over, whatever its outcome. */
   finished(key: string): void {
-    const cycle = this.cycle;
-    if (!cycle || !cycle.pending.delete(key)) return;
-    if (cycle.pending.size === 0) this.cycle = undefined;
+    this.running.delete(key);
   }
 
-  /** Answers held by the current cycle (for tests and the log). */
+  /** Answers held by cycles (for tests). */
   get heldAnswers(): number {
-    return this.cycle?.answers.size ?? 0;
+    const cycles = new Set([...this.running.values(), ...(this.current ? [this.current] : [])]);
+    return [...cycles].reduce((n, c) => n + c.answers.size, 0);
   }
 
   /** The files the provider answers for this SecretSync; a failure is a SyncFailure. */
   async fetch(request: FetchRequest, signal?: AbortSignal): Promise<Map<string, Buffer>> {
     const provider = request.spc.spec.provider ?? '';
-    const cycle = this.cycle?.pending.has(request.key) ? this.cycle : undefined;
+    const cycle = this.running.get(request.key);
     if (!cycle) {
       this.o.counted?.('called', provider);
       return filesByPath(await this.call(request, provider, signal));
@@ -104,7 +118,7 @@ export class SecretFetcher {
     const content = await (
       joined ?? cycle.calls.start(requestKey, (s) => this.call(request, provider, s))
     ).wait(signal);
-    if (this.cycle === cycle) cycle.answers.set(requestKey, content);
+    cycle.answers.set(requestKey, content);
     return filesByPath(content);
   }
 

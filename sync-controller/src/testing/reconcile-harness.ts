@@ -2,11 +2,14 @@
 // Secret writer, status writes) over the fake API server and fake providers, with a clock the test
 // moves, PBKDF2 counted, Events and log lines kept.
 import type { EventRecorder, EventType, Logger, ObjectReference, Secret } from '@sscsi/common';
+import { Informer } from '@sscsi/common';
 import { capturingLogger, FakeKube } from '@sscsi/common/testing';
 
 import type { Condition, SecretProviderClassView, SecretSync } from '../api/secret-sync';
+import { SecretSyncResources } from '../api/secret-sync';
 import type { ReconcileOutcome } from '../controller/reconciler';
 import { Reconciler } from '../controller/reconciler';
+import { SecretSyncController } from '../controller/secret-sync-controller';
 import { SecretFetcher } from '../provider/secret-fetcher';
 import { SecretWriter } from '../secret/secret-writer';
 import type { FailureReason } from '../sync/conditions';
@@ -131,6 +134,38 @@ export class ReconcileHarness {
       .slice(from)
       .filter((c) => c.verb !== 'GET' && c.verb !== 'LIST' && c.verb !== 'WATCH')
       .map((c) => `${c.verb}${c.query?.dryRun ? ' (dry run)' : ''} ${c.path}`);
+  }
+
+  /**
+   * The controller over an informer of the fake API's SecretSyncs, with this reconciler; stopped
+   * with `stop()`.
+   */
+  controller(o: { pollIntervalMs?: number; concurrency?: number } = {}): {
+    controller: SecretSyncController;
+    informer: Informer<SecretSync>;
+    stop(): Promise<void>;
+  } {
+    const informer = new Informer<SecretSync>(this.kube, SecretSyncResources.secretSyncs);
+    const controller = new SecretSyncController({
+      secretSyncs: informer,
+      reconciler: this.reconciler,
+      cycles: this.fetcher,
+      forget: (uid) => this.hashes.forget(uid),
+      pollIntervalMs: o.pollIntervalMs ?? 0,
+      concurrency: o.concurrency ?? 4,
+      logger: this.logger,
+      retryBaseDelayMs: 5,
+      retryMaxDelayMs: 40,
+    });
+    informer.start();
+    return {
+      controller,
+      informer,
+      stop: async () => {
+        await controller.stop(true);
+        await informer.stop();
+      },
+    };
   }
 
   /** Changes the SecretSync as a user would: a spec change bumps its generation. */
