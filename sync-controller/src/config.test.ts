@@ -156,6 +156,12 @@ describe('parseConfig', () => {
     expect(() => parseConfig(argv, sources())).toThrow(FlagError);
   });
 
+  it('takes the kubeconfig from the flag, else from $KUBECONFIG, else runs in-cluster', () => {
+    expect(run(['--kubeconfig=/flag'], sources({ KUBECONFIG: '/env' })).kubeconfig).toBe('/flag');
+    expect(run([], sources({ KUBECONFIG: '/env:/other' })).kubeconfig).toBe('/env');
+    expect(run([], sources()).kubeconfig).toBeUndefined();
+  });
+
   it('answers --version and --help before anything else', () => {
     expect(parseConfig(['--version', '--leader-elect'], sources()).kind).toBe('version');
     expect(parseConfig(['-help'], sources()).kind).toBe('help');

@@ -263,7 +263,8 @@ export function parseConfig(argv: readonly string[], sources: ConfigSources): Co
     maxCallRecvMsgSize,
     providerTimeoutMs,
     maxConcurrentReconciles,
-    kubeconfig: String(values.kubeconfig) || undefined,
+    // controller-runtime's order: the flag, then $KUBECONFIG (its first file), then in-cluster.
+    kubeconfig: String(values.kubeconfig) || env.KUBECONFIG?.split(':')[0] || undefined,
     logJson: logEncoding(devel, String(values['zap-encoder'])),
     verbosity,
     errorsOnly,
