@@ -481,6 +481,22 @@ describe('the reconcile', () => {
     expect(h.writes()).toEqual([]);
   });
 
+  it('reports a fault of its own as ControllerSyncError and keeps the details in its log', async () => {
+    const h = new ReconcileHarness();
+    h.providers.behaviours.set('e2e-provider', () => {
+      throw new TypeError("Cannot read properties of undefined (reading 'files')");
+    });
+    expect(await h.run()).toBeInstanceOf(SyncFailure);
+    expect(h.condition('SecretCreated')).toEqual({
+      type: 'SecretCreated',
+      status: 'False',
+      reason: 'ControllerSyncError',
+      message: "internal error of the sync controller; see the controller's log",
+    });
+    expect(h.lines.join('\n')).toContain("reading 'files'");
+    expect(h.secret()).toBeUndefined();
+  });
+
   it('writes kubernetes.io/tls Secrets from a PEM file', async () => {
     const pem = execFileSync(
       'openssl',
