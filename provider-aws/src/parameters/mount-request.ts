@@ -208,10 +208,10 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
  * EKS Pod Identity serves pods only. EKS Auth (AssumeRoleForPodIdentity, which the node's agent
  * calls) tags the session with the pod's name and uid from the token's `kubernetes.io` pod claim
  * (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html: kubernetes-pod-name,
- * kubernetes-pod-uid); the agent's own token check requires that claim (aws/eks-pod-identity-agent,
- * internal/validation/claims_validation.go, validateKubernetesClaims: "missing claim:
- * kubernetes.io/pod"); and Flux found EKS refusing tokens bound to no pod
- * (https://github.com/fluxcd/flux2/pull/5309). The sync controller's token is bound to no pod, so
+ * kubernetes-pod-uid); the agent's local token check in development requires that claim
+ * (aws/eks-pod-identity-agent, branch cache-enhancements, internal/validation/claims_validation.go,
+ * validateKubernetesClaims: "missing claim: kubernetes.io/pod"; v0.1.37 leaves it to EKS Auth); and
+ * Flux found EKS refusing tokens bound to no pod (https://github.com/fluxcd/flux2/pull/5309). The sync controller's token is bound to no pod, so
  * it is refused here, before the token goes anywhere, with what works instead.
  */
 function podIdentityNeedsAPod(input: MountInput): MountError {
