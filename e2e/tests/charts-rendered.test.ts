@@ -1158,6 +1158,39 @@ describe('the secrets-store-sync-controller chart', () => {
     expect(accepted.status).toBe(0);
   });
 
+  it("runs the manager as its sidecars' user, so that it can connect to their sockets, unless told not to", () => {
+    // The sidecar of upstream's end-to-end values: its mock provider runs as root.
+    const upstreamSidecar = {
+      name: 'provider-e2e-installer',
+      image: 'aramase/e2e-provider:v0.0.1',
+      args: ['--endpoint=unix:///provider/e2e-provider.sock'],
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsUser: 0,
+        capabilities: { drop: ['ALL'] },
+      },
+      volumeMounts: [{ mountPath: '/provider', name: 'providervol' }],
+    };
+    const manager = (set: Record<string, string>) =>
+      containerOf(
+        syncDeployment(renderSyncController(lab, set, { setJson: { providerContainer: [upstreamSidecar] } })),
+        'manager',
+      );
+    expect(manager({}).securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: false,
+      runAsUser: 0,
+      runAsGroup: 65532,
+    });
+    expect(manager({ runAsProviderUser: 'false' }).securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+    });
+  });
+
   it('adds extraClusterRoleRules to the provider role, and has no provider role without rules', () => {
     const rule = { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] };
     const objects = renderSyncController(lab, {}, { setJson: { extraClusterRoleRules: [rule] } });

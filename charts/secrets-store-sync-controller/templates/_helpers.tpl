@@ -84,3 +84,37 @@ matchConditions:
 {{- define "ssc.image" -}}
 {{- printf "%s:%s" .Values.image.repository (toString (default .Chart.AppVersion .Values.image.tag)) -}}
 {{- end -}}
+
+{{/*
+The one user the provider sidecars name in their securityContext, or "" when none names one or they
+name different ones.
+*/}}
+{{- define "ssc.providerUser" -}}
+{{- $users := list -}}
+{{- range .Values.providerContainer -}}
+{{- $user := dig "securityContext" "runAsUser" "" (. | default dict) -}}
+{{- if ne (toString $user) "" -}}
+{{- $users = append $users (toString $user) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq (len (uniq $users)) 1 -}}
+{{- first $users -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The manager container's securityContext. Connecting to a provider's socket needs write permission
+on it, and a provider creates its socket writable by its own user only: with runAsProviderUser the
+manager runs as the user its sidecars name.
+*/}}
+{{- define "ssc.managerSecurityContext" -}}
+{{- $sc := deepCopy (.Values.securityContext | default dict) -}}
+{{- $user := include "ssc.providerUser" . -}}
+{{- if and .Values.runAsProviderUser $user -}}
+{{- $_ := set $sc "runAsUser" (int64 $user) -}}
+{{- if eq $user "0" -}}
+{{- $_ = set $sc "runAsNonRoot" false -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
