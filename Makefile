@@ -65,6 +65,8 @@ proto: deps
 lint: deps
 	node proto/scripts/generate.js --check
 	node_modules/.bin/tsc -b
+	@# The builds leave tests and testing/ out; they are type-checked here, from the sources.
+	node_modules/.bin/tsc -p tsconfig.test.json --noEmit
 	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
 	node scripts/check-import-cycles.js
@@ -154,8 +156,9 @@ lab-images: build
 installer: deps
 	scripts/render-aws-provider-installer.sh
 
-# A release, e.g. make release VERSION=1.2.3: both charts packaged at that version with their index
-# (a Helm chart repository to serve over HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
+# A release, e.g. make release VERSION=1.2.3: the three charts (driver, AWS provider, sync
+# controller) packaged at that version with their index (a Helm chart repository to serve over
+# HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
 release: deps
 	scripts/release.sh "$(VERSION)"
 

@@ -16,11 +16,11 @@ const shared = {
   testEnvironment: 'node',
   // Tests run from the TypeScript sources of every workspace, no build needed for imports.
   // The linter imports the driver's and the provider's parsers by their built paths.
+  // Tests' fakes and harnesses: @sscsi/common/testing, never part of @sscsi/common's build.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
+    '^@sscsi/common/testing$': '<rootDir>/common/src/testing',
     '^@sscsi/(aws-gate|demo)$': '<rootDir>/e2e/$1/src',
-    // Shared test fakes (common/src/testing), imported by their built paths as the linter does.
-    '^@sscsi/common/dist/(.*)$': '<rootDir>/common/src/$1',
     '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
     '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
   },

@@ -216,8 +216,8 @@ choose_base() {
 
 # What an image is made of: its name, its Dockerfile, the base image's id, and every file the
 # Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info), but the
-# tests, which the Dockerfiles leave out. Both images carry secrets-store-csi-lint, built from both
-# programs' workspaces and its own.
+# tests and their fakes (testing/), which the Dockerfiles leave out. Both images carry
+# secrets-store-csi-lint, built from both programs' workspaces and its own.
 inputs_key() { # image dockerfile "workspace ..."
   {
     echo "$1 $(image_id "$base")"
@@ -227,6 +227,7 @@ inputs_key() { # image dockerfile "workspace ..."
       # shellcheck disable=SC2086 # one argument per workspace
       find package.json package-lock.json tsconfig.base.json proto common $3 -type f \
         -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' \
+        -not -path '*/testing/*' \
         -not -name Dockerfile -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum
     )

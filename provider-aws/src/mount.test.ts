@@ -1,103 +1,37 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
-import type { EventRecorder, EventType, ObjectReference } from '@sscsi/common';
-import { CorrelatingEventRecorder, createLogger, podReference } from '@sscsi/common';
-import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
+import { CorrelatingEventRecorder, podReference } from '@sscsi/common';
+import { FakeKube, silentLogger } from '@sscsi/common/testing';
+import type { MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Registry } from 'prom-client';
 
-import { FakeCluster, SYNC_CONTROLLER_POD, syncRequestFor } from './credentials/fake-cluster';
 import type { IdentityResolver } from './credentials/identity';
-import { awsError } from './credentials/fake-sts';
-import { FakeAws } from './fetch/fake-aws';
 import { SharedAnswers } from './fetch/shared-answers';
-import { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
-import { ProviderMetrics } from './metrics';
-import type { MountServiceOptions } from './mount';
-import { describeWriteFailure, MAX_EVENTS_PER_MOUNT, MountService } from './mount';
+import { FakeCluster, SYNC_CONTROLLER_POD, syncRequestFor } from './testing/fake-cluster';
+import type { FakeAws } from './testing/fake-aws';
+import { awsError } from './testing/fake-sts';
+import { ValueCache } from './fetch/value-cache';
+import { describeWriteFailure, MAX_EVENTS_PER_MOUNT } from './mount';
+import {
+  mountHarness as harness,
+  mountRequest as request,
+  podAttributes,
+  REGION,
+} from './testing/mount-harness';
 
-const REGION = 'us-east-1';
 const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
+const pod = {
+  name: 'app',
+  namespace: 'default',
+  uid: '0a1b2c3d-0000-4000-8000-000000000001',
+  serviceAccount: 'sa',
+};
 
 function attributes(objects: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    'csi.storage.k8s.io/pod.name': 'app',
-    'csi.storage.k8s.io/pod.namespace': 'default',
-    'csi.storage.k8s.io/pod.uid': '0a1b2c3d-0000-4000-8000-000000000001',
-    'csi.storage.k8s.io/serviceAccount.name': 'sa',
-    'csi.storage.k8s.io/serviceAccount.tokens': tokens,
-    region: REGION,
-    objects,
-    ...extra,
-  };
-}
-
-function request(
-  targetPath: string,
-  attrs: Record<string, string>,
-  current: Array<{ id: string; version: string }> = [],
-): MountRequest__Output {
-  return {
-    attributes: JSON.stringify(attrs),
-    secrets: 'null',
-    targetPath,
-    permission: '420',
-    currentObjectVersion: current,
-  };
-}
-
-/** Records the Events the mount records. */
-class RecordingEvents implements EventRecorder {
-  readonly recorded: Array<{ object: ObjectReference; type: EventType; reason: string; message: string }> =
-    [];
-
-  record(object: ObjectReference, type: EventType, reason: string, message: string): void {
-    this.recorded.push({ object, type, reason, message });
-  }
-}
-
-interface Harness {
-  aws: FakeAws;
-  service: MountService;
-  valueCache: ValueCache;
-  events: RecordingEvents;
-  logs: string[];
-}
-
-function harness(over: Partial<MountServiceOptions> = {}): Harness {
-  const aws = new FakeAws();
-  const logs: string[] = [];
-  const valueCache = over.valueCache ?? new ValueCache();
-  const events = new RecordingEvents();
-  const identity = {
-    credentials: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 't' }),
-  } as unknown as IdentityResolver;
-  const lookups: PodLookups = {
-    roleArn: async () => 'arn:aws:iam::111122223333:role/app',
-    nodeRegion: async () => REGION,
-  };
-  const service = new MountService({
-    driverWritesSecrets: true,
-    defaultRegion: undefined,
-    lookups,
-    identity,
-    clients: aws.clients,
-    valueCache,
-    metrics: new ProviderMetrics(new Registry()),
-    logger: createLogger({
-      name: 'test',
-      json: true,
-      verbosity: 0,
-      destination: { write: (l) => logs.push(l) },
-    }),
-    concurrency: 8,
-    events,
-    ...over,
-  });
-  return { aws, service, valueCache, events, logs };
+  return { ...podAttributes(pod, tokens), region: REGION, objects, ...extra };
 }
 
 let root: string;
@@ -304,17 +238,18 @@ describe('warnings about the class reach the pod events', () => {
   });
 
   it('does not wait for the API server to take the events', async () => {
-    const never = () => new Promise<never>(() => undefined);
-    const events = new CorrelatingEventRecorder(
-      { get: never, create: never, patch: never },
-      {
-        component: 'secrets-store-csi-driver-provider-aws',
-        logger: createLogger({ name: 't', json: true, verbosity: 0, destination: { write: () => true } }),
-      },
-    );
+    // An API server that takes the Event writes and never answers.
+    const kube = new FakeKube();
+    kube.hold('POST', 'events');
+    const events = new CorrelatingEventRecorder(kube, {
+      component: 'secrets-store-csi-driver-provider-aws',
+      logger: silentLogger(),
+    });
     const { aws, service } = harness({ events });
     withObjects(aws);
     await expect(service.mount(request(path.join(root, 'm'), attrs))).resolves.toBeDefined();
+    expect(kube.count('POST', 'events')).toBeGreaterThan(0);
+    expect(kube.objects('events')).toEqual([]);
   });
 
   it('records nothing for a class without surprises', async () => {
@@ -425,7 +360,7 @@ describe("a SecretSync's request (the sync controller, a token bound to no pod)"
         asked++;
         return { accessKeyId: 'A', secretAccessKey: 's' };
       },
-    } as unknown as IdentityResolver;
+    } as Pick<IdentityResolver, 'credentials'>;
     const { aws, service } = harness({ identity });
     await expect(service.mount(sync({}, teamA, { usePodIdentity: true }))).rejects.toMatchObject({
       reason: 'InvalidParameters',
@@ -436,8 +371,7 @@ describe("a SecretSync's request (the sync controller, a token bound to no pod)"
   });
 
   it('labels its mounts requester="serviceaccount" in the metrics', async () => {
-    const registry = new Registry();
-    const { aws, service } = harness({ metrics: new ProviderMetrics(registry) });
+    const { aws, service, registry } = harness();
     aws.putSecret(REGION, 'db', { v1: { value: 'pw', stages: ['AWSCURRENT'] } });
     await service.mount(sync());
     await service.mount(
@@ -474,7 +408,7 @@ describe("a SecretSync's request (the sync controller, a token bound to no pod)"
         if (!perSa.has(key)) perSa.set(key, { accessKeyId: key, secretAccessKey: 's' });
         return perSa.get(key);
       },
-    } as unknown as IdentityResolver;
+    } as Pick<IdentityResolver, 'credentials'>;
     const { aws, service, valueCache } = harness({
       identity,
       sharedAnswers: new SharedAnswers({ windowMs: 30_000, coalesceMs: 3 }),

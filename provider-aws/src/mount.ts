@@ -49,7 +49,7 @@ export interface MountServiceOptions {
   /** The provider's AWS_REGION. */
   defaultRegion: string | undefined;
   lookups: PodLookups;
-  identity: IdentityResolver;
+  identity: Pick<IdentityResolver, 'credentials'>;
   clients: AwsClients;
   valueCache: ValueCache;
   /** AWS answers shared by the mounts of one verified identity; without it every mount asks AWS itself. */

@@ -7,7 +7,7 @@
 //   - each object may have 25 Events at once, then one more every 5 minutes; the rest are dropped.
 // Recording never fails or delays the caller: the writes happen afterwards, and a failed one is
 // logged and forgotten.
-import type { PatchType, RequestOptions } from '../kube/client';
+import type { KubeApi, RequestOptions } from '../kube/api';
 import { isForbidden, isNotFound } from '../kube/errors';
 import { Resources, resourcePath } from '../kube/resources';
 import type { CoreEvent, Pod } from '../kube/types';
@@ -35,12 +35,8 @@ export interface EventRecorder {
   record(object: ObjectReference, type: EventType, reason: string, message: string): void;
 }
 
-/** What the recorder needs of the Kubernetes client. */
-export interface EventsApi {
-  get<T>(path: string, opts?: RequestOptions): Promise<T>;
-  create<T>(path: string, body: unknown, opts?: RequestOptions): Promise<T>;
-  patch<T>(path: string, body: unknown, type: PatchType, opts?: RequestOptions): Promise<T>;
-}
+/** What the recorder asks of the API server: Events created and patched, a pod's uid read. */
+export type EventsApi = Pick<KubeApi, 'get' | 'create' | 'patch'>;
 
 export interface CorrelationLimits {
   /** Distinct keys remembered (least recently used forgotten first). */

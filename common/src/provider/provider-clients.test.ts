@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { drainServer, listenOnSocket } from '../grpc-server';
-import { createLogger } from '../logger';
 import { Status } from '../status-error';
+import { capturingLogger } from '../testing';
 import type { MountCall } from './provider-clients';
 import { ProviderClients } from './provider-clients';
 import { ProviderCallError } from './provider-error';
@@ -84,18 +84,13 @@ describe('ProviderClients', () => {
   let dir: string;
   let provider: FakeProviderServer;
   let clients: ProviderClients;
-  const logLines: string[] = [];
+  const { logger, lines: logLines } = capturingLogger(5);
 
   const makeClients = (retryDelayMs: number) =>
     new ProviderClients({
       searchPaths: [dir],
       maxReceiveMessageSize: 4 * 1024 * 1024,
-      logger: createLogger({
-        name: 'test',
-        json: true,
-        verbosity: 5,
-        destination: { write: (line: string) => (logLines.push(line), true) },
-      }),
+      logger,
       retryDelayMs,
     });
 

@@ -2,15 +2,9 @@
 // rotation), with small fakes behind its narrow interfaces: which path a call takes, what it leaves,
 // and how its outcome is recorded. The parts have their own tests beside them; the lab tests run
 // the same paths against real mounts, a real provider socket and a real API server.
-import type { EventRecorder, SecretProviderClass } from '@sscsi/common';
-import {
-  CorrelatingEventRecorder,
-  createLogger,
-  KubeApiError,
-  ProviderCallError,
-  Status,
-} from '@sscsi/common';
-import { FakeEventsApi } from '@sscsi/common/dist/testing/fake-events-api';
+import type { CoreEvent, EventRecorder, SecretProviderClass } from '@sscsi/common';
+import { CorrelatingEventRecorder, KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import { FakeKube, silentLogger } from '@sscsi/common/testing';
 import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -41,7 +35,7 @@ describe('NodeServer', () => {
 
   let classes: (ns: string, name: string) => Promise<SecretProviderClass | undefined>;
 
-  const logger = createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } });
+  const logger = silentLogger();
   const recordingEvents: EventRecorder = {
     record: (_object, type, reason, message) => events.push({ type, reason, message }),
   };
@@ -193,8 +187,8 @@ describe('NodeServer', () => {
   });
 
   it('shows a rotation that keeps failing as one Event whose count grows, not an Event per poll', async () => {
-    const api = new FakeEventsApi();
-    const recorder = new CorrelatingEventRecorder(api, {
+    const kube = new FakeKube();
+    const recorder = new CorrelatingEventRecorder(kube, {
       component: 'csi-secrets-store-rotation',
       host: 'node-1',
       logger,
@@ -211,7 +205,7 @@ describe('NodeServer', () => {
     }
     await recorder.flush();
     expect(provider.calls).toHaveLength(11);
-    expect(api.events()).toEqual([
+    expect(kube.objects<CoreEvent>('events')).toEqual([
       expect.objectContaining({
         type: 'Warning',
         reason: 'MountRotationFailed',

@@ -1,7 +1,8 @@
 // Rotation on its own: when the provider is asked again, with which versions, and what a change or
 // a failure leaves (files, status, Events, metrics, the outcome the node server records).
 import type { EventRecorder, SecretProviderClass } from '@sscsi/common';
-import { createLogger, KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import { KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import { silentLogger } from '@sscsi/common/testing';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +44,7 @@ describe('RotationReconciler', () => {
         rotationReconciled: (p, changed) => metrics.reconciled.push([p, changed]),
         rotationFailed: (p, errorType) => metrics.failed.push([p, errorType]),
       },
-      logger: createLogger({ name: 't', json: true, verbosity: 0, destination: { write: () => true } }),
+      logger: silentLogger(),
       now: () => clock,
     });
   const deadline = () => new Date(Date.now() + 10_000);

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, listenOnSocket } from '@sscsi/common';
+import { listenOnSocket } from '@sscsi/common';
+import { silentLogger } from '@sscsi/common/testing';
 import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import { loadCsi } from '@sscsi/proto';
 import fs from 'node:fs';
@@ -44,7 +45,7 @@ describe('the CSI server', () => {
       vendorVersion: 'test',
       nodeId: 'node-1',
       node,
-      logger: createLogger({ name: 't', json: true, verbosity: 0, destination: { write: () => true } }),
+      logger: silentLogger(),
     });
     await listenOnSocket(server, socket);
     const Node = loadCsi().csi.v1.Node;

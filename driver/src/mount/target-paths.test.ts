@@ -1,6 +1,7 @@
 // The target path on its own: what it holds, a tmpfs mounted for a first publish and taken back,
 // and an unpublish's clean-up, over plain folders with a fake mounter (as the node server's tests).
-import { createLogger, Status } from '@sscsi/common';
+import { Status } from '@sscsi/common';
+import { capturingLogger } from '@sscsi/common/testing';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,11 +21,9 @@ describe('TargetPaths', () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'target-paths-'));
     target = path.join(root, 'pods', 'uid-1', 'volumes', 'kubernetes.io~csi', 'secrets', 'mount');
     mounter = new FakeMounter();
-    logs = [];
-    targets = new TargetPaths(
-      mounter,
-      createLogger({ name: 't', json: true, verbosity: 0, destination: { write: (l) => logs.push(l) } }),
-    );
+    const { logger, lines } = capturingLogger();
+    logs = lines;
+    targets = new TargetPaths(mounter, logger);
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -16,7 +16,7 @@
 // between pods that disagree).
 import type {
   EventRecorder,
-  KubeClient,
+  KubeApi,
   Logger,
   ObjectReference,
   OwnerReference,
@@ -53,7 +53,7 @@ const FORBIDDEN_HINT =
   'the driver may not write Secrets: its ServiceAccount lacks the sync RBAC (install the chart with syncSecret.enabled=true)';
 
 export interface SecretSyncOptions {
-  kube: KubeClient;
+  kube: KubeApi;
   nodeId: string;
   /** The CSI driver name: a status's volume must be one of this driver. */
   driverName: string;

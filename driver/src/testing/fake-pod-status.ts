@@ -1,5 +1,5 @@
 // For unit tests: SecretProviderClassPodStatuses kept in memory; the versions read back are the
-// last recorded.
+// last recorded. kube/pod-status.test.ts tests the real store against FakeKube.
 import type { SecretProviderClassObject } from '@sscsi/common';
 
 import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';

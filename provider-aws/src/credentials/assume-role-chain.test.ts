@@ -2,10 +2,10 @@
 // role with sts:AssumeRole. What is asked of STS, what is kept, who shares it, what errors say.
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
-import type { MountOptions, PodOfToken } from './fake-cluster';
-import { FakeCluster, mountInputFor, syncInputFor } from './fake-cluster';
-import type { StsCall } from './fake-sts';
-import { awsError, FakeSts, unavailable } from './fake-sts';
+import type { MountOptions, PodOfToken } from '../testing/fake-cluster';
+import { FakeCluster, mountInputFor, syncInputFor } from '../testing/fake-cluster';
+import type { StsCall } from '../testing/fake-sts';
+import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
 import { IdentityResolver, StsUnavailableError } from './identity';
 import { TokenVerifier } from './token-verifier';
 

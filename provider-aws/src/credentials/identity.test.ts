@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
-import type { MountOptions, PodOfToken, SyncOptions } from './fake-cluster';
-import { claimsOf, FakeCluster, mountInputFor, syncInputFor } from './fake-cluster';
-import { awsError, FakeSts, unavailable } from './fake-sts';
+import type { MountOptions, PodOfToken, SyncOptions } from '../testing/fake-cluster';
+import { claimsOf, FakeCluster, mountInputFor, syncInputFor } from '../testing/fake-cluster';
+import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
 import { IdentityResolver } from './identity';
 import { PodIdentityAgent } from './pod-identity';
 import type { SigningKeysSource } from './token-verifier';

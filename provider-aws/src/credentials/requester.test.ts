@@ -1,4 +1,4 @@
-import { FakeCluster } from './fake-cluster';
+import { FakeCluster } from '../testing/fake-cluster';
 import { requesterOf } from './requester';
 
 const cluster = new FakeCluster();

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 
-import { CLUSTER_ISSUER, FakeCluster } from './fake-cluster';
+import { CLUSTER_ISSUER, FakeCluster } from '../testing/fake-cluster';
 import type { Jwk } from './token-verifier';
 import { clusterSigningKeys, TokenVerifier } from './token-verifier';
 

@@ -9,6 +9,7 @@
 // new STS call, and only after the request has proven it is one. When the keys cannot be fetched,
 // every token goes to STS or the agent instead, and the fetch is tried again only after a pause
 // that grows with each failure.
+import type { KubeApi } from '@sscsi/common';
 import crypto from 'node:crypto';
 
 import type { KubernetesClaims, Requester } from './requester';
@@ -31,9 +32,7 @@ export interface ClusterSigningKeys {
 export type SigningKeysSource = () => Promise<ClusterSigningKeys>;
 
 /** The API server, as far as the signing keys are concerned. */
-export interface DiscoveryApi {
-  get<T>(path: string, opts?: { accept?: string }): Promise<T>;
-}
+export type DiscoveryApi = Pick<KubeApi, 'get'>;
 
 /** The issuer from the API server's discovery document, the keys from its JWKS. */
 export function clusterSigningKeys(api: DiscoveryApi): SigningKeysSource {

@@ -1,31 +1,27 @@
 // AWS answers shared by the mounts of one verified identity: rotation rounds of many pods through
 // the real Mount handler (AWS faked, counting calls), what a round may reuse and what it may not,
 // and the shared calls' behaviour under cancellation and failure.
-import { createLogger } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { GetParametersCommand } from '@aws-sdk/client-ssm';
-import { Registry } from 'prom-client';
 
 import { CredentialCache } from '../credentials/credential-cache';
-import type { PodOfToken } from '../credentials/fake-cluster';
-import { FakeCluster } from '../credentials/fake-cluster';
-import { awsError, FakeSts } from '../credentials/fake-sts';
+import type { PodOfToken } from '../testing/fake-cluster';
+import { FakeCluster } from '../testing/fake-cluster';
+import { awsError, FakeSts } from '../testing/fake-sts';
 import type { AwsClients } from '../aws-clients';
 import type { AwsCredentials } from '../credentials/credential-cache';
 import type { IdentityResolver } from '../credentials/identity';
 import { IdentityResolver as RealIdentityResolver } from '../credentials/identity';
 import { PodIdentityAgent } from '../credentials/pod-identity';
 import { TokenVerifier } from '../credentials/token-verifier';
-import { ProviderMetrics } from '../metrics';
-import { MountService } from '../mount';
+import { FakeAws } from '../testing/fake-aws';
 import { HeldClient, until } from '../testing/held-client';
-import { FakeAws } from './fake-aws';
+import { mountHarness, mountRequest, podAttributes } from '../testing/mount-harness';
 import { MAX_KEPT_ANSWERS } from './kept-answers';
 import type { MountRound, Sender } from './shared-answers';
 import { MAX_KEPT_VALUE_BYTES, SharedAnswers } from './shared-answers';
 import { parameterNameOf } from './ssm-names';
-import { ValueCache } from './value-cache';
 
 const REGION = 'us-east-1';
 const WINDOW_MS = 30_000;
@@ -47,36 +43,34 @@ interface Pod {
 const targetOf = (pod: Pod) => `/var/lib/kubelet/pods/uid-${pod.name}/volumes/kubernetes.io~csi/v/mount`;
 
 function request(pod: Pod, objects = OBJECTS): MountRequest__Output {
-  return {
-    attributes: JSON.stringify({
-      'csi.storage.k8s.io/pod.name': pod.name,
-      'csi.storage.k8s.io/pod.namespace': 'default',
-      'csi.storage.k8s.io/pod.uid': `uid-${pod.name}`,
-      'csi.storage.k8s.io/serviceAccount.name': pod.serviceAccount,
-      'csi.storage.k8s.io/serviceAccount.tokens': pod.tokens,
-      region: REGION,
-      objects,
-    }),
-    secrets: 'null',
-    targetPath: targetOf(pod),
-    permission: '420',
-    currentObjectVersion: pod.versions,
-  };
+  const mounting = { ...pod, namespace: 'default', uid: `uid-${pod.name}` };
+  return mountRequest(
+    targetOf(pod),
+    { ...podAttributes(mounting, pod.tokens), region: REGION, objects },
+    pod.versions,
+  );
 }
 
 const contents = (res: MountResponse) =>
   Object.fromEntries((res.files ?? []).map((f) => [f.path, Buffer.from(f.contents ?? '').toString()]));
 
+type Identity = Pick<IdentityResolver, 'credentials'>;
+
 /** One credentials object per ServiceAccount: what the credential cache gives verified pods. */
-function credentialsPerServiceAccount(): IdentityResolver {
-  const bySa = new Map<string, object>();
+function credentialsPerServiceAccount(): Identity {
+  const bySa = new Map<string, AwsCredentials>();
   return {
-    credentials: async (input: { pod: { serviceAccount: string } }) => {
+    credentials: async (input) => {
       const sa = input.pod.serviceAccount;
-      if (!bySa.has(sa)) bySa.set(sa, { accessKeyId: `AKID-${sa}`, secretAccessKey: 's', sessionToken: 't' });
-      return bySa.get(sa);
+      const credentials = bySa.get(sa) ?? {
+        accessKeyId: `AKID-${sa}`,
+        secretAccessKey: 's',
+        sessionToken: 't',
+      };
+      bySa.set(sa, credentials);
+      return credentials;
     },
-  } as unknown as IdentityResolver;
+  };
 }
 
 /** As IAM does with a GetParameters call that names one parameter the role may not read: denied whole. */
@@ -95,27 +89,18 @@ function denying(aws: FakeAws, names: ReadonlySet<string>): AwsClients {
   return { secretsManager: aws.clients.secretsManager, ssm } as unknown as AwsClients;
 }
 
-function harness(options: { identity?: IdentityResolver; windowMs?: number; denied?: string[] } = {}) {
+function harness(options: { identity?: Identity; windowMs?: number; denied?: string[] } = {}) {
   const aws = new FakeAws();
   let now = 1_000_000;
-  const registry = new Registry();
   const shared = new SharedAnswers({
     windowMs: options.windowMs ?? WINDOW_MS,
     coalesceMs: 1,
     now: () => now,
   });
-  const service = new MountService({
-    driverWritesSecrets: true,
-    defaultRegion: undefined,
-    lookups: { roleArn: async () => 'arn:aws:iam::111122223333:role/app', nodeRegion: async () => REGION },
+  const { service, registry } = mountHarness({
     identity: options.identity ?? credentialsPerServiceAccount(),
     clients: denying(aws, new Set(options.denied ?? [])),
-    valueCache: new ValueCache(),
     sharedAnswers: shared,
-    metrics: new ProviderMetrics(registry),
-    logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
-    events: { record: () => undefined },
-    concurrency: 8,
   });
   const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
   const pods = (count: number, serviceAccountOf: (i: number) => string): Pod[] =>

@@ -1,7 +1,7 @@
 import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import type { GetParametersCommandOutput } from '@aws-sdk/client-ssm';
 
-import { awsError } from '../credentials/fake-sts';
+import { awsError } from '../testing/fake-sts';
 import { HeldClient, until } from '../testing/held-client';
 import type { MountRound } from './kept-answers';
 import { SsmCoalescer } from './ssm-coalescer';

@@ -1,4 +1,4 @@
-import { FakeCluster, SYNC_CONTROLLER_POD, syncRequestFor } from '../credentials/fake-cluster';
+import { FakeCluster, SYNC_CONTROLLER_POD, syncRequestFor } from '../testing/fake-cluster';
 import { MountError } from '../errors';
 import { parseMountRequest } from './mount-request';
 

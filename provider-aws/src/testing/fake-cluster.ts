@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 
 import type { MountInput } from '../parameters/mount-request';
 import { parseMountRequest } from '../parameters/mount-request';
-import type { Jwk } from './token-verifier';
+import type { Jwk } from '../credentials/token-verifier';
 
 export const CLUSTER_ISSUER = 'https://kubernetes.default.svc';
 

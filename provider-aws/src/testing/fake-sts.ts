@@ -8,7 +8,7 @@ import type {
   AssumeRoleWithWebIdentityCommandOutput,
 } from '@aws-sdk/client-sts';
 
-import type { AwsCredentials } from './credential-cache';
+import type { AwsCredentials } from '../credentials/credential-cache';
 
 export interface StsCall {
   operation: 'AssumeRoleWithWebIdentity' | 'AssumeRole';
