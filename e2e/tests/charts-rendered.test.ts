@@ -1122,25 +1122,22 @@ describe('the secrets-store-sync-controller chart', () => {
     expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
     // Its port is not one of the manager's (8081 probes, 8085 metrics).
     expect(sidecar.ports?.map((p) => p.containerPort)).toEqual([8989]);
-    expect(manager.args).toContain('--token-request-audience=sts.amazonaws.com,pods.eks.amazonaws.com');
+    // IRSA only: EKS Pod Identity gives credentials for pod-bound tokens, and the controller's are not.
+    expect(manager.args).toContain('--token-request-audience=sts.amazonaws.com');
     expect(
       variableOf(
         policyOf(objects, 'secrets-store-sync-controller-validate-token-policy'),
         'hasCorrectAudience',
       ),
-    ).toBe(
-      "object.spec.audiences.exists(w, w == 'sts.amazonaws.com') || object.spec.audiences.exists(w, w == 'pods.eks.amazonaws.com')",
-    );
+    ).toBe("object.spec.audiences.exists(w, w == 'sts.amazonaws.com')");
 
     const role = objectOf<ClusterRoleManifest>(
       objects,
       'ClusterRole',
       'secrets-store-sync-controller-provider-role',
     );
-    expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-    ]);
+    // The role annotation only: the provider records no Events for a SecretSync's request.
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] }]);
     const binding = objectOf<ClusterRoleBindingManifest>(
       objects,
       'ClusterRoleBinding',
