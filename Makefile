@@ -156,8 +156,9 @@ lab-images: build
 installer: deps
 	scripts/render-aws-provider-installer.sh
 
-# A release, e.g. make release VERSION=1.2.3: both charts packaged at that version with their index
-# (a Helm chart repository to serve over HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
+# A release, e.g. make release VERSION=1.2.3: the three charts (driver, AWS provider, sync
+# controller) packaged at that version with their index (a Helm chart repository to serve over
+# HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
 release: deps
 	scripts/release.sh "$(VERSION)"
 

@@ -1,6 +1,7 @@
 // For unit tests: a stand-in for the cluster's service-account token issuer. It signs tokens shaped
-// like the ones the kubelet requests for a CSI volume (bound to the pod) and publishes its keys as
-// the API server does, so tests exercise the real verifier with real signatures.
+// like the ones the kubelet requests for a CSI volume (bound to the pod) and like the sync
+// controller's TokenRequests (bound to nothing), and publishes its keys as the API server does, so
+// tests exercise the real verifier with real signatures.
 import crypto from 'node:crypto';
 
 import type { MountInput } from '../parameters/mount-request';
@@ -14,6 +15,12 @@ export interface PodOfToken {
   serviceAccount: string;
   name: string;
   uid: string;
+}
+
+/** A SecretSync's ServiceAccount: what the sync controller requests a token for. */
+export interface ServiceAccountOfToken {
+  namespace: string;
+  serviceAccount: string;
 }
 
 export interface TokenOptions {
@@ -40,7 +47,25 @@ export class FakeCluster {
     return { issuer: this.issuer, keys: [{ ...jwk, kid: this.keyId, alg: 'ES256', use: 'sig' }] };
   }
 
+  /** A token the kubelet requests for a pod's CSI volume: bound to the pod. */
   token(pod: PodOfToken, options: TokenOptions): string {
+    return this.sign(pod, options, {
+      namespace: pod.namespace,
+      node: { name: 'node-1', uid: 'node-uid-1' },
+      pod: { name: pod.name, uid: pod.uid },
+      serviceaccount: { name: pod.serviceAccount, uid: `sa-uid-${pod.serviceAccount}` },
+    });
+  }
+
+  /** A token the sync controller requests (a TokenRequest without boundObjectRef): no pod. */
+  serviceAccountToken(sa: ServiceAccountOfToken, options: TokenOptions): string {
+    return this.sign(sa, options, {
+      namespace: sa.namespace,
+      serviceaccount: { name: sa.serviceAccount, uid: `sa-uid-${sa.serviceAccount}` },
+    });
+  }
+
+  private sign(sa: ServiceAccountOfToken, options: TokenOptions, binding: Record<string, unknown>): string {
     const nowS = Math.floor(this.now() / 1000);
     const claims: Record<string, unknown> = {
       aud: [options.audience],
@@ -49,13 +74,8 @@ export class FakeCluster {
       nbf: nowS,
       iss: this.issuer,
       jti: crypto.randomUUID(),
-      sub: `system:serviceaccount:${pod.namespace}:${pod.serviceAccount}`,
-      'kubernetes.io': {
-        namespace: pod.namespace,
-        node: { name: 'node-1', uid: 'node-uid-1' },
-        pod: { name: pod.name, uid: pod.uid },
-        serviceaccount: { name: pod.serviceAccount, uid: `sa-uid-${pod.serviceAccount}` },
-      },
+      sub: `system:serviceaccount:${sa.namespace}:${sa.serviceAccount}`,
+      'kubernetes.io': binding,
     };
     for (const [name, value] of Object.entries(options.claims ?? {})) {
       if (value === undefined) delete claims[name];
@@ -124,4 +144,60 @@ export function mountInputFor(cluster: FakeCluster, pod: PodOfToken, options: Mo
     permission: '420',
     currentObjectVersion: [],
   });
+}
+
+/** The sync controller's own pod, which its requests name whatever the SecretSync. */
+export const SYNC_CONTROLLER_POD = {
+  name: 'secrets-store-sync-controller-7d9f-abcde',
+  uid: 'controller-uid-1',
+};
+
+export interface SyncOptions {
+  usePodIdentity?: boolean;
+  /** Tokens by audience instead of the ServiceAccount's own for the mode's audience. */
+  tokens?: Record<string, string>;
+  /** More SecretProviderClass parameters (region, objects, ...). */
+  parameters?: Record<string, string>;
+}
+
+/**
+ * The Mount request the sync controller sends for a SecretSync of `sa`, as it sends it: its own
+ * pod's name and uid, the SecretSync's namespace and ServiceAccount, a TokenRequest token bound to
+ * no pod, `secrets` {}, permission 420, target path /mnt/secrets-store and no object versions.
+ */
+export function syncRequestFor(cluster: FakeCluster, sa: ServiceAccountOfToken, options: SyncOptions = {}) {
+  const audience = options.usePodIdentity ? 'pods.eks.amazonaws.com' : 'sts.amazonaws.com';
+  const tokens = options.tokens ?? { [audience]: cluster.serviceAccountToken(sa, { audience }) };
+  const entries = Object.fromEntries(
+    Object.entries(tokens).map(([aud, token]) => [
+      aud,
+      { token, expirationTimestamp: '2030-01-02T03:04:05Z' },
+    ]),
+  );
+  return {
+    attributes: JSON.stringify({
+      'csi.storage.k8s.io/pod.name': SYNC_CONTROLLER_POD.name,
+      'csi.storage.k8s.io/pod.namespace': sa.namespace,
+      'csi.storage.k8s.io/pod.uid': SYNC_CONTROLLER_POD.uid,
+      'csi.storage.k8s.io/serviceAccount.name': sa.serviceAccount,
+      'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify(entries),
+      objects: '- {objectName: MyDBSecret, objectType: secretsmanager}',
+      region: 'us-east-1',
+      ...(options.usePodIdentity ? { usePodIdentity: 'true' } : {}),
+      ...options.parameters,
+    }),
+    secrets: '{}',
+    targetPath: '/mnt/secrets-store',
+    permission: '420',
+    currentObjectVersion: [],
+  };
+}
+
+/** The sync controller's Mount request for `sa`, parsed. */
+export function syncInputFor(
+  cluster: FakeCluster,
+  sa: ServiceAccountOfToken,
+  options?: SyncOptions,
+): MountInput {
+  return parseMountRequest(syncRequestFor(cluster, sa, options));
 }
