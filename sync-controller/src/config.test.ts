@@ -119,9 +119,9 @@ describe('parseConfig', () => {
       '--max-concurrent-reconciles=8',
       '--leader-elect',
       '--leader-election-namespace=ns',
-      '--leader-election-lease-duration=15s',
-      '--leader-election-renew-deadline=10s',
-      '--leader-election-retry-period=2s',
+      '--leader-elect-lease-duration=15s',
+      '--leader-elect-renew-deadline=10s',
+      '--leader-elect-retry-period=2s',
       '--max-call-recv-msg-size=1024',
       '--kubeconfig=/k',
     ]);
@@ -143,12 +143,12 @@ describe('parseConfig', () => {
     [['--max-concurrent-reconciles=0'], /--max-concurrent-reconciles must be greater than 0/],
     [['--max-call-recv-msg-size=0'], /--max-call-recv-msg-size must be greater than 0/],
     [
-      ['--leader-elect', '--leader-election-namespace=n', '--leader-election-renew-deadline=10s'],
-      /lease-duration must be greater than --leader-election-renew-deadline/,
+      ['--leader-elect', '--leader-election-namespace=n', '--leader-elect-renew-deadline=10s'],
+      /lease-duration must be greater than --leader-elect-renew-deadline/,
     ],
     [
-      ['--leader-elect', '--leader-election-namespace=n', '--leader-election-retry-period=7s'],
-      /renew-deadline must be greater than --leader-election-retry-period/,
+      ['--leader-elect', '--leader-election-namespace=n', '--leader-elect-retry-period=7s'],
+      /renew-deadline must be greater than --leader-elect-retry-period/,
     ],
     [['--v=2'], /unknown flag --v/],
   ])('refuses %j', (argv, message) => {

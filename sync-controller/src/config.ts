@@ -81,17 +81,17 @@ export const FLAGS = {
     default: 4,
     help: 'SecretSyncs reconciled at once (one SecretSync is never reconciled twice at once)',
   },
-  'leader-election-lease-duration': {
+  'leader-elect-lease-duration': {
     kind: 'duration',
     default: '10s',
     help: "how long standbys wait after the leader's last renewal before taking over",
   },
-  'leader-election-renew-deadline': {
+  'leader-elect-renew-deadline': {
     kind: 'duration',
     default: '7s',
     help: 'how long the leader keeps trying to renew before it stops reconciling and exits',
   },
-  'leader-election-retry-period': {
+  'leader-elect-retry-period': {
     kind: 'duration',
     default: '2s',
     help: 'how often candidates try to acquire, and the leader to renew, the Lease',
@@ -218,26 +218,19 @@ export function parseConfig(argv: readonly string[], sources: ConfigSources): Co
       '';
     if (!namespace) throw new FlagError('not running in-cluster, please specify --leader-election-namespace');
     const leaseDurationMs = positive(
-      'leader-election-lease-duration',
-      Number(values['leader-election-lease-duration']),
+      'leader-elect-lease-duration',
+      Number(values['leader-elect-lease-duration']),
     );
     const renewDeadlineMs = positive(
-      'leader-election-renew-deadline',
-      Number(values['leader-election-renew-deadline']),
+      'leader-elect-renew-deadline',
+      Number(values['leader-elect-renew-deadline']),
     );
-    const retryPeriodMs = positive(
-      'leader-election-retry-period',
-      Number(values['leader-election-retry-period']),
-    );
+    const retryPeriodMs = positive('leader-elect-retry-period', Number(values['leader-elect-retry-period']));
     // client-go's own checks: a leader must give up before a standby may take over.
     if (renewDeadlineMs >= leaseDurationMs)
-      throw new FlagError(
-        '--leader-election-lease-duration must be greater than --leader-election-renew-deadline',
-      );
+      throw new FlagError('--leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
     if (retryPeriodMs >= renewDeadlineMs)
-      throw new FlagError(
-        '--leader-election-renew-deadline must be greater than --leader-election-retry-period',
-      );
+      throw new FlagError('--leader-elect-renew-deadline must be greater than --leader-elect-retry-period');
     const podName = env.SYNC_CONTROLLER_POD_NAME || sources.hostname();
     leaderElection = Object.freeze({
       namespace,
