@@ -94,7 +94,10 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
     secretSyncs,
     reconciler,
     cycles: fetcher,
-    forget: (uid) => hashes.forget(uid),
+    forget: (ss) => {
+      hashes.forget(ss.metadata.uid ?? '');
+      reconciler.forget(ss.metadata.namespace ?? '', ss.metadata.name ?? '');
+    },
     pollIntervalMs: config.rotationPollIntervalMs,
     concurrency: config.maxConcurrentReconciles,
     logger,

@@ -4,6 +4,7 @@ import { KubeApiError, ProviderCallError, Status } from '@sscsi/common';
 import { execFileSync } from 'node:child_process';
 
 import { SyncFailure } from '../sync/failure';
+import { Reconciler } from './reconciler';
 import { answer } from '../testing/fake-provider-gateway';
 import { secretProviderClass, secretSync, SPC_UID, SS_UID } from '../testing/objects';
 import { ReconcileHarness, T0 } from '../testing/reconcile-harness';
@@ -429,6 +430,21 @@ describe('a synced SecretSync', () => {
 });
 
 describe('status writes', () => {
+  it("uses its own last status write while the informer's copy lags behind it: no second apply", async () => {
+    const h = new ReconcileHarness();
+    const before = h.secretSync();
+    // The cache still holds the object as it was before this process's writes.
+    const stale = new Reconciler({
+      ...h.reconcilerOptions,
+      secretSyncs: { get: () => structuredClone(before) },
+    });
+    expect(await stale.reconcile(NS, 'sse2esecret')).toBe('synced');
+    const from = h.kube.calls.length;
+    expect(await stale.reconcile(NS, 'sse2esecret')).toBe('unchanged');
+    expect(h.writes(from)).toEqual([]);
+    expect(h.kube.count('PATCH', 'secrets')).toBe(1);
+  });
+
   it('retries after a conflict on the final write; the Secret was applied and is applied again', async () => {
     const h = new ReconcileHarness();
     let puts = 0;

@@ -82,24 +82,46 @@ function referenceOf(ss: SecretSync): ObjectReference {
   };
 }
 
+/** What this process last wrote of a SecretSync's status, and the versions that write replaced. */
+interface Written {
+  replaced: Set<string>;
+  latest: SecretSync;
+}
+
 export class Reconciler {
   private readonly now: () => number;
+  /**
+   * The informer's copy lags our own status writes by a watch event: a reconcile that comes right
+   * after one (a poll, a retry) uses what was written instead of the older copy, so that it neither
+   * applies the Secret again nor fails on a stale resourceVersion. One entry per SecretSync.
+   */
+  private readonly written = new Map<string, Written>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.now = o.now ?? Date.now;
+  }
+
+  /** Forgets a deleted SecretSync. */
+  forget(namespace: string, name: string): void {
+    this.written.delete(`${namespace}/${name}`);
   }
 
   /** Reconciles `namespace/name`; rejects when the queue should retry it with backoff. */
   async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
     const logger = this.o.logger.child({ secretSync: `${namespace}/${name}` });
     logger.info('Reconciling SecretSync');
-    const cached = this.o.secretSyncs.get(namespace, name);
+    const key = `${namespace}/${name}`;
+    let cached = this.o.secretSyncs.get(namespace, name);
     if (!cached) {
       // Deleted: garbage collection removes its Secret (upstream retries it forever: its bug B4).
+      this.written.delete(key);
       logger.debug('SecretSync not found; nothing to do');
       this.o.outcome?.('gone');
       return 'gone';
     }
+    const written = this.written.get(key);
+    if (written?.replaced.has(cached.metadata.resourceVersion ?? '')) cached = written.latest;
+    else this.written.delete(key);
     let ss: SecretSync = {
       ...structuredClone(cached),
       apiVersion: SECRET_SYNC_API_VERSION,
@@ -266,7 +288,12 @@ export class Reconciler {
       'status',
     );
     try {
-      return await this.o.status.replace<SecretSync>(path, ss, { signal });
+      const updated = await this.o.status.replace<SecretSync>(path, ss, { signal });
+      const key = `${ss.metadata.namespace}/${ss.metadata.name}`;
+      const replaced = this.written.get(key)?.replaced ?? new Set<string>();
+      replaced.add(ss.metadata.resourceVersion ?? '');
+      this.written.set(key, { replaced, latest: updated });
+      return updated;
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'Failed to update status');
       throw new StatusWriteError(`failed to update the status: ${(err as Error).message}`, { cause: err });

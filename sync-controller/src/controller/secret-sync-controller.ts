@@ -35,8 +35,8 @@ export interface ControllerOptions {
     begin(key: string): void;
     finished(key: string): void;
   };
-  /** Forgets a deleted SecretSync's remembered hash. */
-  forget(uid: string): void;
+  /** Forgets what is remembered of a deleted SecretSync (its hash, its last status write). */
+  forget(ss: SecretSync): void;
   pollIntervalMs: number;
   concurrency: number;
   logger: Logger;
@@ -66,7 +66,7 @@ export class SecretSyncController {
         if (ss.metadata.generation !== old.metadata.generation) this.userAsked(ss);
       },
       deleted: (ss) => {
-        if (ss.metadata.uid) o.forget(ss.metadata.uid);
+        o.forget(ss);
         o.cycles.exclude(secretSyncKey(ss));
       },
     });

@@ -7,7 +7,7 @@ import { capturingLogger, FakeKube } from '@sscsi/common/testing';
 
 import type { Condition, SecretProviderClassView, SecretSync } from '../api/secret-sync';
 import { SecretSyncResources } from '../api/secret-sync';
-import type { ReconcileOutcome } from '../controller/reconciler';
+import type { ReconcileOutcome, ReconcilerOptions } from '../controller/reconciler';
 import { Reconciler } from '../controller/reconciler';
 import { SecretSyncController } from '../controller/secret-sync-controller';
 import { SecretFetcher } from '../provider/secret-fetcher';
@@ -55,6 +55,8 @@ export class ReconcileHarness {
   readonly hashes: SyncHashes;
   readonly fetcher: SecretFetcher;
   readonly reconciler: Reconciler;
+  /** How the reconciler was made: tests make others with some parts changed. */
+  readonly reconcilerOptions: ReconcilerOptions;
 
   constructor(o: HarnessOptions = {}) {
     ({ logger: this.logger, lines: this.lines } = capturingLogger(4));
@@ -76,7 +78,7 @@ export class ReconcileHarness {
       timeoutMs: 120_000,
       maxCallRecvMsgSize: 4194304,
     });
-    this.reconciler = new Reconciler({
+    this.reconcilerOptions = {
       secretSyncs: { get: (ns, name) => this.kube.object<SecretSync>('secretsyncs', ns, name) },
       classes: {
         get: (ns, name) => this.kube.object<SecretProviderClassView>('secretproviderclasses', ns, name),
@@ -89,7 +91,8 @@ export class ReconcileHarness {
       logger: this.logger,
       now: () => this.clock.now,
       outcome: (outcome, reason) => this.outcomes.push([outcome, reason]),
-    });
+    };
+    this.reconciler = new Reconciler(this.reconcilerOptions);
     if (o.secretSync !== null) this.kube.put('secretsyncs', o.secretSync ?? secretSync());
     if (o.secretProviderClass !== null)
       this.kube.put('secretproviderclasses', o.secretProviderClass ?? secretProviderClass());
@@ -150,7 +153,10 @@ export class ReconcileHarness {
       secretSyncs: informer,
       reconciler: this.reconciler,
       cycles: this.fetcher,
-      forget: (uid) => this.hashes.forget(uid),
+      forget: (ss) => {
+        this.hashes.forget(ss.metadata.uid ?? '');
+        this.reconciler.forget(ss.metadata.namespace ?? '', ss.metadata.name ?? '');
+      },
       pollIntervalMs: o.pollIntervalMs ?? 0,
       concurrency: o.concurrency ?? 4,
       logger: this.logger,
