@@ -13,11 +13,11 @@ const shared = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   // Tests run from the TypeScript sources of every workspace, no build needed for imports.
-  // The linter imports the driver's and the provider's parsers by their built paths.
+  // The linter imports the driver's and the provider's parsers through their validation entries.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
-    '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
-    '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
+    '^secrets-store-csi-driver/validation$': '<rootDir>/driver/src/validation',
+    '^secrets-store-csi-driver-provider-aws/validation$': '<rootDir>/provider-aws/src/validation',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
 };
