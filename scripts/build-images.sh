@@ -215,9 +215,9 @@ choose_base() {
 # --- the images --------------------------------------------------------------------------------
 
 # What an image is made of: its name, its Dockerfile, the base image's id, and every file the
-# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info), but the
-# tests, which the Dockerfiles leave out. Both images carry secrets-store-csi-lint, built from both
-# programs' workspaces and its own.
+# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info; the scripts
+# that bundle the programs and gather the image's files), but the tests, which no bundle imports.
+# Both images carry secrets-store-csi-lint, bundled from both programs' workspaces and its own.
 inputs_key() { # image dockerfile "workspace ..."
   {
     echo "$1 $(image_id "$base")"
@@ -225,7 +225,8 @@ inputs_key() { # image dockerfile "workspace ..."
     (
       cd "$repo"
       # shellcheck disable=SC2086 # one argument per workspace
-      find package.json package-lock.json tsconfig.base.json proto common $3 -type f \
+      find package.json package-lock.json tsconfig.base.json scripts/bundle.mjs scripts/image-root.sh \
+        proto common $3 -type f \
         -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' \
         -not -name Dockerfile -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum

@@ -59,6 +59,8 @@ function sandbox(): Sandbox {
   fs.chmodSync(path.join(repo, 'scripts/build-images.sh'), 0o755);
   write('charts/secrets-store-csi-driver/Chart.yaml', "appVersion: '0.1.0'\n");
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.base.json']) write(file, '{}\n');
+  write('scripts/bundle.mjs', '// bundles\n');
+  write('scripts/image-root.sh', '# the image root\n');
   for (const ws of ['proto', 'common', 'driver', 'provider-aws', 'lint'])
     write(`${ws}/src/index.ts`, `// ${ws}\n`);
   write('driver/Dockerfile', 'FROM base\n');
@@ -151,9 +153,14 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
     fs.writeFileSync(path.join(s.repo, 'provider-aws/node_modules/x.js'), '');
     expect(await build(s)).toEqual([]);
     // Shared sources and the base image change both; so does either program or the linter, since
-    // both images carry secrets-store-csi-lint, which runs both programs' checks.
+    // both images carry secrets-store-csi-lint, which runs both programs' checks; so do the scripts
+    // that bundle the programs and gather the images' files.
     for (const ws of ['common', 'driver', 'provider-aws', 'lint']) {
       fs.appendFileSync(path.join(s.repo, `${ws}/src/index.ts`), '// changed\n');
+      expect(await build(s)).toEqual(['driver', 'provider-aws']);
+    }
+    for (const script of ['scripts/bundle.mjs', 'scripts/image-root.sh']) {
+      fs.appendFileSync(path.join(s.repo, script), '# changed\n');
       expect(await build(s)).toEqual(['driver', 'provider-aws']);
     }
     setBase(s.state, baseName(s), 'base-2');
