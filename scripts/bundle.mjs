@@ -26,18 +26,34 @@ import * as esbuild from 'esbuild';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * workspace: its folder (package.json, src/main.ts). lazy: modules it loads on first use through a
- * require relative to itself (createRequire), bundled as files of their own. runtime: packages it
- * loads by name at run time (createRequire), not bundled. protos: it loads proto/'s .proto files.
+ * The modules loaded on first use (`createRequire(__filename)('./<name>')`, a sibling of the module
+ * that loads it), each bundled as dist/<name>.js: in the bundle every module's __filename is
+ * dist/main.js, so the same relative path finds it.
+ */
+const LAZY = {
+  'kubeconfig-yaml': 'common/src/kube/kubeconfig-yaml.ts',
+  pkcs12: 'driver/src/sync/pkcs12.ts',
+  'ssm-sdk': 'provider-aws/src/ssm-sdk.ts',
+};
+
+/**
+ * workspace: its folder (package.json, src/main.ts). lazy: the modules of LAZY it loads on first
+ * use. runtime: packages it loads by name at run time (createRequire), not bundled. protos: it loads
+ * proto/'s .proto files.
  */
 export const PROGRAMS = {
-  'secrets-store-csi-driver': { workspace: 'driver', runtime: ['koffi'], protos: true },
-  'secrets-store-csi-driver-provider-aws': {
-    workspace: 'provider-aws',
-    lazy: { 'ssm-sdk': 'provider-aws/src/ssm-sdk.ts' },
+  'secrets-store-csi-driver': {
+    workspace: 'driver',
+    lazy: ['kubeconfig-yaml', 'pkcs12'],
+    runtime: ['koffi'],
     protos: true,
   },
-  'secrets-store-csi-lint': { workspace: 'lint' },
+  'secrets-store-csi-driver-provider-aws': {
+    workspace: 'provider-aws',
+    lazy: ['kubeconfig-yaml', 'ssm-sdk'],
+    protos: true,
+  },
+  'secrets-store-csi-lint': { workspace: 'lint', lazy: ['pkcs12'] },
 };
 
 /** The node of the images (scripts/image-root.sh): the bundles' #! line names it. */
@@ -50,7 +66,7 @@ export async function bundle(name, out) {
   const dist = path.join(root, 'dist');
   fs.rmSync(root, { recursive: true, force: true });
   const entryPoints = { main: path.join(repo, program.workspace, 'src', 'main.ts') };
-  for (const [file, entry] of Object.entries(program.lazy ?? {})) entryPoints[file] = path.join(repo, entry);
+  for (const lazy of program.lazy ?? []) entryPoints[lazy] = path.join(repo, LAZY[lazy]);
   const { metafile } = await esbuild.build({
     absWorkingDir: repo,
     entryPoints,
@@ -79,6 +95,14 @@ export async function bundle(name, out) {
   if (tests.length) throw new Error(`${name}: test code in the bundle: ${tests.join(', ')}`);
   const built = inputs.filter((f) => !f.includes('node_modules/') && f.includes('/dist/'));
   if (built.length) throw new Error(`${name}: compiled workspace files in the bundle: ${built.join(', ')}`);
+  const bundled = Object.values(metafile.outputs).flatMap((o) =>
+    Object.entries(o.inputs)
+      .filter(([, i]) => i.bytesInOutput > 0)
+      .map(([f]) => f),
+  );
+  const missing = lazyRequires(bundled).filter((lazy) => !(program.lazy ?? []).includes(lazy));
+  if (missing.length)
+    throw new Error(`${name} loads ${missing.join(', ')} on first use: add to its lazy list`);
 
   const main = path.join(dist, 'main.js');
   const code = fs.readFileSync(main, 'utf8').replace(/^#!.*\n/, '');
@@ -127,6 +151,18 @@ function workspaceSources() {
       });
     },
   };
+}
+
+/** The './<name>' paths that the workspaces' sources among `inputs` load through createRequire. */
+function lazyRequires(inputs) {
+  const names = new Set();
+  for (const file of inputs.filter((f) => !f.includes('node_modules/') && f.endsWith('.ts'))) {
+    // Without the import declarations' paths: what is left are the paths the module loads itself.
+    const code = fs.readFileSync(path.join(repo, file), 'utf8').replace(/\bfrom\s+['"][^'"]+['"]/g, '');
+    if (!code.includes('createRequire(')) continue;
+    for (const m of code.matchAll(/['"]\.\/([\w-]+)['"]/g)) names.add(m[1]);
+  }
+  return [...names];
 }
 
 const readJson = (file) => JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -71,6 +71,18 @@ describe.each([
 });
 
 describe(`the bundle of ${DRIVER}`, () => {
+  it('has node-forge in a file of its own, loaded when a PFX shows up', () => {
+    const pkcs12 = path.join(out, DRIVER, 'dist', 'pkcs12.js');
+    expect(fs.readFileSync(mainOf(DRIVER), 'utf8').includes('pkcs12FromAsn1')).toBe(false);
+    const run = spawnSync(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(pkcs12)}).pfxBlocks(Buffer.from('no PFX'), (e) => { throw e; })`],
+      { encoding: 'utf8' },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/Too few bytes to read ASN\.1 value|ASN\.1/);
+  });
+
   it("loads koffi's native module from beside the bundle, and through it libc's mount(2)", () => {
     const script = `const koffi = require('node:module').createRequire(${JSON.stringify(mainOf(DRIVER))})('koffi');
       const libc = koffi.load('libc.so.6');
@@ -94,7 +106,7 @@ describe(`the bundle of ${DRIVER}`, () => {
 });
 
 describe(`the bundle of ${PROVIDER}`, () => {
-  it('listens on its socket, with the SSM client in a file of its own that it loads on first use', async () => {
+  it('has the SSM client in a file of its own, loaded on first use', () => {
     const code = fs.readFileSync(mainOf(PROVIDER), 'utf8');
     const ssm = path.join(out, PROVIDER, 'dist', 'ssm-sdk.js');
     // SSM's service name, which only its client holds.
@@ -108,24 +120,48 @@ describe(`the bundle of ${PROVIDER}`, () => {
       { encoding: 'utf8' },
     );
     expect(loaded.stdout.trim()).toBe('GetParametersByPathCommand GetParametersCommand SSMClient');
+  });
+});
 
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundle-provider-'));
+describe.each([
+  {
+    program: DRIVER,
+    workspace: 'driver',
+    args: (dir: string) => [
+      `--endpoint=unix://${dir}/csi.sock`,
+      '--nodeid=bundle-test',
+      `--provider-volume=${dir}`,
+    ],
+    socket: 'csi.sock',
+  },
+  {
+    program: PROVIDER,
+    workspace: 'provider-aws',
+    args: (dir: string) => [`--provider-volume=${dir}`],
+    socket: 'aws.sock',
+  },
+])('the bundle of $program, started', ({ program, workspace, args, socket }) => {
+  it('reads its kubeconfig (YAML, loaded on first use), listens, and stops on SIGTERM', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundle-start-'));
     const kubeconfig = path.join(dir, 'kubeconfig');
     fs.writeFileSync(
       kubeconfig,
-      JSON.stringify({
-        clusters: [{ name: 'c', cluster: { server: 'http://127.0.0.1:9' } }],
-        users: [{ name: 'u', user: { token: 't' } }],
-        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
-        'current-context': 'x',
-      }),
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+        '',
+      ].join('\n'),
     );
     const child = spawn(
       process.execPath,
       [
-        ...shebangFlags('provider-aws'),
-        mainOf(PROVIDER),
-        `--provider-volume=${dir}`,
+        ...shebangFlags(workspace),
+        mainOf(program),
+        ...args(dir),
         '--metrics-addr=127.0.0.1:0',
         `--kubeconfig=${kubeconfig}`,
       ],
@@ -137,12 +173,14 @@ describe(`the bundle of ${PROVIDER}`, () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
       const deadline = Date.now() + 30_000;
-      while (!output.includes(`${PROVIDER} started`)) {
-        if (child.exitCode !== null) throw new Error(`the provider exited: ${output}`);
-        if (Date.now() > deadline) throw new Error(`the provider did not start in 30 s: ${output}`);
+      while (!output.includes(`${program} started`)) {
+        if (child.exitCode !== null) throw new Error(`${program} exited: ${output}`);
+        if (Date.now() > deadline) throw new Error(`${program} did not start in 30 s: ${output}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      expect(fs.existsSync(path.join(dir, 'aws.sock'))).toBe(true);
+      expect(fs.existsSync(path.join(dir, socket))).toBe(true);
+      // The driver mounts through libc, with koffi from beside the bundle.
+      if (program === DRIVER) expect(output).toContain('mounting with the mount(2) system call');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {

@@ -1,16 +1,14 @@
 // Where the API server is and how to authenticate to it: from a kubeconfig file (out of cluster,
 // the lab) or from the pod's service account (in cluster).
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import type * as Yaml from 'yaml';
 
-/**
- * YAML is loaded only to read a kubeconfig file: in a cluster, where none is, it costs no memory. A
- * plain require, which the bundler (scripts/bundle.mjs) follows and keeps lazy.
- */
+import type * as KubeconfigYaml from './kubeconfig-yaml';
+
+/** YAML is loaded only to read a kubeconfig file: in a cluster, where none is, it costs no memory. */
 function parseYaml(text: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('yaml') as typeof Yaml).parse(text);
+  return (createRequire(__filename)('./kubeconfig-yaml') as typeof KubeconfigYaml).parse(text);
 }
 
 export interface KubeConnection {

@@ -2,16 +2,16 @@
 // `tls.key` the private key (PKCS#1 for RSA, SEC1 for EC, as upstream), from a PEM bundle or from a
 // PKCS#12 (PFX) file with an empty password. Of several keys the last one counts, as upstream; other
 // blocks such as the `EC PARAMETERS` that `openssl ecparam -genkey` writes first are not keys.
-import type Forge from 'node-forge';
 import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+
+import type * as Pkcs12 from './pkcs12';
+import type { PemBlock } from './pkcs12';
+
+const requireHere = createRequire(__filename);
 
 export class TlsError extends Error {
   override name = 'TlsError';
-}
-
-interface PemBlock {
-  type: string;
-  text: string;
 }
 
 function pemBlocks(text: string): PemBlock[] {
@@ -21,35 +21,14 @@ function pemBlocks(text: string): PemBlock[] {
   return blocks;
 }
 
-/** PEM blocks from a PFX with an empty password; node:crypto cannot read PKCS#12, node-forge can. */
+/** PEM blocks from a PFX with an empty password, by node-forge, loaded on first use (pkcs12.ts). */
 function pfxBlocks(data: Buffer): PemBlock[] {
-  // Loaded only when a PFX shows up: it is large and most clusters never need it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const forge = require('node-forge') as typeof Forge;
-  let p12: Forge.pkcs12.Pkcs12Pfx;
-  try {
-    p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(data.toString('binary')), '');
-  } catch (err) {
+  const pkcs12 = requireHere('./pkcs12') as typeof Pkcs12;
+  return pkcs12.pfxBlocks(data, (err) => {
     throw new TlsError(`neither PEM nor a PKCS#12 file with an empty password (${(err as Error).message})`, {
       cause: err,
     });
-  }
-  const blocks: PemBlock[] = [];
-  const bagsOf = (oid: string | undefined) => (oid ? (p12.getBags({ bagType: oid })[oid] ?? []) : []);
-  // node-forge decodes RSA certificates and keys only; others come as their ASN.1 structure.
-  const pem = (type: string, asn1: Forge.asn1.Asn1) =>
-    forge.pem.encode({ type, body: forge.asn1.toDer(asn1).getBytes() });
-  for (const bag of bagsOf(forge.pki.oids.certBag)) {
-    if (bag.cert) blocks.push({ type: 'CERTIFICATE', text: forge.pki.certificateToPem(bag.cert) });
-    else if (bag.asn1) blocks.push({ type: 'CERTIFICATE', text: pem('CERTIFICATE', bag.asn1) });
-  }
-  for (const oid of [forge.pki.oids.pkcs8ShroudedKeyBag, forge.pki.oids.keyBag]) {
-    for (const bag of bagsOf(oid)) {
-      if (bag.key) blocks.push({ type: 'RSA PRIVATE KEY', text: forge.pki.privateKeyToPem(bag.key) });
-      else if (bag.asn1) blocks.push({ type: 'PRIVATE KEY', text: pem('PRIVATE KEY', bag.asn1) });
-    }
-  }
-  return blocks;
+  });
 }
 
 function blocksOf(data: Buffer): PemBlock[] {
