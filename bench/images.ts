@@ -9,8 +9,8 @@
 // Kubernetes API is a stand-in in this process over HTTP (empty lists, watches held open); the
 // provider asks nothing of it before a mount. The builds take turns; medians, the range in brackets.
 //
-//   IMAGE_REGISTRY=localhost/bench IMAGE_ARCHIVE_DIR=/tmp/images scripts/build-images.sh
-//   BENCH_IMAGES=/tmp/images node bench/images.ts        (without BENCH_IMAGES: no image rows)
+//   images=$(mktemp -d); IMAGE_REGISTRY=localhost/bench IMAGE_ARCHIVE_DIR=$images scripts/build-images.sh
+//   BENCH_IMAGES=$images node bench/images.ts        (without BENCH_IMAGES: no image rows)
 //   BENCH_UPSTREAM_IMAGES=<dir>: upstream's images' sizes too (e2e/peer/build.sh images; its
 //   `build.sh path images` names the folder)
 //   BENCH_RUNS=5 BENCH_IDLE_MS=10000 (BENCH_RUNS=0: the sizes only)
