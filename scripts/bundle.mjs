@@ -106,14 +106,15 @@ export async function bundle(name, out) {
 
   const main = path.join(dist, 'main.js');
   const code = fs.readFileSync(main, 'utf8').replace(/^#!.*\n/, '');
-  fs.writeFileSync(main, `#!${IMAGE_NODE}\n${code}`, { mode: 0o755 });
+  fs.writeFileSync(main, `#!${IMAGE_NODE}\n${code}`);
+  fs.chmodSync(main, 0o755);
   const pkg = readJson(path.join(repo, program.workspace, 'package.json'));
   writeJson(path.join(root, 'package.json'), { name: pkg.name, version: pkg.version, private: true });
   if (program.protos) {
     for (const f of fs.readdirSync(path.join(repo, 'proto')).filter((f) => f.endsWith('.proto')))
       fs.copyFileSync(path.join(repo, 'proto', f), path.join(root, f));
   }
-  const packages = new Set(inputs.map(packageDirOf).filter(Boolean));
+  const packages = new Set(bundled.map(packageDirOf).filter(Boolean));
   for (const runtime of program.runtime ?? [])
     for (const dir of copyRuntimePackage(runtime, path.join(repo, program.workspace), root))
       packages.add(dir);
