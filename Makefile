@@ -65,8 +65,11 @@ proto: deps
 lint: deps
 	node proto/scripts/generate.js --check
 	node_modules/.bin/tsc -b
+	@# The builds leave tests and testing/ out; they are type-checked here, from the sources.
+	node_modules/.bin/tsc -p tsconfig.test.json --noEmit
 	node_modules/.bin/tsc -p bench
 	node_modules/.bin/eslint --max-warnings 0 .
+	node scripts/check-import-cycles.js
 	node_modules/.bin/prettier --check --log-level warn .
 	bash -n e2e/lab/*.sh e2e/peer/*.sh scripts/*.sh
 	@# The manifests users copy (examples/: the article's, which make demo applies) must pass the
@@ -153,8 +156,9 @@ lab-images: build
 installer: deps
 	scripts/render-aws-provider-installer.sh
 
-# A release, e.g. make release VERSION=1.2.3: both charts packaged at that version with their index
-# (a Helm chart repository to serve over HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
+# A release, e.g. make release VERSION=1.2.3: the three charts (driver, AWS provider, sync
+# controller) packaged at that version with their index (a Helm chart repository to serve over
+# HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
 release: deps
 	scripts/release.sh "$(VERSION)"
 
@@ -191,9 +195,9 @@ bench-compare: build
 demo: $(if $(filter 1,$(DEMO_NODE)),preflight-node,preflight) build
 	@started=0; \
 	if ! $(LAB) running; then LAB_NODE=$(DEMO_NODE) $(LAB) up; started=1; fi; \
-	rc=0; $(LAB) images && eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/dist/src/demo/main.js || rc=$$?; \
+	rc=0; $(LAB) images && eval "$$($(LAB) env)" && $(LAB) exec -- node e2e/demo/dist/main.js || rc=$$?; \
 	if [ $$started = 1 ]; then $(LAB) down; fi; \
 	exit $$rc
 
 clean:
-	rm -rf node_modules */node_modules */dist *.tsbuildinfo */*.tsbuildinfo $(RESULTS)
+	rm -rf node_modules */node_modules */dist *.tsbuildinfo */*.tsbuildinfo e2e/*/node_modules e2e/*/dist e2e/*/*.tsbuildinfo $(RESULTS)

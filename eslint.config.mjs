@@ -25,6 +25,25 @@ export default tseslint.config(
     },
   },
   {
+    // Tests' fakes and harnesses live in testing/ folders, which no program's build or image holds:
+    // the programs' code may not import them (tsconfig.test.json type-checks the tests that do).
+    files: ['{proto,common,driver,provider-aws,sync-controller,lint}/src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/testing', '**/testing/*'],
+              message: 'testing/ holds test fakes, left out of the builds: import it from tests only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     languageOptions: {
       globals: {

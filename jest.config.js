@@ -5,7 +5,10 @@ const workspaces = [
   '<rootDir>/common/src',
   '<rootDir>/driver/src',
   '<rootDir>/provider-aws/src',
+  '<rootDir>/sync-controller/src',
   '<rootDir>/e2e/src',
+  '<rootDir>/e2e/aws-gate/src',
+  '<rootDir>/e2e/demo/src',
   '<rootDir>/lint/src',
 ];
 
@@ -14,8 +17,11 @@ const shared = {
   testEnvironment: 'node',
   // Tests run from the TypeScript sources of every workspace, no build needed for imports.
   // The linter imports the driver's and the provider's parsers through their validation entries.
+  // Tests' fakes and harnesses: @sscsi/common/testing, never part of @sscsi/common's build.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
+    '^@sscsi/common/testing$': '<rootDir>/common/src/testing',
+    '^@sscsi/(aws-gate|demo)$': '<rootDir>/e2e/$1/src',
     '^secrets-store-csi-driver/validation$': '<rootDir>/driver/src/validation',
     '^secrets-store-csi-driver-provider-aws/validation$': '<rootDir>/provider-aws/src/validation',
   },

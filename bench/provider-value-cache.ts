@@ -109,7 +109,7 @@ async function run(scenario: Scenario): Promise<Sample[]> {
     valueCache,
     metrics: new ProviderMetrics(new Registry()),
     logger: createLogger({ name: 'bench', json: true, verbosity: 0, destination: { write: () => true } }),
-    events: { warn: async () => undefined },
+    events: { record: () => undefined },
     concurrency: 8,
   });
   const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'bench.token.value' } });

@@ -216,8 +216,9 @@ choose_base() {
 
 # What an image is made of: its name, its Dockerfile, the base image's id, and every file the
 # Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info; the scripts
-# that bundle the programs and gather the image's files), but the tests, which no bundle imports.
-# Both images carry secrets-store-csi-lint, bundled from both programs' workspaces and its own.
+# that bundle the programs and gather the image's files), but the tests and their fakes (testing/),
+# which no bundle imports. Both images carry secrets-store-csi-lint, bundled from both programs'
+# workspaces and its own.
 inputs_key() { # image dockerfile "workspace ..."
   {
     echo "$1 $(image_id "$base")"
@@ -228,6 +229,7 @@ inputs_key() { # image dockerfile "workspace ..."
       find package.json package-lock.json tsconfig.base.json scripts/bundle.mjs scripts/image-root.sh \
         proto common $3 -type f \
         -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' \
+        -not -path '*/testing/*' \
         -not -name Dockerfile -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum
     )

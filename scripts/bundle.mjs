@@ -32,7 +32,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  */
 const LAZY = {
   'kubeconfig-yaml': 'common/src/kube/kubeconfig-yaml.ts',
-  pkcs12: 'driver/src/sync/pkcs12.ts',
+  pkcs12: 'common/src/pkcs12.ts',
   'ssm-sdk': 'provider-aws/src/ssm-sdk.ts',
 };
 

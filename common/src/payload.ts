@@ -21,8 +21,10 @@ export const DATA_DIR_TMP_LINK = '..data_tmp';
 /** Payload folders: `..<UTC time>.<random>`, the same shape as Kubernetes Secret volumes. */
 const PAYLOAD_DIR = /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\./;
 
-const MAX_PATH_LENGTH = 4096;
-const MAX_ELEMENT_LENGTH = 255;
+/** The longest file path in a volume (Linux's PATH_MAX); the AWS provider's file names share it. */
+export const MAX_PATH_LENGTH = 4096;
+/** The longest name of one file or folder in a path (Linux's NAME_MAX). */
+export const MAX_PATH_ELEMENT_LENGTH = 255;
 
 /**
  * True for the top-level names the atomic writer keeps for itself. Other names starting with `..`
@@ -49,8 +51,8 @@ export function validatePayloadPath(path: string): void {
   for (const element of elements) {
     if (element === '..') throw new PayloadError(`file path ${quoted} contains ".."`);
     if (element === '' || element === '.') throw new PayloadError(`file path ${quoted} is not clean`);
-    if (element.length > MAX_ELEMENT_LENGTH) {
-      throw new PayloadError(`file path ${quoted} has an element longer than ${MAX_ELEMENT_LENGTH}`);
+    if (element.length > MAX_PATH_ELEMENT_LENGTH) {
+      throw new PayloadError(`file path ${quoted} has an element longer than ${MAX_PATH_ELEMENT_LENGTH}`);
     }
   }
   if (isWriterName(elements[0] as string)) {

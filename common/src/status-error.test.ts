@@ -1,5 +1,4 @@
 import { KubeApiError } from './kube';
-import { createLogger } from './logger';
 import {
   describeKubeFailure,
   Status,
@@ -7,14 +6,9 @@ import {
   statusOfKubeFailure,
   toServiceError,
 } from './status-error';
+import { capturingLogger } from './testing';
 
-const logged: string[] = [];
-const logger = createLogger({
-  name: 'test',
-  json: true,
-  verbosity: 0,
-  destination: { write: (line: string) => (logged.push(line), true) },
-});
+const { logger, lines: logged } = capturingLogger();
 
 const apiError = (status: number, reason: string) =>
   new KubeApiError('GET', '/apis/g/v1/namespaces/ns/things/a', status, reason, 'said the API server');

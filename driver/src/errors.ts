@@ -2,7 +2,8 @@
 // (through its code), appears in the log and labels node_publish_error_reason_total; upstream's
 // metrics get upstream's own error_type for it, so that dashboards and alerts written for upstream
 // keep working.
-import { Status, StatusError } from '@sscsi/common';
+import type { ProviderFailure } from '@sscsi/common';
+import { ProviderCallError, Status, StatusError } from '@sscsi/common';
 
 export type FailureReason =
   | 'InvalidRequest'
@@ -86,6 +87,28 @@ export function errorTypeOf(err: unknown): string {
 /** Our own finer label for any failure (node_publish_error_reason_total). */
 export function failureReasonOf(err: unknown): FailureReason | 'Unexpected' {
   return err instanceof DriverError ? err.reason : 'Unexpected';
+}
+
+/** The driver's reason for each way a provider call fails (common's provider client). */
+const PROVIDER_FAILURES: Record<ProviderFailure, FailureReason> = {
+  InvalidProviderName: 'FailedToLookupProviderGRPCClient',
+  ProviderNotFound: 'FailedToLookupProviderGRPCClient',
+  CallFailed: 'GRPCProviderError',
+  ProviderError: 'ProviderError',
+  NoObjectVersions: 'GRPCProviderError',
+};
+
+/**
+ * A failed provider call as the driver reports it: the same message and code, with the driver's
+ * reason and upstream's error_type (the provider's own error code for a ProviderError).
+ */
+export function driverErrorOfProviderCall(err: unknown): unknown {
+  if (!(err instanceof ProviderCallError)) return err;
+  return new DriverError(PROVIDER_FAILURES[err.reason], err.message, {
+    cause: err,
+    code: err.code,
+    errorType: err.providerCode,
+  });
 }
 
 export const invalidRequest = (message: string): DriverError => new DriverError('InvalidRequest', message);

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --lite-mode
 // secrets-store-csi-driver: wiring only. Parses the flags, builds the parts, serves, drains on SIGTERM.
 import {
+  CorrelatingEventRecorder,
   createLogger,
   createRegistry,
   drainServer,
@@ -10,6 +11,7 @@ import {
   kubeRequestCounter,
   listenOnSocket,
   onShutdown,
+  ProviderClients,
   runProgram,
   serveMetrics,
   versionInfo,
@@ -18,14 +20,11 @@ import {
 import { FLAGS, parseConfig } from './config';
 import { NodeServer } from './csi/node-server';
 import { createCsiServer } from './csi/server';
-import { KubeEventRecorder } from './kube/events';
 import { KubePodStatusStore } from './kube/pod-status';
 import { SecretProviderClassCache } from './kube/secret-provider-classes';
 import { DriverMetrics } from './metrics';
 import { systemMounter } from './mount/mounter';
-import { CorrelatingEventRecorder, kubeEventSink } from './sync/event-correlator';
 import { SecretSync } from './sync/secret-sync';
-import { ProviderClients } from './provider/provider-clients';
 import { DRIVER_VERSION } from './version';
 
 const PROGRAM = 'secrets-store-csi-driver';
@@ -68,12 +67,11 @@ async function main(): Promise<void> {
     driverName: config.driverName,
     classes,
     mounter,
-    events: new CorrelatingEventRecorder(
-      kubeEventSink(kube),
-      'csi-secrets-store-controller',
-      config.nodeId,
+    events: new CorrelatingEventRecorder(kube, {
+      component: 'csi-secrets-store-controller',
+      host: config.nodeId,
       logger,
-    ),
+    }),
     metrics,
     logger,
   });
@@ -85,11 +83,15 @@ async function main(): Promise<void> {
     providers,
     classes,
     podStatus: new KubePodStatusStore(kube),
-    events: new KubeEventRecorder(kube, 'csi-secrets-store-rotation', config.nodeId, logger),
+    events: new CorrelatingEventRecorder(kube, {
+      component: 'csi-secrets-store-rotation',
+      host: config.nodeId,
+      logger,
+    }),
     metrics,
     logger,
     // A rotation rewrites the synced Secrets in the same cycle, not at the next watch event.
-    observer: { volumeUpdated: (v) => sync.volumeChanged(v.pod.namespace, v.pod.name, v.spcName) },
+    volumeUpdated: (v) => sync.volumeChanged(v.pod.namespace, v.pod.name, v.spcName),
   });
 
   classes.start();
@@ -100,7 +102,6 @@ async function main(): Promise<void> {
     nodeId: config.nodeId,
     node,
     logger,
-    ready: () => true,
   });
   await listenOnSocket(server, config.socketPath);
   const metricsServer = await serveMetrics(registry, config.metricsAddress);

@@ -3,5 +3,5 @@
 // server or a client, so the linter loads none of the driver's wiring.
 export { parsePublishRequest } from './csi/publish-request';
 export { volumeOwnership } from './files/file-ownership';
-export { checkProviderName, providerOfClass } from './kube/class-spec';
+export { providerOfClass } from './kube/class-spec';
 export { buildSecretContent } from './sync/secret-data';

@@ -31,13 +31,13 @@ ETCD_CLIENT_PORT=12379
 ETCD_PEER_PORT=12380
 APISERVER_PORT=16443
 CONTROLLER_MANAGER_PORT=10257
-# The lab's AWS endpoint is the gate (e2e/src/aws-gate, built by `make build`); moto sits behind it
+# The lab's AWS endpoint is the gate (e2e/aws-gate, built by `make build`); moto sits behind it
 # on loopback, and the gate's EKS Pod Identity agent answers on its own port.
 AWS_PORT=15000
 MOTO_PORT=15001
 POD_IDENTITY_AGENT_PORT=15023
 CLUSTER_NAME=lab
-GATE_MAIN=$repo/e2e/dist/src/aws-gate/main.js
+GATE_MAIN=$repo/e2e/aws-gate/dist/main.js
 AWS_REGION_DEFAULT=us-east-1
 SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc
 

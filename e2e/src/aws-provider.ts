@@ -16,7 +16,7 @@ import type { CSIDriverProviderClient, MountResponse__Output } from '@sscsi/prot
 import { loadHealth, loadProvider } from '@sscsi/proto';
 import path from 'node:path';
 
-import { LAB_ROOT_CREDENTIALS } from './aws-gate';
+import { LAB_ROOT_CREDENTIALS } from './aws-gate-client';
 import type { Lab } from './lab';
 import type { ManagedProcess } from './processes';
 import { metricsAddressOf, PROVIDER_AWS_MAIN, startNodeProgram } from './processes';

@@ -145,8 +145,10 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
 
     fs.appendFileSync(path.join(s.repo, 'driver/Dockerfile'), '# changed\n');
     expect(await build(s)).toEqual(['driver']);
-    // What the Dockerfiles leave out (.dockerignore, and the tests) changes nothing.
+    // What the Dockerfiles leave out (.dockerignore, the tests and testing/) changes nothing.
     fs.writeFileSync(path.join(s.repo, 'driver/src/index.test.ts'), '// a test\n');
+    fs.mkdirSync(path.join(s.repo, 'common/src/testing'));
+    fs.writeFileSync(path.join(s.repo, 'common/src/testing/fake.ts'), '// a fake\n');
     fs.mkdirSync(path.join(s.repo, 'common/dist'));
     fs.writeFileSync(path.join(s.repo, 'common/dist/index.js'), '');
     fs.mkdirSync(path.join(s.repo, 'provider-aws/node_modules'));

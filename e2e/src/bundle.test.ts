@@ -76,7 +76,7 @@ describe(`the bundle of ${DRIVER}`, () => {
     expect(fs.readFileSync(mainOf(DRIVER), 'utf8').includes('pkcs12FromAsn1')).toBe(false);
     const run = spawnSync(
       process.execPath,
-      ['-e', `require(${JSON.stringify(pkcs12)}).pfxBlocks(Buffer.from('no PFX'), (e) => { throw e; })`],
+      ['-e', `require(${JSON.stringify(pkcs12)}).pfxBlocks(Buffer.from('no PFX'), {}, (e) => { throw e; })`],
       { encoding: 'utf8' },
     );
     expect(run.status).toBe(1);

@@ -7,13 +7,29 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parseDocument } from 'yaml';
 
+import { DRIVER_NAME } from './kubelet-standin';
 import type { Lab } from './lab';
 import { REPO_ROOT } from './lab';
 
 export const DRIVER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-csi-driver');
 export const PROVIDER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-csi-driver-provider-aws');
+export const SYNC_CONTROLLER_CHART = path.join(REPO_ROOT, 'charts', 'secrets-store-sync-controller');
 export const AWS_PROVIDER_INSTALLER = path.join(REPO_ROOT, 'deploy', 'aws-provider-installer.yaml');
 export const RENDER_INSTALLER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'render-aws-provider-installer.sh');
+/** The name of the installer's DaemonSet and ServiceAccount, upstream installer's. */
+export const INSTALLER_NAME = 'csi-secrets-store-provider-aws';
+
+/** The releases as the article installs them: upstream's release names, in kube-system. */
+export const DRIVER_RELEASE = 'secrets-store-csi-driver';
+export const PROVIDER_RELEASE = 'csi-secrets-store-provider-aws';
+export const SYSTEM_NAMESPACE = 'kube-system';
+/** The sync controller as upstream's end-to-end suite installs it: release name and namespace. */
+export const SYNC_CONTROLLER_RELEASE = 'secrets-store-sync-controller';
+export const SYNC_CONTROLLER_NAMESPACE = 'secrets-store-sync-controller-system';
+/** The article's `--set` flags for the driver chart. */
+export const ARTICLE_FLAGS = { 'syncSecret.enabled': 'true', enableSecretRotation: 'true' };
+/** The token audiences the driver chart's CSIDriver asks the kubelet for by default: IRSA's, Pod Identity's. */
+export const AWS_AUDIENCES = ['sts.amazonaws.com', 'pods.eks.amazonaws.com'];
 
 export interface Manifest {
   apiVersion: string;
@@ -77,6 +93,12 @@ export interface SecurityContext {
   capabilities?: { add?: string[]; drop?: string[] };
 }
 
+export interface HttpProbe {
+  httpGet: { path: string; port: number | string };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+}
+
 export interface Container {
   name: string;
   image: string;
@@ -88,11 +110,14 @@ export interface Container {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: SecurityContext;
   volumeMounts?: VolumeMount[];
+  livenessProbe?: HttpProbe;
+  readinessProbe?: HttpProbe;
 }
 
 export interface Volume {
   name: string;
   hostPath?: { path: string; type?: string };
+  emptyDir?: Record<string, unknown>;
 }
 
 export interface NodeSelectorRequirement {
@@ -108,6 +133,8 @@ export interface DaemonSetManifest extends Manifest {
       metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
       spec: {
         serviceAccountName?: string;
+        terminationGracePeriodSeconds?: number;
+        securityContext?: { seccompProfile?: { type: string }; runAsNonRoot?: boolean; runAsUser?: number };
         hostNetwork?: boolean;
         initContainers?: Container[];
         containers: Container[];
@@ -124,6 +151,32 @@ export interface DaemonSetManifest extends Manifest {
       };
     };
   };
+}
+
+/** A Deployment: a DaemonSet's pod template with a replica count. */
+export interface DeploymentManifest extends Manifest {
+  spec: DaemonSetManifest['spec'] & { replicas?: number };
+}
+
+export interface ValidatingAdmissionPolicyManifest extends Manifest {
+  spec: {
+    failurePolicy?: string;
+    matchConditions?: Array<{ name: string; expression: string }>;
+    matchConstraints?: {
+      resourceRules?: Array<{
+        apiGroups?: string[];
+        apiVersions?: string[];
+        operations?: string[];
+        resources?: string[];
+      }>;
+    };
+    variables?: Array<{ name: string; expression: string }>;
+    validations: Array<{ expression: string; message?: string; messageExpression?: string; reason?: string }>;
+  };
+}
+
+export interface ValidatingAdmissionPolicyBindingManifest extends Manifest {
+  spec: { policyName: string; validationActions: string[] };
 }
 
 export interface CommandResult {
@@ -197,10 +250,13 @@ export interface RenderOptions {
   setJson?: Record<string, unknown>;
   kubeVersion?: string;
   includeCrds?: boolean;
+  /** -f values files, before the --set values. */
+  valuesFiles?: string[];
 }
 
 export function helmArgs(o: RenderOptions): string[] {
   const args = ['--namespace', o.namespace];
+  for (const file of o.valuesFiles ?? []) args.push('-f', file);
   for (const [key, value] of Object.entries(o.set ?? {})) args.push('--set', `${key}=${value}`);
   for (const [key, value] of Object.entries(o.setJson ?? {})) {
     args.push('--set-json', `${key}=${JSON.stringify(value)}`);
@@ -220,6 +276,49 @@ export function renderChart(
   return { text, objects: parseManifests(text) };
 }
 
+/** `helm template` of the driver chart as the article's release, with `set` (and other options) on top. */
+export function renderDriver(
+  lab: Lab,
+  set: Record<string, string> = {},
+  o: Partial<RenderOptions> = {},
+): Manifest[] {
+  return renderChart(lab, DRIVER_CHART, { release: DRIVER_RELEASE, namespace: SYSTEM_NAMESPACE, set, ...o })
+    .objects;
+}
+
+/** `helm template` of the AWS provider chart as the article's release, with `set` on top. */
+export function renderProvider(
+  lab: Lab,
+  set: Record<string, string> = {},
+  o: Partial<RenderOptions> = {},
+): Manifest[] {
+  return renderChart(lab, PROVIDER_CHART, {
+    release: PROVIDER_RELEASE,
+    namespace: SYSTEM_NAMESPACE,
+    set,
+    ...o,
+  }).objects;
+}
+
+/** `helm template` of the sync controller chart as upstream's suite installs it, with `set` on top. */
+export function renderSyncController(
+  lab: Lab,
+  set: Record<string, string> = {},
+  o: Partial<RenderOptions> = {},
+): Manifest[] {
+  return renderChart(lab, SYNC_CONTROLLER_CHART, {
+    release: SYNC_CONTROLLER_RELEASE,
+    namespace: SYNC_CONTROLLER_NAMESPACE,
+    set,
+    ...o,
+  }).objects;
+}
+
+/** The driver's CSIDriver object of a rendering. */
+export function csiDriverOf(objects: Manifest[]): CSIDriverManifest {
+  return objectOf<CSIDriverManifest>(objects, 'CSIDriver', DRIVER_NAME);
+}
+
 export function objectsOfKind<T extends Manifest>(objects: Manifest[], kind: string): T[] {
   return objects.filter((o) => o.kind === kind) as T[];
 }
@@ -237,10 +336,11 @@ export function objectOf<T extends Manifest>(objects: Manifest[], kind: string, 
   return matches[0] as T;
 }
 
-export function containerOf(ds: DaemonSetManifest, name: string): Container {
-  const all = [...(ds.spec.template.spec.initContainers ?? []), ...ds.spec.template.spec.containers];
+export function containerOf(workload: DaemonSetManifest | DeploymentManifest, name: string): Container {
+  const pod = workload.spec.template.spec;
+  const all = [...(pod.initContainers ?? []), ...pod.containers];
   const container = all.find((c) => c.name === name);
-  if (!container) throw new Error(`no container ${name} in DaemonSet ${ds.metadata.name}`);
+  if (!container) throw new Error(`no container ${name} in ${workload.kind} ${workload.metadata.name}`);
   return container;
 }
 

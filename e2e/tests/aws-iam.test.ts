@@ -10,15 +10,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { DemoSystem, PreparedPublish } from '../src';
+import type { PreparedPublish } from '../src';
 import {
-  awsAdmin,
-  createNamespace,
-  createPod,
   createRole,
   createSecretProviderClass,
   createServiceAccount,
-  deleteNamespace,
   DEMO_REGION,
   forgeToken,
   irsaTrustPolicy,
@@ -26,18 +22,14 @@ import {
   mountsUnder,
   podIdentityTrustPolicy,
   signToken,
-  startDemoSystem,
   tokenParts,
-  uniqueSuffix,
 } from '../src';
+import { systemSuite } from './system-suite';
 
-const sfx = uniqueSuffix();
-const ns = `iam-${sfx}`;
+const suite = systemSuite('iam', { runKubelet: false });
+const { sfx, ns } = suite;
 const otherNs = `iam-other-${sfx}`;
 const TOKENS = 'csi.storage.k8s.io/serviceAccount.tokens';
-let system: DemoSystem;
-let aws: ReturnType<typeof awsAdmin>;
-const associations: string[] = [];
 let podCount = 0;
 
 const VALUES = {
@@ -48,11 +40,7 @@ const VALUES = {
 };
 
 async function pod(sa: string, spc: string): Promise<Pod> {
-  return createPod(system.kube, ns, `p${++podCount}-${sa}`, {
-    nodeName: system.nodeName,
-    serviceAccountName: sa,
-    volumes: [{ name: 'v', spc }],
-  });
+  return suite.createPod(`p${++podCount}-${sa}`, sa, spc);
 }
 
 type Tokens = Record<string, { token: string; expirationTimestamp: string }>;
@@ -76,8 +64,8 @@ const replaceSts = (tokens: Tokens, token: string): Tokens => ({
 
 async function publishError(p: Pod | PreparedPublish): Promise<grpc.ServiceError> {
   try {
-    if ('request' in p) await system.kubelet.sendPublish(p);
-    else await system.kubelet.publish(p);
+    if ('request' in p) await suite.system.kubelet.sendPublish(p);
+    else await suite.system.kubelet.publish(p);
   } catch (err) {
     return err as grpc.ServiceError;
   }
@@ -85,7 +73,7 @@ async function publishError(p: Pod | PreparedPublish): Promise<grpc.ServiceError
 }
 
 function expectNothingMounted(p: Pod): void {
-  const target = system.kubelet.targetPath(p, 'v');
+  const target = suite.system.kubelet.targetPath(p, 'v');
   expect(mountsUnder(target)).toEqual([]);
   expect(fs.existsSync(target)).toBe(false);
 }
@@ -96,16 +84,13 @@ function expectNoLeak(err: grpc.ServiceError): void {
 }
 
 const read = (p: Pod, name: string) =>
-  fs.readFileSync(path.join(system.kubelet.targetPath(p, 'v'), name), 'utf8');
+  fs.readFileSync(path.join(suite.system.kubelet.targetPath(p, 'v'), name), 'utf8');
 
 beforeAll(async () => {
-  system = await startDemoSystem({ nodeName: `iam-${sfx}`, runKubelet: false });
-  aws = awsAdmin(system.lab, DEMO_REGION);
-  const issuer = system.lab.serviceAccountIssuer;
-  await createNamespace(system.kube, ns);
-  await createNamespace(system.kube, otherNs);
+  const issuer = suite.system.lab.serviceAccountIssuer;
+  await suite.createNamespace(otherNs);
   const secret = (name: string, value: string, team?: string) =>
-    aws.secretsManager.send(
+    suite.aws.secretsManager.send(
       new CreateSecretCommand({
         Name: name,
         SecretString: value,
@@ -125,21 +110,21 @@ beforeAll(async () => {
   ];
   // Trusts exactly two ServiceAccounts of this namespace.
   const reader = await createRole(
-    aws.iam,
+    suite.aws.iam,
     `iam-reader-${sfx}`,
     readDb,
     irsaTrustPolicy(issuer, [`system:serviceaccount:${ns}:app`, `system:serviceaccount:${ns}:crowd`]),
   );
   // Another namespace's role: trusts that namespace's ServiceAccount only.
   const theirs = await createRole(
-    aws.iam,
+    suite.aws.iam,
     `iam-theirs-${sfx}`,
     readDb,
     irsaTrustPolicy(issuer, `system:serviceaccount:${otherNs}:app`),
   );
   // EKS's ABAC example: a secret is readable when its namespace tag is the pod's namespace.
   const abac = await createRole(
-    aws.iam,
+    suite.aws.iam,
     `iam-abac-${sfx}`,
     [
       {
@@ -155,23 +140,20 @@ beforeAll(async () => {
     ],
     podIdentityTrustPolicy(),
   );
-  await createServiceAccount(system.kube, ns, 'app', reader);
-  await createServiceAccount(system.kube, ns, 'crowd', reader);
-  await createServiceAccount(system.kube, ns, 'intruder', reader);
-  await createServiceAccount(system.kube, ns, 'borrower', theirs);
-  await createServiceAccount(system.kube, ns, 'pi-app');
-  await createServiceAccount(system.kube, ns, 'pi-none');
-  associations.push(
-    (
-      await system.gate.createPodIdentityAssociation({
-        namespace: ns,
-        serviceAccount: 'pi-app',
-        roleArn: abac,
-      })
-    ).associationId,
-  );
+  await createServiceAccount(suite.system.kube, ns, 'app', reader);
+  await createServiceAccount(suite.system.kube, ns, 'crowd', reader);
+  await createServiceAccount(suite.system.kube, ns, 'intruder', reader);
+  await createServiceAccount(suite.system.kube, ns, 'borrower', theirs);
+  await createServiceAccount(suite.system.kube, ns, 'pi-app');
+  await createServiceAccount(suite.system.kube, ns, 'pi-none');
+  const { associationId } = await suite.system.gate.createPodIdentityAssociation({
+    namespace: ns,
+    serviceAccount: 'pi-app',
+    roleArn: abac,
+  });
+  suite.atEnd(() => suite.system.gate.deletePodIdentityAssociation(associationId).catch(() => undefined));
   const spc = (name: string, object: string, podIdentity = false) =>
-    createSecretProviderClass(system.kube, ns, name, {
+    createSecretProviderClass(suite.system.kube, ns, name, {
       provider: 'aws',
       parameters: {
         objects: `- {objectName: ${object}, objectType: secretsmanager}`,
@@ -184,24 +166,16 @@ beforeAll(async () => {
   await spc('other-team', `other-team-${sfx}`, true);
 });
 
-afterAll(async () => {
-  for (const id of associations) await system?.gate.deletePodIdentityAssociation(id).catch(() => undefined);
-  await deleteNamespace(system.kube, ns);
-  await deleteNamespace(system.kube, otherNs);
-  aws?.destroy();
-  await system?.close();
-});
-
 describe('IRSA: AssumeRoleWithWebIdentity as STS judges it', () => {
   it('mounts for the ServiceAccount the trust policy names (the control)', async () => {
     const p = await pod('app', 'db');
-    await system.kubelet.publish(p);
+    await suite.system.kubelet.publish(p);
     expect(read(p, `db-${sfx}`)).toBe(VALUES.db);
   });
 
   it('refuses a token with a forged signature: InvalidIdentityToken', async () => {
     const p = await pod('app', 'db');
-    const prepared = withTokens(await system.kubelet.preparePublish(p, 'v'), (t) =>
+    const prepared = withTokens(await suite.system.kubelet.preparePublish(p, 'v'), (t) =>
       replaceSts(t, forgeToken(stsToken(t))),
     );
     const err = await publishError(prepared);
@@ -215,12 +189,12 @@ describe('IRSA: AssumeRoleWithWebIdentity as STS judges it', () => {
   it('refuses a token for another audience: InvalidIdentityToken, Incorrect token audience', async () => {
     const p = await pod('app', 'db');
     const other = JSON.parse(
-      await mintTokens(system.kube, ns, 'app', ['wrong-audience'], {
+      await mintTokens(suite.system.kube, ns, 'app', ['wrong-audience'], {
         name: p.metadata.name ?? '',
         uid: p.metadata.uid ?? '',
       }),
     ) as Tokens;
-    const prepared = withTokens(await system.kubelet.preparePublish(p, 'v'), (t) =>
+    const prepared = withTokens(await suite.system.kubelet.preparePublish(p, 'v'), (t) =>
       replaceSts(t, other['wrong-audience']?.token ?? ''),
     );
     const err = await publishError(prepared);
@@ -245,8 +219,10 @@ describe('IRSA: AssumeRoleWithWebIdentity as STS judges it', () => {
 
   it("refuses an expired token signed with the cluster's own key: ExpiredTokenException", async () => {
     const p = await pod('app', 'db');
-    const key = crypto.createPrivateKey(fs.readFileSync(path.join(system.lab.stateDir, 'pki', 'sa.key')));
-    const prepared = withTokens(await system.kubelet.preparePublish(p, 'v'), (t) => {
+    const key = crypto.createPrivateKey(
+      fs.readFileSync(path.join(suite.system.lab.stateDir, 'pki', 'sa.key')),
+    );
+    const prepared = withTokens(await suite.system.kubelet.preparePublish(p, 'v'), (t) => {
       const { kid, claims } = tokenParts(stsToken(t));
       const past = Math.floor(Date.now() / 1000) - 7200;
       return replaceSts(t, signToken({ ...claims, iat: past, nbf: past, exp: past + 3600 }, key, { kid }));
@@ -282,7 +258,7 @@ describe('EKS Pod Identity', () => {
 
   it("ABAC on kubernetes-namespace: the pod reads its namespace's secret and is refused another namespace's", async () => {
     const mine = await pod('pi-app', 'team');
-    await system.kubelet.publish(mine);
+    await suite.system.kubelet.publish(mine);
     expect(read(mine, `team-${sfx}`)).toBe(VALUES.team);
     const theirs = await pod('pi-app', 'other-team');
     const err = await publishError(theirs);
@@ -297,9 +273,9 @@ describe('EKS Pod Identity', () => {
 describe('concurrency', () => {
   it('one valid and five forged tokens of one ServiceAccount mounting at the same moment: no forged mount gets data', async () => {
     const pods = await Promise.all(Array.from({ length: 6 }, () => pod('crowd', 'db')));
-    const prepared = await Promise.all(pods.map((p) => system.kubelet.preparePublish(p, 'v')));
+    const prepared = await Promise.all(pods.map((p) => suite.system.kubelet.preparePublish(p, 'v')));
     for (const forged of prepared.slice(1)) withTokens(forged, (t) => replaceSts(t, forgeToken(stsToken(t))));
-    const results = await Promise.allSettled(prepared.map((p) => system.kubelet.sendPublish(p)));
+    const results = await Promise.allSettled(prepared.map((p) => suite.system.kubelet.sendPublish(p)));
     expect(results[0]?.status).toBe('fulfilled');
     expect(read(pods[0] as Pod, `db-${sfx}`)).toBe(VALUES.db);
     for (const [i, result] of results.slice(1).entries()) {

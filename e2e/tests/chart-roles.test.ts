@@ -3,33 +3,31 @@
 // kubeconfig with a token of its chart's ServiceAccount, and the article's walkthrough run against
 // them: publish, Secret sync, rotation, the pod's deletion. A call the roles do not allow shows as a
 // failed step or as a Forbidden answer in a program's log.
+import { transcriptReporter, Walkthrough } from '@sscsi/demo';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import type { DemoSystem, Manifest, RunningProcess } from '../src';
 import {
+  ARTICLE_FLAGS,
   DEMO_REGION,
-  DRIVER_CHART,
   DRIVER_MAIN,
-  metricsAddressOf,
   mustRun,
   objectOf,
   PROVIDER_AWS_MAIN,
-  PROVIDER_CHART,
   rbacObjectsOf,
-  renderChart,
+  renderDriver,
+  renderProvider,
   requireLab,
   serviceAccountKubeconfig,
   startDemoSystem,
-  startNodeProgram,
-  transcriptReporter,
+  startProgram,
+  SYSTEM_NAMESPACE,
   uniqueSuffix,
-  Walkthrough,
 } from '../src';
 import { itRunsEachStep } from './walkthrough-steps';
 
 const lab = requireLab();
-const NAMESPACE = 'kube-system';
 const transcript: string[] = [];
 
 let system: DemoSystem | undefined;
@@ -39,16 +37,8 @@ let kubeconfigDir: string | undefined;
 
 /** The same values the demo system renders the charts with, so that its programs' roles match. */
 function chartRbac(): { driver: Manifest[]; provider: Manifest[] } {
-  const driver = renderChart(lab, DRIVER_CHART, {
-    release: 'secrets-store-csi-driver',
-    namespace: NAMESPACE,
-    set: { 'syncSecret.enabled': 'true', enableSecretRotation: 'true' },
-  }).objects;
-  const provider = renderChart(lab, PROVIDER_CHART, {
-    release: 'csi-secrets-store-provider-aws',
-    namespace: NAMESPACE,
-    set: { awsRegion: DEMO_REGION },
-  }).objects;
+  const driver = renderDriver(lab, ARTICLE_FLAGS);
+  const provider = renderProvider(lab, { awsRegion: DEMO_REGION });
   return { driver: rbacObjectsOf(driver), provider: rbacObjectsOf(provider) };
 }
 
@@ -72,18 +62,6 @@ function environmentOf(proc: RunningProcess): NodeJS.ProcessEnv {
   );
 }
 
-async function start(
-  name: string,
-  main: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  started: RegExp,
-): Promise<RunningProcess> {
-  const proc = startNodeProgram(name, main, args, env);
-  const line = await proc.waitForLog(started);
-  return Object.assign(proc, { metricsUrl: `http://${metricsAddressOf(line)}/metrics` });
-}
-
 beforeAll(async () => {
   const { driver, provider } = chartRbac();
   rbac = [...driver, ...provider];
@@ -98,13 +76,13 @@ beforeAll(async () => {
   const driverKubeconfig = await serviceAccountKubeconfig(
     lab,
     system.kube,
-    { namespace: NAMESPACE, name: objectOf<Manifest>(driver, 'ServiceAccount').metadata.name },
+    { namespace: SYSTEM_NAMESPACE, name: objectOf<Manifest>(driver, 'ServiceAccount').metadata.name },
     path.join(kubeconfigDir, 'driver.kubeconfig'),
   );
   const providerKubeconfig = await serviceAccountKubeconfig(
     lab,
     system.kube,
-    { namespace: NAMESPACE, name: objectOf<Manifest>(provider, 'ServiceAccount').metadata.name },
+    { namespace: SYSTEM_NAMESPACE, name: objectOf<Manifest>(provider, 'ServiceAccount').metadata.name },
     path.join(kubeconfigDir, 'provider.kubeconfig'),
   );
 
@@ -114,14 +92,14 @@ beforeAll(async () => {
   const providerEnv = environmentOf(system.provider);
   await system.driver.stop();
   await system.provider.stop();
-  system.provider = await start(
+  system.provider = await startProgram(
     'chart-roles-provider-aws',
     PROVIDER_AWS_MAIN,
     withKubeconfig(system.providerArgs, providerKubeconfig),
     providerEnv,
     /secrets-store-csi-driver-provider-aws started/,
   );
-  system.driver = await start(
+  system.driver = await startProgram(
     `chart-roles-driver-${system.nodeName}`,
     DRIVER_MAIN,
     withKubeconfig(system.driverArgs, driverKubeconfig),

@@ -17,30 +17,21 @@ import {
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { KubeClient } from '@sscsi/common';
 import { Resources, resourcePath } from '@sscsi/common';
-
 import {
   ACCOUNT,
-  adminClient,
   ARTICLE_NAMESPACE,
   ARTICLE_REGION,
-  awsAdmin,
+  ARTICLE_ROLES,
   createArticleOidcProvider,
   createArticleRole,
-  createServiceAccount,
   deleteArticleAws,
-  mintTokens,
-  PARAMETER_STORE_POLICY,
-  PARAMETER_STORE_ROLE,
-  PARAMETER_STORE_SERVICE_ACCOUNT,
-  requireLab,
-  SECRETS_MANAGER_POLICY,
-  SECRETS_MANAGER_ROLE,
-  SECRETS_MANAGER_SERVICE_ACCOUNT,
-  uniqueSuffix,
-} from '../src';
+} from '@sscsi/demo';
+
+import { adminClient, awsAdmin, createServiceAccount, mintTokens, requireLab, uniqueSuffix } from '../src';
 
 const lab = requireLab();
 const sfx = uniqueSuffix();
+const { secretsManager, parameterStore } = ARTICLE_ROLES;
 // Starts like MyDBSecret; the policy's `secret:MyDBSecret-*` must not match it.
 const LOOKALIKE_SECRET = `MyDBSecretCopy${sfx}`;
 const OTHER_PARAMETER = `/sample-app/other-${sfx}/password`;
@@ -50,8 +41,10 @@ const clients: { destroy(): void }[] = [];
 
 async function removeAll(): Promise<void> {
   await deleteArticleAws(aws);
-  for (const sa of [SECRETS_MANAGER_SERVICE_ACCOUNT, PARAMETER_STORE_SERVICE_ACCOUNT])
-    await kube.delete(resourcePath(Resources.serviceAccounts, ARTICLE_NAMESPACE, sa)).catch(() => undefined);
+  for (const { serviceAccount } of Object.values(ARTICLE_ROLES))
+    await kube
+      .delete(resourcePath(Resources.serviceAccounts, ARTICLE_NAMESPACE, serviceAccount))
+      .catch(() => undefined);
 }
 
 beforeAll(async () => {
@@ -67,13 +60,15 @@ beforeAll(async () => {
   ] as const)
     await aws.ssm.send(new PutParameterCommand({ Name: name, Value: `value of ${name}`, Type: type }));
   await createArticleOidcProvider(aws);
-  await createArticleRole(aws, SECRETS_MANAGER_ROLE, SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_POLICY);
-  await createArticleRole(aws, PARAMETER_STORE_ROLE, PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_POLICY);
-  for (const [sa, role] of [
-    [SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_ROLE],
-    [PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_ROLE],
-  ] as const)
-    await createServiceAccount(kube, ARTICLE_NAMESPACE, sa, `arn:aws:iam::${ACCOUNT}:role/${role}`);
+  for (const { role, serviceAccount, policy } of Object.values(ARTICLE_ROLES)) {
+    await createArticleRole(aws, role, serviceAccount, policy);
+    await createServiceAccount(
+      kube,
+      ARTICLE_NAMESPACE,
+      serviceAccount,
+      `arn:aws:iam::${ACCOUNT}:role/${role}`,
+    );
+  }
 });
 
 afterAll(async () => {
@@ -134,14 +129,14 @@ const refusal = (p: Promise<unknown>) =>
 
 describe("examples/iam, enforced by the lab's AWS", () => {
   it('secrets-manager-policy.json: MyDBSecret, and nothing else', async () => {
-    const role = await assume(SECRETS_MANAGER_ROLE, await tokenOf(SECRETS_MANAGER_SERVICE_ACCOUNT));
+    const role = await assume(secretsManager.role, await tokenOf(secretsManager.serviceAccount));
     expect((await role.secret('MyDBSecret')).SecretString).toBe('db');
     expect(await refusal(role.secret(LOOKALIKE_SECRET))).toBe('AccessDeniedException');
     expect(await refusal(role.parameters(['/sample-app/db/username']))).toBe('AccessDeniedException');
   });
 
   it('parameter-store-policy.json: /sample-app/db/*, and nothing else', async () => {
-    const role = await assume(PARAMETER_STORE_ROLE, await tokenOf(PARAMETER_STORE_SERVICE_ACCOUNT));
+    const role = await assume(parameterStore.role, await tokenOf(parameterStore.serviceAccount));
     const read = await role.parameters(['/sample-app/db/username', '/sample-app/db/password']);
     expect(read.Parameters?.map((p) => p.Value).sort()).toEqual([
       'value of /sample-app/db/password',
@@ -152,10 +147,10 @@ describe("examples/iam, enforced by the lab's AWS", () => {
   });
 
   it("trust-policy.json: only the role's own ServiceAccount, only with a token for STS", async () => {
-    const otherAccount = await tokenOf(PARAMETER_STORE_SERVICE_ACCOUNT);
-    expect(await refusal(assume(SECRETS_MANAGER_ROLE, otherAccount))).toBe('AccessDenied');
-    const otherAudience = await tokenOf(SECRETS_MANAGER_SERVICE_ACCOUNT, 'pods.eks.amazonaws.com');
-    expect(await refusal(assume(SECRETS_MANAGER_ROLE, otherAudience))).toMatch(
+    const otherAccount = await tokenOf(parameterStore.serviceAccount);
+    expect(await refusal(assume(secretsManager.role, otherAccount))).toBe('AccessDenied');
+    const otherAudience = await tokenOf(secretsManager.serviceAccount, 'pods.eks.amazonaws.com');
+    expect(await refusal(assume(secretsManager.role, otherAudience))).toMatch(
       /^(AccessDenied|InvalidIdentityToken)(Exception)?$/,
     );
   });

@@ -8,92 +8,65 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { DemoSystem } from '../src';
 import {
-  awsAdmin,
-  createNamespace,
-  createPod,
   createRole,
-  createServiceAccount,
   createSecretProviderClass,
-  deleteNamespace,
-  DEMO_REGION,
+  createServiceAccount,
   eventually,
   mountsUnder,
   REPO_ROOT,
-  startDemoSystem,
-  uniqueSuffix,
 } from '../src';
+import { systemSuite } from './system-suite';
 
-const sfx = uniqueSuffix();
-const ns = `faults-${sfx}`;
-const SECRET = `fault-${sfx}`;
 const CALL_TIMEOUT_MS = 15_000;
-let system: DemoSystem;
-let aws: ReturnType<typeof awsAdmin>;
+const suite = systemSuite('faults', { runKubelet: false, callTimeoutMs: CALL_TIMEOUT_MS });
+const { sfx, ns } = suite;
+const SECRET = `fault-${sfx}`;
 let podCount = 0;
 
 const lab = (...args: string[]) =>
   execFileSync(path.join(REPO_ROOT, 'e2e', 'lab', 'lab.sh'), args, { stdio: 'pipe' });
 
 async function newPod(serviceAccountName = 'app'): Promise<Pod> {
-  return createPod(system.kube, ns, `app-${++podCount}`, {
-    nodeName: system.nodeName,
-    serviceAccountName,
-    volumes: [{ name: 'v', spc: 'db' }],
-  });
+  return suite.createPod(`app-${++podCount}`, serviceAccountName, 'db');
 }
 
 // Mounts of one identity share one read of a secret (the provider's shared answers): the test that
 // needs several reads in flight gives each pod a ServiceAccount of its own.
 const OWN_IDENTITIES = ['app-a', 'app-b', 'app-c'];
 
-const read = (p: Pod) => fs.readFileSync(path.join(system.kubelet.targetPath(p, 'v'), SECRET), 'utf8');
+const read = (p: Pod) => fs.readFileSync(path.join(suite.system.kubelet.targetPath(p, 'v'), SECRET), 'utf8');
 
 beforeAll(async () => {
-  system = await startDemoSystem({
-    nodeName: `faults-${sfx}`,
-    runKubelet: false,
-    callTimeoutMs: CALL_TIMEOUT_MS,
-  });
-  aws = awsAdmin(system.lab, DEMO_REGION);
-  await createNamespace(system.kube, ns);
-  await aws.secretsManager.send(new CreateSecretCommand({ Name: SECRET, SecretString: 'v1' }));
-  const roleArn = await createRole(aws.iam, `faults-${sfx}`, [
+  await suite.aws.secretsManager.send(new CreateSecretCommand({ Name: SECRET, SecretString: 'v1' }));
+  const roleArn = await createRole(suite.aws.iam, `faults-${sfx}`, [
     { Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] },
   ]);
-  for (const sa of ['app', ...OWN_IDENTITIES]) await createServiceAccount(system.kube, ns, sa, roleArn);
-  await createSecretProviderClass(system.kube, ns, 'db', {
+  for (const sa of ['app', ...OWN_IDENTITIES]) await createServiceAccount(suite.system.kube, ns, sa, roleArn);
+  await createSecretProviderClass(suite.system.kube, ns, 'db', {
     provider: 'aws',
     parameters: { objects: `- {objectName: ${SECRET}, objectType: secretsmanager}` },
   });
 });
 
-afterAll(async () => {
-  await system?.gate.clearFaults();
-  await deleteNamespace(system.kube, ns);
-  aws?.destroy();
-  await system?.close();
-});
-
 describe('faults', () => {
   // A test that fails midway must not leave its fault to the next one.
   afterEach(async () => {
-    await system.gate.clearFaults();
+    await suite.system.gate.clearFaults();
   });
 
   it('the provider killed with mounts in flight: clear errors, nothing left mounted, the next publish works after its restart', async () => {
-    await system.gate.resetCounts();
-    await system.gate.inject({
+    await suite.system.gate.resetCounts();
+    await suite.system.gate.inject({
       service: 'secretsmanager',
       operation: 'GetSecretValue',
       kind: 'latency',
       latencyMs: 4000,
     });
     const pods = await Promise.all(OWN_IDENTITIES.map((sa) => newPod(sa)));
-    const prepared = await Promise.all(pods.map((p) => system.kubelet.preparePublish(p, 'v')));
+    const prepared = await Promise.all(pods.map((p) => suite.system.kubelet.preparePublish(p, 'v')));
     const inFlight = prepared.map((p) =>
-      system.kubelet.sendPublish(p).then(
+      suite.system.kubelet.sendPublish(p).then(
         () => undefined,
         (err: grpc.ServiceError) => err,
       ),
@@ -101,11 +74,12 @@ describe('faults', () => {
     // All three mounts are in flight once AWS has seen their reads (each held there by the latency).
     await eventually(
       'the three mounts to reach AWS',
-      async () => ((await system.gate.count('secretsmanager', 'GetSecretValue')) >= 3 ? true : undefined),
+      async () =>
+        (await suite.system.gate.count('secretsmanager', 'GetSecretValue')) >= 3 ? true : undefined,
       10_000,
       50,
     );
-    await system.provider.kill();
+    await suite.system.provider.kill();
     const errors = await Promise.all(inFlight);
     for (const err of errors) {
       expect(err).toBeDefined();
@@ -114,31 +88,31 @@ describe('faults', () => {
     }
     await eventually(
       'no mount left',
-      () => (mountsUnder(system.kubeletRoot).length === 0 ? true : undefined),
+      () => (mountsUnder(suite.system.kubeletRoot).length === 0 ? true : undefined),
       10_000,
     );
-    await system.gate.clearFaults();
-    await system.restartProvider();
+    await suite.system.gate.clearFaults();
+    await suite.system.restartProvider();
     const next = await newPod();
-    await system.kubelet.publish(next);
+    await suite.system.kubelet.publish(next);
     expect(read(next)).toBe('v1');
   });
 
   it('the driver restarted with volumes mounted: the files stay and rotation resumes', async () => {
     const p = await newPod();
-    await system.kubelet.publish(p);
-    await system.restartDriver();
+    await suite.system.kubelet.publish(p);
+    await suite.system.restartDriver();
     expect(read(p)).toBe('v1');
-    expect(mountsUnder(system.kubelet.targetPath(p, 'v'))).toHaveLength(1);
-    await aws.secretsManager.send(new PutSecretValueCommand({ SecretId: SECRET, SecretString: 'v2' }));
+    expect(mountsUnder(suite.system.kubelet.targetPath(p, 'v'))).toHaveLength(1);
+    await suite.aws.secretsManager.send(new PutSecretValueCommand({ SecretId: SECRET, SecretString: 'v2' }));
     // The first republish after a restart asks the provider at once, with the versions recorded.
-    await system.kubelet.publish(p);
+    await suite.system.kubelet.publish(p);
     expect(read(p)).toBe('v2');
   });
 
   it('AWS throttling for a while: the mount succeeds after retries, within the kubelet deadline', async () => {
-    await system.gate.resetCounts();
-    await system.gate.inject({
+    await suite.system.gate.resetCounts();
+    await suite.system.gate.inject({
       service: 'secretsmanager',
       operation: 'GetSecretValue',
       kind: 'throttle',
@@ -146,30 +120,30 @@ describe('faults', () => {
     });
     const p = await newPod();
     const started = Date.now();
-    await system.kubelet.publish(p);
+    await suite.system.kubelet.publish(p);
     expect(Date.now() - started).toBeLessThan(CALL_TIMEOUT_MS);
-    expect(await system.gate.count('secretsmanager', 'GetSecretValue')).toBe(4);
+    expect(await suite.system.gate.count('secretsmanager', 'GetSecretValue')).toBe(4);
     expect(read(p)).toBe('v2');
   });
 
   it('the API server stopped and started: publish fails cleanly, then works', async () => {
     const p = await newPod();
-    const prepared = await system.kubelet.preparePublish(p, 'v');
+    const prepared = await suite.system.kubelet.preparePublish(p, 'v');
     lab('stop', 'kube-apiserver');
     try {
-      const err = await system.kubelet.sendPublish(prepared).then(
+      const err = await suite.system.kubelet.sendPublish(prepared).then(
         () => undefined,
         (e: grpc.ServiceError) => e,
       );
       expect(err).toBeDefined();
       expect(err?.details).toMatch(/ECONNREFUSED|API server/);
-      expect(mountsUnder(system.kubelet.targetPath(p, 'v'))).toEqual([]);
+      expect(mountsUnder(suite.system.kubelet.targetPath(p, 'v'))).toEqual([]);
     } finally {
       lab('start', 'kube-apiserver');
     }
     await eventually(
       'the publish to work again',
-      () => system.kubelet.sendPublish(prepared).then(() => true),
+      () => suite.system.kubelet.sendPublish(prepared).then(() => true),
       60_000,
       1000,
     );

@@ -1,5 +1,5 @@
 // Pods get exactly the secrets their own AWS identity allows: the AWS gate enforces each role's IAM
-// policy resources (as AWS does; moto alone does not), through the whole system.
+// policy resources (as AWS does; moto alone does not), through the whole suite.system.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type * as grpc from '@grpc/grpc-js';
@@ -7,38 +7,24 @@ import type { Pod } from '@sscsi/common';
 import { Status } from '@sscsi/common';
 import fs from 'node:fs';
 
-import type { DemoSystem } from '../src';
 import {
-  ACCOUNT,
-  awsAdmin,
   createNamespace,
-  createPod,
   createRole,
-  createServiceAccount,
   createSecretProviderClass,
+  createServiceAccount,
   deleteNamespace,
   DEMO_REGION,
+  LAB_ACCOUNT,
   mountsUnder,
-  startDemoSystem,
-  uniqueSuffix,
 } from '../src';
+import { systemSuite } from './system-suite';
 
-const sfx = uniqueSuffix();
-const ns = `iso-${sfx}`;
-let system: DemoSystem;
-let aws: ReturnType<typeof awsAdmin>;
-
-async function pod(name: string, sa: string, spc: string, namespace = ns): Promise<Pod> {
-  return createPod(system.kube, namespace, name, {
-    nodeName: system.nodeName,
-    serviceAccountName: sa,
-    volumes: [{ name: 'v', spc }],
-  });
-}
+const suite = systemSuite('iso', { runKubelet: false });
+const { sfx, ns } = suite;
 
 async function publishError(p: Pod): Promise<grpc.ServiceError> {
   try {
-    await system.kubelet.publish(p);
+    await suite.system.kubelet.publish(p);
   } catch (err) {
     return err as grpc.ServiceError;
   }
@@ -46,47 +32,44 @@ async function publishError(p: Pod): Promise<grpc.ServiceError> {
 }
 
 function expectNothingMounted(p: Pod): void {
-  const target = system.kubelet.targetPath(p, 'v');
+  const target = suite.system.kubelet.targetPath(p, 'v');
   expect(mountsUnder(target)).toEqual([]);
   expect(fs.existsSync(target)).toBe(false);
 }
 
 beforeAll(async () => {
-  system = await startDemoSystem({ nodeName: `iso-${sfx}`, runKubelet: false });
-  aws = awsAdmin(system.lab, DEMO_REGION);
-  await createNamespace(system.kube, ns);
-  await aws.secretsManager.send(
+  await suite.aws.secretsManager.send(
     new CreateSecretCommand({ Name: `allowed-${sfx}`, SecretString: 'allowed-value' }),
   );
-  await aws.secretsManager.send(
+  await suite.aws.secretsManager.send(
     new CreateSecretCommand({ Name: `forbidden-${sfx}`, SecretString: 'forbidden-value' }),
   );
-  await aws.ssm.send(
+  await suite.aws.ssm.send(
     new PutParameterCommand({ Name: `/iso-${sfx}/allowed`, Value: 'ok', Type: 'SecureString' }),
   );
-  await aws.ssm.send(
+  await suite.aws.ssm.send(
     new PutParameterCommand({ Name: `/iso-${sfx}/forbidden`, Value: 'no', Type: 'SecureString' }),
   );
-  const reader = await createRole(aws.iam, `reader-${sfx}`, [
+  const reader = await createRole(suite.aws.iam, `reader-${sfx}`, [
     {
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:allowed-${sfx}-*`],
+      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${LAB_ACCOUNT}:secret:allowed-${sfx}-*`],
     },
     {
       Effect: 'Allow',
       Action: ['ssm:GetParameters'],
-      Resource: [`arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter/iso-${sfx}/allowed`],
+      Resource: [`arn:aws:ssm:${DEMO_REGION}:${LAB_ACCOUNT}:parameter/iso-${sfx}/allowed`],
     },
   ]);
-  const nothing = await createRole(aws.iam, `nothing-${sfx}`, [
+  const nothing = await createRole(suite.aws.iam, `nothing-${sfx}`, [
     { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['*'] },
   ]);
-  await createServiceAccount(system.kube, ns, 'reader', reader);
-  await createServiceAccount(system.kube, ns, 'nothing', nothing);
-  await createServiceAccount(system.kube, ns, 'unannotated');
+  await createServiceAccount(suite.system.kube, ns, 'reader', reader);
+  await createServiceAccount(suite.system.kube, ns, 'nothing', nothing);
+  await createServiceAccount(suite.system.kube, ns, 'unannotated');
   const spc = (name: string, objects: string) =>
-    createSecretProviderClass(system.kube, ns, name, { provider: 'aws', parameters: { objects } });
+    createSecretProviderClass(suite.system.kube, ns, name, { provider: 'aws', parameters: { objects } });
   await spc('allowed', `- {objectName: allowed-${sfx}, objectType: secretsmanager}`);
   await spc('forbidden', `- {objectName: forbidden-${sfx}, objectType: secretsmanager}`);
   await spc(
@@ -95,21 +78,15 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  await deleteNamespace(system.kube, ns);
-  aws?.destroy();
-  await system?.close();
-});
-
 describe('isolation', () => {
   it('mounts what the role allows', async () => {
-    const p = await pod('reader-ok', 'reader', 'allowed');
-    const [call] = await system.kubelet.publish(p);
+    const p = await suite.createPod('reader-ok', 'reader', 'allowed');
+    const [call] = await suite.system.kubelet.publish(p);
     expect(fs.readFileSync(`${call?.targetPath}/allowed-${sfx}`, 'utf8')).toBe('allowed-value');
   });
 
   it("fails a secret the pod's role may not read, naming the object and AccessDeniedException, with no file", async () => {
-    const p = await pod('reader-denied', 'reader', 'forbidden');
+    const p = await suite.createPod('reader-denied', 'reader', 'forbidden');
     const err = await publishError(p);
     expect(err.code).toBe(Status.PERMISSION_DENIED);
     expect(err.details).toMatch(
@@ -121,7 +98,7 @@ describe('isolation', () => {
   });
 
   it('fails a role without any Secrets Manager permission', async () => {
-    const p = await pod('nothing', 'nothing', 'allowed');
+    const p = await suite.createPod('nothing', 'nothing', 'allowed');
     const err = await publishError(p);
     expect(err.details).toMatch(
       /AccessDeniedException.*because no identity-based policy allows the secretsmanager:GetSecretValue action/,
@@ -130,14 +107,14 @@ describe('isolation', () => {
   });
 
   it('fails a parameter batch that holds one parameter the role may not read', async () => {
-    const p = await pod('ssm-mixed', 'reader', 'ssm-mixed');
+    const p = await suite.createPod('ssm-mixed', 'reader', 'ssm-mixed');
     const err = await publishError(p);
     expect(err.details).toMatch(/SSM Parameter Store in ap-northeast-1: AccessDeniedException/);
     expectNothingMounted(p);
   });
 
   it('names the ServiceAccount that has no role annotation', async () => {
-    const p = await pod('unannotated', 'unannotated', 'allowed');
+    const p = await suite.createPod('unannotated', 'unannotated', 'allowed');
     const err = await publishError(p);
     expect(err.code).toBe(Status.FAILED_PRECONDITION);
     expect(err.details).toContain(
@@ -148,19 +125,19 @@ describe('isolation', () => {
 
   it('never uses a SecretProviderClass of another namespace', async () => {
     const other = `iso-other-${sfx}`;
-    await createNamespace(system.kube, other);
+    await createNamespace(suite.system.kube, other);
     try {
-      await createSecretProviderClass(system.kube, other, 'theirs', {
+      await createSecretProviderClass(suite.system.kube, other, 'theirs', {
         provider: 'aws',
         parameters: { objects: `- {objectName: allowed-${sfx}, objectType: secretsmanager}` },
       });
-      const p = await pod('borrower', 'reader', 'theirs');
+      const p = await suite.createPod('borrower', 'reader', 'theirs');
       const err = await publishError(p);
       expect(err.code).toBe(Status.NOT_FOUND);
       expect(err.details).toContain(`SecretProviderClass "theirs" not found in namespace "${ns}"`);
       expectNothingMounted(p);
     } finally {
-      await deleteNamespace(system.kube, other);
+      await deleteNamespace(suite.system.kube, other);
     }
   });
 });

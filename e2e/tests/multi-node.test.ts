@@ -4,40 +4,20 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { KubeList, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
 import { Resources, resourcePath } from '@sscsi/common';
 
-import type { DemoSystem } from '../src';
-import {
-  awsAdmin,
-  createNamespace,
-  createPod,
-  createRole,
-  createServiceAccount,
-  createSecretProviderClass,
-  deleteNamespace,
-  DEMO_REGION,
-  eventually,
-  metricValue,
-  startDemoSystem,
-  uniqueSuffix,
-} from '../src';
+import { createRole, createSecretProviderClass, createServiceAccount, eventually, metricValue } from '../src';
+import { systemSuite } from './system-suite';
 
-const sfx = uniqueSuffix();
-const ns = `nodes-${sfx}`;
 const NODES = 3;
 const PODS_PER_NODE = 2;
-const systems: DemoSystem[] = [];
-let aws: ReturnType<typeof awsAdmin>;
+const suite = systemSuite('nodes', { nodes: NODES, runKubelet: false });
+const { sfx, ns, systems } = suite;
 
 beforeAll(async () => {
-  for (let i = 0; i < NODES; i++)
-    systems.push(await startDemoSystem({ nodeName: `node-${i}-${sfx}`, runKubelet: false }));
-  const kube = systems[0]?.kube;
-  if (!kube) throw new Error('no node');
-  aws = awsAdmin(systems[0]!.lab, DEMO_REGION);
-  await createNamespace(kube, ns);
-  await aws.secretsManager.send(
+  const kube = suite.system.kube;
+  await suite.aws.secretsManager.send(
     new CreateSecretCommand({ Name: `shared-${sfx}`, SecretString: 'node-shared' }),
   );
-  const roleArn = await createRole(aws.iam, `nodes-${sfx}`, [
+  const roleArn = await createRole(suite.aws.iam, `nodes-${sfx}`, [
     { Effect: 'Allow', Action: ['secretsmanager:*'], Resource: ['*'] },
   ]);
   await createServiceAccount(kube, ns, 'app', roleArn);
@@ -56,25 +36,15 @@ beforeAll(async () => {
         ],
       });
       const system = systems[n]!;
-      const pod = await createPod(kube, ns, name, {
-        nodeName: system.nodeName,
-        serviceAccountName: 'app',
-        volumes: [{ name: 'v', spc: name }],
-      });
+      const pod = await suite.createPod(name, 'app', name, { system });
       await system.kubelet.publish(pod);
     }
   }
 });
 
-afterAll(async () => {
-  if (systems[0]) await deleteNamespace(systems[0].kube, ns);
-  aws?.destroy();
-  for (const system of systems) await system.close();
-});
-
 describe('three nodes', () => {
   it("labels each pod status with its own node and syncs each node's Secrets from that node's driver only", async () => {
-    const kube = systems[0]!.kube;
+    const kube = suite.system.kube;
     const statuses = await kube.get<KubeList<SecretProviderClassPodStatus>>(
       resourcePath(Resources.secretProviderClassPodStatuses, ns),
     );

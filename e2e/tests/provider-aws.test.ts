@@ -662,14 +662,17 @@ describe('EKS Pod Identity (the lab agent)', () => {
       });
       expect(res.files).toHaveLength(1);
       expect(await gate.count('eks-auth', 'AssumeRoleForPodIdentity')).toBe(1);
-      // Another ServiceAccount, so that no cached credentials spare the agent call.
-      const otherTokens = await mintTokens(kube, ns, 'no-role');
+      // Another ServiceAccount, so that no cached credentials spare the agent call; its token bound
+      // to its pod, as Pod Identity needs (a token bound to no pod is refused before the agent).
+      const noRolePod = await boundPod('no-role');
+      const otherTokens = await mintTokens(kube, ns, 'no-role', undefined, noRolePod);
       const err = await mountError(client, {
         attributes: attributes(
           objects,
           { usePodIdentity: 'true', preferredAddressType: 'ipv4' },
           'no-role',
           otherTokens,
+          noRolePod,
         ),
         targetPath: target(),
       });
@@ -687,12 +690,14 @@ describe('EKS Pod Identity (the lab agent)', () => {
   it('names the AWS code when the ServiceAccount has no association', async () => {
     const client = await providerWith('pi-none', agentV4, agentV6);
     try {
+      const otherPod = await boundPod('other');
       const err = await mountError(client, {
         attributes: attributes(
           `- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`,
           { usePodIdentity: 'true', preferredAddressType: 'ipv4' },
           'other',
-          await mintTokens(kube, ns, 'other'),
+          await mintTokens(kube, ns, 'other', undefined, otherPod),
+          otherPod,
         ),
         targetPath: target(),
       });
@@ -701,6 +706,63 @@ describe('EKS Pod Identity (the lab agent)', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe("a SecretSync's request (the sync controller's TokenRequest token, bound to no pod)", () => {
+  // The sync controller names its own pod, which is in no namespace of this file.
+  const controllerPod = {
+    name: 'secrets-store-sync-controller-0',
+    uid: '00000000-0000-4000-8000-00000000c0de',
+  };
+  const objects = () => `- {objectName: MyDBSecret-${suffix}, objectType: secretsmanager}`;
+  const syncRequest = async (
+    sa: string,
+    audiences = ['sts.amazonaws.com'],
+    extra: Record<string, string> = {},
+  ) => ({
+    attributes: attributes(objects(), extra, sa, await mintTokens(kube, ns, sa, audiences), controllerPod),
+    targetPath: '/mnt/secrets-store',
+  });
+
+  it("reads with its ServiceAccount's role and shares that IRSA session with the ServiceAccount's pods", async () => {
+    const sa = `sync-${uniqueSuffix()}`;
+    await kube.create(resourcePath(Resources.serviceAccounts, ns), {
+      metadata: { name: sa, annotations: { 'eks.amazonaws.com/role-arn': ROLE } },
+    });
+    const pod = await boundPod(sa);
+    const hits = (requester: string) =>
+      metricValue(provider.metricsUrl, 'aws_provider_credential_cache_hits_total', {
+        kind: 'irsa',
+        requester,
+      });
+    await gate.resetCounts();
+    const before = { pod: await hits('pod'), serviceaccount: await hits('serviceaccount') };
+    const res = await api.mount(await syncRequest(sa));
+    expect(fileMap(res)).toEqual({ [`MyDBSecret-${suffix}`]: DB_JSON });
+    expect(res.objectVersion.length).toBeGreaterThan(0);
+    await api.mount({
+      attributes: attributes(objects(), {}, sa, await mintTokens(kube, ns, sa, undefined, pod), pod),
+      targetPath: target(),
+    });
+    await api.mount(await syncRequest(sa));
+    expect(await gate.count('sts', 'AssumeRoleWithWebIdentity')).toBe(1);
+    expect(await hits('pod')).toBe(before.pod + 1);
+    expect(await hits('serviceaccount')).toBe(before.serviceaccount + 1);
+  });
+
+  it('is refused Pod Identity before the agent is asked, with what to use instead', async () => {
+    await gate.resetCounts();
+    const err = await mountError(
+      api,
+      await syncRequest('app', ['pods.eks.amazonaws.com'], { usePodIdentity: 'true' }),
+    );
+    expect(err.code).toBe(Status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(
+      /EKS Pod Identity gives credentials only for a token bound to a pod.*use IRSA for SecretSyncs/,
+    );
+    expect(await gate.count('eks-auth', 'AssumeRoleForPodIdentity')).toBe(0);
+    expectNoLeak(err);
   });
 });
 

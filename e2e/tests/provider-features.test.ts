@@ -9,57 +9,43 @@ import { Status } from '@sscsi/common';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { DemoSystem } from '../src';
 import {
-  ACCOUNT,
-  awsAdmin,
-  createNamespace,
-  createPod,
   createRole,
   createSecretProviderClass,
   createServiceAccount,
-  deleteNamespace,
   DEMO_REGION,
+  LAB_ACCOUNT,
   mountsUnder,
-  startDemoSystem,
-  uniqueSuffix,
 } from '../src';
+import type { AwsAdmin } from './system-suite';
+import { systemSuite } from './system-suite';
 
-const sfx = uniqueSuffix();
-const ns = `feat-${sfx}`;
+const suite = systemSuite('feat', { runKubelet: false });
+const { sfx, ns } = suite;
 const FAILOVER = 'us-west-2';
 const DB_JSON = JSON.stringify({ username: 'feature-user', password: 'feature-secret-password', port: 5432 });
 const TREE = `/feat-${sfx}/app`;
-const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/feat-${name}-${sfx}`;
+const role = (name: string) => `arn:aws:iam::${LAB_ACCOUNT}:role/feat-${name}-${sfx}`;
 const OWN = role('own');
 const TARGET = role('target');
 const UNTRUSTING = role('untrusting');
 
-let system: DemoSystem;
-let east: ReturnType<typeof awsAdmin>;
-let west: ReturnType<typeof awsAdmin>;
+let east: AwsAdmin;
+let west: AwsAdmin;
 let podCount = 0;
 
 async function publishedPod(sa: string, spc: string): Promise<{ pod: Pod; dir: string }> {
-  const pod = await createPod(system.kube, ns, `p${++podCount}`, {
-    nodeName: system.nodeName,
-    serviceAccountName: sa,
-    volumes: [{ name: 'v', spc }],
-  });
-  const [call] = await system.kubelet.publish(pod);
+  const pod = await suite.createPod(`p${++podCount}`, sa, spc);
+  const [call] = await suite.system.kubelet.publish(pod);
   return { pod, dir: call?.targetPath ?? '' };
 }
 
 async function publishError(sa: string, spc: string): Promise<grpc.ServiceError> {
-  const pod = await createPod(system.kube, ns, `p${++podCount}`, {
-    nodeName: system.nodeName,
-    serviceAccountName: sa,
-    volumes: [{ name: 'v', spc }],
-  });
+  const pod = await suite.createPod(`p${++podCount}`, sa, spc);
   try {
-    await system.kubelet.publish(pod);
+    await suite.system.kubelet.publish(pod);
   } catch (err) {
-    const target = system.kubelet.targetPath(pod, 'v');
+    const target = suite.system.kubelet.targetPath(pod, 'v');
     expect(mountsUnder(target)).toEqual([]);
     expect(fs.existsSync(target)).toBe(false);
     return err as grpc.ServiceError;
@@ -83,13 +69,11 @@ function filesUnder(dir: string): Record<string, string> {
 }
 
 const spc = (name: string, parameters: Record<string, string>) =>
-  createSecretProviderClass(system.kube, ns, name, { provider: 'aws', parameters });
+  createSecretProviderClass(suite.system.kube, ns, name, { provider: 'aws', parameters });
 
 beforeAll(async () => {
-  system = await startDemoSystem({ nodeName: `feat-${sfx}`, runKubelet: false });
-  east = awsAdmin(system.lab, DEMO_REGION);
-  west = awsAdmin(system.lab, FAILOVER);
-  await createNamespace(system.kube, ns);
+  east = suite.aws;
+  west = suite.awsIn(FAILOVER);
 
   await east.secretsManager.send(new CreateSecretCommand({ Name: `feat-db-${sfx}`, SecretString: DB_JSON }));
   await east.secretsManager.send(
@@ -125,7 +109,7 @@ beforeAll(async () => {
       {
         Effect: 'Allow',
         Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        Resource: [`arn:aws:secretsmanager:*:${ACCOUNT}:secret:feat-*-${sfx}-*`],
+        Resource: [`arn:aws:secretsmanager:*:${LAB_ACCOUNT}:secret:feat-*-${sfx}-*`],
       },
     ],
     {
@@ -147,24 +131,24 @@ beforeAll(async () => {
     {
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:feat-*-${sfx}-*`],
+      Resource: [`arn:aws:secretsmanager:${DEMO_REGION}:${LAB_ACCOUNT}:secret:feat-*-${sfx}-*`],
     },
     {
       Effect: 'Allow',
       Action: 'ssm:GetParametersByPath',
-      Resource: `arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter${TREE}`,
+      Resource: `arn:aws:ssm:${DEMO_REGION}:${LAB_ACCOUNT}:parameter${TREE}`,
     },
   ]);
   const byName = await createRole(east.iam, `feat-byname-${sfx}`, [
     {
       Effect: 'Allow',
       Action: 'ssm:GetParameters',
-      Resource: `arn:aws:ssm:${DEMO_REGION}:${ACCOUNT}:parameter${TREE}/*`,
+      Resource: `arn:aws:ssm:${DEMO_REGION}:${LAB_ACCOUNT}:parameter${TREE}/*`,
     },
   ]);
-  for (const sa of ['app', 'app-failover']) await createServiceAccount(system.kube, ns, sa, OWN);
-  await createServiceAccount(system.kube, ns, 'tree', treeReader);
-  await createServiceAccount(system.kube, ns, 'by-name', byName);
+  for (const sa of ['app', 'app-failover']) await createServiceAccount(suite.system.kube, ns, sa, OWN);
+  await createServiceAccount(suite.system.kube, ns, 'tree', treeReader);
+  await createServiceAccount(suite.system.kube, ns, 'by-name', byName);
 
   const db = `- {objectName: feat-db-${sfx}, objectType: secretsmanager, objectAlias: db}`;
   await spc('chained', { objects: db, assumeRoleArn: TARGET });
@@ -191,20 +175,12 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await system?.gate.clearFaults();
-  await deleteNamespace(system.kube, ns);
-  east?.destroy();
-  west?.destroy();
-  await system?.close();
-});
-
 describe('assumeRoleArn: the pod reads with the role its own role chains into', () => {
   it("mounts the secret with the target role's permissions, through sts:AssumeRole", async () => {
-    const before = await system.gate.count('sts', 'AssumeRole', DEMO_REGION);
+    const before = await suite.system.gate.count('sts', 'AssumeRole', DEMO_REGION);
     const { dir } = await publishedPod('app', 'chained');
     expect(filesUnder(dir)).toEqual({ db: DB_JSON });
-    expect(await system.gate.count('sts', 'AssumeRole', DEMO_REGION)).toBe(before + 1);
+    expect(await suite.system.gate.count('sts', 'AssumeRole', DEMO_REGION)).toBe(before + 1);
   });
 
   it("without assumeRoleArn, the pod's own role is refused by IAM: the reads above were the target's", async () => {
@@ -224,15 +200,15 @@ describe('assumeRoleArn: the pod reads with the role its own role chains into', 
   });
 
   it('a chained session longer than one hour is refused before any AWS call', async () => {
-    const before = await system.gate.count('sts');
+    const before = await suite.system.gate.count('sts');
     const err = await publishError('app', 'too-long');
     expect(err.code).toBe(Status.INVALID_ARGUMENT);
     expect(err.details).toContain('assumeRoleSessionDuration must be between 900 and 3600 seconds, got "2h"');
-    expect(await system.gate.count('sts')).toBe(before);
+    expect(await suite.system.gate.count('sts')).toBe(before);
   });
 
   it('STS unavailable for the chained call in the region: the failover region assumes both roles and reads', async () => {
-    const lift = await system.gate.inject({
+    const lift = await suite.system.gate.inject({
       service: 'sts',
       operation: 'AssumeRole',
       region: DEMO_REGION,
@@ -241,7 +217,7 @@ describe('assumeRoleArn: the pod reads with the role its own role chains into', 
     try {
       const { dir } = await publishedPod('app-failover', 'chained-failover');
       expect(filesUnder(dir)).toEqual({ dr: `from ${FAILOVER}` });
-      expect(await system.gate.count('sts', 'AssumeRole', FAILOVER)).toBeGreaterThan(0);
+      expect(await suite.system.gate.count('sts', 'AssumeRole', FAILOVER)).toBeGreaterThan(0);
     } finally {
       await lift();
     }
@@ -268,7 +244,7 @@ describe('objects written as many files', () => {
   });
 
   it('parametersUnderPath recursive: every parameter under the path, over several pages, SecureStrings decrypted', async () => {
-    const before = await system.gate.count('ssm', 'GetParametersByPath', DEMO_REGION);
+    const before = await suite.system.gate.count('ssm', 'GetParametersByPath', DEMO_REGION);
     const { dir } = await publishedPod('tree', 'tree');
     const files = filesUnder(dir);
     expect(Object.keys(files).sort()).toEqual(
@@ -280,7 +256,7 @@ describe('objects written as many files', () => {
       ].sort(),
     );
     expect(files['config/db_password']).toBe('tree-secret-password');
-    expect(await system.gate.count('ssm', 'GetParametersByPath', DEMO_REGION)).toBeGreaterThanOrEqual(
+    expect(await suite.system.gate.count('ssm', 'GetParametersByPath', DEMO_REGION)).toBeGreaterThanOrEqual(
       before + 2,
     );
   });

@@ -4,7 +4,9 @@
 // real node these tests fail and say why; they never pass by skipping. First, the images the node
 // runs: the ones built from driver/Dockerfile and provider-aws/Dockerfile (make lab-images), node
 // and the bundled programs with no shell.
-import { eventually, mustRun, NodeWalkthrough, requireLab, transcriptReporter, uniqueSuffix } from '../src';
+import { NodeWalkthrough, transcriptReporter } from '@sscsi/demo';
+
+import { eventually, mustRun, requireLab, uniqueSuffix } from '../src';
 import { ContainerLogKeeper } from '../src/container-logs';
 import { itRunsEachStep } from './walkthrough-steps';
 

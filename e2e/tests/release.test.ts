@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 
-import type { DaemonSetManifest, Manifest } from '../src/charts';
+import type { DaemonSetManifest, DeploymentManifest, Manifest } from '../src/charts';
 import { labEnv, labTool, parseManifests, run } from '../src/charts';
 import { REPO_ROOT, requireLab } from '../src/lab';
 
@@ -24,7 +24,11 @@ const VERSION = '1.2.1';
 const RELEASE_SCRIPT = path.join(REPO_ROOT, 'scripts', 'release.sh');
 const NAMESPACE = 'kube-system';
 const DRIVER_RELEASE = 'secrets-store-csi-driver';
-const CHARTS = ['secrets-store-csi-driver', 'secrets-store-csi-driver-provider-aws'];
+const CHARTS = [
+  'secrets-store-csi-driver',
+  'secrets-store-csi-driver-provider-aws',
+  'secrets-store-sync-controller',
+];
 
 let work: string;
 let releaseDir: string;
@@ -103,7 +107,7 @@ afterAll(async () => {
 });
 
 describe('make release', () => {
-  it('writes both charts at the version, an index that lists them with their digests, and the installer', () => {
+  it('writes the three charts at the version, an index that lists them with their digests, and the installer', () => {
     const index = parseYaml(fs.readFileSync(path.join(releaseDir, 'helm', 'index.yaml'), 'utf8')) as {
       entries: Record<string, Array<{ version: string; appVersion: string; digest: string; urls: string[] }>>;
     };
@@ -127,6 +131,35 @@ describe('make release', () => {
     );
     expect(images.length).toBeGreaterThan(0);
     for (const image of images) expect(image).toMatch(new RegExp(`:${VERSION.replace(/\./g, '\\.')}$`));
+  });
+
+  it("packages the sync controller's chart with its image, both CRDs and an AWS example of the release's version", () => {
+    const tgz = path.join(releaseDir, 'helm', `secrets-store-sync-controller-${VERSION}.tgz`);
+    const files = run('tar', ['-tzf', tgz]);
+    expect(files.status).toBe(0);
+    expect(
+      files.stdout
+        .split('\n')
+        .filter((f) => f.includes('/crds/'))
+        .sort(),
+    ).toEqual([
+      'secrets-store-sync-controller/crds/secret-sync.x-k8s.io_secretsyncs.yaml',
+      'secrets-store-sync-controller/crds/secrets-store.csi.x-k8s.io_secretproviderclasses.yaml',
+    ]);
+    const rendered = parseManifests(
+      labTool(lab, 'helm', ['template', 'secrets-store-sync-controller', tgz, '--kube-version', '1.34.4'])
+        .stdout,
+    );
+    const deployment = rendered.find((o) => o.kind === 'Deployment') as DeploymentManifest;
+    expect(deployment.spec.template.spec.containers.map((c) => c.image)).toEqual([
+      `ghcr.io/sscsi-ts/secrets-store-sync-controller:${VERSION}`,
+    ]);
+    const example = parseYaml(
+      run('tar', ['-xzOf', tgz, 'secrets-store-sync-controller/examples/aws-provider-sidecar.yaml']).stdout,
+    ) as { providerContainer: Array<{ image: string }> };
+    expect(example.providerContainer.map((c) => c.image)).toEqual([
+      `ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws:${VERSION}`,
+    ]);
   });
 
   it.each(['', '1.2', 'v1.2.1', '1.2.1 '])(
@@ -161,6 +194,10 @@ describe('make release', () => {
         }),
         expect.objectContaining({
           name: 'secrets-store-csi-driver/secrets-store-csi-driver-provider-aws',
+          version: VERSION,
+        }),
+        expect.objectContaining({
+          name: 'secrets-store-csi-driver/secrets-store-sync-controller',
           version: VERSION,
         }),
       ]),

@@ -1,6 +1,6 @@
 // Runs a walkthrough's steps as one test each, in order: a failed step stops the rest, and its
 // error ends with what a person would have seen up to there. Used by walkthrough and real-node.
-import type { Step } from '../src';
+import type { Step } from '@sscsi/demo';
 
 export function itRunsEachStep(
   titles: string[],

@@ -1,8 +1,10 @@
 // The article's walkthrough as an end-to-end test: the steps `make demo` prints, each asserting
 // that it shows what the article shows, against the whole system (driver and AWS provider with their
 // charts' flags, IAM policies enforced by the AWS gate, the kubelet stand-in as the node's kubelet).
+import { transcriptReporter, Walkthrough } from '@sscsi/demo';
+
 import type { DemoSystem } from '../src';
-import { startDemoSystem, transcriptReporter, uniqueSuffix, Walkthrough } from '../src';
+import { startDemoSystem, uniqueSuffix } from '../src';
 import { itRunsEachStep } from './walkthrough-steps';
 
 const transcript: string[] = [];

@@ -1,7 +1,7 @@
 # The IAM side of ../manifests: for each of the two ServiceAccounts, an IAM role that only it may
 # assume (IRSA), the policy that lets the role read only the article's secret or parameters, and
 # the ServiceAccount annotated with the role. The same documents as ../iam/*.json; a unit test
-# (e2e/src/demo/terraform.test.ts) keeps them equal.
+# (e2e/demo/src/terraform.test.ts) keeps them equal.
 
 terraform {
   required_providers {

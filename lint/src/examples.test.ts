@@ -1,7 +1,7 @@
 // What CI lints: every manifest under examples/ (the article's, which the walkthroughs apply), the
 // article's pods as the lab adapts them, and the YAML blocks of the READMEs that show a class or a
 // pod mounting one.
-import { MANIFESTS, podManifest } from '@sscsi/e2e';
+import { MANIFESTS, podManifest } from '@sscsi/demo';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,12 +1,12 @@
 // The checks: every SecretProviderClass and every workload that mounts one through the driver, as a
 // mount would check them. The messages are the driver's and the provider's own: each check calls
-// the parser the mount calls (driver: class spec, publish request, secretObjects; AWS provider:
-// the whole Mount request with its objects).
+// the parser the mount calls (driver: class spec, publish request, secretObjects; provider client:
+// the provider name; AWS provider: the whole Mount request with its objects).
 import type { SecretObject } from '@sscsi/common';
+import { checkProviderName } from '@sscsi/common';
 import crypto from 'node:crypto';
 import {
   buildSecretContent,
-  checkProviderName,
   parsePublishRequest,
   providerOfClass,
   volumeOwnership,

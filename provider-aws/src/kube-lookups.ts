@@ -3,10 +3,9 @@
 // concurrent mounts, so that a node full of pods starting at once stays within --qps/--burst.
 // A shared request belongs to no one mount: it runs without any mount's signal (the client's own
 // timeout bounds it), and each mount stops waiting when its own signal aborts.
-import type { KubeClient, Node, Pod, ServiceAccount } from '@sscsi/common';
-import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import type { KubeApi, Node, Pod, ServiceAccount } from '@sscsi/common';
+import { isNotFound, Resources, resourcePath, unlessAborted } from '@sscsi/common';
 
-import { unlessAborted } from './abortable';
 import { MountError } from './errors';
 
 export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';
@@ -45,7 +44,7 @@ export class KubePodLookups implements PodLookups {
   private readonly serviceAccounts = new TtlCache<ServiceAccount>(SERVICE_ACCOUNT_TTL_MS);
   private readonly nodeRegions = new TtlCache<string | undefined>(NODE_TTL_MS);
 
-  constructor(private readonly kube: Pick<KubeClient, 'get'>) {}
+  constructor(private readonly kube: Pick<KubeApi, 'get'>) {}
 
   async roleArn(namespace: string, serviceAccount: string, signal?: AbortSignal): Promise<string> {
     const shared = this.serviceAccounts.get(`${namespace}/${serviceAccount}`, () =>

@@ -2,6 +2,7 @@
 // secrets-store-csi-driver-provider-aws: wiring only. Parses the flags, builds the parts, serves
 // the provider API on <provider-volume>/aws.sock, drains on SIGTERM.
 import {
+  CorrelatingEventRecorder,
   createLogger,
   createRegistry,
   drainServer,
@@ -27,7 +28,6 @@ import { ValueCache } from './fetch/value-cache';
 import { KubePodLookups } from './kube-lookups';
 import { ProviderMetrics } from './metrics';
 import { MountService } from './mount';
-import { PodEventRecorder } from './pod-events';
 import { createProviderServer, RUNTIME_NAME } from './server';
 import { PROVIDER_VERSION } from './version';
 
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     sharedAnswers,
     metrics,
     logger,
-    events: new PodEventRecorder(kube, RUNTIME_NAME, logger),
+    events: new CorrelatingEventRecorder(kube, { component: RUNTIME_NAME, logger }),
     concurrency: FETCH_CONCURRENCY,
   });
   const server = createProviderServer({ mount, runtimeVersion: PROVIDER_VERSION, logger });

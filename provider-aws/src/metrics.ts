@@ -1,13 +1,17 @@
 // The provider's metrics (upstream's provider has none): AWS calls by service, operation and
 // outcome, mount durations, how often cached credentials saved an STS or agent call, how often a
-// mount used another mount's AWS answer, and the size of the value cache.
+// mount used another mount's AWS answer, and the size of the value cache. Mounts and credentials
+// are labelled by requester: `pod` (the CSI driver, for a pod's volume) or `serviceaccount` (the
+// sync controller, for a SecretSync); `unknown` for a request that did not parse.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+import type { Requester } from './credentials/requester';
 
 export class ProviderMetrics {
   private readonly calls: Counter<'service' | 'operation' | 'status'>;
-  private readonly mounts: Histogram<'outcome'>;
-  private readonly cacheHits: Counter<'kind'>;
-  private readonly cacheMisses: Counter<'kind'>;
+  private readonly mounts: Histogram<'outcome' | 'requester'>;
+  private readonly cacheHits: Counter<'kind' | 'requester'>;
+  private readonly cacheMisses: Counter<'kind' | 'requester'>;
   private readonly valueEvictions: Counter<'reason'>;
   private readonly sharedAnswers: Counter<'operation'>;
 
@@ -21,21 +25,21 @@ export class ProviderMetrics {
     });
     this.mounts = new Histogram({
       name: 'aws_provider_mount_duration_seconds',
-      help: 'Time to answer a Mount request, by outcome (success or the failure reason)',
-      labelNames: ['outcome'],
+      help: 'Time to answer a Mount request, by outcome (success or the failure reason) and requester (pod, serviceaccount or unknown)',
+      labelNames: ['outcome', 'requester'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
     this.cacheHits = new Counter({
       name: 'aws_provider_credential_cache_hits_total',
-      help: 'Mounts served with cached credentials after verifying the pod token locally',
-      labelNames: ['kind'],
+      help: 'Mounts served with cached credentials after verifying the token locally, by kind (irsa, podidentity) and requester (pod, serviceaccount)',
+      labelNames: ['kind', 'requester'],
       registers,
     });
     this.cacheMisses = new Counter({
       name: 'aws_provider_credential_cache_misses_total',
-      help: 'Mounts that needed a call to STS or the Pod Identity agent',
-      labelNames: ['kind'],
+      help: 'Mounts that needed a call to STS or the Pod Identity agent, by kind and requester',
+      labelNames: ['kind', 'requester'],
       registers,
     });
     this.valueEvictions = new Counter({
@@ -86,11 +90,11 @@ export class ProviderMetrics {
     this.calls.inc({ service, operation, status });
   }
 
-  mounted(outcome: string, seconds: number): void {
-    this.mounts.observe({ outcome }, seconds);
+  mounted(outcome: string, requester: Requester | 'unknown', seconds: number): void {
+    this.mounts.observe({ outcome, requester }, seconds);
   }
 
-  credentialCache(kind: 'irsa' | 'podidentity', hit: boolean): void {
-    (hit ? this.cacheHits : this.cacheMisses).inc({ kind });
+  credentialCache(kind: 'irsa' | 'podidentity', requester: Requester, hit: boolean): void {
+    (hit ? this.cacheHits : this.cacheMisses).inc({ kind, requester });
   }
 }

@@ -1,52 +1,39 @@
 // Beyond upstream, through the Mount handler: objects written as many files (jsonKeysAsFiles,
 // parametersUnderPath) and reads with a chained role (assumeRoleArn), with AWS, STS and the
 // cluster faked.
-import { createLogger } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Registry } from 'prom-client';
 
 import type { AwsClients } from './aws-clients';
 import type { AwsCredentials } from './credentials/credential-cache';
 import { CredentialCache } from './credentials/credential-cache';
-import { FakeCluster } from './credentials/fake-cluster';
-import type { StsCall } from './credentials/fake-sts';
-import { awsError, FakeSts, unavailable } from './credentials/fake-sts';
 import { IdentityResolver } from './credentials/identity';
 import { TokenVerifier } from './credentials/token-verifier';
 import { MountError } from './errors';
-import { FakeAws } from './fetch/fake-aws';
-import { MAX_TREE_BYTES, MAX_TREE_FILES } from './fetch/object-tree';
-import { ValueCache } from './fetch/value-cache';
-import { ProviderMetrics } from './metrics';
-import { MountService } from './mount';
+import { MAX_TREE_BYTES, MAX_TREE_FILES } from './parameters/tree-limits';
+import { FakeAws } from './testing/fake-aws';
+import { FakeCluster } from './testing/fake-cluster';
+import type { StsCall } from './testing/fake-sts';
+import { awsError, FakeSts, unavailable } from './testing/fake-sts';
+import {
+  mountHarness,
+  mountRequest,
+  podAttributes,
+  POD_ROLE as OWN_ROLE,
+  REGION,
+} from './testing/mount-harness';
 
-const REGION = 'us-east-1';
 const FAILOVER = 'us-west-2';
-const OWN_ROLE = 'arn:aws:iam::111122223333:role/app';
 const TARGET = 'arn:aws:iam::444455556666:role/secrets-reader';
 const cluster = new FakeCluster();
 const pod = { namespace: 'default', serviceAccount: 'app', name: 'app-0', uid: 'uid-app-0' };
 
 function request(targetPath: string, parameters: Record<string, string>): MountRequest__Output {
   const token = cluster.token(pod, { audience: 'sts.amazonaws.com' });
-  return {
-    attributes: JSON.stringify({
-      'csi.storage.k8s.io/pod.name': pod.name,
-      'csi.storage.k8s.io/pod.namespace': pod.namespace,
-      'csi.storage.k8s.io/pod.uid': pod.uid,
-      'csi.storage.k8s.io/serviceAccount.name': pod.serviceAccount,
-      'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({ 'sts.amazonaws.com': { token } }),
-      region: REGION,
-      ...parameters,
-    }),
-    secrets: 'null',
-    targetPath,
-    permission: '420',
-    currentObjectVersion: [],
-  };
+  const tokens = JSON.stringify({ 'sts.amazonaws.com': { token } });
+  return mountRequest(targetPath, { ...podAttributes(pod, tokens), region: REGION, ...parameters });
 }
 
 /** STS with trust policies: the target role trusts OWN_ROLE only. */
@@ -55,6 +42,7 @@ const stsAsAws = (call: StsCall) => {
     throw awsError('AccessDenied', 403, `${call.callerRole ?? '?'} may not assume ${call.roleArn}`);
 };
 
+/** The Mount handler with the pod's real identity: its token verified, its roles assumed at STS. */
 function harness(options: { driverWritesSecrets?: boolean; sts?: FakeSts } = {}) {
   const aws = new FakeAws();
   const sts = options.sts ?? new FakeSts(stsAsAws);
@@ -70,10 +58,8 @@ function harness(options: { driverWritesSecrets?: boolean; sts?: FakeSts } = {})
       return aws.clients.ssm(region, c);
     },
   } as unknown as AwsClients;
-  const service = new MountService({
+  const { service } = mountHarness({
     driverWritesSecrets: options.driverWritesSecrets ?? true,
-    defaultRegion: undefined,
-    lookups: { roleArn: async () => OWN_ROLE, nodeRegion: async () => REGION },
     identity: new IdentityResolver({
       clients: sts,
       cache: new CredentialCache(),
@@ -83,11 +69,6 @@ function harness(options: { driverWritesSecrets?: boolean; sts?: FakeSts } = {})
       metrics: { credentialCache: () => undefined },
     }),
     clients,
-    valueCache: new ValueCache(),
-    metrics: new ProviderMetrics(new Registry()),
-    logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => undefined } }),
-    events: { warn: async () => undefined },
-    concurrency: 8,
   });
   return { aws, sts, service, readsAs };
 }

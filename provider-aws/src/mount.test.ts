@@ -1,101 +1,37 @@
 // The Mount handler with AWS, Kubernetes and the pod's identity faked: what a volume holds after a
 // mount, what a failure leaves, and what the value cache does across many mounts.
-import { createLogger } from '@sscsi/common';
-import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
+import { CorrelatingEventRecorder, podReference } from '@sscsi/common';
+import { FakeKube, silentLogger } from '@sscsi/common/testing';
+import type { MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Registry } from 'prom-client';
 
 import type { IdentityResolver } from './credentials/identity';
-import { FakeAws } from './fetch/fake-aws';
-import { ValueCache } from './fetch/value-cache';
+import { SharedAnswers } from './fetch/shared-answers';
 import type { PodLookups } from './kube-lookups';
-import { ProviderMetrics } from './metrics';
-import type { MountServiceOptions } from './mount';
-import { describeWriteFailure, MountService } from './mount';
-import type { PodEvents, PodRef } from './pod-events';
+import { FakeCluster, SYNC_CONTROLLER_POD, syncRequestFor } from './testing/fake-cluster';
+import type { FakeAws } from './testing/fake-aws';
+import { awsError } from './testing/fake-sts';
+import { ValueCache } from './fetch/value-cache';
+import { describeWriteFailure, MAX_EVENTS_PER_MOUNT } from './mount';
+import {
+  mountHarness as harness,
+  mountRequest as request,
+  podAttributes,
+  REGION,
+} from './testing/mount-harness';
 
-const REGION = 'us-east-1';
 const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
+const pod = {
+  name: 'app',
+  namespace: 'default',
+  uid: '0a1b2c3d-0000-4000-8000-000000000001',
+  serviceAccount: 'sa',
+};
 
 function attributes(objects: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    'csi.storage.k8s.io/pod.name': 'app',
-    'csi.storage.k8s.io/pod.namespace': 'default',
-    'csi.storage.k8s.io/pod.uid': '0a1b2c3d-0000-4000-8000-000000000001',
-    'csi.storage.k8s.io/serviceAccount.name': 'sa',
-    'csi.storage.k8s.io/serviceAccount.tokens': tokens,
-    region: REGION,
-    objects,
-    ...extra,
-  };
-}
-
-function request(
-  targetPath: string,
-  attrs: Record<string, string>,
-  current: Array<{ id: string; version: string }> = [],
-): MountRequest__Output {
-  return {
-    attributes: JSON.stringify(attrs),
-    secrets: 'null',
-    targetPath,
-    permission: '420',
-    currentObjectVersion: current,
-  };
-}
-
-/** Records warnings; `hold` leaves every write pending, as an API server that does not answer. */
-class RecordingEvents implements PodEvents {
-  readonly warnings: Array<{ pod: PodRef; reason: string; messages: readonly string[] }> = [];
-  hold = false;
-
-  warn(pod: PodRef, reason: string, messages: readonly string[]): Promise<void> {
-    this.warnings.push({ pod, reason, messages });
-    return this.hold ? new Promise(() => undefined) : Promise.resolve();
-  }
-}
-
-interface Harness {
-  aws: FakeAws;
-  service: MountService;
-  valueCache: ValueCache;
-  events: RecordingEvents;
-  logs: string[];
-}
-
-function harness(over: Partial<MountServiceOptions> = {}): Harness {
-  const aws = new FakeAws();
-  const logs: string[] = [];
-  const valueCache = over.valueCache ?? new ValueCache();
-  const events = new RecordingEvents();
-  const identity = {
-    credentials: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 't' }),
-  } as unknown as IdentityResolver;
-  const lookups: PodLookups = {
-    roleArn: async () => 'arn:aws:iam::111122223333:role/app',
-    nodeRegion: async () => REGION,
-  };
-  const service = new MountService({
-    driverWritesSecrets: true,
-    defaultRegion: undefined,
-    lookups,
-    identity,
-    clients: aws.clients,
-    valueCache,
-    metrics: new ProviderMetrics(new Registry()),
-    logger: createLogger({
-      name: 'test',
-      json: true,
-      verbosity: 0,
-      destination: { write: (l) => logs.push(l) },
-    }),
-    concurrency: 8,
-    events,
-    ...over,
-  });
-  return { aws, service, valueCache, events, logs };
+  return { ...podAttributes(pod, tokens), region: REGION, objects, ...extra };
 }
 
 let root: string;
@@ -242,18 +178,27 @@ describe('warnings about the class reach the pod events', () => {
     const response = await service.mount(request(path.join(root, 'm'), attrs));
     expect(response.files?.map((f) => f.path)).toEqual(['_app_user', 'db']);
     expect(aws.calls.find((c) => c.op === 'GetParameters')?.input.Names).toEqual(['/app/user:latest']);
-    expect(events.warnings).toEqual([
+    const pod = podReference({
+      namespace: 'default',
+      name: 'app',
+      uid: '0a1b2c3d-0000-4000-8000-000000000001',
+    });
+    expect(events.recorded).toEqual([
       {
-        pod: { namespace: 'default', name: 'app', uid: '0a1b2c3d-0000-4000-8000-000000000001' },
+        object: pod,
+        type: 'Warning',
         reason: 'SecretProviderClassWarning',
-        messages: [
-          expect.stringMatching(
-            /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
-          ),
-          expect.stringMatching(
-            /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
-          ),
-        ],
+        message: expect.stringMatching(
+          /^SecretProviderClass default\/app-secrets: preferredAddressType "IPv5" is not/,
+        ),
+      },
+      {
+        object: pod,
+        type: 'Warning',
+        reason: 'SecretProviderClassWarning',
+        message: expect.stringMatching(
+          /^SecretProviderClass default\/app-secrets: object "\/app\/user": SSM objectVersion "latest"/,
+        ),
       },
     ]);
     const logged = logs.map((l) => JSON.parse(l) as { msg: string; warning?: string });
@@ -267,7 +212,7 @@ describe('warnings about the class reach the pod events', () => {
     const current = (first.objectVersion ?? []).map((v) => ({ id: v.id ?? '', version: v.version ?? '' }));
     await service.mount(request(path.join(root, 'm'), attrs, current));
     await service.mount(request(path.join(root, 'm'), attrs, current));
-    expect(events.warnings).toHaveLength(1);
+    expect(events.recorded).toHaveLength(2);
   });
 
   it('records them even when the mount then fails, where they may explain the failure', async () => {
@@ -275,14 +220,36 @@ describe('warnings about the class reach the pod events', () => {
     await expect(service.mount(request(path.join(root, 'm'), attrs))).rejects.toThrow(
       /ParameterNotFound|not found/,
     );
-    expect(events.warnings).toHaveLength(1);
+    expect(events.recorded).toHaveLength(2);
+  });
+
+  it('records at most a bounded number of Events for one mount; the log has every warning', async () => {
+    const { service, events, logs } = harness();
+    const many = Array.from(
+      { length: MAX_EVENTS_PER_MOUNT + 5 },
+      (_, i) => `- {objectName: /app/p${i}, objectType: ssmparameter, objectVersion: latest}`,
+    ).join('\n');
+    await service.mount(request(path.join(root, 'm'), attributes(many))).catch(() => undefined);
+    expect(events.recorded).toHaveLength(MAX_EVENTS_PER_MOUNT);
+    const logged = logs.map((l) => JSON.parse(l) as { msg: string });
+    expect(logged.filter((l) => l.msg === 'SecretProviderClass accepted with a warning')).toHaveLength(
+      MAX_EVENTS_PER_MOUNT + 5,
+    );
   });
 
   it('does not wait for the API server to take the events', async () => {
-    const { aws, service, events } = harness();
+    // An API server that takes the Event writes and never answers.
+    const kube = new FakeKube();
+    kube.hold('POST', 'events');
+    const events = new CorrelatingEventRecorder(kube, {
+      component: 'secrets-store-csi-driver-provider-aws',
+      logger: silentLogger(),
+    });
+    const { aws, service } = harness({ events });
     withObjects(aws);
-    events.hold = true;
     await expect(service.mount(request(path.join(root, 'm'), attrs))).resolves.toBeDefined();
+    expect(kube.count('POST', 'events')).toBeGreaterThan(0);
+    expect(kube.objects('events')).toEqual([]);
   });
 
   it('records nothing for a class without surprises', async () => {
@@ -291,7 +258,192 @@ describe('warnings about the class reach the pod events', () => {
     await service.mount(
       request(path.join(root, 'm'), attributes('- {objectName: db, objectType: secretsmanager}')),
     );
-    expect(events.warnings).toEqual([]);
+    expect(events.recorded).toEqual([]);
+  });
+});
+
+describe("a SecretSync's request (the sync controller, a token bound to no pod)", () => {
+  const cluster = new FakeCluster();
+  const teamA = { namespace: 'team-a', serviceAccount: 'reader' };
+  const sync = (parameters: Record<string, string> = {}, sa = teamA, options = {}) =>
+    syncRequestFor(cluster, sa, {
+      parameters: { objects: '- {objectName: db, objectType: secretsmanager}', ...parameters },
+      ...options,
+    });
+
+  /** The lookups, counting the node lookups a SecretSync's request must never make. */
+  function countingLookups() {
+    const nodeLookups: string[] = [];
+    const lookups: PodLookups = {
+      roleArn: async () => 'arn:aws:iam::111122223333:role/reader',
+      nodeRegion: async (namespace, name) => {
+        nodeLookups.push(`${namespace}/${name}`);
+        return 'ap-south-1';
+      },
+    };
+    return { lookups, nodeLookups };
+  }
+
+  it.each([true, false])(
+    'answers the files and their versions, and writes nothing (--driver-writes-secrets=%s)',
+    async (driverWritesSecrets) => {
+      const { aws, service } = harness({ driverWritesSecrets });
+      aws.putSecret(REGION, 'db', { v7: { value: 'pw', stages: ['AWSCURRENT'] } });
+      const response = await service.mount(sync());
+      expect(response.files?.map((f) => [f.path, Buffer.from(f.contents ?? '').toString()])).toEqual([
+        ['db', 'pw'],
+      ]);
+      expect(response.objectVersion).toEqual([{ id: 'db', version: 'v7' }]);
+    },
+  );
+
+  it("takes the class's region, then the provider's AWS_REGION, never the named pod's node", async () => {
+    const { lookups, nodeLookups } = countingLookups();
+    const { aws, service } = harness({ lookups, defaultRegion: 'eu-west-1' });
+    aws.putSecret(REGION, 'db', { v1: { value: 'east', stages: ['AWSCURRENT'] } });
+    aws.putSecret('eu-west-1', 'db', { v1: { value: 'west', stages: ['AWSCURRENT'] } });
+    const fromClass = await service.mount(sync({ region: REGION }));
+    const fromEnv = await service.mount(sync({ region: '' }));
+    expect([fromClass, fromEnv].map((r) => Buffer.from(r.files?.[0]?.contents ?? '').toString())).toEqual([
+      'east',
+      'west',
+    ]);
+    expect(nodeLookups).toEqual([]);
+  });
+
+  it('without either, fails naming both ways to set the region, and reads nothing', async () => {
+    const { lookups, nodeLookups } = countingLookups();
+    const { aws, service } = harness({ lookups, defaultRegion: undefined });
+    await expect(service.mount(sync({ region: '' }))).rejects.toMatchObject({
+      reason: 'RegionNotFound',
+      message: expect.stringMatching(
+        /^no region for the request of ServiceAccount team-a\/reader .*set "region" in the SecretProviderClass, or AWS_REGION in the environment of the provider/,
+      ),
+    });
+    expect(nodeLookups).toEqual([]);
+    expect(aws.calls).toEqual([]);
+  });
+
+  it("a pod's request without either still takes its node's region", async () => {
+    const { lookups, nodeLookups } = countingLookups();
+    const { aws, service } = harness({ lookups, defaultRegion: undefined });
+    aws.putSecret('ap-south-1', 'db', { v1: { value: 'south', stages: ['AWSCURRENT'] } });
+    const attrs = attributes('- {objectName: db, objectType: secretsmanager}');
+    delete attrs.region;
+    await service.mount(request(path.join(root, 'm'), attrs));
+    expect(nodeLookups).toEqual(['default/app']);
+  });
+
+  it("records no Event on the pod it names (the controller's), and logs the warnings for the ServiceAccount", async () => {
+    const { aws, service, events, logs } = harness();
+    aws.putSecret(REGION, 'db', { v1: { value: 'pw', stages: ['AWSCURRENT'] } });
+    await service.mount(sync({ preferredAddressType: 'IPv5' }));
+    expect(events.recorded).toEqual([]);
+    const logged = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.find((l) => l.msg === 'SecretProviderClass accepted with a warning')).toMatchObject({
+      requester: 'serviceaccount',
+      serviceAccount: 'team-a/reader',
+      warning: expect.stringContaining('preferredAddressType "IPv5"'),
+    });
+    expect(logged.find((l) => l.msg === 'mount served')).toMatchObject({
+      requester: 'serviceaccount',
+      serviceAccount: 'team-a/reader',
+    });
+    expect(logs.join('\n')).not.toContain(SYNC_CONTROLLER_POD.name);
+    expect(logs.join('\n')).not.toMatch(/eyJ/);
+  });
+
+  it('refuses Pod Identity before any call, and says to use IRSA', async () => {
+    let asked = 0;
+    const identity = {
+      credentials: async () => {
+        asked++;
+        return { accessKeyId: 'A', secretAccessKey: 's' };
+      },
+    } as Pick<IdentityResolver, 'credentials'>;
+    const { aws, service } = harness({ identity });
+    await expect(service.mount(sync({}, teamA, { usePodIdentity: true }))).rejects.toMatchObject({
+      reason: 'InvalidParameters',
+      message: expect.stringContaining('use IRSA for SecretSyncs'),
+    });
+    expect(asked).toBe(0);
+    expect(aws.calls).toEqual([]);
+  });
+
+  it('labels its mounts requester="serviceaccount" in the metrics', async () => {
+    const { aws, service, registry } = harness();
+    aws.putSecret(REGION, 'db', { v1: { value: 'pw', stages: ['AWSCURRENT'] } });
+    await service.mount(sync());
+    await service.mount(
+      request(path.join(root, 'm'), attributes('- {objectName: db, objectType: secretsmanager}')),
+    );
+    await service.mount({ ...sync(), attributes: '{' }).catch(() => undefined);
+    const text = await registry.metrics();
+    for (const requester of ['serviceaccount', 'pod'])
+      expect(text).toContain(
+        `aws_provider_mount_duration_seconds_count{outcome="success",requester="${requester}"} 1`,
+      );
+    expect(text).toContain(
+      'aws_provider_mount_duration_seconds_count{outcome="InvalidMountRequest",requester="unknown"} 1',
+    );
+  });
+
+  it("keeps no value for a remount: every SecretSync's request has the same target path", async () => {
+    const { aws, service, valueCache } = harness();
+    aws.putSecret(REGION, 'db', { v1: { value: 'pw', stages: ['AWSCURRENT'] } });
+    await service.mount(sync());
+    expect(valueCache.size).toBe(0);
+    await service.mount(
+      request(path.join(root, 'm'), attributes('- {objectName: db, objectType: secretsmanager}')),
+    );
+    expect(valueCache.size).toBe(1);
+  });
+
+  it('serves 40 concurrent requests of 4 ServiceAccounts each with its own values, sharing only calls in flight per identity', async () => {
+    // Credentials per ServiceAccount, as the credential cache hands them out.
+    const perSa = new Map<string, object>();
+    const identity = {
+      credentials: async (input: { pod: { namespace: string; serviceAccount: string } }) => {
+        const key = `${input.pod.namespace}/${input.pod.serviceAccount}`;
+        if (!perSa.has(key)) perSa.set(key, { accessKeyId: key, secretAccessKey: 's' });
+        return perSa.get(key);
+      },
+    } as Pick<IdentityResolver, 'credentials'>;
+    const { aws, service, valueCache } = harness({
+      identity,
+      sharedAnswers: new SharedAnswers({ windowMs: 30_000, coalesceMs: 3 }),
+    });
+    aws.delay = () => Math.floor(Math.random() * 5);
+    const sas = ['a', 'b', 'c', 'd'].map((t) => ({ namespace: `team-${t}`, serviceAccount: 'reader' }));
+    for (const sa of sas)
+      aws.putSecret(REGION, `${sa.namespace}-db`, {
+        v1: { value: `${sa.namespace}-pw`, stages: ['AWSCURRENT'] },
+      });
+    const requests = Array.from({ length: 40 }, (_, i) => sas[i % 4] as typeof teamA);
+    const answers = await Promise.all(
+      requests.map((sa) =>
+        service.mount(
+          sync({ objects: `- {objectName: ${sa.namespace}-db, objectType: secretsmanager}` }, sa),
+        ),
+      ),
+    );
+    answers.forEach((answer, i) =>
+      expect(Buffer.from(answer.files?.[0]?.contents ?? '').toString()).toBe(`${requests[i]?.namespace}-pw`),
+    );
+    expect(valueCache.size).toBe(0);
+  });
+
+  it("one SecretSync's failed read fails that request only, and is not kept for the next", async () => {
+    const { aws, service } = harness({
+      sharedAnswers: new SharedAnswers({ windowMs: 30_000, coalesceMs: 3 }),
+    });
+    aws.putSecret(REGION, 'db', { v1: { value: 'pw', stages: ['AWSCURRENT'] } });
+    aws.failNext('GetSecretValue', () => awsError('ThrottlingException', 400, 'Rate exceeded'));
+    const [failed, served] = await Promise.allSettled([service.mount(sync()), service.mount(sync())]);
+    expect([failed.status, served.status].sort()).toEqual(['fulfilled', 'rejected']);
+    await expect(service.mount(sync())).resolves.toMatchObject({
+      objectVersion: [{ id: 'db', version: 'v1' }],
+    });
   });
 });
 

@@ -1,41 +1,68 @@
-// Mount: where a request becomes files. Parse and check everything, find the region, get the pod's
-// credentials, fetch the objects, and return the files to the driver (or write them here when the
-// provider writes secrets itself). A failed mount writes nothing.
-import type { Logger } from '@sscsi/common';
-import { writePayload } from '@sscsi/common';
+// Mount: where a request becomes files. Parse and check everything, find the region, get the
+// requester's credentials, fetch the objects, and return the files to the driver (or write them
+// here when the provider writes secrets itself). A failed mount writes nothing.
+//
+// A request is a pod's (the CSI driver mounting a pod's volume) or a ServiceAccount's (the sync
+// controller, for a SecretSync): the token tells (credentials/requester.ts). The sync controller
+// names its own pod, possibly in another namespace, and has no volume, so for its requests: the
+// region is the class's or the provider's AWS_REGION (never the named pod's node), nothing is
+// recorded on the named pod, the files are always in the answer (nothing is written), and no
+// value is kept for a remount (its target path is the same for every SecretSync).
+import type { EventRecorder, Logger } from '@sscsi/common';
+import { podReference, writePayload } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 
 import type { AwsClients } from './aws-clients';
 import type { AwsCredentials } from './credentials/credential-cache';
 import type { IdentityResolver } from './credentials/identity';
+import type { Requester } from './credentials/requester';
 import { failureOf, MountError } from './errors';
-import type { MountFile } from './fetch/files';
-import { filesOf } from './fetch/files';
 import { fetchObjects } from './fetch/object-fetcher';
 import type { MountRound, SharedAnswers } from './fetch/shared-answers';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
+import { filesOf } from './layout/files';
+import type { MountFile } from './layout/mount-file';
 import type { ProviderMetrics } from './metrics';
 import type { MountInput } from './parameters/mount-request';
 import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
-import type { PodEvents } from './pod-events';
+
+/** A SecretSync's request has no volume to remount: its values are not kept. */
+const KEEP_NO_VALUES: Pick<ValueCache, 'get' | 'set'> = { get: () => undefined, set: () => undefined };
+
+/** Who a request is for, for the log: the pod, or the SecretSync's ServiceAccount. */
+function requesterFields(input: MountInput): Record<string, string> {
+  const { namespace, name, serviceAccount } = input.pod;
+  return input.requester === 'pod'
+    ? { requester: 'pod', pod: `${namespace}/${name}`, serviceAccount }
+    : { requester: 'serviceaccount', serviceAccount: `${namespace}/${serviceAccount}` };
+}
 
 /** The reason of the pod Events that carry warnings about the class. */
 export const CLASS_WARNING_REASON = 'SecretProviderClassWarning';
+/** One class cannot flood the pod's events; the log has every warning. */
+export const MAX_EVENTS_PER_MOUNT = 10;
 
 export interface MountServiceOptions {
+  /** A pod's mount answers the files (true) or writes them into its volume; a SecretSync's answers them. */
   driverWritesSecrets: boolean;
+  /** The provider's AWS_REGION. */
   defaultRegion: string | undefined;
   lookups: PodLookups;
-  identity: IdentityResolver;
+  identity: Pick<IdentityResolver, 'credentials'>;
   clients: AwsClients;
   valueCache: ValueCache;
   /** AWS answers shared by the mounts of one verified identity; without it every mount asks AWS itself. */
   sharedAnswers?: SharedAnswers;
   metrics: ProviderMetrics;
   logger: Logger;
-  /** Where warnings about the class go, for the pod's events. */
-  events: PodEvents;
+  /**
+   * Where warnings about the class go, as Events on the pod. The provider API has no field for a
+   * warning (a Mount answers files or an error), so the provider records them itself, which needs
+   * RBAC on core `events`. Only a pod's request records any: the pod a SecretSync's request names
+   * is the sync controller's, not the workload's, and may not be in that namespace at all.
+   */
+  events: EventRecorder;
   /** AWS calls in flight at once for one mount. */
   concurrency: number;
 }
@@ -77,6 +104,8 @@ export class MountService {
    * What the class does that upstream accepts but its author probably did not mean: logged, and
    * recorded on the pod, at its first mount only (a remount carries the mounted versions) so that
    * rotation does not repeat them every poll interval. The mount does not wait for the Events.
+   * A SecretSync's request is only logged (see `events`); the sync controller polls with no
+   * versions, so its every request logs them.
    */
   private announceWarnings(input: MountInput): void {
     if (input.warnings.length === 0 || input.currentVersions.size > 0) return;
@@ -85,31 +114,49 @@ export class MountService {
     const messages = input.warnings.map((w) => `SecretProviderClass ${spc}: ${w}`);
     for (const warning of messages)
       this.o.logger.warn(
-        { pod: `${namespace}/${name}`, warning },
+        { ...requesterFields(input), warning },
         'SecretProviderClass accepted with a warning',
       );
-    void this.o.events.warn({ namespace, name, uid: input.pod.uid }, CLASS_WARNING_REASON, messages);
+    if (input.requester !== 'pod') return;
+    const pod = podReference({ namespace, name, uid: input.pod.uid });
+    for (const message of messages.slice(0, MAX_EVENTS_PER_MOUNT))
+      this.o.events.record(pod, 'Warning', CLASS_WARNING_REASON, message);
+  }
+
+  /**
+   * The class's region, else the provider's AWS_REGION, else, for a pod, its node's region label.
+   * The pod a SecretSync's request names is the sync controller's: its node says nothing.
+   */
+  private async regionOf(input: MountInput, signal?: AbortSignal): Promise<string> {
+    const region = input.region ?? this.o.defaultRegion;
+    if (region) return region;
+    const { namespace, name, serviceAccount } = input.pod;
+    if (input.requester === 'pod') return this.o.lookups.nodeRegion(namespace, name, signal);
+    throw new MountError(
+      'RegionNotFound',
+      `no region for the request of ServiceAccount ${namespace}/${serviceAccount} (a SecretSync's, from the sync controller, whose own pod's node is not used): set "region" in the SecretProviderClass, or AWS_REGION in the environment of the provider next to the sync controller`,
+    );
   }
 
   async mount(req: MountRequest__Output, signal?: AbortSignal): Promise<MountResponse> {
     const started = performance.now();
-    let pod = '';
+    let requester: Requester | 'unknown' = 'unknown';
+    let fields: Record<string, string> = {};
     let round: MountRound | undefined;
     try {
       const input = parseMountRequest(req);
-      pod = `${input.pod.namespace}/${input.pod.name}`;
+      requester = input.requester;
+      fields = requesterFields(input);
+      const forPod = input.requester === 'pod';
       round = this.o.sharedAnswers?.beginMount(input.targetPath, input.currentVersions.size > 0);
       this.announceWarnings(input);
-      const region =
-        input.region ??
-        this.o.defaultRegion ??
-        (await this.o.lookups.nodeRegion(input.pod.namespace, input.pod.name, signal));
+      const region = await this.regionOf(input, signal);
       const descriptors = parseDescriptors(input, region);
       const credentials = new Map<string, Promise<AwsCredentials>>();
       const fetched = await fetchObjects(
         {
           clients: this.clientsFor(round),
-          valueCache: this.o.valueCache,
+          valueCache: forPod ? this.o.valueCache : KEEP_NO_VALUES,
           targetPath: input.targetPath,
           region,
           failoverRegion: input.failoverRegion,
@@ -129,13 +176,14 @@ export class MountService {
       );
       const files = filesOf(fetched, input.defaultMode);
       const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
-      if (!this.o.driverWritesSecrets) writeIntoMount(input.targetPath, files, input.fileGroup);
+      // The sync controller has no volume here: it needs the files in the answer.
+      const answerFiles = this.o.driverWritesSecrets || !forPod;
+      if (!answerFiles) writeIntoMount(input.targetPath, files, input.fileGroup);
       const seconds = (performance.now() - started) / 1000;
-      this.o.metrics.mounted('success', seconds);
+      this.o.metrics.mounted('success', requester, seconds);
       this.o.logger.info(
         {
-          pod,
-          serviceAccount: input.pod.serviceAccount,
+          ...fields,
           identity: input.usePodIdentity ? 'pod-identity' : 'irsa',
           region,
           objects: descriptors.length,
@@ -146,14 +194,13 @@ export class MountService {
       );
       return {
         objectVersion,
-        files: this.o.driverWritesSecrets
-          ? files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents }))
-          : [],
+        files: answerFiles ? files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })) : [],
       };
     } catch (err) {
       const reason = failureOf(err);
-      this.o.metrics.mounted(reason, (performance.now() - started) / 1000);
-      if (err instanceof MountError) this.o.logger.warn({ pod, reason, err: err.message }, 'mount failed');
+      this.o.metrics.mounted(reason, requester, (performance.now() - started) / 1000);
+      if (err instanceof MountError)
+        this.o.logger.warn({ ...fields, reason, err: err.message }, 'mount failed');
       throw err;
     } finally {
       round?.end();

@@ -26,16 +26,16 @@ describe('KubeClient', () => {
 
     it('fails the request as timed out, which callers answer with DEADLINE_EXCEEDED', async () => {
       const err = (await client
-        .get('/api/v1/namespaces/default/pods/p', { timeoutMs: 50 })
+        .get('/api/v1/namespaces/default/pods/p', { timeoutMs: 500 })
         .catch((e: unknown) => e)) as NodeJS.ErrnoException;
       expect(received).toContain('GET /api/v1/namespaces/default/pods/p');
       expect(err).toBeInstanceOf(Error);
       expect(err.message).toBe(
-        'GET /api/v1/namespaces/default/pods/p: no answer from the API server within 50 ms',
+        'GET /api/v1/namespaces/default/pods/p: no answer from the API server within 500 ms',
       );
       expect(err.code).toBe('ETIMEDOUT');
       expect(statusOfKubeFailure(err)).toBe(Status.DEADLINE_EXCEEDED);
-      expect(describeKubeFailure(err)).toMatch(/^the API server is unreachable: GET .*within 50 ms$/);
+      expect(describeKubeFailure(err)).toMatch(/^the API server is unreachable: GET .*within 500 ms$/);
     });
   });
 

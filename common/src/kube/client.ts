@@ -5,29 +5,18 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 
+import type { KubeApi, PatchType, RequestOptions } from './api';
 import type { KubeConnection } from './connection';
 import { KubeApiError } from './errors';
 import { RateLimiter } from './rate-limiter';
 import type { ApiStatus, WatchEvent } from './types';
 
-export type PatchType = 'merge' | 'strategic' | 'json';
-
 const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   merge: 'application/merge-patch+json',
   strategic: 'application/strategic-merge-patch+json',
   json: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
 };
-
-export interface RequestOptions {
-  query?: Record<string, string | number | boolean | undefined>;
-  body?: unknown;
-  contentType?: string;
-  /** Default application/json; some endpoints (the service-account JWKS) answer another type. */
-  accept?: string;
-  signal?: AbortSignal;
-  /** Default 30 s. */
-  timeoutMs?: number;
-}
 
 export interface KubeClientOptions {
   /** Requests per second; 0 disables the limit. */
@@ -54,7 +43,7 @@ function withQuery(path: string, query?: RequestOptions['query']): string {
   return text ? `${path}${path.includes('?') ? '&' : '?'}${text}` : path;
 }
 
-export class KubeClient {
+export class KubeClient implements KubeApi {
   private readonly agent: http.Agent;
   /** Watches hold their connection for minutes: apart, so they never wait for a request's slot. */
   private readonly watchAgent: http.Agent;

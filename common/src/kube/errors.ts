@@ -9,10 +9,11 @@ export class KubeApiError extends Error {
     readonly path: string,
     readonly status: number,
     readonly reason: string,
-    message: string,
+    /** The Status message alone, as client-go's errors read (`secrets "x" is forbidden: ...`). */
+    readonly detail: string,
     options?: { cause?: unknown },
   ) {
-    super(`${method} ${path}: ${status} ${reason}: ${message}`, options);
+    super(`${method} ${path}: ${status} ${reason}: ${detail}`, options);
   }
 
   static fromStatus(

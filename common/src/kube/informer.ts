@@ -1,6 +1,6 @@
 // An informer: lists a resource once, then keeps a local copy current through a watch, so readers
 // answer from memory instead of asking the API server each time. Re-lists when the watch expires.
-import type { KubeClient } from './client';
+import type { KubeApi } from './api';
 import { isGone, KubeApiError } from './errors';
 import type { ResourceType } from './resources';
 import { resourcePath } from './resources';
@@ -32,7 +32,7 @@ export class Informer<T extends KubeObject> {
   private running?: Promise<void>;
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: Pick<KubeApi, 'get' | 'watch'>,
     private readonly type: ResourceType,
     private readonly options: InformerOptions = {},
   ) {}
@@ -146,7 +146,7 @@ export class Informer<T extends KubeObject> {
 
   private apply(event: WatchEvent<T>): void {
     if (event.type === 'ERROR') {
-      const status = event.object as unknown as { code?: number; reason?: string; message?: string };
+      const status = event.object;
       throw new KubeApiError(
         'WATCH',
         this.path,

@@ -125,10 +125,9 @@ export interface CoreEvent extends KubeObject {
   reportingInstance?: string;
 }
 
-export interface WatchEvent<T> {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: T;
-}
+/** One event of a watch: a change, a bookmark (only its resourceVersion is set), or an error. */
+export type WatchEvent<T> =
+  { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: ApiStatus };
 
 /** A Kubernetes `Status` body, as returned with API errors. */
 export interface ApiStatus {

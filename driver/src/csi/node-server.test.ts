@@ -1,75 +1,26 @@
-// The node server's decisions (when to mount, call the provider, write, record, clean up) with small
-// fakes behind its narrow interfaces. The lab tests run the same paths against real mounts,
-// a real provider socket and a real API server.
-import type { SecretProviderClass, SecretProviderClassObject } from '@sscsi/common';
-import { createLogger, KubeApiError, Status } from '@sscsi/common';
-import type { MountResponse__Output, NodePublishVolumeRequest } from '@sscsi/proto';
+// The node server's publishes and unpublishes end to end through its parts (target paths, filling,
+// rotation), with small fakes behind its narrow interfaces: which path a call takes, what it leaves,
+// and how its outcome is recorded. The parts have their own tests beside them; the lab tests run
+// the same paths against real mounts, a real provider socket and a real API server.
+import type { CoreEvent, EventRecorder, SecretProviderClass } from '@sscsi/common';
+import { CorrelatingEventRecorder, KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import { FakeKube, silentLogger } from '@sscsi/common/testing';
+import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 
 import { DriverError } from '../errors';
-import type { PodStatusInput, PodStatusStore } from '../kube/pod-status';
 import { DriverMetrics } from '../metrics';
-import type { Mounter, TmpfsOwner } from '../mount/mounter';
-import type { MountCall, ProviderGateway } from '../provider/provider-clients';
+import { FakeMounter } from '../testing/fake-mounter';
+import { FakePodStatus } from '../testing/fake-pod-status';
+import { FakeProvider } from '../testing/fake-provider';
+import { MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
 import { NodeServer } from './node-server';
 import { Attr } from './publish-request';
 
-class FakeMounter implements Mounter {
-  readonly mounted = new Set<string>();
-  /** The group each tmpfs root was given, by target. */
-  readonly owners = new Map<string, TmpfsOwner | undefined>();
-  async mountTmpfs(target: string, owner?: TmpfsOwner) {
-    this.mounted.add(target);
-    this.owners.set(target, owner);
-  }
-  async unmount(target: string) {
-    this.mounted.delete(target);
-    // What a real unmount does to a tmpfs: its files go away with it.
-    for (const entry of fs.readdirSync(target))
-      fs.rmSync(path.join(target, entry), { recursive: true, force: true });
-  }
-  async isMountPoint(target: string) {
-    return this.mounted.has(target);
-  }
-}
-
-class FakeProvider implements ProviderGateway {
-  calls: MountCall[] = [];
-  version = '1';
-  value = 'secret-v1';
-  mode = 0o644;
-  failure?: Error;
-  /** When set, a Mount waits for it (an operation still running on the volume). */
-  hold?: Promise<void>;
-  async mount(_provider: string, call: MountCall): Promise<MountResponse__Output> {
-    this.calls.push(call);
-    if (this.hold) await this.hold;
-    if (this.failure) throw this.failure;
-    return {
-      objectVersion: [{ id: 'MyDBSecret', version: this.version }],
-      files: [{ path: 'MyDBSecret', mode: this.mode, contents: Buffer.from(this.value) }],
-      error: null,
-    };
-  }
-}
-
-class FakeStatus implements PodStatusStore {
-  records: PodStatusInput[] = [];
-  async record(input: PodStatusInput) {
-    this.records.push(input);
-  }
-  async objects(): Promise<SecretProviderClassObject[] | undefined> {
-    return this.records.at(-1)?.objects.slice();
-  }
-}
-
-const spc: SecretProviderClass = {
-  metadata: { name: 'my-db-secret', namespace: 'default' },
-  spec: { provider: 'aws', parameters: { objects: '- objectName: MyDBSecret' } },
-};
+const spc = MY_DB_CLASS;
 
 describe('NodeServer', () => {
   let root: string;
@@ -77,14 +28,20 @@ describe('NodeServer', () => {
   let clock: number;
   let mounter: FakeMounter;
   let provider: FakeProvider;
-  let status: FakeStatus;
+  let status: FakePodStatus;
   let events: Array<{ type: string; reason: string; message: string }>;
   let registry: Registry;
   let metrics: DriverMetrics;
 
   let classes: (ns: string, name: string) => Promise<SecretProviderClass | undefined>;
 
-  const server = (rotationEnabled: boolean) =>
+  const logger = silentLogger();
+  const recordingEvents: EventRecorder = {
+    record: (_object, type, reason, message) => events.push({ type, reason, message }),
+  };
+
+  let updated: string[];
+  const server = (rotationEnabled: boolean, eventRecorder = recordingEvents) =>
     new NodeServer({
       nodeId: 'node-1',
       rotationEnabled,
@@ -93,34 +50,14 @@ describe('NodeServer', () => {
       providers: provider,
       classes: { get: (ns, name) => classes(ns, name) },
       podStatus: status,
-      events: { record: (_pod, type, reason, message) => events.push({ type, reason, message }) },
+      events: eventRecorder,
       metrics,
-      logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
+      logger,
+      volumeUpdated: (v) => updated.push(`${v.pod.namespace}/${v.pod.name}/${v.spcName}`),
       now: () => clock,
     });
 
-  const request = (overrides: Partial<NodePublishVolumeRequest> = {}): NodePublishVolumeRequest => ({
-    volumeId: 'vol-1',
-    publishContext: {},
-    stagingTargetPath: '',
-    targetPath: target,
-    volumeCapability: {
-      mount: { fsType: '', mountFlags: [], volumeMountGroup: '' },
-      accessMode: null,
-      accessType: 'mount',
-    },
-    readonly: true,
-    secrets: {},
-    volumeContext: {
-      [Attr.secretProviderClass]: 'my-db-secret',
-      [Attr.podName]: 'sample-app',
-      [Attr.podNamespace]: 'default',
-      [Attr.podUid]: 'uid-1',
-      [Attr.serviceAccountTokens]: '{"sts.amazonaws.com":{"token":"tok"}}',
-      region: 'from-pod',
-    },
-    ...overrides,
-  });
+  const request = (overrides: Partial<NodePublishVolumeRequest> = {}) => publishRequest(target, overrides);
 
   const metric = async (name: string) =>
     (await registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#'));
@@ -131,8 +68,9 @@ describe('NodeServer', () => {
     clock = 1_000_000;
     mounter = new FakeMounter();
     provider = new FakeProvider();
-    status = new FakeStatus();
+    status = new FakePodStatus();
     events = [];
+    updated = [];
     registry = new Registry();
     metrics = new DriverMetrics(registry);
     classes = async (ns, name) => (ns === 'default' && name === 'my-db-secret' ? spc : undefined);
@@ -162,7 +100,7 @@ describe('NodeServer', () => {
   });
 
   it('unmounts and removes the folder when the provider fails on a first publish', async () => {
-    provider.failure = new DriverError('GRPCProviderError', 'provider "aws": AccessDeniedException', {
+    provider.failure = new ProviderCallError('CallFailed', 'provider "aws": AccessDeniedException', {
       code: Status.PERMISSION_DENIED,
     });
     const err = (await server(false)
@@ -236,8 +174,8 @@ describe('NodeServer', () => {
     const s = server(true);
     await s.publishVolume(request());
     clock += 60_000;
-    provider.failure = new DriverError(
-      'GRPCProviderError',
+    provider.failure = new ProviderCallError(
+      'CallFailed',
       'provider "aws" is unavailable: connection refused',
     );
     await expect(s.publishVolume(request())).resolves.toBeUndefined();
@@ -246,6 +184,54 @@ describe('NodeServer', () => {
     expect(events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'MountRotationFailed' })]);
     expect(events[0]?.message).toContain('keeps its current files');
     expect(await metric('rotation_reconcile_error_total')).toHaveLength(1);
+  });
+
+  it('shows a rotation that keeps failing as one Event whose count grows, not an Event per poll', async () => {
+    const kube = new FakeKube();
+    const recorder = new CorrelatingEventRecorder(kube, {
+      component: 'csi-secrets-store-rotation',
+      host: 'node-1',
+      logger,
+    });
+    const s = server(true, recorder);
+    await s.publishVolume(request());
+    provider.failure = new ProviderCallError(
+      'CallFailed',
+      'provider "aws" is unavailable: connection refused',
+    );
+    for (let poll = 0; poll < 10; poll++) {
+      clock += 60_000;
+      await expect(s.publishVolume(request())).resolves.toBeUndefined();
+    }
+    await recorder.flush();
+    expect(provider.calls).toHaveLength(11);
+    expect(kube.objects<CoreEvent>('events')).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'MountRotationFailed',
+        count: 10,
+        involvedObject: expect.objectContaining({ kind: 'Pod', name: 'sample-app', uid: 'uid-1' }),
+        source: { component: 'csi-secrets-store-rotation', host: 'node-1' },
+      }),
+    ]);
+  });
+
+  it('tells the Secret sync when the contents changed: a publish, a rotation, not an unchanged poll', async () => {
+    const s = server(true);
+    await s.publishVolume(request());
+    expect(updated).toEqual(['default/sample-app/my-db-secret']);
+    clock += 60_000;
+    await s.publishVolume(request());
+    expect(updated).toHaveLength(1);
+    clock += 60_000;
+    provider.version = '2';
+    provider.value = 'secret-v2';
+    await s.publishVolume(request());
+    expect(updated).toHaveLength(2);
+    provider.failure = new ProviderCallError('CallFailed', 'provider "aws" is unavailable');
+    clock += 60_000;
+    await s.publishVolume(request());
+    expect(updated).toHaveLength(2);
   });
 
   it('after a restart, takes the current versions from the recorded status', async () => {
@@ -267,16 +253,6 @@ describe('NodeServer', () => {
     expect(await metric('node_unpublish_total')).toEqual(['node_unpublish_total{os_type="linux"} 2']);
   });
 
-  it('never follows a symlink out of the target path on unpublish', async () => {
-    const outside = path.join(root, 'outside');
-    fs.mkdirSync(outside);
-    fs.writeFileSync(path.join(outside, 'keep'), 'precious');
-    fs.mkdirSync(target, { recursive: true });
-    fs.symlinkSync(outside, path.join(target, 'link'));
-    await server(false).unpublishVolume({ volumeId: 'vol-1', targetPath: target });
-    expect(fs.readFileSync(path.join(outside, 'keep'), 'utf8')).toBe('precious');
-    expect(fs.existsSync(target)).toBe(false);
-  });
   describe('metrics as upstream labels them', () => {
     it('counts every reconcile that asked the provider as rotated="true", and the changed ones apart', async () => {
       const s = server(true);
@@ -299,7 +275,7 @@ describe('NodeServer', () => {
       const s = server(true);
       await s.publishVolume(request());
       clock += 60_000;
-      provider.failure = new DriverError('GRPCProviderError', 'provider "aws" is unavailable');
+      provider.failure = new ProviderCallError('CallFailed', 'provider "aws" is unavailable');
       await s.publishVolume(request());
       expect(await metric('rotation_reconcile_error_total')).toEqual([
         'rotation_reconcile_error_total{provider="aws",os_type="linux",rotated="true",error_type="GRPCProviderError"} 1',
@@ -355,7 +331,7 @@ describe('NodeServer', () => {
   describe('a republish of a mounted volume that holds no files (a crash between mount and write)', () => {
     beforeEach(() => {
       fs.mkdirSync(target, { recursive: true });
-      mounter.mounted.add(target);
+      mounter.stack(target);
     });
 
     it.each([false, true])('fills it again (rotation %s)', async (rotation) => {
@@ -374,13 +350,24 @@ describe('NodeServer', () => {
     });
 
     it('fails (so the kubelet retries) and keeps the mount when the provider fails', async () => {
-      provider.failure = new DriverError('GRPCProviderError', 'provider "aws" is unavailable');
+      provider.failure = new ProviderCallError('CallFailed', 'provider "aws" is unavailable');
       const err = (await server(false)
         .publishVolume(request())
         .catch((e: unknown) => e)) as DriverError;
       expect(err.code).toBe(Status.UNAVAILABLE);
       expect(mounter.mounted.has(target)).toBe(true);
       expect(fs.readdirSync(target)).toEqual([]);
+    });
+
+    it('reports a missing class in the words of a first publish, keeping the mount', async () => {
+      classes = async () => undefined;
+      const err = (await server(false)
+        .publishVolume(request())
+        .catch((e: unknown) => e)) as DriverError;
+      expect(err.code).toBe(Status.NOT_FOUND);
+      expect(err.message).toMatch(/^failed to get secretproviderclass default\/my-db-secret, error: /);
+      expect(mounter.mounted.has(target)).toBe(true);
+      expect(provider.calls).toHaveLength(0);
     });
 
     it('leaves a volume with files alone when rotation is off', async () => {
@@ -436,7 +423,6 @@ describe('NodeServer', () => {
       await Promise.all([publish, unpublish]);
       expect(mounter.mounted.size).toBe(0);
       expect(fs.existsSync(target)).toBe(false);
-      expect(s.mountedVolumes()).toEqual([]);
     });
 
     it('a publish racing an unpublish mounts afresh after it', async () => {

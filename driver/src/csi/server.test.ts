@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, listenOnSocket } from '@sscsi/common';
+import { listenOnSocket } from '@sscsi/common';
+import { silentLogger } from '@sscsi/common/testing';
 import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import { loadCsi } from '@sscsi/proto';
 import fs from 'node:fs';
@@ -24,7 +25,7 @@ async function turns(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-describe('the CSI server: the signal of a call', () => {
+describe('the CSI server', () => {
   let dir: string;
   let server: grpc.Server;
   let client: grpc.Client & {
@@ -33,18 +34,18 @@ describe('the CSI server: the signal of a call', () => {
       callback: (err: grpc.ServiceError | null) => void,
     ): grpc.ClientUnaryCall;
   };
+  let socket: string;
   const node = new RecordingNode();
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csi-server-'));
-    const socket = path.join(dir, 'csi.sock');
+    socket = path.join(dir, 'csi.sock');
     server = createCsiServer({
       driverName: 'secrets-store.csi.k8s.io',
       vendorVersion: 'test',
       nodeId: 'node-1',
       node,
-      logger: createLogger({ name: 't', json: true, verbosity: 0, destination: { write: () => true } }),
-      ready: () => true,
+      logger: silentLogger(),
     });
     await listenOnSocket(server, socket);
     const Node = loadCsi().csi.v1.Node;
@@ -87,5 +88,15 @@ describe('the CSI server: the signal of a call', () => {
     expect((signal.reason as Error).message).toBe('call cancelled by the client');
     release();
     expect((await call.done) as grpc.ServiceError).toMatchObject({ code: grpc.status.CANCELLED });
+  });
+
+  it('answers Probe ready once it serves: nothing a publish needs is waited for', async () => {
+    const Identity = loadCsi().csi.v1.Identity;
+    const identity = new Identity(`unix://${socket}`, grpc.credentials.createInsecure());
+    const answer = await new Promise((resolve, reject) =>
+      identity.probe({}, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    identity.close();
+    expect(answer).toEqual({ ready: { value: true } });
   });
 });

@@ -14,8 +14,6 @@ export interface CsiServerOptions {
   nodeId: string;
   node: Pick<NodeServer, 'publishVolume' | 'unpublishVolume'>;
   logger: Logger;
-  /** Probe answers ready only when this says so (informer synced). */
-  ready: () => boolean;
 }
 
 /**
@@ -56,7 +54,9 @@ export function createCsiServer(o: CsiServerOptions): grpc.Server {
     })),
     // No CONTROLLER_SERVICE: the driver only serves nodes.
     GetPluginCapabilities: unary(o.logger, 'GetPluginCapabilities', async () => ({ capabilities: [] })),
-    Probe: unary(o.logger, 'Probe', async () => ({ ready: { value: o.ready() } })),
+    // Ready once serving, as upstream. The liveness probe restarts a driver that is not ready, and
+    // nothing waits to be ready: a class the informer has not seen yet is read from the API server.
+    Probe: unary(o.logger, 'Probe', async () => ({ ready: { value: true } })),
   };
 
   const node: NodeHandlers = {

@@ -1,7 +1,5 @@
-import { Status } from '@sscsi/common';
-
 import { DriverError } from '../errors';
-import { checkProviderName, providerOfClass } from './class-spec';
+import { providerOfClass } from './class-spec';
 
 describe('providerOfClass', () => {
   it('gives the provider of a class with a provider and parameters', () => {
@@ -32,23 +30,4 @@ describe('providerOfClass', () => {
     expect(caught).toBeInstanceOf(DriverError);
     expect(caught).toMatchObject({ reason: 'InvalidSecretProviderClass', message });
   });
-});
-
-describe('checkProviderName', () => {
-  it.each(['aws', 'azure', 'gcp', 'my_provider-2', 'a'.repeat(30)])('accepts %s', (name) => {
-    expect(() => checkProviderName(name)).not.toThrow();
-  });
-
-  it.each(['', '../aws', 'aws.sock', 'a'.repeat(31), 'a/b'])(
-    'refuses %j as a name no socket can have',
-    (name) => {
-      expect(() => checkProviderName(name)).toThrow(
-        expect.objectContaining({
-          reason: 'FailedToLookupProviderGRPCClient',
-          code: Status.INVALID_ARGUMENT,
-          message: `invalid provider name "${name}": want [a-zA-Z0-9_-]{1,30}`,
-        }),
-      );
-    },
-  );
 });

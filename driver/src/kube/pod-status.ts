@@ -1,7 +1,7 @@
 // SecretProviderClassPodStatus: the driver's record that a pod's volume is mounted, with the object
 // versions in it. Owned by the pod, so the garbage collector removes it with the pod; labelled with
 // the node, so each driver watches only its own.
-import type { KubeClient, SecretProviderClassObject, SecretProviderClassPodStatus } from '@sscsi/common';
+import type { KubeApi, SecretProviderClassObject, SecretProviderClassPodStatus } from '@sscsi/common';
 import { apiVersionOf, isAlreadyExists, isNotFound, Resources, resourcePath } from '@sscsi/common';
 
 export const NODE_LABEL = 'internal.secrets-store.csi.k8s.io/node-name';
@@ -53,7 +53,7 @@ export function buildPodStatus(input: PodStatusInput): SecretProviderClassPodSta
 }
 
 export class KubePodStatusStore implements PodStatusStore {
-  constructor(private readonly client: KubeClient) {}
+  constructor(private readonly client: Pick<KubeApi, 'get' | 'create' | 'replace'>) {}
 
   async record(input: PodStatusInput, signal?: AbortSignal): Promise<void> {
     const desired = buildPodStatus(input);

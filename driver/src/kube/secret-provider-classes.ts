@@ -1,6 +1,6 @@
 // SecretProviderClass lookups for publishes, answered from an informer's memory; only a class the
 // informer has not seen yet (created a moment ago) costs an API request.
-import type { KubeClient, Logger, SecretProviderClass } from '@sscsi/common';
+import type { KubeApi, Logger, SecretProviderClass } from '@sscsi/common';
 import { Informer, isNotFound, Resources, resourcePath } from '@sscsi/common';
 
 export interface SecretProviderClassSource {
@@ -12,7 +12,7 @@ export class SecretProviderClassCache implements SecretProviderClassSource {
   private readonly informer: Informer<SecretProviderClass>;
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: Pick<KubeApi, 'get' | 'watch'>,
     logger: Logger,
   ) {
     this.informer = new Informer<SecretProviderClass>(client, Resources.secretProviderClasses, {

@@ -2,8 +2,8 @@
 // the number of statuses sharing it; nothing kept for a Secret no status names; failures not kept.
 import type { Secret } from '@sscsi/common';
 import { KubeApiError } from '@sscsi/common';
+import { FakeKube } from '@sscsi/common/testing';
 
-import { FakeKube } from './fake-kube';
 import { NamedSecrets } from './named-secrets';
 
 const NS = 'default';
@@ -11,7 +11,7 @@ const SECRETS = 'secrets';
 
 function setup() {
   const api = new FakeKube();
-  const secrets = new NamedSecrets(api.client);
+  const secrets = new NamedSecrets(api);
   const put = (name: string, value: string) =>
     api.put<Secret>(SECRETS, { metadata: { name, namespace: NS }, data: { v: value } });
   return { api, secrets, put };

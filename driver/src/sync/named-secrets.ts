@@ -13,7 +13,7 @@
 // Callers serialise work on one Secret (SecretSync's per-Secret lock), so the copy of one Secret
 // never sees two reads or writes at once; the bookkeeping of which status names what may change at
 // any time.
-import type { KubeClient, Secret } from '@sscsi/common';
+import type { KubeApi, Secret } from '@sscsi/common';
 import { isNotFound, Resources, resourcePath } from '@sscsi/common';
 
 interface Copy {
@@ -29,7 +29,7 @@ export class NamedSecrets {
   private readonly namedBy = new Map<string, readonly string[]>();
   private round = 0;
 
-  constructor(private readonly kube: Pick<KubeClient, 'get'>) {}
+  constructor(private readonly kube: Pick<KubeApi, 'get'>) {}
 
   static keyOf(namespace: string, name: string): string {
     return `${namespace}/${name}`;

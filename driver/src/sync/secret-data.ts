@@ -1,11 +1,8 @@
 // The contents of a synced Secret, built from one `secretObjects` entry and the files of the mount:
 // each data key from the file its objectName names (which must be inside the mount), tls keys
 // extracted from a certificate, and the keys each well-known type requires checked.
-import type { PayloadError, SecretObject } from '@sscsi/common';
-import { validatePayloadPath } from '@sscsi/common';
-
-import type { TlsError } from './tls';
-import { certificatesOf, privateKeyOf } from './tls';
+import type { PayloadError, SecretObject, TlsError } from '@sscsi/common';
+import { certificatesOf, privateKeyOf, validatePayloadPath } from '@sscsi/common';
 
 export class SyncError extends Error {
   override name = 'SyncError';

@@ -15,8 +15,10 @@
 // reads none. A Secret is written only when what it should hold changes (secret-plan.ts decides
 // between pods that disagree).
 import type {
-  KubeClient,
+  EventRecorder,
+  KubeApi,
   Logger,
+  ObjectReference,
   OwnerReference,
   Pod,
   Secret,
@@ -30,11 +32,12 @@ import {
   isConflict,
   isForbidden,
   isNotFound,
+  podReference,
   Resources,
   resourcePath,
+  WorkQueue,
 } from '@sscsi/common';
 
-import type { EventRecorder, PodRef } from '../kube/events';
 import { NODE_LABEL, podStatusName } from '../kube/pod-status';
 import type { SecretProviderClassCache } from '../kube/secret-provider-classes';
 import type { DriverMetrics } from '../metrics';
@@ -45,13 +48,12 @@ import { volumeOfClass } from './pod-volume';
 import { buildSecretContent, SyncError } from './secret-data';
 import type { ContentSource, WantedSecret } from './secret-plan';
 import { planSecret } from './secret-plan';
-import { WorkQueue } from './work-queue';
 
 const FORBIDDEN_HINT =
   'the driver may not write Secrets: its ServiceAccount lacks the sync RBAC (install the chart with syncSecret.enabled=true)';
 
 export interface SecretSyncOptions {
-  kube: KubeClient;
+  kube: KubeApi;
   nodeId: string;
   /** The CSI driver name: a status's volume must be one of this driver. */
   driverName: string;
@@ -245,7 +247,7 @@ export class SecretSync {
       secretObjects.map((o) => NamedSecrets.keyOf(namespace, o.secretName)),
     );
 
-    const podRef: PodRef = { name: s.podName, namespace, uid: pod.metadata.uid };
+    const podRef = podReference({ name: s.podName, namespace, uid: pod.metadata.uid });
     const started = performance.now();
     let files: MountedFiles;
     try {
@@ -297,7 +299,7 @@ export class SecretSync {
     return undefined;
   }
 
-  private syncFailed(podRef: PodRef, secretObject: SecretObject, err: unknown): void {
+  private syncFailed(podRef: ObjectReference, secretObject: SecretObject, err: unknown): void {
     const namespace = podRef.namespace;
     const forbidden = isForbidden(err);
     if (forbidden) this.logForbidden(err);

@@ -2,10 +2,10 @@
 // role with sts:AssumeRole. What is asked of STS, what is kept, who shares it, what errors say.
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
-import type { MountOptions, PodOfToken } from './fake-cluster';
-import { FakeCluster, mountInputFor } from './fake-cluster';
-import type { StsCall } from './fake-sts';
-import { awsError, FakeSts, unavailable } from './fake-sts';
+import type { MountOptions, PodOfToken } from '../testing/fake-cluster';
+import { FakeCluster, mountInputFor, syncInputFor } from '../testing/fake-cluster';
+import type { StsCall } from '../testing/fake-sts';
+import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
 import { IdentityResolver, StsUnavailableError } from './identity';
 import { TokenVerifier } from './token-verifier';
 
@@ -130,6 +130,32 @@ describe('assumeRoleArn: the pod reads with the role it chains into', () => {
     // A later pod is served from the cache.
     await resolver.credentials(withTarget(podNamed('app-20')), 'us-east-1');
     expect(sts.calls).toHaveLength(2);
+  });
+
+  it("serves a SecretSync's request the chain its ServiceAccount's pods made, and only after its token verified", async () => {
+    const sts = new FakeSts(judgedAsAws);
+    const { resolver, cache } = resolverWith(sts);
+    const sync = (token?: string) =>
+      syncInputFor(
+        cluster,
+        { namespace: 'default', serviceAccount: 'app' },
+        {
+          parameters: { assumeRoleArn: TARGET },
+          ...(token ? { tokens: { 'sts.amazonaws.com': token } } : {}),
+        },
+      );
+    const fromPod = await resolver.credentials(withTarget(podNamed('app-0')), 'us-east-1');
+    expect(await resolver.credentials(sync(), 'us-east-1')).toBe(fromPod);
+    expect(sts.calls).toHaveLength(2);
+    const forged = cluster.serviceAccountToken(
+      { namespace: 'default', serviceAccount: 'app' },
+      { audience: 'sts.amazonaws.com', forged: true },
+    );
+    await expect(resolver.credentials(sync(forged), 'us-east-1')).rejects.toMatchObject({
+      message: expect.stringContaining('InvalidIdentityToken'),
+    });
+    expect(byOperation(sts, 'AssumeRole')).toHaveLength(1);
+    expect(cache.size).toBe(2);
   });
 
   it("keeps one entry per target role, external ID and duration; the pod's own credentials once", async () => {

@@ -1,13 +1,13 @@
 // AWS credentials kept per identity until shortly before they expire, with one fetch in flight per
-// identity: 110 pods of one ServiceAccount starting together make one STS call, not 110. Callers
-// reach this only after their own token verified locally (identity.ts); the cache makes sure that
-// no caller's cancellation or failure becomes another caller's:
+// identity (a single flight): 110 pods of one ServiceAccount starting together make one STS call,
+// not 110. Callers reach this only after their own token verified locally (identity.ts); the cache
+// makes sure that no caller's cancellation or failure becomes another caller's:
 // - the shared fetch runs with a signal of its own, aborted only when every caller waiting on it
 //   has given up; each caller stops waiting when its own signal aborts;
 // - a caller that joined a fetch started with another caller's proof (token) and saw it fail tries
 //   once with its own proof.
-
-import { unlessAborted } from '../abortable';
+import type { SharedCall } from '@sscsi/common';
+import { SingleFlight } from '@sscsi/common';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -30,16 +30,11 @@ const REFRESH_MARGIN_MS = 5 * 60_000;
 /** Pod Identity keeps credentials per pod: pods that come and go must not grow the cache for ever. */
 const MAX_ENTRIES = 4096;
 
-interface InFlight {
-  promise: Promise<AwsCredentials>;
-  proof: string;
-  waiting: number;
-  controller: AbortController;
-}
-
 export class CredentialCache {
   private readonly entries = new Map<string, { credentials: AwsCredentials; refreshAt: number }>();
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight = new SingleFlight<string, AwsCredentials>();
+  /** The proof each fetch in flight was started with. */
+  private readonly proofs = new WeakMap<SharedCall<AwsCredentials>, string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -56,13 +51,13 @@ export class CredentialCache {
 
   /** Joins the fetch for `key` under way, or starts one with `request`; stores what it gets. */
   async fetch(key: string, request: CredentialRequest): Promise<AwsCredentials> {
-    if (request.signal?.aborted) throw request.signal.reason as Error;
+    request.signal?.throwIfAborted();
     const running = this.inFlight.get(key);
-    if (!running) return this.wait(key, this.start(key, request), request.signal);
+    if (!running) return this.start(key, request).wait(request.signal);
     try {
-      return await this.wait(key, running, request.signal);
+      return await running.wait(request.signal);
     } catch (err) {
-      if (request.signal?.aborted || running.proof === request.proof) throw err;
+      if (request.signal?.aborted || this.proofs.get(running) === request.proof) throw err;
       // Someone else's attempt failed; this caller's own proof may not.
       const controller = new AbortController();
       const stop = () => controller.abort(request.signal?.reason);
@@ -77,37 +72,15 @@ export class CredentialCache {
     }
   }
 
-  private start(key: string, request: CredentialRequest): InFlight {
-    const controller = new AbortController();
-    const entry: InFlight = {
-      proof: request.proof,
-      waiting: 0,
-      controller,
-      promise: request.fetch(controller.signal).then((credentials) => {
+  private start(key: string, request: CredentialRequest): SharedCall<AwsCredentials> {
+    const started = this.inFlight.start(key, (signal) =>
+      request.fetch(signal).then((credentials) => {
         this.store(key, credentials);
         return credentials;
       }),
-    };
-    const forget = () => {
-      if (this.inFlight.get(key) === entry) this.inFlight.delete(key);
-    };
-    entry.promise.then(forget, forget);
-    this.inFlight.set(key, entry);
-    return entry;
-  }
-
-  private async wait(key: string, entry: InFlight, signal: AbortSignal | undefined): Promise<AwsCredentials> {
-    entry.waiting++;
-    try {
-      return await unlessAborted(entry.promise, signal);
-    } finally {
-      entry.waiting--;
-      if (entry.waiting === 0 && signal?.aborted) {
-        // The last caller gave up: stop the fetch, and let the next caller start a new one.
-        if (this.inFlight.get(key) === entry) this.inFlight.delete(key);
-        entry.controller.abort(signal.reason);
-      }
-    }
+    );
+    this.proofs.set(started, request.proof);
+    return started;
   }
 
   private store(key: string, credentials: AwsCredentials): void {

@@ -3,11 +3,12 @@ import type { AddressInfo } from 'node:net';
 
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
-import type { MountOptions, PodOfToken } from './fake-cluster';
-import { claimsOf, FakeCluster, mountInputFor } from './fake-cluster';
-import { awsError, FakeSts, unavailable } from './fake-sts';
+import type { MountOptions, PodOfToken, SyncOptions } from '../testing/fake-cluster';
+import { claimsOf, FakeCluster, mountInputFor, syncInputFor } from '../testing/fake-cluster';
+import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
 import { IdentityResolver } from './identity';
 import { PodIdentityAgent } from './pod-identity';
+import type { SigningKeysSource } from './token-verifier';
 import { TokenVerifier } from './token-verifier';
 
 jest.setTimeout(10_000);
@@ -27,6 +28,9 @@ const judgedByStsAsAws = (call: { token: string }) => {
 };
 
 const mountOf = (pod: PodOfToken, options?: MountOptions): MountInput => mountInputFor(cluster, pod, options);
+/** The sync controller's request for a SecretSync of ServiceAccount default/<serviceAccount>. */
+const syncOf = (serviceAccount = 'app', options?: SyncOptions): MountInput =>
+  syncInputFor(cluster, { namespace: 'default', serviceAccount }, options);
 
 /** Counts the callers that reached the shared credential fetch, so tests wait on that. */
 class ObservedCache extends CredentialCache {
@@ -42,19 +46,24 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function resolverWith(sts: FakeSts, agentUrl = 'http://127.0.0.1:1/v1/credentials') {
+function resolverWith(
+  sts: FakeSts,
+  agentUrl = 'http://127.0.0.1:1/v1/credentials',
+  signingKeys: SigningKeysSource = async () => cluster.signingKeys(),
+) {
   const cache = new ObservedCache();
-  const metrics = { hits: 0, misses: 0 };
+  const metrics = { hits: 0, misses: 0, byRequester: [] as string[] };
   const resolver = new IdentityResolver({
     clients: sts,
     cache,
-    verifier: new TokenVerifier(async () => cluster.signingKeys()),
+    verifier: new TokenVerifier(signingKeys),
     lookups: { roleArn: async () => ROLE },
     podIdentity: new PodIdentityAgent({ ipv4Url: agentUrl, ipv6Url: agentUrl, timeoutMs: 5000 }),
     metrics: {
-      credentialCache: (_kind: string, hit: boolean) => {
+      credentialCache: (kind: string, requester: string, hit: boolean) => {
         if (hit) metrics.hits++;
         else metrics.misses++;
+        metrics.byRequester.push(`${kind}/${requester}/${hit ? 'hit' : 'miss'}`);
       },
     },
   });
@@ -98,7 +107,7 @@ describe('IdentityResolver: IRSA credentials shared by the pods of a ServiceAcco
     const credentials = await Promise.all(mounts);
     expect(new Set(credentials.map((c) => c.accessKeyId)).size).toBe(1);
     expect(sts.calls).toHaveLength(1);
-    expect(metrics).toEqual({ hits: 19, misses: 1 });
+    expect(metrics).toMatchObject({ hits: 19, misses: 1 });
   });
 
   it('does not fail the pods waiting on a shared call that failed: each then asks STS itself', async () => {
@@ -174,7 +183,7 @@ describe('IdentityResolver: IRSA credentials shared by the pods of a ServiceAcco
     const againForged = await resolver.credentials(forgedMount(), 'us-east-1');
     expect(againForged.accessKeyId).not.toBe(fromValid.accessKeyId);
     expect(sts.calls).toHaveLength(3);
-    expect(metrics).toEqual({ hits: 0, misses: 3 });
+    expect(metrics).toMatchObject({ hits: 0, misses: 3 });
   });
 
   it('sends a token of an earlier pod of the same name to STS rather than serve it from the cache', async () => {
@@ -186,7 +195,7 @@ describe('IdentityResolver: IRSA credentials shared by the pods of a ServiceAcco
     const stale = cluster.token(earlier, { audience: 'sts.amazonaws.com' });
     await resolver.credentials(mountOf(replacement, { token: stale }), 'us-east-1');
     expect(sts.calls.map((c) => c.token)).toContain(stale);
-    expect(metrics).toEqual({ hits: 0, misses: 2 });
+    expect(metrics).toMatchObject({ hits: 0, misses: 2 });
   });
 
   it('names the session for the ServiceAccount that shares it, not for the first pod', async () => {
@@ -210,6 +219,173 @@ describe('IdentityResolver: IRSA credentials shared by the pods of a ServiceAcco
       ['us-east-1', 'sa.default.other'],
       ['us-west-2', 'sa.default.app'],
     ]);
+  });
+});
+
+describe("IdentityResolver: a SecretSync's request (the sync controller's token, bound to no pod)", () => {
+  it('shares the IRSA session of its ServiceAccount with the pods of that ServiceAccount, both ways', async () => {
+    const sts = new FakeSts(judgedByStsAsAws);
+    const { resolver, metrics } = resolverWith(sts);
+    const fromPod = await resolver.credentials(mountOf(podNamed('app-1')), 'us-east-1');
+    const fromSync = await resolver.credentials(syncOf('app'), 'us-east-1');
+    expect(fromSync).toBe(fromPod);
+    const other = await resolver.credentials(syncOf('other'), 'us-east-1');
+    const otherPod = await resolver.credentials(mountOf(podNamed('o-1', 'other')), 'us-east-1');
+    expect(otherPod).toBe(other);
+    expect(other.accessKeyId).not.toBe(fromPod.accessKeyId);
+    expect(sts.calls.map((c) => c.sessionName)).toEqual(['sa.default.app', 'sa.default.other']);
+    expect(metrics.byRequester).toEqual([
+      'irsa/pod/miss',
+      'irsa/serviceaccount/hit',
+      'irsa/serviceaccount/miss',
+      'irsa/pod/hit',
+    ]);
+  });
+
+  it("assumes the role of the request's ServiceAccount with the controller's token, not the controller's pod", async () => {
+    const sts = new FakeSts(judgedByStsAsAws);
+    const { resolver } = resolverWith(sts);
+    const input = syncOf('app');
+    await resolver.credentials(input, 'eu-west-1');
+    expect(sts.calls).toEqual([
+      expect.objectContaining({
+        operation: 'AssumeRoleWithWebIdentity',
+        region: 'eu-west-1',
+        roleArn: ROLE,
+        sessionName: 'sa.default.app',
+        token: input.tokens.get('sts.amazonaws.com'),
+      }),
+    ]);
+  });
+
+  it('makes one STS call for many SecretSyncs and pods of one ServiceAccount at once', async () => {
+    const sts = new FakeSts(judgedByStsAsAws);
+    sts.holding = true;
+    const { resolver, cache, metrics } = resolverWith(sts);
+    const requests = Array.from({ length: 20 }, (_, i) =>
+      i % 2 === 0 ? syncOf('app') : mountOf(podNamed(`app-${i}`)),
+    );
+    const answers = requests.map((input) => resolver.credentials(input, 'us-east-1'));
+    const [call] = await sts.received(1);
+    await until(() => cache.callers === 20);
+    call?.answer();
+    expect(new Set((await Promise.all(answers)).map((c) => c.accessKeyId)).size).toBe(1);
+    expect(sts.calls).toHaveLength(1);
+    expect(metrics).toMatchObject({ hits: 19, misses: 1 });
+  });
+
+  it('does not fail a SecretSync waiting on a pod call that failed: it asks STS with its own token', async () => {
+    const sts = new FakeSts(judgedByStsAsAws);
+    sts.holding = true;
+    const { resolver, cache } = resolverWith(sts);
+    const pod = resolver.credentials(mountOf(podNamed('app-1')), 'us-east-1');
+    const sync = syncOf('app');
+    const fromSync = resolver.credentials(sync, 'us-east-1');
+    const [shared] = await sts.received(1);
+    await until(() => cache.callers === 2);
+    shared?.fail(unavailable());
+    await expect(pod).rejects.toMatchObject({ reason: 'CredentialsError' });
+    const [, own] = await sts.received(2);
+    expect(own?.token).toBe(sync.tokens.get('sts.amazonaws.com'));
+    own?.answer();
+    await expect(fromSync).resolves.toMatchObject({ accessKeyId: expect.any(String) });
+  });
+
+  it.each<[string, () => MountInput]>([
+    [
+      'a forged token',
+      () =>
+        syncOf('app', {
+          tokens: {
+            'sts.amazonaws.com': cluster.serviceAccountToken(
+              { namespace: 'default', serviceAccount: 'app' },
+              { audience: 'sts.amazonaws.com', forged: true },
+            ),
+          },
+        }),
+    ],
+    [
+      'a token of another ServiceAccount',
+      () =>
+        syncOf('app', {
+          tokens: {
+            'sts.amazonaws.com': cluster.serviceAccountToken(
+              { namespace: 'default', serviceAccount: 'admin' },
+              { audience: 'sts.amazonaws.com' },
+            ),
+          },
+        }),
+    ],
+    [
+      'a token of the same ServiceAccount name in another namespace',
+      () =>
+        syncOf('app', {
+          tokens: {
+            'sts.amazonaws.com': cluster.serviceAccountToken(
+              { namespace: 'kube-system', serviceAccount: 'app' },
+              { audience: 'sts.amazonaws.com' },
+            ),
+          },
+        }),
+    ],
+    [
+      'an expired token',
+      () =>
+        syncOf('app', {
+          tokens: {
+            'sts.amazonaws.com': cluster.serviceAccountToken(
+              { namespace: 'default', serviceAccount: 'app' },
+              { audience: 'sts.amazonaws.com', claims: { exp: Math.floor(Date.now() / 1000) - 600 } },
+            ),
+          },
+        }),
+    ],
+    [
+      "a pod's token of the ServiceAccount, bound to a pod the request does not name",
+      () =>
+        syncOf('app', {
+          tokens: {
+            'sts.amazonaws.com': cluster.token(podNamed('app-9'), { audience: 'sts.amazonaws.com' }),
+          },
+        }),
+    ],
+  ])('never serves or fills the cache for %s: STS judges it', async (_name, input) => {
+    // STS accepts anything here (as moto does), so only the local check keeps the cache apart.
+    const sts = new FakeSts();
+    const { resolver, cache, metrics } = resolverWith(sts);
+    const kept = await resolver.credentials(mountOf(podNamed('app-1')), 'us-east-1');
+    const request = input();
+    const judged = await resolver.credentials(request, 'us-east-1');
+    expect(judged.accessKeyId).not.toBe(kept.accessKeyId);
+    expect(sts.calls[1]?.token).toBe(request.tokens.get('sts.amazonaws.com'));
+    expect(cache.size).toBe(1);
+    expect(await resolver.credentials(mountOf(podNamed('app-2')), 'us-east-1')).toBe(kept);
+    expect(metrics.byRequester).toEqual(['irsa/pod/miss', expect.stringMatching(/\/miss$/), 'irsa/pod/hit']);
+  });
+
+  it('sends a token it cannot verify (the keys unreadable) to STS each time, and keeps nothing', async () => {
+    const sts = new FakeSts(judgedByStsAsAws);
+    const { resolver, cache } = resolverWith(sts, undefined, async () => {
+      throw new Error('forbidden: /openid/v1/jwks');
+    });
+    const first = await resolver.credentials(syncOf('app'), 'us-east-1');
+    const second = await resolver.credentials(syncOf('app'), 'us-east-1');
+    expect(second.accessKeyId).not.toBe(first.accessKeyId);
+    expect(sts.calls).toHaveLength(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('is refused by STS when STS refuses its token, and the error names the ServiceAccount', async () => {
+    const sts = new FakeSts((call) => {
+      if (call.token.length > 0)
+        throw awsError('AccessDenied', 403, 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+    });
+    const { resolver, cache } = resolverWith(sts);
+    await expect(resolver.credentials(syncOf('app'), 'us-east-1')).rejects.toMatchObject({
+      reason: 'CredentialsError',
+      message: expect.stringMatching(/ServiceAccount default\/app .*system:serviceaccount:default:app/),
+    });
+    expect(cache.size).toBe(0);
   });
 });
 
@@ -276,7 +452,7 @@ describe('IdentityResolver: EKS Pod Identity credentials belong to one pod', () 
     const remount = await resolver.credentials(mountOf(pod, { usePodIdentity: true }), 'us-east-1');
     expect(remount).toBe(first);
     expect(agent.tokens).toHaveLength(1);
-    expect(metrics).toEqual({ hits: 1, misses: 1 });
+    expect(metrics).toMatchObject({ hits: 1, misses: 1 });
   });
 
   it('sends a token of another pod to the agent instead of serving the pod named in the request', async () => {

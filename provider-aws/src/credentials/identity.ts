@@ -1,13 +1,18 @@
-// The pod's own AWS identity: IRSA (the ServiceAccount's role, assumed with the pod's token for
-// sts.amazonaws.com) or EKS Pod Identity (the agent exchanges the pod's pods.eks.amazonaws.com
-// token). A pod's token is first verified locally (token-verifier.ts):
-// - verified: the pod may use credentials cached for its identity, or join the fetch under way;
+// The requester's own AWS identity: IRSA (the ServiceAccount's role, assumed with the request's
+// token for sts.amazonaws.com) or EKS Pod Identity (the agent exchanges the pod's
+// pods.eks.amazonaws.com token). A request is a pod's (the CSI driver's, with the kubelet's token
+// bound to the pod) or a ServiceAccount's (the sync controller's, with a TokenRequest token bound
+// to no pod): requester.ts tells them apart by the token. Its token is first verified locally
+// (token-verifier.ts):
+// - verified: the request may use credentials cached for its identity, or join the fetch under way;
 // - not verified: only STS or the agent can judge it, so it goes there, and what comes back is
 //   neither shared nor kept.
-// What is shared is what AWS sees as one identity: an IRSA session is shared by the pods of a
-// ServiceAccount and named for it; Pod Identity credentials carry session tags naming the pod, so
-// they serve that pod only. A class's assumeRoleArn chains the pod's own credentials into another
-// role (sts:AssumeRole); those are kept and shared exactly as the pod's own credentials are.
+// What is shared is what AWS sees as one identity: an IRSA session is shared by every verified
+// request of a ServiceAccount, pods and SecretSyncs alike, and named for it; Pod Identity
+// credentials carry session tags naming the pod, so they serve that pod only (and a
+// ServiceAccount's request cannot have any: parameters/mount-request.ts refuses it). A class's
+// assumeRoleArn chains the requester's own credentials into another role (sts:AssumeRole); those
+// are kept and shared exactly as its own credentials are.
 import type { AssumeRoleCommandOutput, AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
 import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
 import crypto from 'node:crypto';
@@ -22,6 +27,7 @@ import type { MountInput } from '../parameters/mount-request';
 import { IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, tokenFor } from '../parameters/mount-request';
 import type { AwsCredentials, CredentialCache } from './credential-cache';
 import type { PodIdentityAgent } from './pod-identity';
+import type { Requester } from './requester';
 import type { RequestingPod, TokenVerifier, VerifiedToken } from './token-verifier';
 
 /** STS per region, as far as assuming roles goes. */
@@ -90,8 +96,8 @@ interface IdentitySource {
   kind: IdentityKind;
   token: string;
   audience: string;
-  /** The cache key; only a pod whose token verified locally has one. */
-  keyOf: (verified: VerifiedToken) => string;
+  /** The cache key of a request whose token verified locally; undefined: not shared. */
+  keyOf: (verified: VerifiedToken) => string | undefined;
   fetch: (signal: AbortSignal | undefined) => Promise<AwsCredentials>;
   /** The identity in words, for errors. */
   describe: string;
@@ -103,24 +109,40 @@ export class IdentityResolver {
   constructor(private readonly o: IdentityResolverOptions) {}
 
   /**
-   * Credentials for the pod of `input` in `region`: its own, or, when the class names an
-   * assumeRoleArn, those of that role assumed with its own. The chained credentials are kept
-   * under the pod's own identity's key plus the role's, so they are shared exactly as far as the
-   * pod's own are, and never with a pod whose token did not verify.
+   * Credentials for the requester of `input` (a pod, or a SecretSync's ServiceAccount) in
+   * `region`: its own, or, when the class names an assumeRoleArn, those of that role assumed with
+   * its own. The chained credentials are kept under its own identity's key plus the role's, so
+   * they are shared exactly as far as its own are, and never with a request whose token did not
+   * verify.
    */
   async credentials(input: MountInput, region: string, signal?: AbortSignal): Promise<AwsCredentials> {
     const own = await this.ownIdentity(input, region, signal);
-    const verified = await this.o.verifier.verify(own.token, { audience: own.audience, pod: input.pod });
+    const verified = await this.o.verifier.verify(own.token, {
+      audience: own.audience,
+      pod: input.pod,
+      requester: input.requester,
+    });
     const target = input.assumeRole;
-    if (!target) return this.serve(own, verified, signal);
+    if (!target) return this.serve(own, input.requester, verified, signal);
     return this.serve(
       {
         ...own,
-        keyOf: (v) =>
-          `${own.keyOf(v)}|assume|${target.roleArn}|${target.externalId ?? ''}|${target.durationSeconds ?? ''}|${region}`,
+        keyOf: (v) => {
+          const ownKey = own.keyOf(v);
+          if (ownKey === undefined) return undefined;
+          return `${ownKey}|assume|${target.roleArn}|${target.externalId ?? ''}|${target.durationSeconds ?? ''}|${region}`;
+        },
         fetch: async (s) =>
-          this.assumeTargetRole(input.pod, own, await this.serve(own, verified, s), target, region, s),
+          this.assumeTargetRole(
+            input.pod,
+            own,
+            await this.serve(own, input.requester, verified, s),
+            target,
+            region,
+            s,
+          ),
       },
+      input.requester,
       verified,
       signal,
     );
@@ -135,12 +157,15 @@ export class IdentityResolver {
     const sa = `${pod.namespace}/${pod.serviceAccount}`;
     if (input.usePodIdentity) {
       const token = tokenFor(input, POD_IDENTITY_AUDIENCE);
-      // The agent's credentials are the same in every region: the key names no region.
+      // The agent's credentials are the same in every region: the key names no region. They name
+      // the pod, so only a pod's verified token has a key (a ServiceAccount's request never gets
+      // here: EKS refuses a token bound to no pod, and so does parseMountRequest).
       return {
         kind: 'podidentity',
         token,
         audience: POD_IDENTITY_AUDIENCE,
-        keyOf: (verified) => `podidentity|${sa}|${verified.pod.uid}`,
+        keyOf: (verified) =>
+          verified.requester === 'pod' ? `podidentity|${sa}|${verified.pod.uid}` : undefined,
         fetch: (s) => this.o.podIdentity.credentials(token, input.preferredAddressType, s),
         describe: `the EKS Pod Identity role of ServiceAccount ${sa}`,
         principal: `the role of ServiceAccount ${sa}'s Pod Identity association`,
@@ -161,18 +186,19 @@ export class IdentityResolver {
 
   private async serve(
     identity: IdentitySource,
+    requester: Requester,
     verified: VerifiedToken | undefined,
     signal: AbortSignal | undefined,
   ): Promise<AwsCredentials> {
     const { kind } = identity;
-    if (!verified) {
-      this.o.metrics.credentialCache(kind, false);
+    const key = verified && identity.keyOf(verified);
+    if (key === undefined) {
+      this.o.metrics.credentialCache(kind, requester, false);
       return identity.fetch(signal);
     }
-    const key = identity.keyOf(verified);
     const cached = this.o.cache.get(key);
     if (cached) {
-      this.o.metrics.credentialCache(kind, true);
+      this.o.metrics.credentialCache(kind, requester, true);
       return cached;
     }
     let askedItself = false;
@@ -189,8 +215,8 @@ export class IdentityResolver {
       served = true;
       return credentials;
     } finally {
-      // A hit: this pod's token verified and another pod's call served it.
-      if (askedItself || served) this.o.metrics.credentialCache(kind, !askedItself);
+      // A hit: this request's token verified and another request's call served it.
+      if (askedItself || served) this.o.metrics.credentialCache(kind, requester, !askedItself);
     }
   }
 

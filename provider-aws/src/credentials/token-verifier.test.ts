@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 
-import { CLUSTER_ISSUER, FakeCluster } from './fake-cluster';
+import { CLUSTER_ISSUER, FakeCluster } from '../testing/fake-cluster';
 import type { Jwk } from './token-verifier';
 import { clusterSigningKeys, TokenVerifier } from './token-verifier';
 
@@ -44,6 +44,7 @@ const claims = (over: Record<string, unknown> = {}) => ({
 const expectation = {
   audience: 'sts.amazonaws.com',
   pod: { namespace: 'default', serviceAccount: 'app', name: 'app-1', uid: 'uid-1' },
+  requester: 'pod' as const,
 };
 
 describe('TokenVerifier', () => {
@@ -63,6 +64,7 @@ describe('TokenVerifier', () => {
 
   it('accepts a token signed by the cluster for the audience and subject', async () => {
     expect(await verifier().verify(sign(cluster.privateKey, 'k1', claims()), expectation)).toEqual({
+      requester: 'pod',
       pod: { name: 'app-1', uid: 'uid-1' },
     });
   });
@@ -125,7 +127,7 @@ describe('TokenVerifier: issuer, pod binding and key fetch failures', () => {
   const cluster = new FakeCluster(CLUSTER_ISSUER, () => now);
   const pod = { namespace: 'default', serviceAccount: 'app', name: 'app-1', uid: 'uid-1' };
   // The requesting pod, as the mount request names it.
-  const expected = { audience: 'sts.amazonaws.com', pod };
+  const expected = { audience: 'sts.amazonaws.com', pod, requester: 'pod' as const };
   const token = (claims?: Record<string, unknown>) =>
     cluster.token(pod, { audience: 'sts.amazonaws.com', claims });
   const fromCluster = () =>
@@ -135,7 +137,10 @@ describe('TokenVerifier: issuer, pod binding and key fetch failures', () => {
     );
 
   it('accepts a token of the cluster bound to the requesting pod', async () => {
-    expect(await fromCluster().verify(token(), expected)).toEqual({ pod: { name: 'app-1', uid: 'uid-1' } });
+    expect(await fromCluster().verify(token(), expected)).toEqual({
+      requester: 'pod',
+      pod: { name: 'app-1', uid: 'uid-1' },
+    });
   });
 
   it.each<[string, Record<string, unknown>]>([
@@ -186,9 +191,106 @@ describe('TokenVerifier: issuer, pod binding and key fetch failures', () => {
   });
 });
 
+describe("TokenVerifier: the sync controller's token, bound to no pod", () => {
+  let now = NOW;
+  const cluster = new FakeCluster(CLUSTER_ISSUER, () => now);
+  const sa = { namespace: 'team-a', serviceAccount: 'reader' };
+  // The sync controller's request: its own pod, the SecretSync's namespace and ServiceAccount.
+  const expected = {
+    audience: 'sts.amazonaws.com',
+    pod: { ...sa, name: 'secrets-store-sync-controller-0', uid: 'controller-uid' },
+    requester: 'serviceaccount' as const,
+  };
+  const token = (claims?: Record<string, unknown>, forged = false) =>
+    cluster.serviceAccountToken(sa, { audience: 'sts.amazonaws.com', claims, forged });
+  const fromCluster = () =>
+    new TokenVerifier(
+      async () => cluster.signingKeys(),
+      () => now,
+    );
+  afterEach(() => {
+    now = NOW;
+  });
+
+  it('accepts a token of the cluster for the ServiceAccount and namespace the request names', async () => {
+    expect(await fromCluster().verify(token(), expected)).toEqual({ requester: 'serviceaccount' });
+  });
+
+  it('accepts one without a kubernetes.io claim, as older clusters issue them', async () => {
+    expect(await fromCluster().verify(token({ 'kubernetes.io': undefined }), expected)).toEqual({
+      requester: 'serviceaccount',
+    });
+  });
+
+  it.each<[string, () => string]>([
+    ['a token of another ServiceAccount', () => token({ sub: 'system:serviceaccount:team-a:writer' })],
+    [
+      'a token of the same ServiceAccount name in another namespace',
+      () =>
+        cluster.serviceAccountToken(
+          { namespace: 'team-b', serviceAccount: 'reader' },
+          { audience: 'sts.amazonaws.com' },
+        ),
+    ],
+    [
+      'a namespace claim that contradicts the subject',
+      () => token({ 'kubernetes.io': { namespace: 'team-b', serviceaccount: { name: 'reader', uid: 'x' } } }),
+    ],
+    ['another audience', () => token({ aud: ['pods.eks.amazonaws.com'] })],
+    ['an audience list without ours', () => token({ aud: ['api', 'vault'] })],
+    ['an expired token', () => token({ exp: Math.floor(NOW / 1000) - 120 })],
+    ['a token without expiry', () => token({ exp: undefined })],
+    ['a token not yet valid', () => token({ nbf: Math.floor(NOW / 1000) + 600 })],
+    ['a signature by another key', () => token({}, true)],
+    ['another issuer', () => token({ iss: 'https://oidc.example.com/other-cluster' })],
+    [
+      "a pod's token (bound to the controller's pod)",
+      () =>
+        cluster.token(
+          { ...sa, name: 'secrets-store-sync-controller-0', uid: 'controller-uid' },
+          { audience: 'sts.amazonaws.com' },
+        ),
+    ],
+    [
+      "a pod's token (bound to a pod of the ServiceAccount)",
+      () => cluster.token({ ...sa, name: 'reader-1', uid: 'uid-r1' }, { audience: 'sts.amazonaws.com' }),
+    ],
+  ])('rejects %s', async (_name, make) => {
+    expect(await fromCluster().verify(make(), expected)).toBeUndefined();
+  });
+
+  it('rejects the token of a request that names another namespace than the SecretSync token is for', async () => {
+    const elsewhere = { ...expected, pod: { ...expected.pod, namespace: 'team-b' } };
+    expect(await fromCluster().verify(token(), elsewhere)).toBeUndefined();
+  });
+
+  it("does not let a ServiceAccount's token pass for a pod's, whatever pod the request names", async () => {
+    const forPod = { ...expected, requester: 'pod' as const };
+    expect(await fromCluster().verify(token(), forPod)).toBeUndefined();
+  });
+
+  it('says no when the keys cannot be fetched', async () => {
+    const v = new TokenVerifier(
+      async () => {
+        throw new Error('forbidden');
+      },
+      () => now,
+    );
+    expect(await v.verify(token(), expected)).toBeUndefined();
+  });
+
+  it('stops accepting the token once it has expired', async () => {
+    const v = fromCluster();
+    const t = token({ exp: Math.floor(NOW / 1000) + 600 });
+    expect(await v.verify(t, expected)).toBeDefined();
+    now = NOW + 700_000;
+    expect(await v.verify(t, expected)).toBeUndefined();
+  });
+});
+
 describe('TokenVerifier: fetching the keys under load and faults', () => {
   const pod = { namespace: 'default', serviceAccount: 'app', name: 'app-1', uid: 'uid-1' };
-  const expected = { audience: 'sts.amazonaws.com', pod };
+  const expected = { audience: 'sts.amazonaws.com', pod, requester: 'pod' as const };
 
   it('makes one fetch for many tokens verified at once, and one again when it fails', async () => {
     const now = NOW;

@@ -1,10 +1,19 @@
-// Local verification of a pod's service-account token: signature against the cluster's signing keys
+// Local verification of a service-account token: signature against the cluster's signing keys
 // (the API server's /openid/v1/jwks), issuer (the API server's discovery document), audience,
-// validity window, subject and the pod the token is bound to. It lets credentials cached for one pod
-// of a ServiceAccount serve another pod of the same ServiceAccount without a new STS call, and only
-// after that pod has proven it is one. When the keys cannot be fetched, every token goes to STS or
-// the agent instead, and the fetch is tried again only after a pause that grows with each failure.
+// validity window, subject (the ServiceAccount and namespace the request names) and the binding
+// that fits who the request is for (requester.ts):
+// - a pod's token (CSI) must be bound to the pod the request names (name, and uid when given);
+// - the sync controller's token must be bound to no pod: a pod's token whose pod does not match
+//   the request does not pass for a ServiceAccount's.
+// It lets credentials cached for one identity serve another request of that identity without a
+// new STS call, and only after the request has proven it is one. When the keys cannot be fetched,
+// every token goes to STS or the agent instead, and the fetch is tried again only after a pause
+// that grows with each failure.
+import type { KubeApi } from '@sscsi/common';
 import crypto from 'node:crypto';
+
+import type { KubernetesClaims, Requester } from './requester';
+import { boundToPod, decodeJwtPart } from './requester';
 
 export interface Jwk {
   kty: string;
@@ -23,9 +32,7 @@ export interface ClusterSigningKeys {
 export type SigningKeysSource = () => Promise<ClusterSigningKeys>;
 
 /** The API server, as far as the signing keys are concerned. */
-export interface DiscoveryApi {
-  get<T>(path: string, opts?: { accept?: string }): Promise<T>;
-}
+export type DiscoveryApi = Pick<KubeApi, 'get'>;
 
 /** The issuer from the API server's discovery document, the keys from its JWKS. */
 export function clusterSigningKeys(api: DiscoveryApi): SigningKeysSource {
@@ -44,24 +51,27 @@ export function clusterSigningKeys(api: DiscoveryApi): SigningKeysSource {
   };
 }
 
-/** The pod a mount request says it is for. */
+/** The pod a mount request says it is for (the sync controller names its own pod). */
 export interface RequestingPod {
   namespace: string;
   serviceAccount: string;
+  /** A pod's token: always checked. */
   name: string;
-  /** Checked when the request names it; the name is always checked. */
+  /** A pod's token: checked when the request names it. */
   uid?: string;
 }
 
 export interface TokenExpectation {
   audience: string;
+  /** Its namespace and ServiceAccount are checked for both; its name and uid for a pod's token. */
   pod: RequestingPod;
+  /** Which binding the token must have: to the request's pod, or to none. */
+  requester: Requester;
 }
 
-/** What a verified token proves: the pod it was issued for. */
-export interface VerifiedToken {
-  pod: { name: string; uid: string };
-}
+/** What a verified token proves: the pod it was issued for, or only its ServiceAccount. */
+export type VerifiedToken =
+  { requester: 'pod'; pod: { name: string; uid: string } } | { requester: 'serviceaccount' };
 
 interface JwtHeader {
   alg?: string;
@@ -74,10 +84,7 @@ interface JwtClaims {
   sub?: unknown;
   exp?: unknown;
   nbf?: unknown;
-  'kubernetes.io'?: {
-    namespace?: unknown;
-    pod?: { name?: unknown; uid?: unknown };
-  };
+  'kubernetes.io'?: KubernetesClaims;
 }
 
 const ALGORITHMS: Record<string, { hash: string; dsaEncoding?: 'ieee-p1363' }> = {
@@ -96,17 +103,7 @@ const REFETCH_MIN_MS = 30_000;
 const BACKOFF_FIRST_MS = 5_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 
-function decodePart<T>(part: string | undefined): T | undefined {
-  if (!part) return undefined;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return value && typeof value === 'object' ? (value as T) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The pod of a token whose claims fit the request (all but the issuer and signature), or undefined. */
+/** What a token whose claims fit the request proves (all but issuer and signature), or undefined. */
 function matchingClaims(
   claims: JwtClaims,
   expected: TokenExpectation,
@@ -120,16 +117,23 @@ function matchingClaims(
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > nowS + CLOCK_SKEW_S)) {
     return undefined;
   }
+  const binding = claims['kubernetes.io'];
+  if (expected.requester === 'serviceaccount') {
+    // The sync controller's TokenRequest: bound to no pod. A namespace claim, when there is one,
+    // names the same namespace as the subject (the API server writes both).
+    if (boundToPod(claims)) return undefined;
+    if (binding?.namespace !== undefined && binding.namespace !== pod.namespace) return undefined;
+    return { requester: 'serviceaccount' };
+  }
   // A token the kubelet requested for the pod's volume is bound to that pod; one that is not, or is
   // bound to another pod (or an earlier pod of the same name), proves nothing about this request.
-  const binding = claims['kubernetes.io'];
   const name = binding?.pod?.name;
   const uid = binding?.pod?.uid;
   if (binding?.namespace !== pod.namespace || typeof name !== 'string' || typeof uid !== 'string') {
     return undefined;
   }
   if (name !== pod.name || (pod.uid !== undefined && uid !== pod.uid)) return undefined;
-  return { pod: { name, uid } };
+  return { requester: 'pod', pod: { name, uid } };
 }
 
 export class TokenVerifier {
@@ -186,13 +190,14 @@ export class TokenVerifier {
   }
 
   /**
-   * The pod `token` proves to be, when the cluster signed it for `expected.audience`, it is valid
-   * now, and it is bound to the requesting pod of the requesting ServiceAccount; otherwise undefined.
+   * What `token` proves, when the cluster signed it for `expected.audience`, it is valid now, it is
+   * for the requesting ServiceAccount, and it is bound as `expected.requester` says (to the
+   * requesting pod, or to no pod); otherwise undefined.
    */
   async verify(token: string, expected: TokenExpectation): Promise<VerifiedToken | undefined> {
     const [headerPart, payloadPart, signaturePart, ...rest] = token.split('.');
-    const header = decodePart<JwtHeader>(headerPart);
-    const claims = decodePart<JwtClaims>(payloadPart);
+    const header = decodeJwtPart<JwtHeader>(headerPart);
+    const claims = decodeJwtPart<JwtClaims>(payloadPart);
     const algorithm = ALGORITHMS[header?.alg ?? ''];
     if (!header || !claims || !algorithm || !signaturePart || rest.length > 0) return undefined;
     const verified = matchingClaims(claims, expected, this.now() / 1000);

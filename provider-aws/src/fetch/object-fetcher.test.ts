@@ -6,9 +6,9 @@ import { Status } from '@sscsi/common';
 
 import type { AwsCredentials } from '../credentials/credential-cache';
 import { CredentialCache } from '../credentials/credential-cache';
-import type { MountOptions } from '../credentials/fake-cluster';
-import { FakeCluster, mountInputFor } from '../credentials/fake-cluster';
-import { awsError, FakeSts, unavailable } from '../credentials/fake-sts';
+import type { MountOptions } from '../testing/fake-cluster';
+import { FakeCluster, mountInputFor } from '../testing/fake-cluster';
+import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
 import { IdentityResolver } from '../credentials/identity';
 import { PodIdentityAgent } from '../credentials/pod-identity';
 import { TokenVerifier } from '../credentials/token-verifier';

@@ -10,11 +10,11 @@ import type { AwsCredentials } from '../credentials/credential-cache';
 import { StsUnavailableError } from '../credentials/identity';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
-import { tooManyFiles, MAX_TREE_FILES } from './object-tree';
-import type { ParameterTreeEntry } from './parameter-store';
-import { fetchParameters, fetchParameterTree, ParametersNotFound, SSM_BATCH_SIZE } from './parameter-store';
-import type { FetchedValue } from './secrets-manager';
+import { MAX_TREE_FILES, tooManyFiles } from '../parameters/tree-limits';
+import type { FetchedObject, FetchedValue } from './fetched';
+import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
 import { fetchSecret } from './secrets-manager';
+import { parameterBatches } from './ssm-names';
 import type { ValueCache } from './value-cache';
 
 export interface FetchContext {
@@ -28,15 +28,6 @@ export interface FetchContext {
   currentVersions: ReadonlyMap<string, string>;
   concurrency: number;
   signal?: AbortSignal;
-}
-
-export interface FetchedObject {
-  descriptor: ObjectDescriptor;
-  value: Buffer;
-  version: string;
-  region: string;
-  /** The parameters under the path, for an object with parametersUnderPath. */
-  entries?: ParameterTreeEntry[];
 }
 
 const SERVICE_NAMES = { secretsmanager: 'Secrets Manager', ssmparameter: 'SSM Parameter Store' } as const;
@@ -190,20 +181,6 @@ async function fetchParameterTreeObject(ctx: FetchContext, d: ObjectDescriptor):
     const entries = await fetchParameterTree(client, request, ctx.signal);
     return { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
   });
-}
-
-/** Batches of at most SSM_BATCH_SIZE parameters, no name twice in a batch (see fetchParameters). */
-export function parameterBatches(parameters: readonly ObjectDescriptor[]): ObjectDescriptor[][] {
-  const batches: ObjectDescriptor[][] = [];
-  for (const d of parameters) {
-    const namesOf = (x: ObjectDescriptor) => [x.objectName, ...(x.failover ? [x.failover.objectName] : [])];
-    let batch = batches.find(
-      (b) => b.length < SSM_BATCH_SIZE && !b.flatMap(namesOf).some((n) => namesOf(d).includes(n)),
-    );
-    if (!batch) batches.push((batch = []));
-    batch.push(d);
-  }
-  return batches;
 }
 
 export async function fetchObjects(

@@ -3,23 +3,9 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 
 import { ssmSdk } from '../aws-clients';
-
-import type { FetchedValue } from './secrets-manager';
-
-export const SSM_BATCH_SIZE = 10;
-
-export interface ParameterRequest {
-  name: string;
-  version: string | undefined;
-  label: string | undefined;
-}
-
-/** The name as sent: `name`, `name:3` or `name:label`. */
-export function selectorOf(req: ParameterRequest): string {
-  if (req.version !== undefined) return `${req.name}:${req.version}`;
-  if (req.label !== undefined) return `${req.name}:${req.label}`;
-  return req.name;
-}
+import type { FetchedValue, ParameterTreeEntry } from './fetched';
+import type { ParameterRequest } from './ssm-names';
+import { parametersByName, selectorOf } from './ssm-names';
 
 export class ParametersNotFound extends Error {
   override name = 'ParameterNotFound';
@@ -30,9 +16,8 @@ export class ParametersNotFound extends Error {
 }
 
 /**
- * Fetches at most SSM_BATCH_SIZE parameters, of distinct names, in one call; results in the order
- * asked. Distinct names let answers be matched by name alone: not every SSM implementation returns
- * the Selector field.
+ * Fetches at most SSM_NAMES_PER_CALL parameters, of distinct names, in one call; results in the
+ * order asked, matched by name (ssm-names.ts).
  */
 export async function fetchParameters(
   client: SSMClient,
@@ -47,23 +32,12 @@ export async function fetchParameters(
     },
   );
   if (out.InvalidParameters?.length) throw new ParametersNotFound([...new Set(out.InvalidParameters)]);
-  const found = new Map<string, FetchedValue>();
-  for (const p of out.Parameters ?? []) {
-    const fetched = { value: Buffer.from(p.Value ?? '', 'utf8'), version: String(p.Version ?? '') };
-    for (const key of [p.Name, p.ARN]) if (key) found.set(key, fetched);
-  }
+  const found = parametersByName(out.Parameters);
   return requests.map((req, i) => {
     const hit = found.get(req.name);
     if (!hit) throw new ParametersNotFound([names[i] as string]);
-    return hit;
+    return { value: Buffer.from(hit.Value ?? '', 'utf8'), version: String(hit.Version ?? '') };
   });
-}
-
-/** One parameter under a path: its name relative to the path, its value and version. */
-export interface ParameterTreeEntry {
-  name: string;
-  value: Buffer;
-  version: string;
 }
 
 export interface ParameterTreeRequest {

@@ -5,6 +5,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 
 import { classifyAwsError } from '../aws-errors';
+import type { FetchedValue } from './fetched';
 
 export interface SecretRequest {
   secretId: string;
@@ -14,11 +15,6 @@ export interface SecretRequest {
   currentVersion: string | undefined;
   /** The value fetched earlier for `currentVersion`, if the provider still has it. */
   currentValue: Buffer | undefined;
-}
-
-export interface FetchedValue {
-  value: Buffer;
-  version: string;
 }
 
 const CURRENT_STAGE = 'AWSCURRENT';

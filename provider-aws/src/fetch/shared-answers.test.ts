@@ -1,28 +1,27 @@
 // AWS answers shared by the mounts of one verified identity: rotation rounds of many pods through
 // the real Mount handler (AWS faked, counting calls), what a round may reuse and what it may not,
 // and the shared calls' behaviour under cancellation and failure.
-import { createLogger } from '@sscsi/common';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { GetParametersCommand } from '@aws-sdk/client-ssm';
-import { Registry } from 'prom-client';
+import type { GetParametersCommand } from '@aws-sdk/client-ssm';
 
 import { CredentialCache } from '../credentials/credential-cache';
-import type { PodOfToken } from '../credentials/fake-cluster';
-import { FakeCluster } from '../credentials/fake-cluster';
-import { awsError, FakeSts } from '../credentials/fake-sts';
+import type { PodOfToken } from '../testing/fake-cluster';
+import { FakeCluster } from '../testing/fake-cluster';
+import { awsError, FakeSts } from '../testing/fake-sts';
 import type { AwsClients } from '../aws-clients';
 import type { AwsCredentials } from '../credentials/credential-cache';
 import type { IdentityResolver } from '../credentials/identity';
 import { IdentityResolver as RealIdentityResolver } from '../credentials/identity';
 import { PodIdentityAgent } from '../credentials/pod-identity';
 import { TokenVerifier } from '../credentials/token-verifier';
-import { ProviderMetrics } from '../metrics';
-import { MountService } from '../mount';
-import { FakeAws } from './fake-aws';
+import { FakeAws } from '../testing/fake-aws';
+import { HeldClient, until } from '../testing/held-client';
+import { mountHarness, mountRequest, podAttributes } from '../testing/mount-harness';
+import { MAX_KEPT_ANSWERS } from './kept-answers';
 import type { MountRound, Sender } from './shared-answers';
-import { MAX_KEPT_ANSWERS, MAX_KEPT_VALUE_BYTES, parameterNameOf, SharedAnswers } from './shared-answers';
-import { ValueCache } from './value-cache';
+import { MAX_KEPT_VALUE_BYTES, SharedAnswers } from './shared-answers';
+import { parameterNameOf } from './ssm-names';
 
 const REGION = 'us-east-1';
 const WINDOW_MS = 30_000;
@@ -44,36 +43,34 @@ interface Pod {
 const targetOf = (pod: Pod) => `/var/lib/kubelet/pods/uid-${pod.name}/volumes/kubernetes.io~csi/v/mount`;
 
 function request(pod: Pod, objects = OBJECTS): MountRequest__Output {
-  return {
-    attributes: JSON.stringify({
-      'csi.storage.k8s.io/pod.name': pod.name,
-      'csi.storage.k8s.io/pod.namespace': 'default',
-      'csi.storage.k8s.io/pod.uid': `uid-${pod.name}`,
-      'csi.storage.k8s.io/serviceAccount.name': pod.serviceAccount,
-      'csi.storage.k8s.io/serviceAccount.tokens': pod.tokens,
-      region: REGION,
-      objects,
-    }),
-    secrets: 'null',
-    targetPath: targetOf(pod),
-    permission: '420',
-    currentObjectVersion: pod.versions,
-  };
+  const mounting = { ...pod, namespace: 'default', uid: `uid-${pod.name}` };
+  return mountRequest(
+    targetOf(pod),
+    { ...podAttributes(mounting, pod.tokens), region: REGION, objects },
+    pod.versions,
+  );
 }
 
 const contents = (res: MountResponse) =>
   Object.fromEntries((res.files ?? []).map((f) => [f.path, Buffer.from(f.contents ?? '').toString()]));
 
+type Identity = Pick<IdentityResolver, 'credentials'>;
+
 /** One credentials object per ServiceAccount: what the credential cache gives verified pods. */
-function credentialsPerServiceAccount(): IdentityResolver {
-  const bySa = new Map<string, object>();
+function credentialsPerServiceAccount(): Identity {
+  const bySa = new Map<string, AwsCredentials>();
   return {
-    credentials: async (input: { pod: { serviceAccount: string } }) => {
+    credentials: async (input) => {
       const sa = input.pod.serviceAccount;
-      if (!bySa.has(sa)) bySa.set(sa, { accessKeyId: `AKID-${sa}`, secretAccessKey: 's', sessionToken: 't' });
-      return bySa.get(sa);
+      const credentials = bySa.get(sa) ?? {
+        accessKeyId: `AKID-${sa}`,
+        secretAccessKey: 's',
+        sessionToken: 't',
+      };
+      bySa.set(sa, credentials);
+      return credentials;
     },
-  } as unknown as IdentityResolver;
+  };
 }
 
 /** As IAM does with a GetParameters call that names one parameter the role may not read: denied whole. */
@@ -92,27 +89,18 @@ function denying(aws: FakeAws, names: ReadonlySet<string>): AwsClients {
   return { secretsManager: aws.clients.secretsManager, ssm } as unknown as AwsClients;
 }
 
-function harness(options: { identity?: IdentityResolver; windowMs?: number; denied?: string[] } = {}) {
+function harness(options: { identity?: Identity; windowMs?: number; denied?: string[] } = {}) {
   const aws = new FakeAws();
   let now = 1_000_000;
-  const registry = new Registry();
   const shared = new SharedAnswers({
     windowMs: options.windowMs ?? WINDOW_MS,
     coalesceMs: 1,
     now: () => now,
   });
-  const service = new MountService({
-    driverWritesSecrets: true,
-    defaultRegion: undefined,
-    lookups: { roleArn: async () => 'arn:aws:iam::111122223333:role/app', nodeRegion: async () => REGION },
+  const { service, registry } = mountHarness({
     identity: options.identity ?? credentialsPerServiceAccount(),
     clients: denying(aws, new Set(options.denied ?? [])),
-    valueCache: new ValueCache(),
     sharedAnswers: shared,
-    metrics: new ProviderMetrics(registry),
-    logger: createLogger({ name: 'test', json: true, verbosity: 0, destination: { write: () => true } }),
-    events: { warn: async () => undefined },
-    concurrency: 8,
   });
   const tokens = JSON.stringify({ 'sts.amazonaws.com': { token: 'header.payload.signature' } });
   const pods = (count: number, serviceAccountOf: (i: number) => string): Pod[] =>
@@ -381,26 +369,6 @@ describe('who shares', () => {
   });
 });
 
-/** A client whose calls the test answers, recording the signal of each. */
-class HeldClient implements Sender {
-  readonly calls: Array<{
-    command: unknown;
-    signal?: AbortSignal;
-    answer: (out: unknown) => void;
-    fail: (e: unknown) => void;
-  }> = [];
-
-  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
-    return new Promise((answer, fail) => {
-      this.calls.push({ command, signal: options?.abortSignal, answer, fail });
-    });
-  }
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
-}
-
 describe('shared calls: cancellation and faults', () => {
   const credentials = { accessKeyId: 'AKID' };
   const shared = new SharedAnswers({ windowMs: WINDOW_MS, coalesceMs: 1 });
@@ -479,51 +447,5 @@ describe('shared calls: cancellation and faults', () => {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
     expect(h.aws.count('GetParameters')).toBe(1);
-  });
-
-  it('names of many mounts of one identity go out ten per call, no name twice in a call', async () => {
-    const held = new HeldClient();
-    const sends = Array.from({ length: 25 }, (_, i) =>
-      shared.ssm(held, credentials, REGION, round(`/batch-${i}`)).send(
-        new GetParametersCommand({
-          Names: [`/p/${i}`, ...(i === 0 ? ['/p/1:2'] : [])],
-          WithDecryption: true,
-        }),
-      ),
-    );
-    await until(() => held.calls.length === 3);
-    const names = held.calls.map((c) => (c.command as GetParametersCommand).input.Names ?? []);
-    expect(names.map((n) => n.length).sort()).toEqual([10, 10, 6]);
-    for (const n of names) expect(new Set(n.map(parameterNameOf)).size).toBe(n.length);
-    for (const [i, call] of held.calls.entries()) {
-      call.answer({
-        Parameters: (names[i] ?? []).map((s) => ({ Name: parameterNameOf(s), Value: s, Version: 2 })),
-        InvalidParameters: [],
-      });
-    }
-    const answers = await Promise.all(sends);
-    expect(answers[0]).toMatchObject({
-      Parameters: [{ Value: '/p/0' }, { Value: '/p/1:2' }],
-      InvalidParameters: [],
-    });
-    expect(answers[7]).toMatchObject({ Parameters: [{ Value: '/p/7' }] });
-  });
-});
-
-describe('parameterNameOf', () => {
-  it.each([
-    ['/app/db/password', '/app/db/password'],
-    ['/app/db/password:3', '/app/db/password'],
-    ['name:label', 'name'],
-    [
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
-    ],
-    [
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x:7',
-      'arn:aws:ssm:us-east-1:111122223333:parameter/app/x',
-    ],
-  ])('%s is %s', (selector, name) => {
-    expect(parameterNameOf(selector)).toBe(name);
   });
 });

@@ -5,7 +5,7 @@ import { isWriterName } from '@sscsi/common';
 
 import { MountError } from '../errors';
 import type { DescriptorContext } from './descriptors';
-import { parseObjects, parsePathTranslation, toFileName } from './descriptors';
+import { parseObjects } from './descriptors';
 
 const ctx: DescriptorContext = { pathTranslation: '_', region: 'us-east-1', failoverRegion: undefined };
 const withFailover: DescriptorContext = { ...ctx, failoverRegion: 'us-west-2' };
@@ -399,20 +399,6 @@ describe('parseObjects: what upstream accepts is accepted, with a warning where 
   });
 });
 
-describe('parsePathTranslation', () => {
-  it.each([
-    [undefined, '_'],
-    ['', '_'],
-    ['False', ''],
-    ['FALSE', ''],
-    ['-', '-'],
-  ])('%j -> %j', (raw, want) => expect(parsePathTranslation(raw)).toBe(want));
-
-  it('rejects more than one character', () => {
-    expect(() => parsePathTranslation('__')).toThrow(/"False" or a single character/);
-  });
-});
-
 describe('property: random descriptors', () => {
   const segment = fc.oneof(
     fc.constantFrom('..', '.', '', '/', '//', 'a', 'db', '..data', 'x/../y', '\0', 'é', ' '),
@@ -479,22 +465,6 @@ describe('property: random descriptors', () => {
         },
       ),
       { numRuns: 2000 },
-    );
-  });
-
-  it('toFileName agrees with the property on single names', () => {
-    fc.assert(
-      fc.property(name, translation, (n, t) => {
-        try {
-          const file = toFileName(n, t, 'x');
-          expect(path.normalize(file)).toBe(file);
-          expect(path.isAbsolute(file)).toBe(false);
-          expect(file.split('/')).not.toContain('..');
-        } catch (err) {
-          expect(err).toBeInstanceOf(MountError);
-        }
-      }),
-      { numRuns: 3000 },
     );
   });
 });

@@ -4,12 +4,12 @@
 // not do what its author meant. Refuses only what is unsafe, including what upstream lets through:
 // a file outside the mount (traversal, also in jmesPath aliases), two objects writing one file, a
 // name the volume keeps for its own entries.
-import { isWriterName } from '@sscsi/common';
 import { parse as parseYaml } from 'yaml';
 
 import { invalidParameters } from '../errors';
 import { checkExpression } from '../jmespath';
 import { parseArn } from './arn';
+import { toFileName } from './file-names';
 
 export type ObjectType = 'secretsmanager' | 'ssmparameter';
 
@@ -89,21 +89,6 @@ const FIELD_BY_LOWER = new Map<string, Field>(FIELDS.map((f) => [f.toLowerCase()
 
 type Raw = Partial<Record<Field, unknown>>;
 
-const MAX_PATH = 4096;
-const MAX_ELEMENT = 255;
-
-/** `pathTranslation`: default `_`; `False` in any case turns it off; otherwise one character. */
-export function parsePathTranslation(raw: string | undefined): string {
-  if (raw === undefined || raw === '') return '_';
-  if (raw.toLowerCase() === 'false') return '';
-  if ([...raw].length !== 1) {
-    throw invalidParameters(
-      `pathTranslation must be "False" or a single character, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return raw;
-}
-
 /** Keys matched case-insensitively, as upstream's JSON decoding does; unknown keys dropped. */
 function normalise(value: unknown, where: string): Raw {
   if (value === null || value === '' || value === undefined) throw invalidParameters(`${where} is empty`);
@@ -133,60 +118,6 @@ function parseMode(value: string | undefined, where: string): number | undefined
     );
   }
   return parseInt(value, 8) & 0o777;
-}
-
-export interface FileNameOptions {
-  /** The name is an objectAlias: a leading `/` there is worth a warning. */
-  alias?: boolean;
-  warnings?: string[];
-}
-
-/**
- * Applies path translation and cleans the result the way upstream's provider ends up writing it
- * (leading `/` stripped with translation off, `a//./b` read as `a/b`), then checks that it can only
- * name a file inside the mount and none of the volume's own entries.
- */
-export function toFileName(
-  name: string,
-  translation: string,
-  where: string,
-  options: FileNameOptions = {},
-): string {
-  const translated = translation ? name.split('/').join(translation) : name;
-  const quoted = JSON.stringify(translated);
-  if (translated.includes('\0')) throw invalidParameters(`${where}: file name ${quoted} contains a NUL byte`);
-  const elements = translated.split('/');
-  if (elements.includes('..'))
-    throw invalidParameters(`${where}: file name ${quoted} contains "..": it would leave the mount`);
-  const fileName = elements.filter((e) => e !== '' && e !== '.').join('/');
-  if (fileName === '') throw invalidParameters(`${where}: file name ${quoted} names no file`);
-  if (fileName.length > MAX_PATH)
-    throw invalidParameters(`${where}: file name is longer than ${MAX_PATH} characters`);
-  for (const element of fileName.split('/')) {
-    if (element.length > MAX_ELEMENT)
-      throw invalidParameters(`${where}: file name ${quoted} has an element longer than ${MAX_ELEMENT}`);
-  }
-  const top = fileName.split('/')[0] as string;
-  if (isWriterName(top)) {
-    throw invalidParameters(
-      `${where}: file name ${JSON.stringify(fileName)} is a name the volume keeps for its own entries (..data, ..data_tmp, ..<time>.<random>)`,
-    );
-  }
-  const warn = (message: string) => options.warnings?.push(`${where}: ${message}`);
-  // With translation off, an object name's leading `/` is how SSM names look: stripping it is the
-  // documented behaviour. An alias names a file, so an absolute one is probably a mistake.
-  const onlyStripped = !translation && translated.replace(/^\/+/, '') === fileName;
-  if (onlyStripped && options.alias && translated !== fileName) {
-    warn(`${quoted} is an absolute path; it names ${JSON.stringify(fileName)} inside the mount`);
-  } else if (!onlyStripped && fileName !== translated) {
-    warn(`file name ${quoted} is written as ${JSON.stringify(fileName)}`);
-  }
-  if (top.startsWith('..')) {
-    warn(
-      `file name ${JSON.stringify(fileName)} starts with "..": upstream's driver refuses such names when it writes the files, so the class works only where the provider writes them; an objectAlias without the dots works everywhere`,
-    );
-  }
-  return fileName;
 }
 
 function objectTypeOf(

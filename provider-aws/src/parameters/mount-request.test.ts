@@ -1,3 +1,4 @@
+import { FakeCluster, SYNC_CONTROLLER_POD, syncRequestFor } from '../testing/fake-cluster';
 import { MountError } from '../errors';
 import { parseMountRequest } from './mount-request';
 
@@ -151,5 +152,80 @@ describe('parseMountRequest', () => {
     } catch (err) {
       expect((err as Error).message).not.toContain('a.b.c');
     }
+  });
+});
+
+describe("parseMountRequest: the sync controller's request for a SecretSync", () => {
+  const cluster = new FakeCluster();
+  const sa = { namespace: 'team-a', serviceAccount: 'reader' };
+
+  it('reads it as it is sent: the SecretSync namespace and ServiceAccount, a ServiceAccount request', () => {
+    const input = parseMountRequest(syncRequestFor(cluster, sa));
+    expect(input).toMatchObject({
+      requester: 'serviceaccount',
+      pod: { namespace: 'team-a', serviceAccount: 'reader', ...SYNC_CONTROLLER_POD },
+      targetPath: '/mnt/secrets-store',
+      defaultMode: 0o644,
+      secretProviderClass: undefined,
+      warnings: [],
+    });
+    expect(input.currentVersions.size).toBe(0);
+  });
+
+  it("reads a request with the kubelet's pod-bound token as a pod's, whatever else it says", () => {
+    const podToken = cluster.token({ ...sa, name: 'reader-1', uid: 'u1' }, { audience: 'sts.amazonaws.com' });
+    const input = parseMountRequest(
+      syncRequestFor(cluster, sa, { tokens: { 'sts.amazonaws.com': podToken } }),
+    );
+    expect(input.requester).toBe('pod');
+  });
+
+  it('is told apart by the token of the identity mode, not by another audience', () => {
+    const unbound = cluster.serviceAccountToken(sa, { audience: 'api' });
+    const podToken = cluster.token({ ...sa, name: 'reader-1', uid: 'u1' }, { audience: 'sts.amazonaws.com' });
+    const input = parseMountRequest(
+      syncRequestFor(cluster, sa, { tokens: { api: unbound, 'sts.amazonaws.com': podToken } }),
+    );
+    expect(input.requester).toBe('pod');
+  });
+
+  it('refuses Pod Identity before the token goes anywhere, and says to use IRSA', () => {
+    const req = syncRequestFor(cluster, sa, { usePodIdentity: true });
+    expect(() => parseMountRequest(req)).toThrow(
+      expect.objectContaining({
+        reason: 'InvalidParameters',
+        message: expect.stringMatching(
+          /^usePodIdentity: EKS Pod Identity gives credentials only for a token bound to a pod, .*ServiceAccount team-a\/reader .*use IRSA for SecretSyncs.*eks\.amazonaws\.com\/role-arn.*--token-request-audience.*tokenRequestAudience/,
+        ),
+      }),
+    );
+  });
+
+  it("takes Pod Identity for a pod's request as before", () => {
+    const podToken = cluster.token(
+      { ...sa, name: 'reader-1', uid: 'u1' },
+      { audience: 'pods.eks.amazonaws.com' },
+    );
+    const req = syncRequestFor(cluster, sa, {
+      usePodIdentity: true,
+      tokens: { 'pods.eks.amazonaws.com': podToken },
+    });
+    expect(parseMountRequest(req)).toMatchObject({ requester: 'pod', usePodIdentity: true });
+  });
+
+  it("names the sync controller's flag and chart value when the token for the audience is missing", () => {
+    const req = syncRequestFor(cluster, sa, { tokens: {} });
+    expect(() => parseMountRequest(req)).toThrow(
+      expect.objectContaining({
+        reason: 'MissingToken',
+        message: expect.stringMatching(
+          /audience "sts.amazonaws.com".*the sync controller needs --token-request-audience=sts.amazonaws.com \(its chart's value tokenRequestAudience\)/,
+        ),
+      }),
+    );
+    const other = syncRequestFor(cluster, sa, {
+      tokens: { api: cluster.serviceAccountToken(sa, { audience: 'api' }) },
+    });
+    expect(() => parseMountRequest(other)).toThrow(/--token-request-audience=sts.amazonaws.com/);
   });
 });

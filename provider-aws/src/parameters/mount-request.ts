@@ -1,14 +1,19 @@
-// A Mount request from the driver, parsed into typed values: the pod, its tokens, the regions, the
-// identity mode and the object descriptors. Everything here runs before any network call.
+// A Mount request, parsed into typed values: the pod, its tokens, who the request is for (a pod's
+// volume, from the CSI driver, or a SecretSync's ServiceAccount, from the sync controller), the
+// regions, the identity mode and the object descriptors. Everything here runs before any network
+// call.
 import { defaultFileModeOf, fileGroupOf, FileOwnershipError } from '@sscsi/common';
 import type { MountRequest__Output } from '@sscsi/proto';
 import path from 'node:path';
 
+import type { Requester } from '../credentials/requester';
+import { requesterOf } from '../credentials/requester';
 import { invalidParameters, MountError } from '../errors';
 import type { AssumeRoleTarget } from './assume-role';
 import { parseAssumeRole } from './assume-role';
 import type { ObjectDescriptor } from './descriptors';
-import { parseObjects, parsePathTranslation } from './descriptors';
+import { parseObjects } from './descriptors';
+import { parsePathTranslation } from './file-names';
 
 export const Attr = {
   podName: 'csi.storage.k8s.io/pod.name',
@@ -31,7 +36,16 @@ export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
 export type AddressType = 'ipv4' | 'ipv6' | 'auto';
 
 export interface MountInput {
+  /**
+   * The pod the request names. For the sync controller, name and uid are the controller's own pod;
+   * namespace and serviceAccount are the SecretSync's.
+   */
   pod: { namespace: string; name: string; serviceAccount: string; uid: string | undefined };
+  /**
+   * Who the request is for, told by the token of the identity mode (requester.ts): a pod's volume
+   * (the CSI driver) or a SecretSync's ServiceAccount (the sync controller).
+   */
+  requester: Requester;
   /** The SecretProviderClass's name, when the driver passes it (the pod's volumeAttributes). */
   secretProviderClass: string | undefined;
   targetPath: string;
@@ -42,7 +56,10 @@ export interface MountInput {
    * sets it from the pod's fsGroup too); undefined leaves them to root's group.
    */
   fileGroup: number | undefined;
-  /** The region from the class, or undefined to look it up (provider env, then node label). */
+  /**
+   * The region from the class, or undefined: then the provider's AWS_REGION, else (a pod's
+   * request only) its node's label.
+   */
   region: string | undefined;
   failoverRegion: string | undefined;
   pathTranslation: string;
@@ -52,7 +69,7 @@ export interface MountInput {
   assumeRole: AssumeRoleTarget | undefined;
   /** The raw `objects` text; parsed once the region is known (ARNs are checked against it). */
   objects: string | undefined;
-  /** Tokens by audience, as the kubelet minted them for this pod. */
+  /** Tokens by audience: the kubelet's for the pod, or the sync controller's for the ServiceAccount. */
   tokens: ReadonlyMap<string, string>;
   /** Versions of the files currently mounted, by file name. */
   currentVersions: ReadonlyMap<string, string>;
@@ -154,28 +171,54 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
   if (failoverRegion && failoverRegion === region) {
     throw invalidParameters(`failoverRegion must differ from region (both are ${region})`);
   }
+  // Parsed in the order of the fields below: of several faults, the first is reported.
+  const pathTranslation = parsePathTranslation(attributes[Attr.pathTranslation]);
+  const usePodIdentity = parseBool(attributes[Attr.usePodIdentity], 'usePodIdentity');
+  const preferredAddressType = parseAddressType(attributes[Attr.preferredAddressType], warnings);
+  const assumeRole = parseAssumeRole(attributes);
+  const tokens = parseTokens(attributes[Attr.serviceAccountTokens]);
+  const audience = usePodIdentity ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE;
   const input: MountInput = {
     pod: { namespace, name, serviceAccount, uid: attributes[Attr.podUid] || undefined },
+    requester: requesterOf(tokens.get(audience)),
     secretProviderClass: attributes[Attr.secretProviderClass] || undefined,
     targetPath: req.targetPath,
     defaultMode,
     fileGroup,
     region,
     failoverRegion,
-    pathTranslation: parsePathTranslation(attributes[Attr.pathTranslation]),
-    usePodIdentity: parseBool(attributes[Attr.usePodIdentity], 'usePodIdentity'),
-    preferredAddressType: parseAddressType(attributes[Attr.preferredAddressType], warnings),
-    assumeRole: parseAssumeRole(attributes),
+    pathTranslation,
+    usePodIdentity,
+    preferredAddressType,
+    assumeRole,
     objects: attributes[Attr.objects],
-    tokens: parseTokens(attributes[Attr.serviceAccountTokens]),
+    tokens,
     currentVersions: new Map(req.currentObjectVersion.map((v) => [v.id, v.version])),
     warnings,
   };
   // Everything is checked before any call: the objects (their ARNs' regions again once a region
-  // looked up is known) and the token the identity mode needs.
+  // looked up is known), the token the identity mode needs, and that the mode can take it.
   parseDescriptors(input, region, warnings);
-  tokenFor(input, input.usePodIdentity ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE);
+  tokenFor(input, audience);
+  if (usePodIdentity && input.requester === 'serviceaccount') throw podIdentityNeedsAPod(input);
   return input;
+}
+
+/**
+ * EKS Pod Identity serves pods only. EKS Auth (AssumeRoleForPodIdentity, which the node's agent
+ * calls) tags the session with the pod's name and uid from the token's `kubernetes.io` pod claim
+ * (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html: kubernetes-pod-name,
+ * kubernetes-pod-uid); the agent's local token check in development requires that claim
+ * (aws/eks-pod-identity-agent, branch cache-enhancements, internal/validation/claims_validation.go,
+ * validateKubernetesClaims: "missing claim: kubernetes.io/pod"; v0.1.37 leaves it to EKS Auth); and
+ * Flux found EKS refusing tokens bound to no pod (https://github.com/fluxcd/flux2/pull/5309). The sync controller's token is bound to no pod, so
+ * it is refused here, before the token goes anywhere, with what works instead.
+ */
+function podIdentityNeedsAPod(input: MountInput): MountError {
+  const sa = `${input.pod.namespace}/${input.pod.serviceAccount}`;
+  return invalidParameters(
+    `usePodIdentity: EKS Pod Identity gives credentials only for a token bound to a pod, and this request's token for ServiceAccount ${sa} is bound to none (a SecretSync's token from the sync controller): use IRSA for SecretSyncs, i.e. annotate ServiceAccount ${sa} with eks.amazonaws.com/role-arn, leave usePodIdentity unset in the SecretProviderClass, and give the sync controller the audience sts.amazonaws.com (--token-request-audience, chart value tokenRequestAudience)`,
+  );
 }
 
 /**
@@ -227,12 +270,15 @@ export function parseDescriptors(
   });
 }
 
-/** The pod's token for `audience`, or a MountError that says how to get one. */
+/**
+ * The request's token for `audience`, or a MountError that says how to get one. The request itself
+ * cannot say who forgot it (the driver's CSIDriver object or the sync controller): both are named.
+ */
 export function tokenFor(input: MountInput, audience: string): string {
   const token = input.tokens.get(audience);
   if (token) return token;
   throw new MountError(
     'MissingToken',
-    `no service account token for audience "${audience}" in the mount request: the CSIDriver object secrets-store.csi.k8s.io needs tokenRequests with audience "${audience}" (the driver chart's default tokenRequests has it)`,
+    `no service account token for audience "${audience}" in the mount request: the CSIDriver object secrets-store.csi.k8s.io needs tokenRequests with audience "${audience}" (the driver chart's default tokenRequests has it); for a SecretSync, the sync controller needs --token-request-audience=${audience} (its chart's value tokenRequestAudience)`,
   );
 }

@@ -1,0 +1,4 @@
+// What tests of every program share: the fake Kubernetes API and test loggers. Imported as
+// @sscsi/common/testing, which no program's build includes (see the workspaces' tsconfig.json).
+export * from './fake-kube';
+export * from './logger';

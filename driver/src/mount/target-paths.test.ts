@@ -1,0 +1,172 @@
+// The target path on its own: what it holds, a tmpfs mounted for a first publish and taken back,
+// and an unpublish's clean-up, over plain folders with a fake mounter (as the node server's tests).
+import { Status } from '@sscsi/common';
+import { capturingLogger } from '@sscsi/common/testing';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import type { DriverError } from '../errors';
+import { FakeMounter } from '../testing/fake-mounter';
+import { TargetPaths } from './target-paths';
+
+describe('TargetPaths', () => {
+  let root: string;
+  let target: string;
+  let mounter: FakeMounter;
+  let logs: string[];
+  let targets: TargetPaths;
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'target-paths-'));
+    target = path.join(root, 'pods', 'uid-1', 'volumes', 'kubernetes.io~csi', 'secrets', 'mount');
+    mounter = new FakeMounter();
+    const { logger, lines } = capturingLogger();
+    logs = lines;
+    targets = new TargetPaths(mounter, logger);
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (e: unknown) => e as DriverError,
+    );
+
+  describe('state', () => {
+    it('tells a first publish, an empty mount and a filled one apart', async () => {
+      expect(await targets.state(target)).toBe('unmounted');
+      fs.mkdirSync(target, { recursive: true });
+      mounter.stack(target);
+      expect(await targets.state(target)).toBe('empty');
+      fs.writeFileSync(path.join(target, 'MyDBSecret'), 'x');
+      expect(await targets.state(target)).toBe('filled');
+    });
+
+    it('counts a name whose ..data link is gone as no file', async () => {
+      fs.mkdirSync(path.join(target, '..2024_01_01_00_00_00.123'), { recursive: true });
+      fs.symlinkSync('..data/MyDBSecret', path.join(target, 'MyDBSecret'));
+      mounter.stack(target);
+      expect(await targets.state(target)).toBe('empty');
+    });
+
+    it('fails with FailedToEnsureMountPoint when the mount table or the volume cannot be read', async () => {
+      mounter.failNext = { call: 'isMountPoint', error: new Error('EACCES: /proc/self/mountinfo') };
+      expect(await failure(targets.state(target))).toMatchObject({
+        reason: 'FailedToEnsureMountPoint',
+        code: Status.INTERNAL,
+        message: `cannot tell whether ${target} is mounted: EACCES: /proc/self/mountinfo`,
+      });
+      mounter.stack(target); // mounted, but the folder is not there to read
+      expect(await failure(targets.state(target))).toMatchObject({
+        reason: 'FailedToEnsureMountPoint',
+        message: expect.stringContaining(`cannot read the mounted volume ${target}: ENOENT`),
+      });
+    });
+  });
+
+  describe('mountTmpfs', () => {
+    it('makes the folder, mounts a tmpfs for the group, and takes both back', async () => {
+      const unmount = await targets.mountTmpfs(target, 2000);
+      expect(mounter.mounted.has(target)).toBe(true);
+      expect(mounter.owners.get(target)).toEqual({ gid: 2000 });
+      expect(fs.statSync(target).mode & 0o777).toBe(0o750);
+      await unmount();
+      expect(mounter.mounted.size).toBe(0);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('leaves a folder it did not make', async () => {
+      fs.mkdirSync(target, { recursive: true });
+      const unmount = await targets.mountTmpfs(target, undefined);
+      expect(mounter.owners.get(target)).toBeUndefined();
+      await unmount();
+      expect(mounter.mounted.size).toBe(0);
+      expect(fs.existsSync(target)).toBe(true);
+    });
+
+    it('fails with FailedToMount and removes the folder it made', async () => {
+      mounter.failNext = { call: 'mountTmpfs', error: new Error('EPERM: operation not permitted') };
+      expect(await failure(targets.mountTmpfs(target, undefined))).toMatchObject({
+        reason: 'FailedToMount',
+        message: `failed to mount tmpfs at ${target}: EPERM: operation not permitted`,
+      });
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('logs an unmount that fails while taking a failed publish back, and does not throw', async () => {
+      const unmount = await targets.mountTmpfs(target, undefined);
+      mounter.failNext = { call: 'unmount', error: new Error('EBUSY: target is busy') };
+      await expect(unmount()).resolves.toBeUndefined();
+      const logged = logs.map((l) => JSON.parse(l) as { msg: string; err: string });
+      expect(logged).toEqual([
+        expect.objectContaining({
+          msg: 'failed to unmount after a failed publish',
+          err: 'EBUSY: target is busy',
+        }),
+      ]);
+      // The mount stays: a later publish finds it empty and fills it.
+      expect(mounter.mounted.has(target)).toBe(true);
+    });
+  });
+
+  describe('cleanUp', () => {
+    it('unmounts every stacked mount, removes the files and the folder', async () => {
+      fs.mkdirSync(path.join(target, 'nested'), { recursive: true });
+      fs.writeFileSync(path.join(target, 'nested', 'file'), 'x');
+      mounter.stack(target, 3);
+      await targets.cleanUp(target);
+      expect(mounter.mounted.size).toBe(0);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('is done when there is nothing: unpublish is idempotent', async () => {
+      await expect(targets.cleanUp(target)).resolves.toBeUndefined();
+      await expect(targets.cleanUp(target)).resolves.toBeUndefined();
+    });
+
+    it('never follows a symlink out of the target path', async () => {
+      const outside = path.join(root, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'keep'), 'precious');
+      fs.mkdirSync(target, { recursive: true });
+      fs.symlinkSync(outside, path.join(target, 'link'));
+      await targets.cleanUp(target);
+      expect(fs.readFileSync(path.join(outside, 'keep'), 'utf8')).toBe('precious');
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('removes a target that is itself a symlink, not what it points to', async () => {
+      const outside = path.join(root, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'keep'), 'precious');
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.symlinkSync(outside, target);
+      await targets.cleanUp(target);
+      expect(fs.existsSync(target)).toBe(false);
+      expect(fs.readFileSync(path.join(outside, 'keep'), 'utf8')).toBe('precious');
+    });
+
+    it('fails with FailedToUnmount, keeping the folder, when an unmount fails', async () => {
+      fs.mkdirSync(target, { recursive: true });
+      mounter.stack(target);
+      mounter.failNext = { call: 'unmount', error: new Error('EBUSY: target is busy') };
+      expect(await failure(targets.cleanUp(target))).toMatchObject({
+        reason: 'FailedToUnmount',
+        message: `failed to clean up ${target}: EBUSY: target is busy`,
+      });
+      expect(fs.existsSync(target)).toBe(true);
+      // The kubelet retries; the next attempt finishes the job.
+      await targets.cleanUp(target);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('stops unmounting after 8 stacked mounts rather than loop on a mount that does not go', async () => {
+      fs.mkdirSync(target, { recursive: true });
+      mounter.stack(target, 20);
+      // On a node the folder, still a mount point, cannot be removed (EBUSY): the kubelet retries.
+      await targets.cleanUp(target).catch(() => undefined);
+      expect(mounter.depth(target)).toBe(12);
+    });
+  });
+});

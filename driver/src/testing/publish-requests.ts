@@ -1,0 +1,39 @@
+// For unit tests: the kubelet's NodePublishVolume for pod default/sample-app, whose volume uses the
+// class my-db-secret (provider aws, one object MyDBSecret), and that class.
+import type { SecretProviderClass } from '@sscsi/common';
+import type { NodePublishVolumeRequest } from '@sscsi/proto';
+
+import { Attr } from '../csi/publish-request';
+
+export const MY_DB_CLASS: SecretProviderClass = {
+  metadata: { name: 'my-db-secret', namespace: 'default' },
+  spec: { provider: 'aws', parameters: { objects: '- objectName: MyDBSecret' } },
+};
+
+export function publishRequest(
+  targetPath: string,
+  overrides: Partial<NodePublishVolumeRequest> = {},
+): NodePublishVolumeRequest {
+  return {
+    volumeId: 'vol-1',
+    publishContext: {},
+    stagingTargetPath: '',
+    targetPath,
+    volumeCapability: {
+      mount: { fsType: '', mountFlags: [], volumeMountGroup: '' },
+      accessMode: null,
+      accessType: 'mount',
+    },
+    readonly: true,
+    secrets: {},
+    volumeContext: {
+      [Attr.secretProviderClass]: 'my-db-secret',
+      [Attr.podName]: 'sample-app',
+      [Attr.podNamespace]: 'default',
+      [Attr.podUid]: 'uid-1',
+      [Attr.serviceAccountTokens]: '{"sts.amazonaws.com":{"token":"tok"}}',
+      region: 'from-pod',
+    },
+    ...overrides,
+  };
+}

@@ -1,0 +1,455 @@
+// The article's walkthrough, step by step, against the demo system: the same commands and manifests
+// (the AWS CLI's work done with the AWS SDK, since there is no CLI here), each step checking that
+// it shows what the article shows. `make demo` prints it; the end-to-end suite runs the same steps.
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import type { KubeClient, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
+import { isNotFound, Resources, resourcePath } from '@sscsi/common';
+import type { DemoSystem } from '@sscsi/e2e';
+import { awsAdmin, DEMO_REGION, eventually, kubectlAsync, mounts } from '@sscsi/e2e';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { ArticlePolicy } from './article';
+import {
+  ACCOUNT,
+  applyCommand,
+  articleTrustPolicy,
+  classManifest,
+  createArticleOidcProvider,
+  createArticleRole,
+  DB_SECRET_VALUE,
+  deleteArticleAws,
+  LAB_ISSUER,
+  MANIFESTS,
+  PARAMETER_STORE_POLICY,
+  PARAMETER_STORE_ROLE,
+  PARAMETER_STORE_SERVICE_ACCOUNT,
+  podManifest,
+  ROTATED_PASSWORD,
+  SECRETS_MANAGER_POLICY,
+  SECRETS_MANAGER_ROLE,
+  SECRETS_MANAGER_SERVICE_ACCOUNT,
+  serviceAccountManifest,
+  TRUST_POLICY_FILE,
+  trustPolicyValues,
+} from './article';
+import { envsubstCommand, examplePath } from './examples';
+import type { Reporter, Step } from './steps';
+import { expectThat, silentReporter } from './steps';
+
+export class Walkthrough {
+  private awsClients?: ReturnType<typeof awsAdmin>;
+  private readonly ns = 'default';
+
+  constructor(
+    private readonly sys: DemoSystem,
+    private readonly out: Reporter,
+  ) {}
+
+  /** The step titles, without a system to run them on (to name the tests). */
+  static titles(): string[] {
+    return new Walkthrough(undefined as unknown as DemoSystem, silentReporter).steps.map((s) => s.title);
+  }
+
+  private get aws(): ReturnType<typeof awsAdmin> {
+    this.awsClients ??= awsAdmin(this.sys.lab, DEMO_REGION);
+    return this.awsClients;
+  }
+
+  private get kube(): KubeClient {
+    return this.sys.kube;
+  }
+
+  close(): void {
+    this.awsClients?.destroy();
+  }
+
+  private async kubectl(args: string[], input?: string): Promise<string> {
+    this.out.command(`kubectl ${args.join(' ')}`);
+    const text = await kubectlAsync(this.sys.lab, args, input);
+    this.out.output(text.trimEnd());
+    return text;
+  }
+
+  /** Applies a manifest of examples/ (`file`), as filled and adapted for the lab (`manifest`). */
+  private async apply(manifest: string, file: string): Promise<string> {
+    this.out.note(`${examplePath(file)}, as applied:\n${manifest.trimEnd()}`);
+    this.out.command(applyCommand(file));
+    const text = await kubectlAsync(this.sys.lab, ['apply', '-f', '-'], manifest);
+    this.out.output(text.trimEnd());
+    return text;
+  }
+
+  private get targetPath(): string {
+    const status = this.lastStatus;
+    return status?.status?.targetPath ?? '';
+  }
+
+  private lastStatus?: SecretProviderClassPodStatus;
+
+  private async getOrUndefined<T>(p: string): Promise<T | undefined> {
+    try {
+      return await this.kube.get<T>(p);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async waitMounted(): Promise<SecretProviderClassPodStatus> {
+    const name = `sample-app-${this.ns}-my-db-secret`;
+    const pod = await this.kube.get<{ metadata: { uid: string } }>(
+      resourcePath(Resources.pods, this.ns, 'sample-app'),
+    );
+    const status = await eventually(
+      `SecretProviderClassPodStatus ${name} mounted for the new pod`,
+      async () => {
+        const s = await this.getOrUndefined<SecretProviderClassPodStatus>(
+          resourcePath(Resources.secretProviderClassPodStatuses, this.ns, name),
+        );
+        return s?.status?.mounted && s.metadata.ownerReferences?.[0]?.uid === pod.metadata.uid
+          ? s
+          : undefined;
+      },
+      60_000,
+    );
+    this.lastStatus = status;
+    return status;
+  }
+
+  private async recreatePod(file: string): Promise<void> {
+    await this.kubectl(['delete', 'pod', 'sample-app', '--ignore-not-found', '--wait=true']);
+    await this.apply(podManifest(file, this.sys.nodeName), file);
+    await this.waitMounted();
+  }
+
+  /**
+   * examples/terraform as IAM API calls (the AWS CLI's commands, as examples/README.md gives them),
+   * with examples/iam's documents filled the documented way.
+   */
+  private async createRole(role: string, serviceAccount: string, policy: ArticlePolicy): Promise<void> {
+    this.out.command(`${envsubstCommand(policy.file, policy.values)} > policy.json`);
+    this.out.output(policy.json.trimEnd());
+    this.out.command(
+      `aws iam create-policy --policy-name ${policy.name} --policy-document file://policy.json`,
+    );
+    this.out.command(`${envsubstCommand(TRUST_POLICY_FILE, trustPolicyValues(serviceAccount))} > trust.json`);
+    this.out.output(articleTrustPolicy(serviceAccount).trimEnd());
+    this.out.command(
+      `aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json`,
+    );
+    this.out.command(
+      `aws iam attach-role-policy --role-name ${role} --policy-arn arn:aws:iam::${ACCOUNT}:policy/${policy.name}`,
+    );
+    await createArticleRole(this.aws, role, serviceAccount, policy);
+  }
+
+  private readMounted(name: string): string {
+    return fs.readFileSync(path.join(this.targetPath, name), 'utf8');
+  }
+
+  private async secret(): Promise<Secret | undefined> {
+    return this.getOrUndefined<Secret>(resourcePath(Resources.secrets, this.ns, 'my-db-secret'));
+  }
+
+  /** Removes what an interrupted earlier run may have left, so the walkthrough starts clean. */
+  private async cleanSlate(): Promise<void> {
+    await kubectlAsync(this.sys.lab, ['delete', 'pod', 'sample-app', '--ignore-not-found', '--wait=true']);
+    await kubectlAsync(this.sys.lab, ['delete', 'secretproviderclass', 'my-db-secret', '--ignore-not-found']);
+    await kubectlAsync(this.sys.lab, [
+      'delete',
+      'serviceaccount',
+      SECRETS_MANAGER_SERVICE_ACCOUNT,
+      PARAMETER_STORE_SERVICE_ACCOUNT,
+      '--ignore-not-found',
+    ]);
+    await kubectlAsync(this.sys.lab, ['delete', 'secret', 'my-db-secret', '--ignore-not-found']);
+    await deleteArticleAws(this.aws);
+  }
+
+  readonly steps: Step[] = [
+    {
+      title: 'The driver and the AWS provider run with the flags their charts give them',
+      run: async () => {
+        await this.cleanSlate();
+        this.out.note(`secrets-store-csi-driver ${this.sys.driverArgs.join(' ')}`);
+        this.out.note(`secrets-store-csi-driver-provider-aws ${this.sys.providerArgs.join(' ')}`);
+        await this.kubectl(['get', 'csidriver', 'secrets-store.csi.k8s.io']);
+        expectThat(
+          this.sys.driverArgs.includes('--enable-secret-rotation=true'),
+          'the driver runs without rotation',
+        );
+      },
+    },
+    {
+      title: 'Create the Secrets Manager secret MyDBSecret',
+      run: async () => {
+        this.out.command(
+          `aws secretsmanager create-secret --name MyDBSecret --secret-string '${DB_SECRET_VALUE}'`,
+        );
+        const created = await this.aws.secretsManager.send(
+          new CreateSecretCommand({ Name: 'MyDBSecret', SecretString: DB_SECRET_VALUE }),
+        );
+        this.out.output(
+          JSON.stringify({ ARN: created.ARN, Name: created.Name, VersionId: created.VersionId }, null, 2),
+        );
+        expectThat(
+          created.ARN?.startsWith(`arn:aws:secretsmanager:${DEMO_REGION}:${ACCOUNT}:secret:MyDBSecret-`) ===
+            true,
+          'unexpected ARN',
+        );
+      },
+    },
+    {
+      title: 'An IAM role allowed to read only MyDBSecret, and the ServiceAccount that uses it (IRSA)',
+      run: async () => {
+        this.out.note(
+          "the cluster's service-account issuer as an IAM OIDC provider (eksctl utils associate-iam-oidc-provider):",
+        );
+        this.out.command(
+          `aws iam create-open-id-connect-provider --url ${LAB_ISSUER} --client-id-list sts.amazonaws.com`,
+        );
+        this.out.output(await createArticleOidcProvider(this.aws));
+        await this.createRole(SECRETS_MANAGER_ROLE, SECRETS_MANAGER_SERVICE_ACCOUNT, SECRETS_MANAGER_POLICY);
+        const file = MANIFESTS.secretsManager.serviceAccount;
+        const out = await this.apply(serviceAccountManifest(file), file);
+        expectThat(
+          /serviceaccount\/sample-app-secrets-manager (created|configured)/.test(out),
+          'the ServiceAccount was not created',
+        );
+      },
+    },
+    {
+      title: 'SecretProviderClass my-db-secret and the pod sample-app',
+      run: async () => {
+        const spcFile = MANIFESTS.secretsManager.secretProviderClass;
+        const spc = await this.apply(classManifest(spcFile), spcFile);
+        expectThat(
+          /secretproviderclass.secrets-store.csi.x-k8s.io\/my-db-secret (created|configured)/.test(spc),
+          'no SecretProviderClass',
+        );
+        const podFile = MANIFESTS.secretsManager.pod;
+        await this.apply(podManifest(podFile, this.sys.nodeName), podFile);
+        await this.waitMounted();
+      },
+    },
+    {
+      title: 'kubectl describe secretproviderclasspodstatus sample-app-default-my-db-secret',
+      run: async () => {
+        const out = await this.kubectl([
+          'describe',
+          'secretproviderclasspodstatus',
+          'sample-app-default-my-db-secret',
+        ]);
+        expectThat(/Mounted:\s+true/.test(out), 'the status does not say Mounted: true');
+        expectThat(
+          /Id:\s+MyDBSecret/.test(out) && /Version:\s+[0-9a-f-]{36}/.test(out),
+          'the status lacks the object MyDBSecret and its version',
+        );
+        expectThat(
+          /Pod Name:\s+sample-app/.test(out) && /Secret Provider Class Name:\s+my-db-secret/.test(out),
+          'pod or class missing',
+        );
+      },
+    },
+    {
+      title: 'The secret in the pod: cat /mnt/secrets-store/MyDBSecret',
+      run: async () => {
+        this.out.note(
+          `(the stand-in node runs no containers: the pod's volume is read on the node, at ${this.targetPath})`,
+        );
+        this.out.command('cat /mnt/secrets-store/MyDBSecret; echo');
+        const value = this.readMounted('MyDBSecret');
+        this.out.output(value);
+        expectThat(value === DB_SECRET_VALUE, 'the mounted file does not hold the secret');
+      },
+    },
+    {
+      title: "The volume is a tmpfs: the secret never touches the node's disk",
+      run: async () => {
+        const mount = mounts().find((m) => m.mountPoint === this.targetPath);
+        this.out.command(`grep ' ${this.targetPath} ' /proc/self/mountinfo`);
+        this.out.output(mount ? `${mount.mountPoint} type ${mount.fsType}` : '(not mounted)');
+        expectThat(mount?.fsType === 'tmpfs', 'the volume is not a tmpfs');
+      },
+    },
+    {
+      title: 'Parameter Store: /sample-app/db/username (String) and /sample-app/db/password (SecureString)',
+      run: async () => {
+        this.out.command(
+          'aws ssm put-parameter --name "/sample-app/db/username" --value "mamezou-tech" --type String',
+        );
+        const u = await this.aws.ssm.send(
+          new PutParameterCommand({ Name: '/sample-app/db/username', Value: 'mamezou-tech', Type: 'String' }),
+        );
+        this.out.output(JSON.stringify({ Version: u.Version, Tier: u.Tier }));
+        this.out.command(
+          'aws ssm put-parameter --name "/sample-app/db/password" --value "my-super-secret-password" --type SecureString',
+        );
+        const p = await this.aws.ssm.send(
+          new PutParameterCommand({
+            Name: '/sample-app/db/password',
+            Value: 'my-super-secret-password',
+            Type: 'SecureString',
+          }),
+        );
+        this.out.output(JSON.stringify({ Version: p.Version, Tier: p.Tier }));
+        await this.createRole(PARAMETER_STORE_ROLE, PARAMETER_STORE_SERVICE_ACCOUNT, PARAMETER_STORE_POLICY);
+        const file = MANIFESTS.parameterStore.serviceAccount;
+        await this.apply(serviceAccountManifest(file), file);
+      },
+    },
+    {
+      title: 'The class now names the parameters; the pod uses sample-app-parameter-store',
+      run: async () => {
+        const spcFile = MANIFESTS.parameterStore.secretProviderClass;
+        await this.apply(classManifest(spcFile), spcFile);
+        await this.recreatePod(MANIFESTS.parameterStore.pod);
+        this.out.command('ls -l /mnt/secrets-store/');
+        const names = fs
+          .readdirSync(this.targetPath)
+          .filter((n) => !n.startsWith('..'))
+          .sort();
+        for (const name of names) {
+          const stat = fs.statSync(path.join(this.targetPath, name));
+          this.out.output(
+            `-${(stat.mode & 0o777).toString(8).replace(/./g, (d) => ['---', '--x', '-w-', '-wx', 'r--', 'r-x', 'rw-', 'rwx'][Number(d)] ?? '')} ${String(stat.size).padStart(4)} ${name}`,
+          );
+        }
+        expectThat(
+          names.join(',') === '_sample-app_db_password,_sample-app_db_username',
+          `unexpected files: ${names.join(', ')}`,
+        );
+        for (const name of ['_sample-app_db_username', '_sample-app_db_password']) {
+          this.out.command(`cat /mnt/secrets-store/${name}; echo`);
+          this.out.output(this.readMounted(name));
+        }
+        expectThat(this.readMounted('_sample-app_db_username') === 'mamezou-tech', 'wrong username');
+        expectThat(
+          this.readMounted('_sample-app_db_password') === 'my-super-secret-password',
+          'wrong password',
+        );
+      },
+    },
+    {
+      title: 'secretObjects: the mounted parameters synced into the Secret my-db-secret',
+      run: async () => {
+        const spcFile = MANIFESTS.syncSecret.secretProviderClass;
+        await this.apply(classManifest(spcFile), spcFile);
+        await this.recreatePod(MANIFESTS.syncSecret.pod);
+        await eventually('the synced Secret my-db-secret', () => this.secret(), 30_000);
+        const out = await this.kubectl(['describe', 'secret', 'my-db-secret']);
+        expectThat(
+          /Labels:\s+secrets-store.csi.k8s.io\/managed=true/.test(out),
+          'the Secret lacks the managed label',
+        );
+        expectThat(
+          /password:\s+24 bytes/.test(out) && /username:\s+12 bytes/.test(out),
+          'the Secret lacks username or password',
+        );
+        const secret = await this.secret();
+        this.out.note('what the pod reads in /k8s-secret (the Secret volume):');
+        for (const key of ['username', 'password']) {
+          this.out.command(`cat /k8s-secret/${key}; echo`);
+          this.out.output(Buffer.from(secret?.data?.[key] ?? '', 'base64').toString('utf8'));
+        }
+        expectThat(
+          Buffer.from(secret?.data?.password ?? '', 'base64').toString() === 'my-super-secret-password',
+          'wrong password in the Secret',
+        );
+      },
+    },
+    {
+      title: 'Rotation: the password changes in Parameter Store, then in the file and in the Secret',
+      run: async () => {
+        this.out.command(
+          `aws ssm put-parameter --name "/sample-app/db/password" --value "${ROTATED_PASSWORD}" --type SecureString --overwrite`,
+        );
+        await this.aws.ssm.send(
+          new PutParameterCommand({
+            Name: '/sample-app/db/password',
+            Value: ROTATED_PASSWORD,
+            Type: 'SecureString',
+            Overwrite: true,
+          }),
+        );
+        const started = Date.now();
+        await eventually(
+          'the rotated password in the file and in the Secret',
+          async () => {
+            const secret = await this.secret();
+            const inSecret = Buffer.from(secret?.data?.password ?? '', 'base64').toString();
+            return this.readMounted('_sample-app_db_password') === ROTATED_PASSWORD &&
+              inSecret === ROTATED_PASSWORD
+              ? true
+              : undefined;
+          },
+          60_000,
+        );
+        this.out.note(
+          `rotated in ${((Date.now() - started) / 1000).toFixed(1)} s (rotation poll interval 5s)`,
+        );
+        this.out.command('cat /mnt/secrets-store/_sample-app_db_password; echo');
+        this.out.output(this.readMounted('_sample-app_db_password'));
+        await this.kubectl([
+          'get',
+          'events',
+          '--field-selector',
+          'involvedObject.name=sample-app',
+          '-o',
+          'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message',
+        ]);
+      },
+    },
+    {
+      title: 'Deleting the pod takes its volume, its status and the synced Secret with it',
+      run: async () => {
+        const target = this.targetPath;
+        await this.kubectl(['delete', 'pod', 'sample-app', '--wait=true']);
+        await eventually(
+          'the mount to go',
+          () => (mounts().some((m) => m.mountPoint === target) ? undefined : true),
+          30_000,
+        );
+        await eventually(
+          'the garbage collector to delete the status and the Secret',
+          async () => {
+            const status = await this.getOrUndefined(
+              resourcePath(
+                Resources.secretProviderClassPodStatuses,
+                this.ns,
+                'sample-app-default-my-db-secret',
+              ),
+            );
+            return !status && !(await this.secret()) ? true : undefined;
+          },
+          60_000,
+        );
+        const out = await kubectlAsync(this.sys.lab, ['get', 'secret', 'my-db-secret', '--ignore-not-found']);
+        this.out.command('kubectl get secret my-db-secret');
+        this.out.output(out.trim() || 'No resources found (the garbage collector deleted it with the pod)');
+        expectThat(out.trim() === '', 'the Secret is still there');
+      },
+    },
+    {
+      title: 'Clean up: nothing is left behind',
+      run: async () => {
+        await this.kubectl(['delete', 'secretproviderclass', 'my-db-secret']);
+        await this.kubectl([
+          'delete',
+          'serviceaccount',
+          SECRETS_MANAGER_SERVICE_ACCOUNT,
+          PARAMETER_STORE_SERVICE_ACCOUNT,
+        ]);
+        this.out.command(
+          'aws secretsmanager delete-secret --secret-id MyDBSecret; aws ssm delete-parameter ...; aws iam detach-role-policy ...; aws iam delete-role ...; aws iam delete-policy ...',
+        );
+        await deleteArticleAws(this.aws);
+        const left = mounts().filter((m) => m.mountPoint.startsWith(this.sys.kubeletRoot));
+        this.out.output(`mounts left under the node's kubelet folder: ${left.length}`);
+        expectThat(left.length === 0, `mounts left: ${left.map((m) => m.mountPoint).join(', ')}`);
+      },
+    },
+  ];
+}

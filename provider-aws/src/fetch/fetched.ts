@@ -1,0 +1,26 @@
+// What the fetch stage hands to the layout stage: values as AWS gave them, each with its version
+// and the object it answers. Types only, imported by both stages.
+import type { ObjectDescriptor } from '../parameters/descriptors';
+
+/** One value read from AWS, with the version it is. */
+export interface FetchedValue {
+  value: Buffer;
+  version: string;
+}
+
+/** One parameter under a path: its name relative to the path, its value and version. */
+export interface ParameterTreeEntry {
+  name: string;
+  value: Buffer;
+  version: string;
+}
+
+/** One object of a mount, fetched. */
+export interface FetchedObject {
+  descriptor: ObjectDescriptor;
+  value: Buffer;
+  version: string;
+  region: string;
+  /** The parameters under the path, for an object with parametersUnderPath. */
+  entries?: ParameterTreeEntry[];
+}

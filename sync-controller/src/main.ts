@@ -1,0 +1,103 @@
+#!/usr/bin/env -S node --max-semi-space-size=1 --lite-mode
+// secrets-store-sync-controller: wiring only. Parses the flags, builds the API clients, starts the
+// controller (sync-controller.ts), serves the probes and the metrics, stops gracefully on SIGTERM.
+import {
+  createLogger,
+  createRegistry,
+  flagUsage,
+  KubeClient,
+  kubeConnection,
+  kubeRequestCounter,
+  onShutdown,
+  runProgram,
+  serveMetrics,
+} from '@sscsi/common';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+
+import { FLAGS, parseConfig } from './config';
+import { serveProbes } from './server/probes';
+import { startSyncController } from './sync-controller';
+import { CONTROLLER_VERSION, versionLine } from './version';
+
+const PROGRAM = 'secrets-store-sync-controller';
+const NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function serviceAccountNamespace(): string | undefined {
+  try {
+    return fs.readFileSync(NAMESPACE_FILE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const command = parseConfig(process.argv.slice(2), {
+    env: process.env,
+    serviceAccountNamespace,
+    random: () => crypto.randomUUID(),
+    hostname: () => os.hostname(),
+  });
+  if (command.kind === 'version') {
+    process.stdout.write(`${versionLine()}\n`);
+    return;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(`${flagUsage(PROGRAM, FLAGS)}\n`);
+    return;
+  }
+  const { config } = command;
+  const logger = createLogger({ name: PROGRAM, json: config.logJson, verbosity: config.verbosity });
+  if (config.errorsOnly) logger.level = 'error';
+  for (const warning of command.warnings) logger.warn(warning);
+
+  const connection = kubeConnection(config.kubeconfig, config.inCluster);
+  const registry = createRegistry();
+  const userAgent = `${PROGRAM}/${CONTROLLER_VERSION}`;
+  // No client-side throttling, as upstream's manager (QPS -1): the API server's own fairness applies.
+  const kube = new KubeClient(connection, { userAgent, qps: 0, onRequest: kubeRequestCounter(registry) });
+  const leaseKube = new KubeClient(connection, { userAgent, qps: 0 });
+
+  logger.info(
+    {
+      version: CONTROLLER_VERSION,
+      providerVolume: config.providerVolume,
+      audiences: config.tokenAudiences.length,
+      rotationPollIntervalMs: config.rotationPollIntervalMs,
+      maxConcurrentReconciles: config.maxConcurrentReconciles,
+      leaderElection: config.leaderElection
+        ? { namespace: config.leaderElection.namespace, identity: config.leaderElection.identity }
+        : false,
+    },
+    'starting manager',
+  );
+  const controller = startSyncController({
+    config,
+    kube,
+    leaseKube,
+    logger,
+    registry,
+    onLeaseLost: () => {
+      logger.error('leader election lost; exiting so that the kubelet restarts this replica');
+      process.exit(1);
+    },
+  });
+  const probes = config.healthProbeAddress
+    ? await serveProbes(config.healthProbeAddress, controller.ready)
+    : undefined;
+  const metricsServer = config.metricsAddress
+    ? await serveMetrics(registry, config.metricsAddress)
+    : undefined;
+  logger.info({ probes: probes?.address, metrics: metricsServer?.address }, 'serving');
+
+  onShutdown(logger, async () => {
+    await controller.stop();
+    await probes?.close();
+    await metricsServer?.close();
+    kube.close();
+    leaseKube.close();
+  });
+}
+
+runProgram(PROGRAM, main);

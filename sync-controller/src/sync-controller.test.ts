@@ -1,0 +1,188 @@
+// The whole controller as main.ts wires it, over the fake API server and a real provider on a Unix
+// socket in --provider-volume: a SecretSync becomes a Secret; two replicas take turns leading
+// without writing a Secret twice.
+import * as grpc from '@grpc/grpc-js';
+import type { Secret } from '@sscsi/common';
+import { drainServer, listenOnSocket } from '@sscsi/common';
+import { capturingLogger, FakeKube } from '@sscsi/common/testing';
+import type { CSIDriverProviderHandlers, MountRequest__Output } from '@sscsi/proto';
+import { loadProvider } from '@sscsi/proto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+
+import type { SecretSync } from './api/secret-sync';
+import type { SyncControllerConfig } from './config';
+import type { Lease } from './leader/leader-election';
+import { LEASE_NAME } from './leader/leader-election';
+import type { RunningSyncController } from './sync-controller';
+import { startSyncController } from './sync-controller';
+import { secretProviderClass, secretSync } from './testing/objects';
+
+const NS = 'test-v1alpha1';
+const SYSTEM = 'secrets-store-sync-controller-system';
+
+async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** upstream's e2e provider, as far as SSC uses it: `foo` → `secret`, authority `localhost` only. */
+class E2eProvider {
+  readonly requests: Array<{ authority: string; request: MountRequest__Output }> = [];
+  private server?: grpc.Server;
+
+  constructor(readonly socketPath: string) {}
+
+  async start(): Promise<void> {
+    const server = new grpc.Server();
+    const handlers: CSIDriverProviderHandlers = {
+      Version: (_call, callback) =>
+        callback(null, { version: 'v1alpha1', runtimeName: 'e2e', runtimeVersion: '1' }),
+      Mount: (call, callback) => {
+        this.requests.push({ authority: call.getHost(), request: call.request });
+        if (call.getHost() !== 'localhost')
+          return callback({
+            code: grpc.status.INVALID_ARGUMENT,
+            details: 'want authority localhost',
+          } as grpc.ServiceError);
+        callback(null, {
+          objectVersion: [{ id: 'secret/foo', version: 'v1' }],
+          files: [{ path: 'foo', mode: 0o644, contents: Buffer.from('secret') }],
+        });
+      },
+    };
+    server.addService(loadProvider().v1alpha1.CSIDriverProvider.service, handlers);
+    await listenOnSocket(server, this.socketPath);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) await drainServer(this.server, this.socketPath, 0);
+  }
+}
+
+function config(dir: string, identity?: string): SyncControllerConfig {
+  return {
+    providerVolume: dir,
+    tokenAudiences: [],
+    healthProbeAddress: undefined,
+    metricsAddress: undefined,
+    leaderElection: identity
+      ? { namespace: SYSTEM, identity, leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 100 }
+      : undefined,
+    rotationPollIntervalMs: 0,
+    maxCallRecvMsgSize: 4194304,
+    providerTimeoutMs: 10_000,
+    maxConcurrentReconciles: 4,
+    kubeconfig: undefined,
+    logJson: true,
+    verbosity: 0,
+    errorsOnly: false,
+    pod: { name: 'secrets-store-sync-controller-manager-abc', uid: 'pod-uid-1' },
+    inCluster: { host: undefined, port: undefined },
+  };
+}
+
+describe('the sync controller, wired', () => {
+  let dir: string;
+  let provider: E2eProvider;
+  const running: RunningSyncController[] = [];
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssc-'));
+    provider = new E2eProvider(path.join(dir, 'e2e-provider.sock'));
+    await provider.start();
+  });
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((r) => r.stop()));
+    await provider.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function start(kube: FakeKube, identity?: string) {
+    const registry = new Registry();
+    const { logger, lines } = capturingLogger();
+    let lost = 0;
+    const controller = startSyncController({
+      config: config(dir, identity),
+      kube,
+      leaseKube: kube,
+      logger,
+      registry,
+      onLeaseLost: () => lost++,
+    });
+    running.push(controller);
+    return { controller, registry, lines, lost: () => lost };
+  }
+
+  it('turns a SecretSync into its Secret through a provider socket, and reports it', async () => {
+    const kube = new FakeKube();
+    kube.put('secretproviderclasses', secretProviderClass());
+    kube.put('secretsyncs', secretSync());
+    const { controller, registry, lines } = start(kube, 'pod-a_1');
+    await until(() => controller.ready());
+    await until(
+      () => kube.object<SecretSync>('secretsyncs', NS, 'sse2esecret')?.status?.syncHash !== undefined,
+    );
+    expect(kube.object<Secret>('secrets', NS, 'sse2esecret')?.data).toEqual({ bar: 'c2VjcmV0' });
+    expect(provider.requests).toHaveLength(1);
+    expect(provider.requests[0]?.authority).toBe('localhost');
+    expect(provider.requests[0]?.request).toMatchObject({
+      secrets: '{}',
+      targetPath: '/mnt/secrets-store',
+      permission: '420',
+      currentObjectVersion: [],
+    });
+    const text = await registry.metrics();
+    expect(text).toContain('controller_runtime_reconcile_total{controller="secretsync",result="success"} 1');
+    expect(text).toContain(`leader_election_master_status{name="${LEASE_NAME}"} 1`);
+    expect(text).toContain('secretsync_provider_fetches_total{provider="e2e-provider",outcome="called"} 1');
+    expect(text).toContain('secretsync_sync_hashes_total{outcome="computed"} 1');
+    expect(text).toContain('workqueue_depth{name="secretsync"} 0');
+    expect(lines.join('\n')).not.toContain('c2VjcmV0');
+  });
+
+  it('runs without leader election, as upstream without --leader-elect', async () => {
+    const kube = new FakeKube();
+    kube.put('secretproviderclasses', secretProviderClass());
+    kube.put('secretsyncs', secretSync());
+    start(kube);
+    await until(() => kube.object<Secret>('secrets', NS, 'sse2esecret') !== undefined);
+    expect(kube.objects('leases')).toEqual([]);
+  });
+
+  it('lets one of two replicas work; the other takes over a released Lease and writes nothing again', async () => {
+    const kube = new FakeKube();
+    kube.put('secretproviderclasses', secretProviderClass());
+    kube.put('secretsyncs', secretSync());
+    const a = start(kube, 'pod-a_1');
+    await until(() => kube.object<Lease>('leases', SYSTEM, LEASE_NAME)?.spec.holderIdentity === 'pod-a_1');
+    const b = start(kube, 'pod-b_2');
+    await until(() => kube.object<Secret>('secrets', NS, 'sse2esecret') !== undefined);
+    await until(() => b.controller.ready());
+    expect([a.controller.leading(), b.controller.leading()]).toEqual([true, false]);
+    const applies = () => kube.count('PATCH', 'secrets');
+    await until(
+      () => kube.object<SecretSync>('secretsyncs', NS, 'sse2esecret')?.status?.syncHash !== undefined,
+    );
+    expect(applies()).toBe(1);
+
+    await running.splice(running.indexOf(a.controller), 1)[0]?.stop();
+    await until(() => b.controller.leading(), 3_000);
+    // The new leader syncs every SecretSync once: nothing changed, nothing is written.
+    await until(() => provider.requests.length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(applies()).toBe(1);
+    expect(kube.object<Lease>('leases', SYSTEM, LEASE_NAME)?.spec).toMatchObject({
+      holderIdentity: 'pod-b_2',
+      leaseTransitions: 1,
+    });
+    expect(a.lost() + b.lost()).toBe(0);
+  });
+});
