@@ -1,19 +1,22 @@
 // The program images (issue 22, item 7), without the lab. Sizes: each layer of the images that
-// scripts/build-images.sh saved (IMAGE_ARCHIVE_DIR: driver.tar, provider-aws.tar), uncompressed and
-// gzipped (level 6, as a registry stores a pushed layer). Then each program three ways, all with
-// the images' node flags (the #! line of its main.ts): from the workspaces' dist/ with node_modules
-// (what the images ran before), bundled by scripts/bundle.mjs, and inside its image (chroot into the
-// image's files, unpacked here; needs root). For each: the wall time of `--version`, the time from
-// spawn until the program listens on its socket and the CPU it used until then (utime + stime), and
-// its memory once idle (RSS, anonymous, file-backed, BENCH_IDLE_MS after it listens). The driver's
-// Kubernetes API is a stand-in in this process over HTTP (empty lists, watches held open); the
-// provider asks nothing of it before a mount. The builds take turns; medians, the range in brackets.
+// scripts/build-images.sh saved (IMAGE_ARCHIVE_DIR: driver.tar, provider-aws.tar,
+// sync-controller.tar), uncompressed and gzipped (level 6, as a registry stores a pushed layer).
+// Then each program three ways, all with the images' node flags (the #! line of its main.ts): from
+// the workspaces' dist/ with node_modules (what the images ran before), bundled by
+// scripts/bundle.mjs, and inside its image (chroot into the image's files, unpacked here; needs
+// root). For each: the wall time of `--version`, the time from spawn until the program listens (the
+// driver and the provider on their sockets, the sync controller on its probes' port) and the CPU it
+// used until then (utime + stime), and its memory once idle (RSS, anonymous, file-backed,
+// BENCH_IDLE_MS after it listens). The Kubernetes API is a stand-in in this process over HTTP (empty
+// lists, watches held open): the driver and the sync controller list and watch, the provider asks
+// nothing of it before a mount. The builds take turns; medians, the range in brackets.
 //
 //   images=$(mktemp -d); IMAGE_REGISTRY=localhost/bench IMAGE_ARCHIVE_DIR=$images scripts/build-images.sh
 //   BENCH_IMAGES=$images node bench/images.ts        (without BENCH_IMAGES: no image rows)
 //   BENCH_UPSTREAM_IMAGES=<dir>: upstream's images' sizes too (e2e/peer/build.sh images; its
 //   `build.sh path images` names the folder)
 //   BENCH_RUNS=5 BENCH_IDLE_MS=10000 (BENCH_RUNS=0: the sizes only)
+//   BENCH_PROGRAMS=secrets-store-sync-controller,...: those programs only (default: all three)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -37,11 +40,13 @@ interface Program {
   workspace: string;
   /** The archive scripts/build-images.sh saves its image as. */
   archive: string;
-  socket: string;
+  /** Listening: its socket in the run's folder exists, or (serving) its log has that text. */
+  socket?: string;
+  serving?: string;
   args: (dir: string, kubeconfig: string) => string[];
 }
 
-const PROGRAMS: Program[] = [
+const ALL_PROGRAMS: Program[] = [
   {
     name: 'secrets-store-csi-driver',
     workspace: 'driver',
@@ -66,7 +71,25 @@ const PROGRAMS: Program[] = [
       `--kubeconfig=${kubeconfig}`,
     ],
   },
+  {
+    name: 'secrets-store-sync-controller',
+    workspace: 'sync-controller',
+    archive: 'sync-controller.tar',
+    // Logged once its probes and metrics listen.
+    serving: '"msg":"serving"',
+    args: (dir, kubeconfig) => [
+      `--provider-volume=${dir}/providers`,
+      '--health-probe-bind-address=127.0.0.1:0',
+      '--metrics-bind-address=127.0.0.1:0',
+      '--zap-devel=false',
+      `--kubeconfig=${kubeconfig}`,
+    ],
+  },
 ];
+
+const PROGRAMS = process.env.BENCH_PROGRAMS
+  ? ALL_PROGRAMS.filter((p) => (process.env.BENCH_PROGRAMS ?? '').split(',').includes(p.name))
+  : ALL_PROGRAMS;
 
 /** The node flags of a program's #! line, which its image's entrypoint passes too. */
 function nodeFlags(p: Program): string[] {
@@ -169,13 +192,23 @@ async function sample(p: Program, build: Build, kubeServer: string): Promise<Sam
       }),
     );
     const [start, ...startArgs] = build.command(p, p.args(seen, `${seen}/kubeconfig`));
+    const log = path.join(dir, 'log');
+    const logFd = fs.openSync(log, 'w');
     t0 = performance.now();
-    const child = spawn(start as string, startArgs, { stdio: 'ignore' });
+    const child = spawn(start as string, startArgs, { stdio: ['ignore', logFd, logFd] });
+    fs.closeSync(logFd);
     let exited = false;
     child.once('exit', () => (exited = true));
+    const listening = () =>
+      p.socket
+        ? fs.existsSync(path.join(dir, p.socket))
+        : fs.readFileSync(log, 'utf8').includes(p.serving ?? '');
     try {
-      while (!fs.existsSync(path.join(dir, p.socket))) {
-        if (exited) throw new Error(`${build.title} ${p.name} exited before listening`);
+      while (!listening()) {
+        if (exited)
+          throw new Error(
+            `${build.title} ${p.name} exited before listening: ${fs.readFileSync(log, 'utf8')}`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
       const startMs = performance.now() - t0;
@@ -233,13 +266,18 @@ function sizes(): Map<string, string> {
       roots.set(p.name, root);
       rows.push(...sizeRows(`ours: ${p.archive}`, path.join(IMAGES, p.archive), root));
     }
-    if (upstream) rows.push(...sizeRows(`upstream: ${p.archive}`, path.join(upstream, p.archive)));
+    // e2e/peer/build.sh makes no image of upstream's sync controller.
+    if (upstream && fs.existsSync(path.join(upstream, p.archive)))
+      rows.push(...sizeRows(`upstream: ${p.archive}`, path.join(upstream, p.archive)));
   }
   printTable('Image sizes (gzipped: each layer at gzip level 6)', rows);
   return roots;
 }
 
-/** Kubernetes as far as the driver asks at start: empty lists, and watches that stay open. */
+/**
+ * Kubernetes as far as the driver and the sync controller ask at start: empty lists, and watches
+ * that stay open.
+ */
 function kubeApi(): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });

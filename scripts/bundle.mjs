@@ -53,6 +53,11 @@ export const PROGRAMS = {
     lazy: ['kubeconfig-yaml', 'ssm-sdk'],
     protos: true,
   },
+  'secrets-store-sync-controller': {
+    workspace: 'sync-controller',
+    lazy: ['kubeconfig-yaml', 'pkcs12'],
+    protos: true,
+  },
   'secrets-store-csi-lint': { workspace: 'lint', lazy: ['pkcs12'] },
 };
 

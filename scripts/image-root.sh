@@ -12,8 +12,8 @@
 #   image-root.sh <out> <bundles>
 #
 # No shell, no package manager, no other program: the images run node and nothing else. Users: root
-# (the driver runs as root, privileged) and secrets-store, 65532 (the provider; the charts use the
-# same ids).
+# (the driver runs as root, privileged) and secrets-store, 65532 (the provider and the sync
+# controller; the charts use the same ids).
 set -euo pipefail
 
 out=$1

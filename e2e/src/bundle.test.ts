@@ -9,6 +9,7 @@ import { REPO_ROOT } from './lab';
 
 const DRIVER = 'secrets-store-csi-driver';
 const PROVIDER = 'secrets-store-csi-driver-provider-aws';
+const SYNC_CONTROLLER = 'secrets-store-sync-controller';
 const LINT = 'secrets-store-csi-lint';
 
 let out = '';
@@ -30,10 +31,21 @@ function shebangFlags(workspace: string): string[] {
   return (/^#!\/usr\/bin\/env -S node(.*)$/.exec(first ?? '')?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
+/** What --version prints: the driver's and the provider's JSON, or upstream's sync controller's. */
+const csiVersion = (version: string) => ({ version: `v${version}`, runtime: 'node' });
+const controllerVersion = (version: string) => ({ BuildVersion: `v${version}` });
+
 describe.each([
-  { program: DRIVER, workspace: 'driver' },
-  { program: PROVIDER, workspace: 'provider-aws' },
-])('the bundle of $program', ({ program, workspace }) => {
+  { program: DRIVER, workspace: 'driver', version: csiVersion, image: [DRIVER, LINT] },
+  { program: PROVIDER, workspace: 'provider-aws', version: csiVersion, image: [PROVIDER, LINT] },
+  // The linter checks what the driver and the provider read, not SecretSyncs.
+  {
+    program: SYNC_CONTROLLER,
+    workspace: 'sync-controller',
+    version: controllerVersion,
+    image: [SYNC_CONTROLLER],
+  },
+])('the bundle of $program', ({ program, workspace, version: versionOf, image }) => {
   it('prints its version from its own package.json, finds the .proto files, and maps to its sources', () => {
     const run = spawnSync(process.execPath, [mainOf(program), '--version'], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
@@ -42,7 +54,7 @@ describe.each([
         version: string;
       }
     ).version;
-    expect(JSON.parse(run.stdout)).toMatchObject({ version: `v${version}`, runtime: 'node' });
+    expect(JSON.parse(run.stdout)).toMatchObject(versionOf(version));
 
     const protos = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.proto'));
     expect(protos(path.join(out, program))).toEqual(protos(path.join(REPO_ROOT, 'proto')));
@@ -64,16 +76,17 @@ describe.each([
       ...shebangFlags(workspace),
       `/opt/${program}/dist/main.js`,
     ]);
+    // The programs the image carries, and no other.
     expect(dockerfile).toMatch(
-      new RegExp(`^RUN node scripts/bundle\\.mjs /bundles ${program} ${LINT} `, 'm'),
+      new RegExp(`^RUN node scripts/bundle\\.mjs /bundles ${image.join(' ')} \\\\$`, 'm'),
     );
   });
 });
 
-describe(`the bundle of ${DRIVER}`, () => {
+describe.each([DRIVER, SYNC_CONTROLLER])('the bundle of %s', (program) => {
   it('has node-forge in a file of its own, loaded when a PFX shows up', () => {
-    const pkcs12 = path.join(out, DRIVER, 'dist', 'pkcs12.js');
-    expect(fs.readFileSync(mainOf(DRIVER), 'utf8').includes('pkcs12FromAsn1')).toBe(false);
+    const pkcs12 = path.join(out, program, 'dist', 'pkcs12.js');
+    expect(fs.readFileSync(mainOf(program), 'utf8').includes('pkcs12FromAsn1')).toBe(false);
     const run = spawnSync(
       process.execPath,
       ['-e', `require(${JSON.stringify(pkcs12)}).pfxBlocks(Buffer.from('no PFX'), {}, (e) => { throw e; })`],
@@ -82,7 +95,9 @@ describe(`the bundle of ${DRIVER}`, () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/Too few bytes to read ASN\.1 value|ASN\.1/);
   });
+});
 
+describe(`the bundle of ${DRIVER}`, () => {
   it("loads koffi's native module from beside the bundle, and through it libc's mount(2)", () => {
     const script = `const koffi = require('node:module').createRequire(${JSON.stringify(mainOf(DRIVER))})('koffi');
       const libc = koffi.load('libc.so.6');
@@ -131,17 +146,32 @@ describe.each([
       `--endpoint=unix://${dir}/csi.sock`,
       '--nodeid=bundle-test',
       `--provider-volume=${dir}`,
+      '--metrics-addr=127.0.0.1:0',
     ],
-    socket: 'csi.sock',
+    started: `${DRIVER} started`,
+    listens: 'its socket',
   },
   {
     program: PROVIDER,
     workspace: 'provider-aws',
-    args: (dir: string) => [`--provider-volume=${dir}`],
-    socket: 'aws.sock',
+    args: (dir: string) => [`--provider-volume=${dir}`, '--metrics-addr=127.0.0.1:0'],
+    started: `${PROVIDER} started`,
+    listens: 'its socket',
   },
-])('the bundle of $program, started', ({ program, workspace, args, socket }) => {
-  it('reads its kubeconfig (YAML, loaded on first use), listens, and stops on SIGTERM', async () => {
+  {
+    program: SYNC_CONTROLLER,
+    workspace: 'sync-controller',
+    args: (dir: string) => [
+      `--provider-volume=${dir}`,
+      '--health-probe-bind-address=127.0.0.1:0',
+      '--metrics-bind-address=127.0.0.1:0',
+      '--zap-devel=false',
+    ],
+    started: '"msg":"serving"',
+    listens: 'its probes',
+  },
+])('the bundle of $program, started', ({ program, workspace, args, started, listens }) => {
+  it(`reads its kubeconfig (YAML, loaded on first use), serves ${listens}, and stops on SIGTERM`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundle-start-'));
     const kubeconfig = path.join(dir, 'kubeconfig');
     fs.writeFileSync(
@@ -158,13 +188,7 @@ describe.each([
     );
     const child = spawn(
       process.execPath,
-      [
-        ...shebangFlags(workspace),
-        mainOf(program),
-        ...args(dir),
-        '--metrics-addr=127.0.0.1:0',
-        `--kubeconfig=${kubeconfig}`,
-      ],
+      [...shebangFlags(workspace), mainOf(program), ...args(dir), `--kubeconfig=${kubeconfig}`],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -173,12 +197,19 @@ describe.each([
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
       const deadline = Date.now() + 30_000;
-      while (!output.includes(`${program} started`)) {
+      while (!output.includes(started)) {
         if (child.exitCode !== null) throw new Error(`${program} exited: ${output}`);
         if (Date.now() > deadline) throw new Error(`${program} did not start in 30 s: ${output}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      expect(fs.existsSync(path.join(dir, socket))).toBe(true);
+      if (program === SYNC_CONTROLLER) {
+        const line = output.split('\n').find((l) => l.includes(started)) ?? '';
+        const { probes } = JSON.parse(line) as { probes: string };
+        const health = await fetch(`http://${probes}/healthz`);
+        expect([health.status, await health.text()]).toEqual([200, 'ok']);
+      } else {
+        expect(fs.existsSync(path.join(dir, program === DRIVER ? 'csi.sock' : 'aws.sock'))).toBe(true);
+      }
       // The driver mounts through libc, with koffi from beside the bundle.
       if (program === DRIVER) expect(output).toContain('mounting with the mount(2) system call');
       child.kill('SIGTERM');
