@@ -98,16 +98,18 @@ test-lab: build
 # this repository's charts, for pairings of our and upstream's driver and AWS provider; one line per
 # suite and pairing. Builds upstream's programs and images once (cached with the lab's builds). Needs
 # `make lab-up NODE=1` first, or use `make test`, which runs part of it after test-lab.
-# PEER_RUNS: pairings (ours/ours ours/upstream upstream/ours), each optionally with suites
-# (ours/upstream:e2e-provider,driver-aws); empty or `all` means every suite of every pairing, the
-# whole matrix (10 suite runs, about an hour warm: e2e/peer/README.md).
+# PEER_RUNS: pairings (ours/ours ours/upstream upstream/ours upstream/upstream), each optionally with
+# suites (ours/upstream:e2e-provider,driver-aws); empty or `all` means every suite of every pairing
+# and the sync controller's baseline (upstream/upstream:sync-controller), the whole matrix (12 suite
+# runs, e2e/peer/README.md).
 PEER_RUNS ?=
-# What `make test` runs of it, within its time budget (about 28 minutes warm, e2e/peer/README.md):
-# our driver and provider together through every AWS suite; our driver with upstream's mock
-# provider (the driver's own suite) and with upstream's AWS provider, which writes the files itself;
-# upstream's driver with our AWS provider through the driver's AWS suite. The rest of the matrix
-# repeats these code paths of ours in other combinations.
-PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider,driver-aws upstream/ours:driver-aws
+# What `make test` runs of it, within its time budget (e2e/peer/README.md): our driver and provider
+# together through every AWS suite; our driver with upstream's mock provider (the driver's own suite)
+# and with upstream's AWS provider, which writes the files itself; our sync controller with upstream's
+# mock provider as its sidecar (the sync controller's own suite); upstream's driver with our AWS
+# provider through the driver's AWS suite. The rest of the matrix repeats these code paths of ours in
+# other combinations, or runs upstream's programs as baselines.
+PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider,driver-aws,sync-controller upstream/ours:driver-aws
 test-peer: build
 	@mkdir -p $(RESULTS)
 	@e2e/peer/build.sh all
