@@ -320,9 +320,10 @@ export class NodeWalkthrough {
         // The provider's image carries the linter too; a class with a typo is refused there.
         const file = MANIFESTS.secretsManager.secretProviderClass;
         const broken = readExample(file).replace('"secretsmanager"', '"secretmanager"');
+        // The provider's pod has an init container too: name the one that carries the linter.
         const lint = await this.lintIn(
           'daemonset/csi-secrets-store-provider-aws',
-          undefined,
+          'provider-aws-installer',
           broken,
           `sed 's/"secretsmanager"/"secretmanager"/' ${examplePath(file)}`,
         );
