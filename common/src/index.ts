@@ -1,5 +1,6 @@
 export * from './grpc-server';
 export * from './logger';
+export * from './http-endpoint';
 export * from './metrics';
 export * from './status-error';
 export * from './kube';

@@ -1,7 +1,7 @@
 // The one metrics module: a prom-client registry with the process's own metrics, served over HTTP.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+
+import { type HttpEndpoint, serveHttp } from './http-endpoint';
 
 export function createRegistry(): Registry {
   const registry = new Registry();
@@ -20,64 +20,23 @@ export function kubeRequestCounter(registry: Registry): (verb: string) => void {
   return (verb) => counter.inc({ verb });
 }
 
-/** Parses `host:port`, `:port` (all interfaces, as upstream) or `[v6]:port`. */
-export function parseListenAddress(addr: string): { host: string | undefined; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
-  if (!match) throw new Error(`invalid listen address "${addr}": want host:port or :port`);
-  const port = Number(match[3]);
-  if (port > 65535) throw new Error(`invalid listen address "${addr}": port out of range`);
-  const host = match[1] ?? match[2];
-  return { host: host ? host : undefined, port };
-}
-
-export interface MetricsServer {
-  /** Where it listens, with the real port when 0 was asked for. */
-  readonly address: string;
-  close(): Promise<void>;
-}
+export type MetricsServer = HttpEndpoint;
 
 /**
  * Serves `/metrics` from the registry, and `/healthz` answered by `healthy` (200 or 503).
  */
-export async function serveMetrics(
+export function serveMetrics(
   registry: Registry,
   listenAddress: string,
   healthy: () => boolean | Promise<boolean> = () => true,
 ): Promise<MetricsServer> {
-  const { host, port } = parseListenAddress(listenAddress);
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const respond = async () => {
-      if (path === '/metrics') {
-        const body = await registry.metrics();
-        res.writeHead(200, { 'Content-Type': registry.contentType });
-        res.end(body);
-      } else if (path === '/healthz') {
-        const ok = await healthy();
-        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' });
-        res.end(ok ? 'ok' : 'not ready');
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    };
-    respond().catch(() => {
-      res.writeHead(500);
-      res.end();
-    });
+  return serveHttp(listenAddress, async (path) => {
+    if (path === '/metrics')
+      return { status: 200, contentType: registry.contentType, body: await registry.metrics() };
+    if (path === '/healthz') {
+      const ok = await healthy();
+      return { status: ok ? 200 : 503, contentType: 'text/plain', body: ok ? 'ok' : 'not ready' };
+    }
+    return undefined;
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const info = server.address() as AddressInfo;
-  const shownHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
-  return {
-    address: `${shownHost}:${info.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
