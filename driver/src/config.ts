@@ -1,6 +1,6 @@
 // The driver's configuration: upstream's flag names and defaults, parsed once into a frozen value.
 // Nothing else in the driver reads flags or the environment.
-import type { FlagSpec } from '@sscsi/common';
+import type { Command as ProgramCommand, FlagSpec } from '@sscsi/common';
 import { FlagError, KLOG_FLAGS, parseFlags, socketPathFromEndpoint } from '@sscsi/common';
 
 export const FLAGS = {
@@ -81,10 +81,7 @@ export interface DriverConfig {
   inCluster: { host: string | undefined; port: string | undefined };
 }
 
-export type Command =
-  | { kind: 'run'; config: Readonly<DriverConfig>; warnings: string[] }
-  | { kind: 'version' }
-  | { kind: 'help' };
+export type Command = ProgramCommand<DriverConfig>;
 
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   const { values, warnings } = parseFlags(argv, FLAGS);

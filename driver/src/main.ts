@@ -2,19 +2,13 @@
 // secrets-store-csi-driver: wiring only. Parses the flags, builds the parts, serves, drains on SIGTERM.
 import {
   CorrelatingEventRecorder,
-  createLogger,
-  createRegistry,
   drainServer,
-  flagUsage,
-  KubeClient,
-  kubeConnection,
-  kubeRequestCounter,
   listenOnSocket,
   onShutdown,
   ProviderClients,
   runProgram,
   serveMetrics,
-  versionInfo,
+  startProgram,
 } from '@sscsi/common';
 
 import { FLAGS, parseConfig } from './config';
@@ -31,25 +25,13 @@ const PROGRAM = 'secrets-store-csi-driver';
 const DRAIN_GRACE_MS = 30_000;
 
 async function main(): Promise<void> {
-  const command = parseConfig(process.argv.slice(2), process.env);
-  if (command.kind === 'version') {
-    process.stdout.write(`${JSON.stringify(versionInfo(DRIVER_VERSION))}\n`);
-    return;
-  }
-  if (command.kind === 'help') {
-    process.stdout.write(`${flagUsage(PROGRAM, FLAGS)}\n`);
-    return;
-  }
-  const { config } = command;
-  const logger = createLogger({ name: PROGRAM, json: config.logJson, verbosity: config.verbosity });
-  for (const warning of command.warnings) logger.warn(warning);
-
-  const connection = kubeConnection(config.kubeconfig, config.inCluster);
-  const registry = createRegistry();
-  const kube = new KubeClient(connection, {
-    userAgent: `${PROGRAM}/${DRIVER_VERSION}`,
-    onRequest: kubeRequestCounter(registry),
+  const start = startProgram(parseConfig(process.argv.slice(2), process.env), {
+    name: PROGRAM,
+    version: DRIVER_VERSION,
+    flags: FLAGS,
   });
+  if (!start) return;
+  const { config, logger, registry, kube } = start;
   const metrics = new DriverMetrics(registry);
   const classes = new SecretProviderClassCache(kube, logger);
   const providers = new ProviderClients({

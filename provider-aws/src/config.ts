@@ -1,6 +1,6 @@
 // The provider's configuration: upstream's flag names, our additions, parsed once into a frozen value.
 // Nothing else in the provider reads flags or the environment.
-import type { FlagSpec } from '@sscsi/common';
+import type { Command as ProgramCommand, FlagSpec } from '@sscsi/common';
 import { FlagError, parseDuration, parseFlags } from '@sscsi/common';
 
 export const FLAGS = {
@@ -79,8 +79,7 @@ export interface ProviderConfig {
   defaultRegion: string | undefined;
 }
 
-export type Command =
-  { kind: 'run'; config: Readonly<ProviderConfig> } | { kind: 'version' } | { kind: 'help' };
+export type Command = ProgramCommand<ProviderConfig>;
 
 function agentUrl(name: string, value: string): string {
   try {
@@ -93,7 +92,7 @@ function agentUrl(name: string, value: string): string {
 }
 
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
-  const { values } = parseFlags(argv, FLAGS);
+  const { values, warnings } = parseFlags(argv, FLAGS);
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
   const qps = Number(values.qps);
@@ -135,5 +134,5 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     inCluster: { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT },
     defaultRegion: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
   };
-  return { kind: 'run', config: Object.freeze(config) };
+  return { kind: 'run', config: Object.freeze(config), warnings };
 }

@@ -3,18 +3,12 @@
 // the provider API on <provider-volume>/aws.sock, drains on SIGTERM.
 import {
   CorrelatingEventRecorder,
-  createLogger,
-  createRegistry,
   drainServer,
-  flagUsage,
-  KubeClient,
-  kubeConnection,
-  kubeRequestCounter,
   listenOnSocket,
   onShutdown,
   runProgram,
   serveMetrics,
-  versionInfo,
+  startProgram,
 } from '@sscsi/common';
 
 import { AwsClients } from './aws-clients';
@@ -39,25 +33,14 @@ const FETCH_CONCURRENCY = 8;
 const VALUE_CACHE_SWEEP_MS = 60_000;
 
 async function main(): Promise<void> {
-  const command = parseConfig(process.argv.slice(2), process.env);
-  if (command.kind === 'version') {
-    process.stdout.write(`${JSON.stringify(versionInfo(PROVIDER_VERSION))}\n`);
-    return;
-  }
-  if (command.kind === 'help') {
-    process.stdout.write(`${flagUsage(RUNTIME_NAME, FLAGS)}\n`);
-    return;
-  }
-  const { config } = command;
-  const logger = createLogger({ name: RUNTIME_NAME, json: config.logJson, verbosity: config.verbosity });
-  const connection = kubeConnection(config.kubeconfig, config.inCluster);
-  const registry = createRegistry();
-  const kube = new KubeClient(connection, {
-    qps: config.qps,
-    burst: config.burst,
-    userAgent: `${RUNTIME_NAME}/${PROVIDER_VERSION}`,
-    onRequest: kubeRequestCounter(registry),
+  const start = startProgram(parseConfig(process.argv.slice(2), process.env), {
+    name: RUNTIME_NAME,
+    version: PROVIDER_VERSION,
+    flags: FLAGS,
+    kube: (config) => ({ qps: config.qps, burst: config.burst }),
   });
+  if (!start) return;
+  const { config, logger, registry, kube } = start;
   const metrics = new ProviderMetrics(registry);
   const version = config.eksAddonVersion || PROVIDER_VERSION;
   const clients = new AwsClients({

@@ -1,7 +1,7 @@
 // The controller's configuration: upstream's flag names and defaults (its own flags and the zap
 // logging flags controller-runtime registers), plus ours, parsed once into a frozen value. Nothing
 // else in the controller reads flags, files of the pod or the environment.
-import type { FlagSpec } from '@sscsi/common';
+import type { Command as ProgramCommand, FlagSpec } from '@sscsi/common';
 import { FlagError, parseFlags } from '@sscsi/common';
 
 export const FLAGS = {
@@ -136,10 +136,7 @@ export interface SyncControllerConfig {
   inCluster: { host: string | undefined; port: string | undefined };
 }
 
-export type Command =
-  | { kind: 'run'; config: Readonly<SyncControllerConfig>; warnings: string[] }
-  | { kind: 'version' }
-  | { kind: 'help' };
+export type Command = ProgramCommand<SyncControllerConfig>;
 
 /** What the configuration may read of the pod besides the command line. */
 export interface ConfigSources {

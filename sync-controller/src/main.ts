@@ -1,17 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --lite-mode
 // secrets-store-sync-controller: wiring only. Parses the flags, builds the API clients, starts the
 // controller (sync-controller.ts), serves the probes and the metrics, stops gracefully on SIGTERM.
-import {
-  createLogger,
-  createRegistry,
-  flagUsage,
-  KubeClient,
-  kubeConnection,
-  kubeRequestCounter,
-  onShutdown,
-  runProgram,
-  serveMetrics,
-} from '@sscsi/common';
+import { KubeClient, onShutdown, runProgram, serveMetrics, startProgram } from '@sscsi/common';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,25 +29,17 @@ async function main(): Promise<void> {
     random: () => crypto.randomUUID(),
     hostname: () => os.hostname(),
   });
-  if (command.kind === 'version') {
-    process.stdout.write(`${versionLine()}\n`);
-    return;
-  }
-  if (command.kind === 'help') {
-    process.stdout.write(`${flagUsage(PROGRAM, FLAGS)}\n`);
-    return;
-  }
-  const { config } = command;
-  const logger = createLogger({ name: PROGRAM, json: config.logJson, verbosity: config.verbosity });
-  if (config.errorsOnly) logger.level = 'error';
-  for (const warning of command.warnings) logger.warn(warning);
-
-  const connection = kubeConnection(config.kubeconfig, config.inCluster);
-  const registry = createRegistry();
-  const userAgent = `${PROGRAM}/${CONTROLLER_VERSION}`;
-  // No client-side throttling, as upstream's manager (QPS -1): the API server's own fairness applies.
-  const kube = new KubeClient(connection, { userAgent, qps: 0, onRequest: kubeRequestCounter(registry) });
-  const leaseKube = new KubeClient(connection, { userAgent, qps: 0 });
+  const start = startProgram(command, {
+    name: PROGRAM,
+    version: CONTROLLER_VERSION,
+    flags: FLAGS,
+    versionLine,
+    // No client-side throttling, as upstream's manager (QPS -1): the API server's own fairness applies.
+    kube: () => ({ qps: 0 }),
+  });
+  if (!start) return;
+  const { config, logger, registry, kube } = start;
+  const leaseKube = new KubeClient(start.connection, { userAgent: start.userAgent, qps: 0 });
 
   logger.info(
     {

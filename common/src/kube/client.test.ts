@@ -1,27 +1,27 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import { describeKubeFailure, Status, statusOfKubeFailure } from '../status-error';
+import { type LoopbackServer, serveOnLoopback } from '../testing/loopback-server';
 import { KubeClient } from './client';
+
+/** A KubeClient without throttling, against the API server on loopback. */
+function clientOf(server: LoopbackServer): KubeClient {
+  return new KubeClient({ server: server.url }, { qps: 0 });
+}
 
 describe('KubeClient', () => {
   describe('an API server that takes the request and never answers', () => {
-    let server: http.Server;
+    let server: LoopbackServer;
     let client: KubeClient;
     const received: string[] = [];
 
     beforeAll(async () => {
       // Holds every request open: no status line, no body, the connection stays up.
-      server = http.createServer((req) => received.push(`${req.method} ${req.url}`));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      client = new KubeClient({ server: `http://127.0.0.1:${port}` }, { qps: 0 });
+      server = await serveOnLoopback((req) => received.push(`${req.method} ${req.url}`));
+      client = clientOf(server);
     });
 
     afterAll(async () => {
       client.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     });
 
     it('fails the request as timed out, which callers answer with DEADLINE_EXCEEDED', async () => {
@@ -40,7 +40,7 @@ describe('KubeClient', () => {
   });
 
   describe('connections to the API server', () => {
-    let server: http.Server;
+    let server: LoopbackServer;
     let client: KubeClient;
     let connections = 0;
     let open = 0;
@@ -49,7 +49,7 @@ describe('KubeClient', () => {
     beforeAll(async () => {
       // /hang never answers; /watch streams nothing and stays open; anything else answers `{}` once
       // the request after it arrived or 20 ms passed, so that requests overlap.
-      server = http.createServer((req, res) => {
+      server = await serveOnLoopback((req, res) => {
         if (req.url?.startsWith('/hang')) return;
         if (req.url?.includes('watch=true')) {
           res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -58,21 +58,18 @@ describe('KubeClient', () => {
         }
         setTimeout(() => res.end('{}'), 20);
       });
-      server.on('connection', (socket) => {
+      server.server.on('connection', (socket) => {
         connections++;
         open++;
         mostOpen = Math.max(mostOpen, open);
         socket.on('close', () => open--);
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      client = new KubeClient({ server: `http://127.0.0.1:${port}` }, { qps: 0 });
+      client = clientOf(server);
     });
 
     afterAll(async () => {
       client.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     });
 
     it('serves 110 requests at once over a few kept connections, every one answered', async () => {

@@ -2,3 +2,4 @@
 // @sscsi/common/testing, which no program's build includes (see the workspaces' tsconfig.json).
 export * from './fake-kube';
 export * from './logger';
+export * from './loopback-server';
