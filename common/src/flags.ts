@@ -111,6 +111,28 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
   return { values, given, warnings };
 }
 
+/** The flags every program takes: where the API server is, --version and --help. */
+export const PROGRAM_FLAGS = {
+  kubeconfig: { kind: 'string', default: '', help: 'kubeconfig file; empty means in-cluster configuration' },
+  version: { kind: 'bool', default: false, help: 'print the version as JSON and exit' },
+  help: { kind: 'bool', default: false, help: 'print this help and exit' },
+} satisfies Record<string, FlagSpec>;
+
+/** The logging flags of upstream's driver, which the AWS provider takes too. */
+export const LOG_FLAGS = {
+  'log-format-json': { kind: 'bool', default: false, help: 'log JSON lines instead of text' },
+  v: { kind: 'int', default: 0, help: 'log verbosity: 4 and up logs debug lines' },
+} satisfies Record<string, FlagSpec>;
+
+/** The flag of the programs that call providers (the driver, the sync controller): their answer's limit. */
+export const PROVIDER_CALL_FLAGS = {
+  'max-call-recv-msg-size': {
+    kind: 'int',
+    default: 4 * 1024 * 1024,
+    help: 'largest provider response accepted, in bytes',
+  },
+} satisfies Record<string, FlagSpec>;
+
 const klogFlag = (kind: FlagKind, def: string | boolean | number, help: string): FlagSpec => ({
   kind,
   default: def,

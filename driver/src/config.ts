@@ -1,7 +1,15 @@
 // The driver's configuration: upstream's flag names and defaults, parsed once into a frozen value.
 // Nothing else in the driver reads flags or the environment.
 import type { Command as ProgramCommand, FlagSpec } from '@sscsi/common';
-import { FlagError, KLOG_FLAGS, parseFlags, socketPathFromEndpoint } from '@sscsi/common';
+import {
+  FlagError,
+  KLOG_FLAGS,
+  LOG_FLAGS,
+  parseFlags,
+  PROGRAM_FLAGS,
+  PROVIDER_CALL_FLAGS,
+  socketPathFromEndpoint,
+} from '@sscsi/common';
 
 export const FLAGS = {
   endpoint: { kind: 'string', default: 'unix:///tmp/csi.sock', help: 'CSI endpoint (a Unix socket)' },
@@ -11,8 +19,7 @@ export const FLAGS = {
     default: '',
     help: 'node id (required): the name of the node this driver serves',
   },
-  'log-format-json': { kind: 'bool', default: false, help: 'log JSON lines instead of text' },
-  v: { kind: 'int', default: 0, help: 'log verbosity: 4 and up logs debug lines' },
+  ...LOG_FLAGS,
   'provider-volume': {
     kind: 'string',
     default: '/var/run/secrets-store-csi-providers',
@@ -44,14 +51,8 @@ export const FLAGS = {
     default: 120_000,
     help: 'provider health check interval',
   },
-  'max-call-recv-msg-size': {
-    kind: 'int',
-    default: 4 * 1024 * 1024,
-    help: 'largest provider response accepted, in bytes',
-  },
-  kubeconfig: { kind: 'string', default: '', help: 'kubeconfig file; empty means in-cluster configuration' },
-  version: { kind: 'bool', default: false, help: 'print the version as JSON and exit' },
-  help: { kind: 'bool', default: false, help: 'print this help and exit' },
+  ...PROVIDER_CALL_FLAGS,
+  ...PROGRAM_FLAGS,
   'metrics-backend': {
     kind: 'string',
     default: 'Prometheus',

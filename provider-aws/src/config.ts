@@ -1,7 +1,7 @@
 // The provider's configuration: upstream's flag names, our additions, parsed once into a frozen value.
 // Nothing else in the provider reads flags or the environment.
 import type { Command as ProgramCommand, FlagSpec } from '@sscsi/common';
-import { FlagError, parseDuration, parseFlags } from '@sscsi/common';
+import { FlagError, LOG_FLAGS, parseDuration, parseFlags, PROGRAM_FLAGS } from '@sscsi/common';
 
 export const FLAGS = {
   'provider-volume': {
@@ -52,11 +52,8 @@ export const FLAGS = {
     help: "how long an AWS answer (a secret's current version, a parameter's value) read for one rotation remount serves the remounts of other pods of the same verified identity (Go duration; keep it under the driver's --rotation-poll-interval; 0s shares only calls in flight)",
   },
   'metrics-addr': { kind: 'string', default: ':8989', help: 'address of the /metrics and /healthz endpoint' },
-  'log-format-json': { kind: 'bool', default: false, help: 'log JSON lines instead of text' },
-  v: { kind: 'int', default: 0, help: 'log verbosity: 4 and up logs debug lines' },
-  kubeconfig: { kind: 'string', default: '', help: 'kubeconfig file; empty means in-cluster configuration' },
-  version: { kind: 'bool', default: false, help: 'print the version as JSON and exit' },
-  help: { kind: 'bool', default: false, help: 'print this help and exit' },
+  ...LOG_FLAGS,
+  ...PROGRAM_FLAGS,
 } satisfies Record<string, FlagSpec>;
 
 export interface ProviderConfig {

@@ -2,7 +2,7 @@
 // logging flags controller-runtime registers), plus ours, parsed once into a frozen value. Nothing
 // else in the controller reads flags, files of the pod or the environment.
 import type { Command as ProgramCommand, FlagSpec } from '@sscsi/common';
-import { FlagError, parseFlags } from '@sscsi/common';
+import { FlagError, parseFlags, PROGRAM_FLAGS, PROVIDER_CALL_FLAGS } from '@sscsi/common';
 
 export const FLAGS = {
   'provider-volume': {
@@ -40,14 +40,8 @@ export const FLAGS = {
     default: '12h',
     help: 'every SecretSync is synced again this often; 0 disables the poll',
   },
-  'max-call-recv-msg-size': {
-    kind: 'int',
-    default: 4 * 1024 * 1024,
-    help: 'largest provider response accepted, in bytes',
-  },
-  kubeconfig: { kind: 'string', default: '', help: 'kubeconfig file; empty means in-cluster configuration' },
-  version: { kind: 'bool', default: false, help: 'print the version as JSON and exit' },
-  help: { kind: 'bool', default: false, help: 'print this help and exit' },
+  ...PROVIDER_CALL_FLAGS,
+  ...PROGRAM_FLAGS,
   // controller-runtime's zap flags: upstream's default is its development mode.
   'zap-devel': {
     kind: 'bool',
