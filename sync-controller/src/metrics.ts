@@ -3,7 +3,8 @@
 // that dashboards written for upstream keep working; what we know beyond that goes into our own
 // `secretsync_*` metrics (outcomes by failure reason, provider calls and what coalescing saved,
 // PBKDF2 runs and skips, token requests).
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { counter, gauge, histogram, type RegisteredMetrics, registerMetrics } from '@sscsi/common';
+import type { Registry } from 'prom-client';
 
 import type { ReconcileOutcome } from './controller/reconciler';
 import { LEASE_NAME } from './leader/leader-election';
@@ -18,92 +19,77 @@ const RECONCILE_BUCKETS = [
   1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
+/**
+ * controller-runtime's metrics (by controller; the leader's by Lease name), then ours; the queue's
+ * depth is read from `depth` at each scrape.
+ */
+const metricsOf = (depth: () => number) => ({
+  reconciles: counter(
+    'controller_runtime_reconcile_total',
+    'Total number of reconciliations per controller',
+    ['controller', 'result'],
+  ),
+  reconcileErrors: counter(
+    'controller_runtime_reconcile_errors_total',
+    'Total number of reconciliation errors per controller',
+    ['controller'],
+  ),
+  reconcileTime: histogram(
+    'controller_runtime_reconcile_time_seconds',
+    'Length of time per reconciliation per controller',
+    ['controller'],
+    RECONCILE_BUCKETS,
+  ),
+  maxConcurrentReconciles: gauge(
+    'controller_runtime_max_concurrent_reconciles',
+    'Maximum number of concurrent reconciles per controller',
+    ['controller'],
+  ),
+  activeWorkers: gauge(
+    'controller_runtime_active_workers',
+    'Number of currently used workers per controller',
+    ['controller'],
+  ),
+  queueDepth: gauge('workqueue_depth', 'Current depth of workqueue', ['name'], (g) =>
+    g.set({ name: CONTROLLER }, depth()),
+  ),
+  leader: gauge(
+    'leader_election_master_status',
+    'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+    ['name'],
+  ),
+  outcomes: counter(
+    'secretsync_reconcile_outcomes_total',
+    'Reconciles by outcome (synced, unchanged, gone, failed, status-unwritten) and, for failures, the condition reason',
+    ['outcome', 'reason'],
+  ),
+  fetches: counter(
+    'secretsync_provider_fetches_total',
+    'Provider fetches by outcome: called (a Mount call), joined (a call in flight shared) or reused (an answer of the same poll cycle)',
+    ['provider', 'outcome'],
+  ),
+  hashes: counter(
+    'secretsync_sync_hashes_total',
+    'status.syncHash computations: computed (100,000 PBKDF2 rounds) or reused (input unchanged)',
+    ['outcome'],
+  ),
+  tokens: counter(
+    'secretsync_token_requests_total',
+    'ServiceAccount TokenRequests sent, by outcome (issued, failed)',
+    ['outcome'],
+  ),
+});
+
 export class ControllerMetrics {
-  private readonly reconciles: Counter<'controller' | 'result'>;
-  private readonly reconcileErrors: Counter<'controller'>;
-  private readonly reconcileTime: Histogram<'controller'>;
-  private readonly activeWorkers: Gauge<'controller'>;
-  private readonly leader: Gauge<'name'>;
-  private readonly outcomes: Counter<'outcome' | 'reason'>;
-  private readonly fetches: Counter<'provider' | 'outcome'>;
-  private readonly hashes: Counter<'outcome'>;
-  private readonly tokens: Counter<'outcome'>;
+  private readonly m: RegisteredMetrics<ReturnType<typeof metricsOf>>;
   private depth: () => number = () => 0;
 
   constructor(registry: Registry, maxConcurrentReconciles: number) {
-    const registers = [registry];
-    this.reconciles = new Counter({
-      name: 'controller_runtime_reconcile_total',
-      help: 'Total number of reconciliations per controller',
-      labelNames: ['controller', 'result'],
-      registers,
-    });
-    this.reconcileErrors = new Counter({
-      name: 'controller_runtime_reconcile_errors_total',
-      help: 'Total number of reconciliation errors per controller',
-      labelNames: ['controller'],
-      registers,
-    });
-    this.reconcileTime = new Histogram({
-      name: 'controller_runtime_reconcile_time_seconds',
-      help: 'Length of time per reconciliation per controller',
-      labelNames: ['controller'],
-      buckets: RECONCILE_BUCKETS,
-      registers,
-    });
-    new Gauge({
-      name: 'controller_runtime_max_concurrent_reconciles',
-      help: 'Maximum number of concurrent reconciles per controller',
-      labelNames: ['controller'],
-      registers,
-    }).set({ controller: CONTROLLER }, maxConcurrentReconciles);
-    this.activeWorkers = new Gauge({
-      name: 'controller_runtime_active_workers',
-      help: 'Number of currently used workers per controller',
-      labelNames: ['controller'],
-      registers,
-    });
-    // Read at scrape time from the queue.
-    const depth = (): number => this.depth();
-    new Gauge({
-      name: 'workqueue_depth',
-      help: 'Current depth of workqueue',
-      labelNames: ['name'],
-      registers,
-      collect() {
-        this.set({ name: CONTROLLER }, depth());
-      },
-    });
-    this.leader = new Gauge({
-      name: 'leader_election_master_status',
-      help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
-      labelNames: ['name'],
-      registers,
-    });
-    this.outcomes = new Counter({
-      name: 'secretsync_reconcile_outcomes_total',
-      help: 'Reconciles by outcome (synced, unchanged, gone, failed, status-unwritten) and, for failures, the condition reason',
-      labelNames: ['outcome', 'reason'],
-      registers,
-    });
-    this.fetches = new Counter({
-      name: 'secretsync_provider_fetches_total',
-      help: 'Provider fetches by outcome: called (a Mount call), joined (a call in flight shared) or reused (an answer of the same poll cycle)',
-      labelNames: ['provider', 'outcome'],
-      registers,
-    });
-    this.hashes = new Counter({
-      name: 'secretsync_sync_hashes_total',
-      help: 'status.syncHash computations: computed (100,000 PBKDF2 rounds) or reused (input unchanged)',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.tokens = new Counter({
-      name: 'secretsync_token_requests_total',
-      help: 'ServiceAccount TokenRequests sent, by outcome (issued, failed)',
-      labelNames: ['outcome'],
-      registers,
-    });
+    this.m = registerMetrics(
+      registry,
+      metricsOf(() => this.depth()),
+    );
+    this.m.maxConcurrentReconciles.set({ controller: CONTROLLER }, maxConcurrentReconciles);
   }
 
   /** The queue's depth, read at each scrape. */
@@ -112,33 +98,33 @@ export class ControllerMetrics {
   }
 
   reconcileStarted(): void {
-    this.activeWorkers.inc({ controller: CONTROLLER });
+    this.m.activeWorkers.inc({ controller: CONTROLLER });
   }
 
   reconcileEnded(seconds: number, failed: boolean): void {
-    this.activeWorkers.dec({ controller: CONTROLLER });
-    this.reconcileTime.observe({ controller: CONTROLLER }, seconds);
-    this.reconciles.inc({ controller: CONTROLLER, result: failed ? 'error' : 'success' });
-    if (failed) this.reconcileErrors.inc({ controller: CONTROLLER });
+    this.m.activeWorkers.dec({ controller: CONTROLLER });
+    this.m.reconcileTime.observe({ controller: CONTROLLER }, seconds);
+    this.m.reconciles.inc({ controller: CONTROLLER, result: failed ? 'error' : 'success' });
+    if (failed) this.m.reconcileErrors.inc({ controller: CONTROLLER });
   }
 
   outcome(outcome: ReconcileOutcome, reason?: FailureReason): void {
-    this.outcomes.inc({ outcome, reason: reason ?? '' });
+    this.m.outcomes.inc({ outcome, reason: reason ?? '' });
   }
 
   fetched(outcome: FetchOutcome, provider: string): void {
-    this.fetches.inc({ provider, outcome });
+    this.m.fetches.inc({ provider, outcome });
   }
 
   hashed(outcome: 'computed' | 'reused'): void {
-    this.hashes.inc({ outcome });
+    this.m.hashes.inc({ outcome });
   }
 
   tokenRequested(outcome: 'issued' | 'failed'): void {
-    this.tokens.inc({ outcome });
+    this.m.tokens.inc({ outcome });
   }
 
   leading(leading: boolean): void {
-    this.leader.set({ name: LEASE_NAME }, leading ? 1 : 0);
+    this.m.leader.set({ name: LEASE_NAME }, leading ? 1 : 0);
   }
 }
