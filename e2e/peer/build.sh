@@ -25,31 +25,18 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
 
-LAB_CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store-csi-lab}
+say() { printf '[peer-build] %s\n' "$*" >&2; }
+# shellcheck source=../lab/build-steps.sh
+. "$repo/e2e/lab/build-steps.sh"
+use_lab_go
+# The build steps' logs: peer-<step>.log.
+BUILD_LOG_PREFIX=peer-
 PEER_DIR=${PEER_DIR:-$(cd "$repo/.." && pwd)/shared/peer}
-export GOFLAGS=-buildvcs=false CGO_ENABLED=0
-export GOMODCACHE=${GOMODCACHE_LAB:-$LAB_CACHE/go/mod} GOCACHE=${GOCACHE_LAB:-$LAB_CACHE/go/build}
 DRIVER_PEER=$PEER_DIR/secrets-store-csi-driver
 PROVIDER_PEER=$PEER_DIR/secrets-store-csi-driver-provider-aws
 SYNC_PEER=$PEER_DIR/secrets-store-sync-controller
 PEER_IMAGES=$LAB_CACHE/images/peer
 STAGE=$LAB_CACHE/stage/peer
-BUILD_LOGS=$LAB_CACHE/logs
-
-say() { printf '[peer-build] %s\n' "$*" >&2; }
-
-# One build step with its output in a log: one line on the terminal, the log's end on a failure.
-quietly() { # name command...
-  local name=$1
-  shift
-  mkdir -p "$BUILD_LOGS"
-  local log="$BUILD_LOGS/peer-$name.log"
-  if ! "$@" >"$log" 2>&1; then
-    say "building $name failed; last lines of $log:"
-    tail -n 20 "$log" | cut -c1-300 >&2
-    return 1
-  fi
-}
 
 # A short digest of files, so that a cached build is redone when its inputs change.
 digest_of() { # paths...
@@ -166,36 +153,11 @@ programs() {
 
 # --- images --------------------------------------------------------------------------------------
 
-oci() { python3 "$repo/e2e/lab/oci-image.py" --cache "$LAB_CACHE/layers" "$@"; }
-
-# busybox and its applets (sh, mount, umount, tail, sleep, cat, ...), /etc/passwd and /tmp.
-busybox_root() { # folder
-  local root=$1 a
-  mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/root"
-  chmod 1777 "$root/tmp"
-  cp /usr/bin/busybox "$root/bin/busybox"
-  for a in $("$root/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
-}
-
-# A program and every shared library it loads.
-with_libraries() { # folder binary
-  local root=$1 bin=$2 lib
-  mkdir -p "$root$(dirname "$bin")"
-  cp -L "$bin" "$root$bin"
-  for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^\t\// {print $1}'); do
-    [ -e "$root$lib" ] && continue
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
-  done
-}
-
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 images_key() {
   {
-    cat "$here/build.sh" "$here/versions.env" "$repo/e2e/lab/oci-image.py"
+    cat "$here/build.sh" "$here/versions.env" "$BUILD_STEPS" "$repo/e2e/lab/oci-image.py"
     echo "$(driver_dir) $(e2e_provider_dir) $(provider_aws_dir) $(sync_controller_dir)"
     sha256sum /usr/bin/busybox "$(command -v curl)"
   } | sha256sum | cut -c1-16
@@ -210,7 +172,7 @@ images() {
   say "making the peer images (upstream's driver, mock provider, AWS provider and sync controller; busybox; curl)"
   rm -rf "$PEER_IMAGES" "$STAGE" && mkdir -p "$PEER_IMAGES" "$STAGE"
   local base="$STAGE/busybox"
-  busybox_root "$base"
+  busybox_rootfs "$base"
   local name
   # The test pods' images: busybox under each name the suites' manifests use.
   for name in $PEER_BUSYBOX_IMAGES; do
@@ -218,8 +180,10 @@ images() {
       --env "$PATH_ENV" --cmd '["sh"]'
   done
   # curl for the suites' curl pods (the mock provider's HTTP endpoints, the driver's metrics).
-  local curl_root="$STAGE/curl"
-  mkdir -p "$curl_root" && with_libraries "$curl_root" "$(command -v curl)"
+  local curl_root="$STAGE/curl" curl_bin
+  curl_bin=$(command -v curl)
+  mkdir -p "$curl_root$(dirname "$curl_bin")" && cp -L "$curl_bin" "$curl_root$curl_bin"
+  with_libraries "$curl_root" "$curl_bin"
   oci --name "$PEER_CURL_IMAGE" --out "$PEER_IMAGES/curl.tar" --layer "$base" --layer "$curl_root" \
     --env "$PATH_ENV" --cmd '["curl"]'
   # The upstream driver: its program on a base with mount and umount (busybox's), as upstream's
@@ -267,12 +231,7 @@ build_bats() {
   command -v envsubst >/dev/null || missing+=(gettext-base)
   command -v jq >/dev/null || missing+=(jq)
   [ ${#missing[@]} -eq 0 ] && return 0
-  if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
-    say "refreshing Debian's package lists (apt-get update)"
-    quietly apt-update apt-get update -q
-  fi
-  say "installing ${missing[*]} from Debian"
-  DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "${missing[@]}"
+  debian_install "${missing[@]}"
 }
 
 # The aws CLI the suites call, and boto3 for the AWS provider's test-file generator.
