@@ -11,7 +11,7 @@ import type { AwsCredentials } from './credentials/credential-cache';
 import { CredentialCache } from './credentials/credential-cache';
 import { IdentityResolver } from './credentials/identity';
 import { TokenVerifier } from './credentials/token-verifier';
-import { MountError } from './errors';
+import { mountErrorOf } from './testing/mount-error';
 import { MAX_TREE_BYTES, MAX_TREE_FILES } from './parameters/tree-limits';
 import { FakeAws } from './testing/fake-aws';
 import { FakeCluster } from './testing/fake-cluster';
@@ -75,15 +75,6 @@ function harness(options: { driverWritesSecrets?: boolean; sts?: FakeSts } = {})
 
 const filesOf = (response: MountResponse) =>
   Object.fromEntries((response.files ?? []).map((f) => [f.path, Buffer.from(f.contents ?? '').toString()]));
-
-async function failureOf(promise: Promise<unknown>): Promise<MountError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(MountError);
-  return err as MountError;
-}
 
 const TARGET_PATH = '/var/lib/kubelet/pods/uid-app-0/volumes/kubernetes.io~csi/secrets/mount';
 
@@ -196,7 +187,7 @@ describe('jsonKeysAsFiles: one file per top-level key of a JSON secret', () => {
   ])('refuses %s, naming the object and never a value', async (_name, value, message) => {
     const { aws, service } = harness();
     aws.putSecret(REGION, 'db', { v1: { value, stages: ['AWSCURRENT'] } });
-    const err = await failureOf(
+    const err = await mountErrorOf(
       service.mount(
         request(TARGET_PATH, {
           objects: '- {objectName: db, objectType: secretsmanager, jsonKeysAsFiles: "true"}',
@@ -219,7 +210,9 @@ describe('jsonKeysAsFiles: one file per top-level key of a JSON secret', () => {
     aws.putSecret(REGION, 'db', {
       v2: { value: JSON.stringify({ '../../etc/x': 'p@ss' }), stages: ['AWSCURRENT'] },
     });
-    const err = await failureOf(service.mount(request(TARGET_PATH, { objects, pathTranslation: 'False' })));
+    const err = await mountErrorOf(
+      service.mount(request(TARGET_PATH, { objects, pathTranslation: 'False' })),
+    );
     expect(err.message).toMatch(
       /key "..\/..\/etc\/x": file name "..\/..\/etc\/x" contains "..": it would leave the mount/,
     );
@@ -311,7 +304,7 @@ describe('parametersUnderPath: every SSM parameter under a path', () => {
     const { aws, service } = harness();
     for (let i = 0; i < MAX_TREE_FILES + 500; i++)
       aws.putParameter(REGION, `/big/p${String(i).padStart(5, '0')}`, { value: 'v', version: 1 });
-    const err = await failureOf(
+    const err = await mountErrorOf(
       service.mount(
         request(TARGET_PATH, {
           objects: '- {objectName: /big, objectType: ssmparameter, parametersUnderPath: direct}',
@@ -328,7 +321,7 @@ describe('parametersUnderPath: every SSM parameter under a path', () => {
   it('refuses a path with nothing under it: check the path and the region', async () => {
     const { aws, service } = harness();
     tree(aws);
-    const err = await failureOf(
+    const err = await mountErrorOf(
       service.mount(
         request(TARGET_PATH, {
           objects: '- {objectName: /app/staging, objectType: ssmparameter, parametersUnderPath: recursive}',
@@ -350,7 +343,7 @@ describe('parametersUnderPath: every SSM parameter under a path', () => {
         $metadata: { httpStatusCode: 400 },
       }),
     );
-    const err = await failureOf(
+    const err = await mountErrorOf(
       service.mount(
         request(TARGET_PATH, {
           objects: '- {objectName: /app/prod, objectType: ssmparameter, parametersUnderPath: direct}',
@@ -431,7 +424,7 @@ describe('assumeRoleArn through the Mount handler', () => {
         throw awsError('AccessDenied', 403, 'not authorized to perform sts:AssumeRole');
     });
     const { service, readsAs } = harness({ sts });
-    const err = await failureOf(
+    const err = await mountErrorOf(
       service.mount(
         request(TARGET_PATH, {
           assumeRoleArn: TARGET,
@@ -448,7 +441,7 @@ describe('assumeRoleArn through the Mount handler', () => {
 
   it('a malformed assumeRoleArn is refused before any call', async () => {
     const { sts, service } = harness();
-    const err = await failureOf(
+    const err = await mountErrorOf(
       service.mount(
         request(TARGET_PATH, {
           assumeRoleArn: 'secrets-reader',

@@ -3,7 +3,7 @@
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
 import type { MountOptions, PodOfToken } from '../testing/fake-cluster';
-import { FakeCluster, mountInputFor, syncInputFor } from '../testing/fake-cluster';
+import { FakeCluster, mountInputFor, podNamed, syncInputFor } from '../testing/fake-cluster';
 import type { StsCall } from '../testing/fake-sts';
 import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
 import { IdentityResolver, StsUnavailableError } from './identity';
@@ -13,12 +13,6 @@ const OWN_ROLE = 'arn:aws:iam::111122223333:role/app';
 const TARGET = 'arn:aws:iam::444455556666:role/secrets-reader';
 const OTHER_TARGET = 'arn:aws:iam::444455556666:role/other-reader';
 const cluster = new FakeCluster();
-const podNamed = (name: string, serviceAccount = 'app'): PodOfToken => ({
-  namespace: 'default',
-  serviceAccount,
-  name,
-  uid: `uid-${name}`,
-});
 
 /**
  * STS as AWS runs it, with trust policies: web identity tokens must be the cluster's; the target

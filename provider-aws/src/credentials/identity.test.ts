@@ -1,11 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
 import type { MountOptions, PodOfToken, SyncOptions } from '../testing/fake-cluster';
-import { claimsOf, FakeCluster, mountInputFor, syncInputFor } from '../testing/fake-cluster';
+import { claimsOf, FakeCluster, mountInputFor, podNamed, syncInputFor } from '../testing/fake-cluster';
 import { awsError, FakeSts, unavailable } from '../testing/fake-sts';
+import { PodIdentityAgentOnLoopback } from '../testing/pod-identity-agent';
 import { IdentityResolver } from './identity';
 import { PodIdentityAgent } from './pod-identity';
 import type { SigningKeysSource } from './token-verifier';
@@ -15,12 +13,6 @@ jest.setTimeout(10_000);
 
 const ROLE = 'arn:aws:iam::123456789012:role/app';
 const cluster = new FakeCluster();
-const podNamed = (name: string, serviceAccount = 'app'): PodOfToken => ({
-  namespace: 'default',
-  serviceAccount,
-  name,
-  uid: `uid-${name}`,
-});
 
 /** STS as AWS runs it: only tokens the cluster signed are exchanged. */
 const judgedByStsAsAws = (call: { token: string }) => {
@@ -390,11 +382,8 @@ describe("IdentityResolver: a SecretSync's request (the sync controller's token,
 });
 
 /** The node's Pod Identity agent: credentials that name the pod of the token, as EKS tags them. */
-class PodIdentityAgentOnLoopback {
-  readonly tokens: string[] = [];
-  private readonly server = http.createServer((req, res) => {
-    const token = String(req.headers.authorization ?? '');
-    this.tokens.push(token);
+function podIdentityAgent(): PodIdentityAgentOnLoopback {
+  const agent: PodIdentityAgentOnLoopback = new PodIdentityAgentOnLoopback((token, res) => {
     if (!cluster.signed(token)) {
       res.writeHead(400).end('{"message":"invalid token"}');
       return;
@@ -402,30 +391,21 @@ class PodIdentityAgentOnLoopback {
     const pod = claimsOf(token)['kubernetes.io']?.pod;
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(
       JSON.stringify({
-        AccessKeyId: `ASIA-${pod?.name}-${pod?.uid}-${this.tokens.length}`,
+        AccessKeyId: `ASIA-${pod?.name}-${pod?.uid}-${agent.authorizations.length}`,
         SecretAccessKey: 'secret-key',
         Token: 'session-token',
         Expiration: new Date(Date.now() + 3600_000).toISOString(),
       }),
     );
   });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/credentials`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
+  return agent;
 }
 
 describe('IdentityResolver: EKS Pod Identity credentials belong to one pod', () => {
   let agent: PodIdentityAgentOnLoopback;
   let agentUrl: string;
   beforeEach(async () => {
-    agent = new PodIdentityAgentOnLoopback();
+    agent = podIdentityAgent();
     agentUrl = await agent.start();
   });
   afterEach(async () => agent.stop());
@@ -442,7 +422,7 @@ describe('IdentityResolver: EKS Pod Identity credentials belong to one pod', () 
       'us-east-1',
     );
     expect(later.accessKeyId).toContain('-app-4-uid-app-4-');
-    expect(agent.tokens).toHaveLength(4);
+    expect(agent.authorizations).toHaveLength(4);
   });
 
   it('serves a pod remount from that pod own credentials once its new token verifies', async () => {
@@ -451,7 +431,7 @@ describe('IdentityResolver: EKS Pod Identity credentials belong to one pod', () 
     const first = await resolver.credentials(mountOf(pod, { usePodIdentity: true }), 'us-east-1');
     const remount = await resolver.credentials(mountOf(pod, { usePodIdentity: true }), 'us-east-1');
     expect(remount).toBe(first);
-    expect(agent.tokens).toHaveLength(1);
+    expect(agent.authorizations).toHaveLength(1);
     expect(metrics).toMatchObject({ hits: 1, misses: 1 });
   });
 
@@ -465,7 +445,7 @@ describe('IdentityResolver: EKS Pod Identity credentials belong to one pod', () 
       'us-east-1',
     );
     expect(claimed.accessKeyId).not.toBe(own.accessKeyId);
-    expect(agent.tokens).toEqual([expect.any(String), othersToken]);
+    expect(agent.authorizations).toEqual([expect.any(String), othersToken]);
   });
 
   it('does not fail the other pods when one pod token is refused', async () => {

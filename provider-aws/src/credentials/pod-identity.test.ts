@@ -1,41 +1,19 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closedLoopbackUrl } from '@sscsi/common/testing';
+import type http from 'node:http';
 
-import { MountError } from '../errors';
+import { mountErrorOf } from '../testing/mount-error';
+import { PodIdentityAgentOnLoopback } from '../testing/pod-identity-agent';
 import { PodIdentityAgent } from './pod-identity';
 
 jest.setTimeout(10_000);
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJwb2QifQ.c2lnbmF0dXJl';
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
-/** An agent on 127.0.0.1 that answers as `handler` says and records the Authorization headers. */
-class AgentOnLoopback {
-  readonly authorizations: string[] = [];
-  private readonly server: http.Server;
-
-  constructor(handler: Handler) {
-    this.server = http.createServer((req, res) => {
-      this.authorizations.push(String(req.headers.authorization));
-      handler(req, res);
-    });
-  }
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/credentials`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
+type Handler = (token: string, res: http.ServerResponse) => void;
 
 const answering =
   (status: number, body: string): Handler =>
-  (_req, res) => {
+  (_token, res) => {
     res.writeHead(status, { 'Content-Type': 'application/json' }).end(body);
   };
 
@@ -47,33 +25,18 @@ const CREDENTIALS = JSON.stringify({
   Expiration: '2030-01-01T00:00:00Z',
 });
 
-/** A URL nothing listens on. */
-async function closedUrl(): Promise<string> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return `http://127.0.0.1:${port}/v1/credentials`;
-}
+/** A credentials URL nothing listens on. */
+const closedUrl = async (): Promise<string> => `${await closedLoopbackUrl()}/v1/credentials`;
 
-const agents: AgentOnLoopback[] = [];
-async function agent(handler: Handler): Promise<{ agent: AgentOnLoopback; url: string }> {
-  const a = new AgentOnLoopback(handler);
+const agents: PodIdentityAgentOnLoopback[] = [];
+async function agent(handler: Handler): Promise<{ agent: PodIdentityAgentOnLoopback; url: string }> {
+  const a = new PodIdentityAgentOnLoopback(handler);
   agents.push(a);
   return { agent: a, url: await a.start() };
 }
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.stop()));
 });
-
-async function failureOf(work: Promise<unknown>): Promise<MountError> {
-  const err = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(MountError);
-  return err as MountError;
-}
 
 describe('PodIdentityAgent', () => {
   it("sends the pod's token as the Authorization header and reads the agent's credentials", async () => {
@@ -115,7 +78,7 @@ describe('PodIdentityAgent', () => {
     const closed = await closedUrl();
     const silent = await agent(() => undefined);
     const pia = new PodIdentityAgent({ ipv4Url: closed, ipv6Url: silent.url, timeoutMs: 200 });
-    const err = await failureOf(pia.credentials(TOKEN, 'auto'));
+    const err = await mountErrorOf(pia.credentials(TOKEN, 'auto'));
     expect(err).toMatchObject({ reason: 'CredentialsError' });
     expect(err.message).toBe(
       `the EKS Pod Identity agent is unreachable (${closed}: ECONNREFUSED; ${silent.url}: no answer within 200 ms); is the eks-pod-identity-agent add-on installed on this node?`,
@@ -126,7 +89,7 @@ describe('PodIdentityAgent', () => {
     const v4 = await agent(answering(400, `{"message":"token ${TOKEN} is not valid\n for this cluster"}`));
     const v6 = await agent(answering(200, CREDENTIALS));
     const pia = new PodIdentityAgent({ ipv4Url: v4.url, ipv6Url: v6.url, timeoutMs: 2000 });
-    const err = await failureOf(pia.credentials(TOKEN, 'auto'));
+    const err = await mountErrorOf(pia.credentials(TOKEN, 'auto'));
     expect(err.message).toMatch(/refused the pod's token: HTTP 400 /);
     expect(err.message).toMatch(/is there a pod identity association for this ServiceAccount\?/);
     expect(err.message).not.toContain(TOKEN);
@@ -140,7 +103,7 @@ describe('PodIdentityAgent', () => {
   ])('refuses an answer with %s', async (_name, body, message) => {
     const { url } = await agent(answering(200, body));
     const pia = new PodIdentityAgent({ ipv4Url: url, ipv6Url: url, timeoutMs: 2000 });
-    expect((await failureOf(pia.credentials(TOKEN, 'ipv4'))).message).toMatch(message);
+    expect((await mountErrorOf(pia.credentials(TOKEN, 'ipv4'))).message).toMatch(message);
   });
 
   it("stops at the caller's signal, without trying the other address", async () => {

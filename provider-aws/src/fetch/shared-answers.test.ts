@@ -6,8 +6,7 @@ import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { GetParametersCommand } from '@aws-sdk/client-ssm';
 
 import { CredentialCache } from '../credentials/credential-cache';
-import type { PodOfToken } from '../testing/fake-cluster';
-import { FakeCluster } from '../testing/fake-cluster';
+import { FakeCluster, podNamed } from '../testing/fake-cluster';
 import { awsError, FakeSts } from '../testing/fake-sts';
 import type { AwsClients } from '../aws-clients';
 import type { AwsCredentials } from '../credentials/credential-cache';
@@ -326,12 +325,6 @@ describe('memory', () => {
 
 describe('who shares', () => {
   const cluster = new FakeCluster();
-  const podOf = (name: string): PodOfToken => ({
-    namespace: 'default',
-    serviceAccount: 'app',
-    name,
-    uid: `uid-${name}`,
-  });
 
   it('pods whose own token verified share; a pod whose token did not verify locally shares with no one', async () => {
     const sts = new FakeSts((call) => {
@@ -357,7 +350,7 @@ describe('who shares', () => {
       // d presents a token the cluster signed for another pod: STS accepts it, the local check does not.
       tokens: JSON.stringify({
         'sts.amazonaws.com': {
-          token: cluster.token(podOf(name === 'd' ? 'a' : name), { audience: 'sts.amazonaws.com' }),
+          token: cluster.token(podNamed(name === 'd' ? 'a' : name), { audience: 'sts.amazonaws.com' }),
         },
       }),
       versions: [],

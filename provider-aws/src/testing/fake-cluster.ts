@@ -17,6 +17,11 @@ export interface PodOfToken {
   uid: string;
 }
 
+/** Pod `name` of ServiceAccount default/<serviceAccount>, its uid `uid-<name>`. */
+export function podNamed(name: string, serviceAccount = 'app'): PodOfToken {
+  return { namespace: 'default', serviceAccount, name, uid: `uid-${name}` };
+}
+
 /** A SecretSync's ServiceAccount: what the sync controller requests a token for. */
 export interface ServiceAccountOfToken {
   namespace: string;
