@@ -1,28 +1,14 @@
 import { unlessAborted } from './abortable';
 import { SharedCall, SingleFlight } from './single-flight';
+import { HeldCall } from './testing/held-call';
 
-/** A call the test settles by hand; it records the signal it was given. */
-class HeldCall {
-  calls = 0;
-  signal?: AbortSignal;
-  private settle?: { resolve: (v: string) => void; reject: (e: unknown) => void };
-
-  readonly call = (signal: AbortSignal): Promise<string> => {
-    this.calls++;
-    this.signal = signal;
-    return new Promise((resolve, reject) => {
-      this.settle = { resolve, reject };
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-  };
-
-  answer(value: string): void {
-    this.settle?.resolve(value);
-  }
-
-  fail(err: unknown): void {
-    this.settle?.reject(err);
-  }
+/** The next caller of key `k` makes a call of its own and gets that call's answer. */
+async function expectNewCall(flights: SingleFlight<string, string>): Promise<void> {
+  const next = new HeldCall<string>();
+  const again = flights.run('k', next.call);
+  next.answer('fresh');
+  await expect(again).resolves.toBe('fresh');
+  expect(next.calls).toBe(1);
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -30,8 +16,8 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 describe('SingleFlight', () => {
   it('gives concurrent callers of one key one call, and each key its own', async () => {
     const flights = new SingleFlight<string, string>();
-    const a = new HeldCall();
-    const b = new HeldCall();
+    const a = new HeldCall<string>();
+    const b = new HeldCall<string>();
     const waiting = [
       ...Array.from({ length: 50 }, () => flights.run('a', a.call)),
       ...Array.from({ length: 50 }, () => flights.run('b', b.call)),
@@ -48,11 +34,11 @@ describe('SingleFlight', () => {
 
   it('forgets an answer once given: a later caller makes a new call', async () => {
     const flights = new SingleFlight<string, string>();
-    const first = new HeldCall();
+    const first = new HeldCall<string>();
     const waiting = flights.run('k', first.call);
     first.answer('old');
     await expect(waiting).resolves.toBe('old');
-    const second = new HeldCall();
+    const second = new HeldCall<string>();
     const again = flights.run('k', second.call);
     second.answer('new');
     await expect(again).resolves.toBe('new');
@@ -61,21 +47,18 @@ describe('SingleFlight', () => {
 
   it('gives a failure to every caller waiting, and does not keep it', async () => {
     const flights = new SingleFlight<string, string>();
-    const held = new HeldCall();
+    const held = new HeldCall<string>();
     const waiting = Array.from({ length: 3 }, () => flights.run('k', held.call));
     held.fail(new Error('throttled'));
     for (const w of waiting) await expect(w).rejects.toThrow('throttled');
     expect(flights.size).toBe(0);
     expect(flights.get('k')).toBeUndefined();
-    const retry = new HeldCall();
-    const again = flights.run('k', retry.call);
-    retry.answer('ok');
-    await expect(again).resolves.toBe('ok');
+    await expectNewCall(flights);
   });
 
   it("lets a caller stop waiting on its own signal without cancelling the others' call", async () => {
     const flights = new SingleFlight<string, string>();
-    const held = new HeldCall();
+    const held = new HeldCall<string>();
     const leaving = new AbortController();
     const left = flights.run('k', held.call, leaving.signal);
     const staying = flights.run('k', held.call);
@@ -90,21 +73,10 @@ describe('SingleFlight', () => {
 
   it('cancels the call when every caller gave up; the next caller starts afresh', async () => {
     const flights = new SingleFlight<string, string>();
-    const held = new HeldCall();
-    const a = new AbortController();
-    const b = new AbortController();
-    const waiting = [flights.run('k', held.call, a.signal), flights.run('k', held.call, b.signal)];
-    a.abort(new Error('a gone'));
-    await expect(waiting[0]).rejects.toThrow('a gone');
-    expect(held.signal?.aborted).toBe(false);
-    b.abort(new Error('b gone'));
-    await expect(waiting[1]).rejects.toThrow('b gone');
-    expect(held.signal?.aborted).toBe(true);
+    const held = new HeldCall<string>();
+    await held.expectCancelledOnceAllLeave((signal) => flights.run('k', held.call, signal));
     expect(flights.size).toBe(0);
-    const next = new HeldCall();
-    const again = flights.run('k', next.call);
-    next.answer('fresh');
-    await expect(again).resolves.toBe('fresh');
+    await expectNewCall(flights);
   });
 
   it('forgets a call given up by all at once, even one that does not stop on its signal', async () => {
@@ -125,7 +97,7 @@ describe('SingleFlight', () => {
 
   it('rejects a caller whose signal already aborted, without a call', async () => {
     const flights = new SingleFlight<string, string>();
-    const held = new HeldCall();
+    const held = new HeldCall<string>();
     await expect(flights.run('k', held.call, AbortSignal.abort(new Error('too late')))).rejects.toThrow(
       'too late',
     );
@@ -136,7 +108,7 @@ describe('SingleFlight', () => {
 
 describe('SharedCall', () => {
   it('keeps its answer and says it settled', async () => {
-    const held = new HeldCall();
+    const held = new HeldCall<string>();
     const call = new SharedCall(held.call);
     expect([call.settled, call.failed]).toEqual([false, false]);
     held.answer('A');
@@ -145,13 +117,13 @@ describe('SharedCall', () => {
   });
 
   it('is failed once it failed, or once every caller gave up before it settled', async () => {
-    const failing = new HeldCall();
+    const failing = new HeldCall<string>();
     const failed = new SharedCall(failing.call);
     failing.fail(new Error('denied'));
     await expect(failed.wait()).rejects.toThrow('denied');
     expect([failed.settled, failed.failed]).toEqual([true, true]);
 
-    const abandoned = new HeldCall();
+    const abandoned = new HeldCall<string>();
     const call = new SharedCall(abandoned.call);
     const gone = new AbortController();
     const waiting = call.wait(gone.signal);
@@ -162,7 +134,7 @@ describe('SharedCall', () => {
   });
 
   it('is not cancelled by a caller giving up after it settled', async () => {
-    const held = new HeldCall();
+    const held = new HeldCall<string>();
     const call = new SharedCall(held.call);
     held.answer('A');
     await tick();

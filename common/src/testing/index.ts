@@ -3,3 +3,4 @@
 export * from './fake-kube';
 export * from './logger';
 export * from './loopback-server';
+export * from './held-call';

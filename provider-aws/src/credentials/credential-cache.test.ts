@@ -1,3 +1,5 @@
+import { HeldCall } from '@sscsi/common/testing';
+
 import type { AwsCredentials, CredentialRequest } from './credential-cache';
 import { CredentialCache } from './credential-cache';
 
@@ -11,32 +13,9 @@ const creds = (expiresInMs: number, id = 'AKID'): AwsCredentials => ({
 });
 
 /** A fetch the test settles by hand; it records the signal it was given. */
-class HeldFetch {
-  signal?: AbortSignal;
-  calls = 0;
-  private settle?: { resolve: (c: AwsCredentials) => void; reject: (e: unknown) => void };
-
+class HeldFetch extends HeldCall<AwsCredentials> {
   request(proof: string, signal?: AbortSignal): CredentialRequest {
-    return {
-      proof,
-      signal,
-      fetch: (s) => {
-        this.calls++;
-        this.signal = s;
-        return new Promise((resolve, reject) => {
-          this.settle = { resolve, reject };
-          s.addEventListener('abort', () => reject(s.reason), { once: true });
-        });
-      },
-    };
-  }
-
-  answer(credentials: AwsCredentials): void {
-    this.settle?.resolve(credentials);
-  }
-
-  fail(err: unknown): void {
-    this.settle?.reject(err);
+    return { proof, signal, fetch: this.call };
   }
 }
 
@@ -136,18 +115,10 @@ describe('CredentialCache', () => {
   it('stops the shared fetch when the last caller gives up; the next caller starts afresh', async () => {
     const cache = new CredentialCache(() => now);
     const held = new HeldFetch();
-    const a = new AbortController();
-    const b = new AbortController();
-    const waiting = [
-      cache.fetch('k', held.request('a', a.signal)),
-      cache.fetch('k', held.request('b', b.signal)),
-    ];
-    a.abort(new Error('a gone'));
-    await expect(waiting[0]).rejects.toThrow('a gone');
-    expect(held.signal?.aborted).toBe(false);
-    b.abort(new Error('b gone'));
-    await expect(waiting[1]).rejects.toThrow('b gone');
-    expect(held.signal?.aborted).toBe(true);
+    let caller = 0;
+    await held.expectCancelledOnceAllLeave((signal) =>
+      cache.fetch('k', held.request(`caller-${++caller}`, signal)),
+    );
     expect(cache.fetching).toBe(0);
     await expect(
       cache.fetch(
