@@ -16,7 +16,7 @@ import { DriverMetrics } from '../metrics';
 import { FakeMounter } from '../testing/fake-mounter';
 import { FakePodStatus } from '../testing/fake-pod-status';
 import { FakeProvider } from '../testing/fake-provider';
-import { MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
+import { mountCapability, MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
 import { NodeServer } from './node-server';
 import { Attr } from './publish-request';
 
@@ -486,11 +486,7 @@ describe('NodeServer', () => {
   (process.getuid?.() === 0 ? describe : describe.skip)('file ownership (fsGroup, fileGroup)', () => {
     const withFsGroup = (gid: string, volumeContext: Record<string, string> = {}) => {
       const req = request();
-      req.volumeCapability = {
-        mount: { fsType: '', mountFlags: [], volumeMountGroup: gid },
-        accessMode: null,
-        accessType: 'mount',
-      };
+      req.volumeCapability = mountCapability(gid);
       Object.assign(req.volumeContext, volumeContext);
       return req;
     };

@@ -2,28 +2,11 @@ import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import { Status } from '@sscsi/common';
 
 import { DriverError } from '../errors';
+import { mountCapability, publishRequest } from '../testing/publish-requests';
 import { Attr, parsePublishRequest, parseUnpublishRequest } from './publish-request';
 
-const valid = (): NodePublishVolumeRequest => ({
-  volumeId: 'csi-123',
-  publishContext: {},
-  stagingTargetPath: '',
-  targetPath: '/var/lib/kubelet/pods/uid/volumes/kubernetes.io~csi/secrets/mount',
-  volumeCapability: {
-    mount: { fsType: '', mountFlags: [], volumeMountGroup: '' },
-    accessMode: { mode: 'SINGLE_NODE_READER_ONLY' },
-    accessType: 'mount',
-  },
-  readonly: true,
-  secrets: {},
-  volumeContext: {
-    [Attr.secretProviderClass]: 'my-db-secret',
-    [Attr.podName]: 'sample-app',
-    [Attr.podNamespace]: 'default',
-    [Attr.podUid]: 'uid-1',
-    [Attr.serviceAccountTokens]: '{"sts.amazonaws.com":{"token":"t"}}',
-  },
-});
+const valid = (): NodePublishVolumeRequest =>
+  publishRequest('/var/lib/kubelet/pods/uid/volumes/kubernetes.io~csi/secrets/mount');
 
 function rejection(req: NodePublishVolumeRequest): DriverError {
   try {
@@ -38,21 +21,13 @@ describe('parsePublishRequest', () => {
   it("reads the pod's fsGroup from volume_mount_group, and none when it is empty", () => {
     const req = valid();
     expect(parsePublishRequest(req).volumeMountGroup).toBeUndefined();
-    req.volumeCapability = {
-      mount: { fsType: '', mountFlags: [], volumeMountGroup: '2000' },
-      accessMode: null,
-      accessType: 'mount',
-    };
+    req.volumeCapability = mountCapability('2000');
     expect(parsePublishRequest(req).volumeMountGroup).toBe(2000);
   });
 
   it.each(['staff', '-5', '4294967296'])('refuses volume_mount_group %j as an invalid argument', (gid) => {
     const req = valid();
-    req.volumeCapability = {
-      mount: { fsType: '', mountFlags: [], volumeMountGroup: gid },
-      accessMode: null,
-      accessType: 'mount',
-    };
+    req.volumeCapability = mountCapability(gid);
     const err = rejection(req);
     expect(err.code).toBe(Status.INVALID_ARGUMENT);
     expect(err.message).toBe(
@@ -64,7 +39,7 @@ describe('parsePublishRequest', () => {
     const parsed = parsePublishRequest(valid());
     expect(parsed.spcName).toBe('my-db-secret');
     expect(parsed.pod).toEqual({ name: 'sample-app', namespace: 'default', uid: 'uid-1' });
-    expect(parsed.serviceAccountTokens).toBe('{"sts.amazonaws.com":{"token":"t"}}');
+    expect(parsed.serviceAccountTokens).toBe('{"sts.amazonaws.com":{"token":"tok"}}');
   });
 
   it('prefers tokens from secrets (Kubernetes 1.35 serviceAccountTokenInSecrets) and keeps them out of secrets', () => {

@@ -4,17 +4,16 @@ import type { EventRecorder, SecretProviderClass } from '@sscsi/common';
 import { KubeApiError, ProviderCallError, Status } from '@sscsi/common';
 import { silentLogger } from '@sscsi/common/testing';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { FakePodStatus } from '../testing/fake-pod-status';
-import { FakeProvider } from '../testing/fake-provider';
+import type { FakePodStatus } from '../testing/fake-pod-status';
+import type { FakeProvider } from '../testing/fake-provider';
 import { MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
-import { PhaseTimer } from './phase-timer';
+import { deadline, fillFromNothing, volumeFillerHarness } from '../testing/volume-filler-harness';
 import type { PublishRequest } from './publish-request';
 import { parsePublishRequest } from './publish-request';
 import { RotationReconciler } from './rotation-reconciler';
-import { VolumeFiller } from './volume-filler';
+import type { VolumeFiller } from './volume-filler';
 
 const POLL_MS = 60_000;
 
@@ -47,35 +46,19 @@ describe('RotationReconciler', () => {
       logger: silentLogger(),
       now: () => clock,
     });
-  const deadline = () => new Date(Date.now() + 10_000);
 
   /** A first publish: files written, status recorded, and the reconciler told. */
   async function published(rotation: RotationReconciler, request = req): Promise<void> {
-    const filled = await filler.fill(
-      request,
-      await filler.classOf(request),
-      undefined,
-      deadline(),
-      new PhaseTimer(),
-    );
+    const filled = await fillFromNothing(filler, request);
     rotation.filled(request.targetPath, 'aws', filled.objects);
   }
 
   beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'rotation-'));
     clock = 1_000_000;
-    provider = new FakeProvider();
-    status = new FakePodStatus();
     classes = async () => MY_DB_CLASS;
     events = [];
     metrics = { reconciled: [], failed: [] };
-    filler = new VolumeFiller({
-      nodeId: 'node-1',
-      providers: provider,
-      classes: { get: () => classes() },
-      podStatus: status,
-    });
-    req = parsePublishRequest(publishRequest(root));
+    ({ root, provider, status, filler, req } = volumeFillerHarness(() => classes()));
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -3,17 +3,17 @@
 import type { SecretProviderClass } from '@sscsi/common';
 import { KubeApiError, ProviderCallError, Status } from '@sscsi/common';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import type { DriverError } from '../errors';
-import { FakePodStatus } from '../testing/fake-pod-status';
-import { FakeProvider } from '../testing/fake-provider';
+import type { FakePodStatus } from '../testing/fake-pod-status';
+import type { FakeProvider } from '../testing/fake-provider';
 import { MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
+import { deadline, fillFromNothing, volumeFillerHarness } from '../testing/volume-filler-harness';
 import { PhaseTimer } from './phase-timer';
 import type { PublishRequest } from './publish-request';
 import { Attr, parsePublishRequest } from './publish-request';
-import { VolumeFiller } from './volume-filler';
+import type { VolumeFiller } from './volume-filler';
 
 describe('VolumeFiller', () => {
   let root: string;
@@ -23,27 +23,15 @@ describe('VolumeFiller', () => {
   let filler: VolumeFiller;
   let req: PublishRequest;
 
-  const deadline = () => new Date(Date.now() + 10_000);
   const failure = (promise: Promise<unknown>) =>
     promise.then(
       () => undefined,
       (e: unknown) => e as DriverError,
     );
-  const fillFromNothing = async () =>
-    filler.fill(req, await filler.classOf(req), undefined, deadline(), new PhaseTimer());
 
   beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'volume-filler-'));
-    provider = new FakeProvider();
-    status = new FakePodStatus();
     classes = async () => MY_DB_CLASS;
-    filler = new VolumeFiller({
-      nodeId: 'node-1',
-      providers: provider,
-      classes: { get: () => classes() },
-      podStatus: status,
-    });
-    req = parsePublishRequest(publishRequest(root));
+    ({ root, provider, status, filler, req } = volumeFillerHarness(() => classes()));
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -123,7 +111,7 @@ describe('VolumeFiller', () => {
 
     it("sends the pod's nodePublishSecretRef secrets as JSON", async () => {
       req = parsePublishRequest(publishRequest(root, { secrets: { key: 'value' } }));
-      await fillFromNothing();
+      await fillFromNothing(filler, req);
       expect(provider.calls[0]?.secrets).toBe('{"key":"value"}');
     });
 
@@ -188,7 +176,10 @@ describe('VolumeFiller', () => {
       ],
     ])('gives %s the driver reason, keeping the message', async (_what, err, expected) => {
       provider.failure = err;
-      expect(await failure(fillFromNothing())).toMatchObject({ ...expected, message: err.message });
+      expect(await failure(fillFromNothing(filler, req))).toMatchObject({
+        ...expected,
+        message: err.message,
+      });
       expect(status.records).toEqual([]);
     });
 
@@ -197,7 +188,7 @@ describe('VolumeFiller', () => {
         objects: [{ id: 'x', version: '1' }],
         files: [{ path: '../escape', mode: 0o644, contents: Buffer.from('x') }],
       });
-      expect(await failure(fillFromNothing())).toMatchObject({
+      expect(await failure(fillFromNothing(filler, req))).toMatchObject({
         reason: 'FileWriteError',
         message: expect.stringMatching(/^the provider sent an invalid file: /),
       });
@@ -209,7 +200,7 @@ describe('VolumeFiller', () => {
     it('fails with FailedToUpdateStatus, with the code of the API answer, when the status cannot be recorded', async () => {
       status.record = () =>
         Promise.reject(new KubeApiError('POST', '/apis/x', 403, 'Forbidden', 'cannot create'));
-      expect(await failure(fillFromNothing())).toMatchObject({
+      expect(await failure(fillFromNothing(filler, req))).toMatchObject({
         reason: 'FailedToUpdateStatus',
         code: Status.PERMISSION_DENIED,
         message: expect.stringMatching(/^failed to record SecretProviderClassPodStatus: .*403 Forbidden/),

@@ -10,6 +10,15 @@ export const MY_DB_CLASS: SecretProviderClass = {
   spec: { provider: 'aws', parameters: { objects: '- objectName: MyDBSecret' } },
 };
 
+/** A mount volume as the kubelet asks for it, read-only, with the pod's fsGroup when it has one. */
+export function mountCapability(volumeMountGroup = ''): NodePublishVolumeRequest['volumeCapability'] {
+  return {
+    mount: { fsType: '', mountFlags: [], volumeMountGroup },
+    accessMode: { mode: 'SINGLE_NODE_READER_ONLY' },
+    accessType: 'mount',
+  };
+}
+
 export function publishRequest(
   targetPath: string,
   overrides: Partial<NodePublishVolumeRequest> = {},
@@ -19,11 +28,7 @@ export function publishRequest(
     publishContext: {},
     stagingTargetPath: '',
     targetPath,
-    volumeCapability: {
-      mount: { fsType: '', mountFlags: [], volumeMountGroup: '' },
-      accessMode: null,
-      accessType: 'mount',
-    },
+    volumeCapability: mountCapability(),
     readonly: true,
     secrets: {},
     volumeContext: {
