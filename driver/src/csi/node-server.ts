@@ -165,11 +165,12 @@ export class NodeServer {
     const volumeClass = await this.filler.classOf(req, signal);
     timer.lap('lookupMs');
     const { provider } = volumeClass;
+    const fill = () => this.filler.fill(req, volumeClass, undefined, deadline, timer, signal);
     try {
       const filled =
         state === 'unmounted'
-          ? await this.fillNewMount(req, volumeClass, deadline, timer, signal)
-          : await this.refill(req, volumeClass, deadline, timer, signal);
+          ? await this.fillNewMount(req, volumeClass, timer, fill)
+          : await this.refill(req, fill);
       this.rotation.filled(req.targetPath, provider, filled.objects);
       this.updated(req);
       return { result: 'filled', provider, objects: filled.objects.length };
@@ -182,14 +183,13 @@ export class NodeServer {
   private async fillNewMount(
     req: PublishRequest,
     volumeClass: VolumeClass,
-    deadline: Date,
     timer: PhaseTimer,
-    signal?: AbortSignal,
+    fill: () => Promise<FilledVolume>,
   ): Promise<FilledVolume> {
     const unmount = await this.targets.mountTmpfs(req.targetPath, volumeClass.ownership.group);
     timer.lap('mountMs');
     try {
-      return await this.filler.fill(req, volumeClass, undefined, deadline, timer, signal);
+      return await fill();
     } catch (err) {
       await unmount();
       throw err;
@@ -201,18 +201,12 @@ export class NodeServer {
    * see this tmpfs, a new one would not reach them). A failure is returned, so that the kubelet
    * retries, and the mount stays for the next attempt.
    */
-  private refill(
-    req: PublishRequest,
-    volumeClass: VolumeClass,
-    deadline: Date,
-    timer: PhaseTimer,
-    signal?: AbortSignal,
-  ): Promise<FilledVolume> {
+  private refill(req: PublishRequest, fill: () => Promise<FilledVolume>): Promise<FilledVolume> {
     this.o.logger.warn(
       { targetPath: req.targetPath, pod: `${req.pod.namespace}/${req.pod.name}` },
       'mounted volume shows no files; filling it again',
     );
-    return this.filler.fill(req, volumeClass, undefined, deadline, timer, signal);
+    return fill();
   }
 
   private updated(req: PublishRequest): void {
