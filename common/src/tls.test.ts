@@ -1,19 +1,17 @@
 // Key material as the tools people use write it: openssl's `ecparam -genkey` output, PKCS#8 keys,
 // PFX files from `openssl pkcs12 -export` (current and -legacy encryption), made fresh per run.
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
+import { OpensslFolder } from './testing/openssl';
+import { thrownBy } from './testing/thrown';
 import { certificatesOf, privateKeyOf, TlsError } from './tls';
 
-let dir: string;
-const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-const read = (name: string) => fs.readFileSync(path.join(dir, name));
+let folder: OpensslFolder;
+const openssl = (...args: string[]) => folder.run(...args);
+const read = (name: string) => folder.read(name);
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sscsi-tls-'));
+  folder = new OpensslFolder('sscsi-tls-');
   // `openssl ecparam -genkey` writes an EC PARAMETERS block before the key.
   openssl('ecparam', '-genkey', '-name', 'prime256v1', '-out', 'ec.pem');
   openssl(
@@ -44,21 +42,7 @@ beforeAll(() => {
     '-out',
     'ec-legacy.pfx',
   );
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=rsa.example',
-    '-days',
-    '1',
-    '-keyout',
-    'rsa.key',
-    '-out',
-    'rsa.crt',
-  );
+  folder.selfSigned('rsa', 'rsa.example');
   openssl('pkcs12', '-export', '-passout', 'pass:', '-in', 'rsa.crt', '-inkey', 'rsa.key', '-out', 'rsa.pfx');
   openssl('pkcs8', '-topk8', '-passout', 'pass:hunter22', '-in', 'rsa.key', '-out', 'rsa-encrypted.pem');
   openssl(
@@ -78,7 +62,7 @@ beforeAll(() => {
   );
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => folder.remove());
 
 /** The key and certificate belong together, and the key is the one that was mounted. */
 function expectPair(keyPem: Buffer, certPem: Buffer, original: Buffer): void {
@@ -131,15 +115,9 @@ describe('privateKeyOf', () => {
       ],
     ];
     for (const [input, message] of cases) {
-      let error: unknown;
-      try {
-        privateKeyOf(input);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(TlsError);
-      expect((error as Error).message).toMatch(message);
-      expect((error as Error).message).not.toMatch(/MII|BEGIN/);
+      const error = thrownBy(() => privateKeyOf(input), TlsError);
+      expect(error.message).toMatch(message);
+      expect(error.message).not.toMatch(/MII|BEGIN/);
     }
   });
 });

@@ -1,6 +1,7 @@
 // Beyond upstream, through the Mount handler: objects written as many files (jsonKeysAsFiles,
 // parametersUnderPath) and reads with a chained role (assumeRoleArn), with AWS, STS and the
 // cluster faked.
+import { rejectionOf } from '@sscsi/common/testing';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import type { AwsCredentials } from './credentials/credential-cache';
 import { CredentialCache } from './credentials/credential-cache';
 import { IdentityResolver } from './credentials/identity';
 import { TokenVerifier } from './credentials/token-verifier';
-import { mountErrorOf } from './testing/mount-error';
+import { MountError } from './errors';
 import { MAX_TREE_BYTES, MAX_TREE_FILES } from './parameters/tree-limits';
 import { FakeAws } from './testing/fake-aws';
 import { FakeCluster } from './testing/fake-cluster';
@@ -75,6 +76,8 @@ function harness(options: { driverWritesSecrets?: boolean; sts?: FakeSts } = {})
 
 const filesOf = (response: MountResponse) =>
   Object.fromEntries((response.files ?? []).map((f) => [f.path, Buffer.from(f.contents ?? '').toString()]));
+
+const mountErrorOf = (work: Promise<unknown>) => rejectionOf(work, MountError);
 
 const TARGET_PATH = '/var/lib/kubelet/pods/uid-app-0/volumes/kubernetes.io~csi/secrets/mount';
 

@@ -4,3 +4,5 @@ export * from './fake-kube';
 export * from './logger';
 export * from './loopback-server';
 export * from './held-call';
+export * from './openssl';
+export * from './thrown';

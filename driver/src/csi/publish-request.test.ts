@@ -1,5 +1,6 @@
 import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import { Status } from '@sscsi/common';
+import { thrownBy } from '@sscsi/common/testing';
 
 import { DriverError } from '../errors';
 import { mountCapability, publishRequest } from '../testing/publish-requests';
@@ -8,14 +9,7 @@ import { Attr, parsePublishRequest, parseUnpublishRequest } from './publish-requ
 const valid = (): NodePublishVolumeRequest =>
   publishRequest('/var/lib/kubelet/pods/uid/volumes/kubernetes.io~csi/secrets/mount');
 
-function rejection(req: NodePublishVolumeRequest): DriverError {
-  try {
-    parsePublishRequest(req);
-  } catch (err) {
-    return err as DriverError;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (req: NodePublishVolumeRequest) => thrownBy(() => parsePublishRequest(req), DriverError);
 
 describe('parsePublishRequest', () => {
   it("reads the pod's fsGroup from volume_mount_group, and none when it is empty", () => {
@@ -78,7 +72,6 @@ describe('parsePublishRequest', () => {
     const req = valid();
     mutate(req);
     const err = rejection(req);
-    expect(err).toBeInstanceOf(DriverError);
     expect(err.code).toBe(Status.INVALID_ARGUMENT);
     expect(err.message).toMatch(message);
     expect(err.message).not.toContain('"token"');

@@ -2,10 +2,11 @@
 // written, when the pod status is recorded, and the reason each failure gets.
 import type { SecretProviderClass } from '@sscsi/common';
 import { KubeApiError, ProviderCallError, Status } from '@sscsi/common';
+import { rejectionOf } from '@sscsi/common/testing';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { DriverError } from '../errors';
+import { DriverError } from '../errors';
 import type { FakePodStatus } from '../testing/fake-pod-status';
 import type { FakeProvider } from '../testing/fake-provider';
 import { MY_DB_CLASS, publishRequest } from '../testing/publish-requests';
@@ -23,11 +24,7 @@ describe('VolumeFiller', () => {
   let filler: VolumeFiller;
   let req: PublishRequest;
 
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => undefined,
-      (e: unknown) => e as DriverError,
-    );
+  const failure = (promise: Promise<unknown>) => rejectionOf(promise, DriverError);
 
   beforeEach(() => {
     classes = async () => MY_DB_CLASS;

@@ -1,3 +1,4 @@
+import { thrownBy } from '@sscsi/common/testing';
 import { DriverError } from '../errors';
 import { providerOfClass } from './class-spec';
 
@@ -21,13 +22,7 @@ describe('providerOfClass', () => {
       'SecretProviderClass default/db has no spec.parameters',
     ],
   ])('refuses a class with %s as an invalid class', (_what, spec, message) => {
-    let caught: unknown;
-    try {
-      providerOfClass(spec, 'default', 'db');
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(DriverError);
+    const caught = thrownBy(() => providerOfClass(spec, 'default', 'db'), DriverError);
     expect(caught).toMatchObject({ reason: 'InvalidSecretProviderClass', message });
   });
 });

@@ -1,5 +1,6 @@
 import forge from 'node-forge';
 import crypto from 'node:crypto';
+import { thrownBy } from '@sscsi/common/testing';
 
 import { buildSecretContent, SyncError } from './secret-data';
 
@@ -163,16 +164,9 @@ describe('buildSecretContent', () => {
       /type is empty/,
     ],
   ])('rejects %s and never quotes a value', (_name, secretObject, map, message) => {
-    let error: unknown;
-    try {
-      buildSecretContent(secretObject, files(map));
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(SyncError);
-    expect((error as Error).message).toMatch(message);
-    for (const value of Object.values(map))
-      if (value.length > 2) expect((error as Error).message).not.toContain(value);
+    const error = thrownBy(() => buildSecretContent(secretObject, files(map)), SyncError);
+    expect(error.message).toMatch(message);
+    for (const value of Object.values(map)) if (value.length > 2) expect(error.message).not.toContain(value);
   });
 
   it('accepts basic-auth with username and password, and any valid custom type', () => {

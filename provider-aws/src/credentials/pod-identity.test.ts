@@ -1,7 +1,7 @@
-import { closedLoopbackUrl } from '@sscsi/common/testing';
+import { closedLoopbackUrl, rejectionOf } from '@sscsi/common/testing';
 import type http from 'node:http';
 
-import { mountErrorOf } from '../testing/mount-error';
+import { MountError } from '../errors';
 import { PodIdentityAgentOnLoopback } from '../testing/pod-identity-agent';
 import { PodIdentityAgent } from './pod-identity';
 
@@ -27,6 +27,8 @@ const CREDENTIALS = JSON.stringify({
 
 /** A credentials URL nothing listens on. */
 const closedUrl = async (): Promise<string> => `${await closedLoopbackUrl()}/v1/credentials`;
+
+const mountErrorOf = (work: Promise<unknown>) => rejectionOf(work, MountError);
 
 const agents: PodIdentityAgentOnLoopback[] = [];
 async function agent(handler: Handler): Promise<{ agent: PodIdentityAgentOnLoopback; url: string }> {

@@ -1,3 +1,4 @@
+import { thrownBy } from '@sscsi/common/testing';
 import { MountError } from '../errors';
 import { parseObjects } from '../parameters/descriptors';
 import { filesOf } from './files';
@@ -31,15 +32,9 @@ describe('filesOf', () => {
     ],
     ['a missing key', '{"password":"p"}', /"username" .* finds nothing/],
   ])('rejects %s without quoting the value', (_name, value, message) => {
-    let error: unknown;
-    try {
-      filesOf(fetched(value), 0o644);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(MountError);
-    expect((error as Error).message).toMatch(message);
-    expect((error as Error).message).not.toContain('"p"');
+    const error = thrownBy(() => filesOf(fetched(value), 0o644), MountError);
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain('"p"');
   });
 });
 

@@ -1,3 +1,4 @@
+import { thrownBy } from '@sscsi/common/testing';
 import { MountError } from '../errors';
 import { parseAssumeRole } from './assume-role';
 import { parseMountRequest } from './mount-request';
@@ -111,13 +112,7 @@ describe('parseAssumeRole: the role a class chains the pod into', () => {
       /assumeRoleSessionDuration \(900 s\) and assumeRoleDurationSeconds \(1800 s\) disagree/,
     ],
   ])('refuses %s, saying what is wrong', (_name, attributes, message) => {
-    let caught: unknown;
-    try {
-      parseAssumeRole(attributes);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(MountError);
+    const caught = thrownBy(() => parseAssumeRole(attributes), MountError);
     expect(caught).toMatchObject({ reason: 'InvalidParameters', message: expect.stringMatching(message) });
   });
 

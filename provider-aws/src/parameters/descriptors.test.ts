@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import path from 'node:path';
 
 import { isWriterName } from '@sscsi/common';
+import { thrownBy } from '@sscsi/common/testing';
 
 import { MountError } from '../errors';
 import type { DescriptorContext } from './descriptors';
@@ -10,14 +11,8 @@ import { parseObjects } from './descriptors';
 const ctx: DescriptorContext = { pathTranslation: '_', region: 'us-east-1', failoverRegion: undefined };
 const withFailover: DescriptorContext = { ...ctx, failoverRegion: 'us-west-2' };
 
-function rejection(objects: string, c: DescriptorContext = ctx): MountError {
-  try {
-    parseObjects(objects, c);
-  } catch (err) {
-    return err as MountError;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (objects: string, c: DescriptorContext = ctx) =>
+  thrownBy(() => parseObjects(objects, c), MountError);
 
 describe('parseObjects: the article and upstream examples', () => {
   it('parses the article Secrets Manager object', () => {

@@ -1,4 +1,5 @@
 // jsonKeysAsFiles and parametersUnderPath: objects written as a directory of files.
+import { thrownBy } from '@sscsi/common/testing';
 import { MountError } from '../errors';
 import type { DescriptorContext } from './descriptors';
 import { parseObjects } from './descriptors';
@@ -159,13 +160,7 @@ describe('objects written as many files: one clear error per rule', () => {
       { ...ctx, pathTranslation: '' },
     ],
   ])('refuses %s', (_name, objects, message, context = ctx) => {
-    let caught: unknown;
-    try {
-      parseObjects(objects, context);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(MountError);
+    const caught = thrownBy(() => parseObjects(objects, context), MountError);
     expect(caught).toMatchObject({ reason: 'InvalidParameters', message: expect.stringMatching(message) });
   });
 });

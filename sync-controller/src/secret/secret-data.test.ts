@@ -1,66 +1,26 @@
 // TLS material as openssl writes it, made fresh per run.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { OpensslFolder, thrownBy } from '@sscsi/common/testing';
 
 import { SyncFailure } from '../sync/failure';
 import { secretData } from './secret-data';
 
-let dir: string;
-const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-const read = (name: string) => fs.readFileSync(path.join(dir, name));
+let tls: OpensslFolder;
+const read = (name: string) => tls.read(name);
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssc-data-'));
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=leaf',
-    '-days',
-    '1',
-    '-keyout',
-    'leaf.key',
-    '-out',
-    'leaf.crt',
-  );
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=ca',
-    '-days',
-    '1',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
-  openssl('rsa', '-in', 'leaf.key', '-traditional', '-out', 'leaf-pkcs1.key');
-  openssl('pkcs8', '-topk8', '-in', 'leaf.key', '-passout', 'pass:pw', '-out', 'leaf-encrypted.key');
+  tls = new OpensslFolder('ssc-data-');
+  tls.selfSigned('leaf', 'leaf');
+  tls.selfSigned('ca', 'ca');
+  tls.run('rsa', '-in', 'leaf.key', '-traditional', '-out', 'leaf-pkcs1.key');
+  tls.run('pkcs8', '-topk8', '-in', 'leaf.key', '-passout', 'pass:pw', '-out', 'leaf-encrypted.key');
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => tls.remove());
 
 const files = (entries: Record<string, string | Buffer>) =>
   new Map(Object.entries(entries).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v) : v] as const));
 
-function failureOf(run: () => unknown): SyncFailure {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SyncFailure);
-    return err as SyncFailure;
-  }
-  throw new Error('no failure');
-}
+const failureOf = (run: () => unknown) => thrownBy(run, SyncFailure);
 
 describe('secretData', () => {
   it('takes each item from the file of exactly its sourcePath, in order; empty contents are nil', () => {
