@@ -1,8 +1,5 @@
+import { until } from './testing/until';
 import { WorkQueue } from './work-queue';
-
-const until = async (condition: () => boolean) => {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 2));
-};
 
 describe('WorkQueue', () => {
   it('runs a key once however often it is added while waiting, and again if it changed while running', async () => {

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Secret } from '@sscsi/common';
 import { drainServer, listenOnSocket } from '@sscsi/common';
-import { capturingLogger, FakeKube } from '@sscsi/common/testing';
+import { capturingLogger, FakeKube, until } from '@sscsi/common/testing';
 import type { CSIDriverProviderHandlers, MountRequest__Output } from '@sscsi/proto';
 import { loadProvider } from '@sscsi/proto';
 import fs from 'node:fs';
@@ -22,14 +22,6 @@ import { secretProviderClass, secretSync } from './testing/objects';
 
 const NS = 'test-v1alpha1';
 const SYSTEM = 'secrets-store-sync-controller-system';
-
-async function until(condition: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** upstream's e2e provider, as far as SSC uses it: `foo` → `secret`, authority `localhost` only. */
 class E2eProvider {

@@ -1,5 +1,6 @@
 // The provider client against a real gRPC server on a Unix socket: how many Mount calls a failing
 // provider receives, what a Version failure does, deadlines, cancellation and restarts.
+import { until } from '../testing/until';
 import * as grpc from '@grpc/grpc-js';
 import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
 import { loadProvider } from '@sscsi/proto';
@@ -173,7 +174,7 @@ describe('ProviderClients', () => {
     clients = makeClients(60_000);
     const controller = new AbortController();
     const pending = clients.mount('fake', CALL, inSeconds(120), controller.signal).catch((e: unknown) => e);
-    await waitFor(() => provider.mountCalls === 1);
+    await until(() => provider.mountCalls === 1);
     controller.abort(new Error('kubelet cancelled'));
     const err = (await pending) as ProviderCallError;
     expect(err.code).toBe(Status.CANCELLED);
@@ -185,7 +186,7 @@ describe('ProviderClients', () => {
     clients = makeClients(10);
     const controller = new AbortController();
     const pending = clients.mount('fake', CALL, inSeconds(120), controller.signal).catch((e: unknown) => e);
-    await waitFor(() => provider.mountCalls === 1);
+    await until(() => provider.mountCalls === 1);
     controller.abort();
     const err = (await pending) as ProviderCallError;
     expect(err.code).toBe(Status.CANCELLED);
@@ -222,7 +223,7 @@ describe('ProviderClients', () => {
     await new Promise<void>((resolve) => refusing.listen(provider.socketPath, resolve));
     const pending = clients.mount('fake', CALL, inSeconds(20));
     // More refused connections than 3 attempts could have survived.
-    await waitFor(() => refused > MAX_ATTEMPTS_UPSTREAM, 15_000);
+    await until(() => refused > MAX_ATTEMPTS_UPSTREAM, 15_000);
     await new Promise<void>((resolve) => refusing.close(() => resolve()));
     fs.rmSync(provider.socketPath, { force: true });
     await provider.start();
@@ -320,11 +321,3 @@ describe('ProviderClients', () => {
     ]);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -6,3 +6,4 @@ export * from './loopback-server';
 export * from './held-call';
 export * from './openssl';
 export * from './thrown';
+export * from './until';

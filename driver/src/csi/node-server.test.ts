@@ -4,7 +4,7 @@
 // the same paths against real mounts, a real provider socket and a real API server.
 import type { CoreEvent, EventRecorder, SecretProviderClass } from '@sscsi/common';
 import { CorrelatingEventRecorder, KubeApiError, ProviderCallError, Status } from '@sscsi/common';
-import { FakeKube, silentLogger } from '@sscsi/common/testing';
+import { FakeKube, silentLogger, until } from '@sscsi/common/testing';
 import type { NodePublishVolumeRequest } from '@sscsi/proto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -387,7 +387,7 @@ describe('NodeServer', () => {
     it('a publish waiting behind a hung publish gives up at its own deadline', async () => {
       const s = server(false);
       const first = s.publishVolume(request());
-      await waitFor(() => provider.calls.length === 1);
+      await until(() => provider.calls.length === 1);
       const err = (await s
         .publishVolume(request(), new Date(Date.now() + 200))
         .catch((e: unknown) => e)) as DriverError;
@@ -401,7 +401,7 @@ describe('NodeServer', () => {
     it('an unpublish waiting behind a hung publish stops waiting when cancelled', async () => {
       const s = server(false);
       const first = s.publishVolume(request());
-      await waitFor(() => provider.calls.length === 1);
+      await until(() => provider.calls.length === 1);
       const controller = new AbortController();
       const unpublish = s
         .unpublishVolume({ volumeId: 'vol-1', targetPath: target }, undefined, controller.signal)
@@ -417,7 +417,7 @@ describe('NodeServer', () => {
     it('an unpublish racing a publish runs after it and leaves nothing', async () => {
       const s = server(false);
       const publish = s.publishVolume(request());
-      await waitFor(() => provider.calls.length === 1);
+      await until(() => provider.calls.length === 1);
       const unpublish = s.unpublishVolume({ volumeId: 'vol-1', targetPath: target });
       release();
       await Promise.all([publish, unpublish]);
@@ -578,11 +578,3 @@ describe('NodeServer', () => {
     });
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}

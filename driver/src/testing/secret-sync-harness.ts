@@ -1,7 +1,7 @@
 // For unit tests of the Secret sync: the controller against the in-memory API (FakeKube) and real
 // files in a temporary kubelet folder, with the events it records and the lines it logs.
 import type { Pod, Secret, SecretObject, SecretProviderClassPodStatus } from '@sscsi/common';
-import { capturingLogger, FakeKube } from '@sscsi/common/testing';
+import { capturingLogger, FakeKube, until as untilValue } from '@sscsi/common/testing';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,19 +30,8 @@ export const dbSecret = (secretName = 'db'): SecretObject => ({
 });
 
 /** Polls `check` until it holds a value; fails naming `what` after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  check: () => T | undefined | false,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export const until = <T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> =>
+  untilValue(check, timeoutMs, what);
 
 /** The Secret sync of node NODE, its SecretProviderClass cache and the API they share. */
 export class Harness {

@@ -1,5 +1,6 @@
 // A class's assumeRoleArn: the pod's own credentials (IRSA or Pod Identity) chained into another
 // role with sts:AssumeRole. What is asked of STS, what is kept, who shares it, what errors say.
+import { until } from '@sscsi/common/testing';
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
 import type { MountOptions, PodOfToken } from '../testing/fake-cluster';
@@ -37,10 +38,6 @@ const withTarget = (pod: PodOfToken, parameters: Record<string, string> = {}, op
     ...options,
     parameters: { assumeRoleArn: TARGET, ...parameters, ...options.parameters },
   });
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
-}
 
 function resolverWith(sts: FakeSts, podIdentityCalls: string[] = []) {
   const cache = new CredentialCache();

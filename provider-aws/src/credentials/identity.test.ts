@@ -1,3 +1,4 @@
+import { until } from '@sscsi/common/testing';
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
 import type { MountOptions, PodOfToken, SyncOptions } from '../testing/fake-cluster';
@@ -32,10 +33,6 @@ class ObservedCache extends CredentialCache {
     this.callers++;
     return super.fetch(...args);
   }
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function resolverWith(

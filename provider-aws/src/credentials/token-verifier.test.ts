@@ -1,3 +1,4 @@
+import { until } from '@sscsi/common/testing';
 import crypto from 'node:crypto';
 
 import { CLUSTER_ISSUER, FakeCluster } from '../testing/fake-cluster';
@@ -426,7 +427,3 @@ describe('clusterSigningKeys', () => {
     await expect(clusterSigningKeys(api(answers))()).rejects.toThrow(message);
   });
 });
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
-}

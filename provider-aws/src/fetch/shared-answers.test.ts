@@ -1,6 +1,7 @@
 // AWS answers shared by the mounts of one verified identity: rotation rounds of many pods through
 // the real Mount handler (AWS faked, counting calls), what a round may reuse and what it may not,
 // and the shared calls' behaviour under cancellation and failure.
+import { until } from '@sscsi/common/testing';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { GetParametersCommand } from '@aws-sdk/client-ssm';
@@ -15,7 +16,7 @@ import { IdentityResolver as RealIdentityResolver } from '../credentials/identit
 import { PodIdentityAgent } from '../credentials/pod-identity';
 import { TokenVerifier } from '../credentials/token-verifier';
 import { FakeAws } from '../testing/fake-aws';
-import { HeldClient, until } from '../testing/held-client';
+import { HeldClient } from '../testing/held-client';
 import { mountHarness, mountRequest, podAttributes } from '../testing/mount-harness';
 import { MAX_KEPT_ANSWERS } from './kept-answers';
 import type { MountRound, Sender } from './shared-answers';

@@ -1,8 +1,9 @@
+import { until } from '@sscsi/common/testing';
 import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import type { GetParametersCommandOutput } from '@aws-sdk/client-ssm';
 
 import { awsError } from '../testing/fake-sts';
-import { HeldClient, until } from '../testing/held-client';
+import { HeldClient } from '../testing/held-client';
 import type { MountRound } from './kept-answers';
 import { SsmCoalescer } from './ssm-coalescer';
 import { parameterNameOf } from './ssm-names';

@@ -18,12 +18,3 @@ export class HeldClient implements Sender {
     });
   }
 }
-
-/** Resolves once `condition` holds, checking after each turn of the event loop; fails after `ms`. */
-export async function until(condition: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

@@ -1,3 +1,4 @@
+import { until } from '@sscsi/common/testing';
 import { ProviderCallError, Status } from '@sscsi/common';
 
 import type { SecretSync } from '../api/secret-sync';
@@ -8,14 +9,6 @@ import type { ReconcileOutcome } from './reconciler';
 import { SecretSyncController } from './secret-sync-controller';
 
 const NS = 'test-v1alpha1';
-
-async function until(condition: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
 
