@@ -1,4 +1,5 @@
 import { thrownBy } from '@sscsi/common/testing';
+
 import { DriverError } from '../errors';
 import { providerOfClass } from './class-spec';
 

@@ -1,6 +1,7 @@
 // A class's assumeRoleArn: the pod's own credentials (IRSA or Pod Identity) chained into another
 // role with sts:AssumeRole. What is asked of STS, what is kept, who shares it, what errors say.
 import { until } from '@sscsi/common/testing';
+
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
 import type { MountOptions, PodOfToken } from '../testing/fake-cluster';

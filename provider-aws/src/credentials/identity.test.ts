@@ -1,4 +1,5 @@
 import { until } from '@sscsi/common/testing';
+
 import type { MountInput } from '../parameters/mount-request';
 import { CredentialCache } from './credential-cache';
 import type { MountOptions, PodOfToken, SyncOptions } from '../testing/fake-cluster';

@@ -1,4 +1,5 @@
 import { thrownBy } from '@sscsi/common/testing';
+
 import { MountError } from '../errors';
 import { parseObjects } from '../parameters/descriptors';
 import { filesOf } from './files';

@@ -1,4 +1,5 @@
 import { thrownBy } from '@sscsi/common/testing';
+
 import { MountError } from '../errors';
 import { parseAssumeRole } from './assume-role';
 import { parseMountRequest } from './mount-request';

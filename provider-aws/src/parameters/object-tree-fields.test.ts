@@ -1,5 +1,6 @@
 // jsonKeysAsFiles and parametersUnderPath: objects written as a directory of files.
 import { thrownBy } from '@sscsi/common/testing';
+
 import { MountError } from '../errors';
 import type { DescriptorContext } from './descriptors';
 import { parseObjects } from './descriptors';

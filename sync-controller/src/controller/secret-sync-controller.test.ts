@@ -1,16 +1,33 @@
-import { until } from '@sscsi/common/testing';
 import { ProviderCallError, Status } from '@sscsi/common';
+import { silentLogger, until } from '@sscsi/common/testing';
 
 import type { SecretSync } from '../api/secret-sync';
 import { answer } from '../testing/fake-provider-gateway';
 import { secretSync } from '../testing/objects';
 import { ReconcileHarness } from '../testing/reconcile-harness';
 import type { ReconcileOutcome } from './reconciler';
-import { SecretSyncController } from './secret-sync-controller';
+import { type ControllerOptions, SecretSyncController } from './secret-sync-controller';
 
 const NS = 'test-v1alpha1';
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+/** A controller over stand-ins for the SecretSyncs and the reconciler: no fetch cycles, nothing to forget. */
+function bareController(
+  o: Pick<ControllerOptions, 'secretSyncs' | 'reconciler' | 'pollIntervalMs' | 'concurrency'>,
+): SecretSyncController {
+  return new SecretSyncController({
+    ...o,
+    cycles: {
+      startCycle: () => undefined,
+      exclude: () => undefined,
+      begin: () => undefined,
+      finished: () => undefined,
+    },
+    forget: () => undefined,
+    logger: silentLogger(),
+  });
+}
 
 /** SecretSyncs ss-0..ss-(n-1), over ServiceAccounts app and web in turn, all of one class. */
 function many(h: ReconcileHarness, n: number): void {
@@ -140,7 +157,7 @@ describe('SecretSyncController', () => {
     const objects = Array.from({ length: 5 }, (_, i) => secretSync({ name: `s${i}`, uid: `u${i}` }));
     let added: ((ss: SecretSync) => void) | undefined;
     let updated: ((ss: SecretSync, old: SecretSync) => void) | undefined;
-    const controller = new SecretSyncController({
+    const controller = bareController({
       secretSyncs: {
         addHandlers: (h) => {
           added = h.added?.bind(h);
@@ -150,16 +167,8 @@ describe('SecretSyncController', () => {
         waitForSync: async () => undefined,
       },
       reconciler,
-      cycles: {
-        startCycle: () => undefined,
-        exclude: () => undefined,
-        begin: () => undefined,
-        finished: () => undefined,
-      },
-      forget: () => undefined,
       pollIntervalMs: 3,
       concurrency: 3,
-      logger: new ReconcileHarness().logger,
     });
     await controller.start();
     for (let round = 0; round < 50; round++) {
@@ -179,7 +188,7 @@ describe('SecretSyncController', () => {
     for (const graceful of [false, true]) {
       let signalSeen: AbortSignal | undefined;
       let finished = false;
-      const controller = new SecretSyncController({
+      const controller = bareController({
         secretSyncs: {
           addHandlers: () => undefined,
           list: () => [secretSync()],
@@ -193,16 +202,8 @@ describe('SecretSyncController', () => {
             return 'synced';
           },
         },
-        cycles: {
-          startCycle: () => undefined,
-          exclude: () => undefined,
-          begin: () => undefined,
-          finished: () => undefined,
-        },
-        forget: () => undefined,
         pollIntervalMs: 0,
         concurrency: 1,
-        logger: new ReconcileHarness().logger,
       });
       await controller.start();
       await until(() => signalSeen !== undefined);
