@@ -18,3 +18,4 @@ export * from './provider/provider-name';
 export * from './events/event-recorder';
 export * from './abortable';
 export * from './single-flight';
+export * from './jwt-signature';

@@ -4,7 +4,8 @@
 // the lab's API server (the server named by its kubeconfig), which serves them for that issuer.
 import type crypto from 'node:crypto';
 
-import { keysFromJwks } from './jwt';
+import type { DecodedJwt } from './jwt';
+import { keysFromJwks, signatureValid } from './jwt';
 
 /** GET of a path on the server that serves an issuer's documents, parsed as JSON. */
 export type JsonFetcher = (path: string) => Promise<unknown>;
@@ -64,6 +65,21 @@ export class IssuerKeys {
     }
     if (!set) throw failure?.error ?? new IssuerUnreachable(`no keys of ${issuer}`);
     return set.keys.get(kid) ?? (kid === '' && set.keys.size === 1 ? [...set.keys.values()][0] : undefined);
+  }
+
+  /**
+   * Whether `jwt` verifies with the key it names of `issuer`. When the issuer's keys cannot be read,
+   * throws what `unreachable` makes: each AWS service words that failure its own way.
+   */
+  async verifies(jwt: DecodedJwt, issuer: string, unreachable: () => Error): Promise<boolean> {
+    let key;
+    try {
+      key = await this.key(issuer, jwt.kid);
+    } catch (err) {
+      if (err instanceof IssuerUnreachable) throw unreachable();
+      throw err;
+    }
+    return key !== undefined && signatureValid(jwt, key);
   }
 
   private fetch(issuer: string): Promise<KeySet> {

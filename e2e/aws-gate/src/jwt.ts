@@ -1,5 +1,6 @@
 // Service-account tokens (JWTs) as AWS judges them: decoded once into typed parts, the signature
 // checked against the issuer's JWKS, the validity window against the gate's clock.
+import { jwtSignatureValid } from '@sscsi/common';
 import crypto from 'node:crypto';
 
 export interface KubernetesClaims {
@@ -29,14 +30,6 @@ export interface DecodedJwt {
 export class MalformedToken extends Error {
   override name = 'MalformedToken';
 }
-
-const ALGORITHMS: Record<string, { hash: string; dsaEncoding?: 'ieee-p1363' }> = {
-  RS256: { hash: 'sha256' },
-  RS384: { hash: 'sha384' },
-  RS512: { hash: 'sha512' },
-  ES256: { hash: 'sha256', dsaEncoding: 'ieee-p1363' },
-  ES384: { hash: 'sha384', dsaEncoding: 'ieee-p1363' },
-};
 
 type Json = Record<string, unknown>;
 
@@ -113,18 +106,7 @@ export function keysFromJwks(jwks: unknown): Map<string, crypto.KeyObject> {
 
 /** Whether the token is signed by `key` with an asymmetric algorithm (never `none` or HMAC). */
 export function signatureValid(jwt: DecodedJwt, key: crypto.KeyObject): boolean {
-  const algorithm = ALGORITHMS[jwt.alg];
-  if (!algorithm) return false;
-  try {
-    return crypto.verify(
-      algorithm.hash,
-      jwt.signingInput,
-      algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key,
-      jwt.signature,
-    );
-  } catch {
-    return false;
-  }
+  return jwtSignatureValid(jwt.alg, jwt.signingInput, jwt.signature, key);
 }
 
 export type ValidityProblem = 'no-expiry' | 'expired' | 'not-yet-valid';

@@ -11,9 +11,8 @@ import { ConditionContext } from './condition-context';
 import type { IamSource } from './iam-directory';
 import { roleNameOf } from './iam-directory';
 import type { IssuerKeys } from './issuer-keys';
-import { IssuerUnreachable } from './issuer-keys';
 import type { DecodedJwt } from './jwt';
-import { decodeJwt, signatureValid, validityProblem } from './jwt';
+import { decodeJwt, validityProblem } from './jwt';
 import { evaluatePolicies } from './policy-evaluation';
 import type { IssuedCredentials, SessionStore } from './sessions';
 
@@ -161,19 +160,9 @@ export class PodIdentityAgent {
     }
     const { issuer } = this.o.cluster;
     if (jwt.claims.iss !== issuer) throw invalidToken(`The token's issuer is not the cluster's (${issuer})`);
-    let key;
-    try {
-      key = await this.o.keys.key(issuer, jwt.kid);
-    } catch (err) {
-      if (err instanceof IssuerUnreachable)
-        throw new AwsError(
-          'ServiceUnavailableException',
-          503,
-          'The cluster signing keys cannot be read right now',
-        );
-      throw err;
-    }
-    if (!key || !signatureValid(jwt, key))
+    const unreachable = () =>
+      new AwsError('ServiceUnavailableException', 503, 'The cluster signing keys cannot be read right now');
+    if (!(await this.o.keys.verifies(jwt, issuer, unreachable)))
       throw invalidToken("The token's signature does not verify with the cluster's keys");
     const problem = validityProblem(jwt.claims, this.o.now() / 1000);
     if (problem === 'expired')

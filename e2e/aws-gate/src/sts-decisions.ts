@@ -9,9 +9,8 @@ import { ConditionContext } from './condition-context';
 import type { IamSource, RoleRecord } from './iam-directory';
 import { roleNameOf } from './iam-directory';
 import type { IssuerKeys } from './issuer-keys';
-import { IssuerUnreachable } from './issuer-keys';
 import type { DecodedJwt } from './jwt';
-import { decodeJwt, MalformedToken, signatureValid, validityProblem } from './jwt';
+import { decodeJwt, MalformedToken, validityProblem } from './jwt';
 import type { Caller } from './policy-evaluation';
 import { evaluatePolicies } from './policy-evaluation';
 import type { Session } from './sessions';
@@ -91,19 +90,9 @@ export class StsDecisions {
     const provider = issuer.startsWith('https://') ? await this.o.iam.oidcProvider(providerArn) : undefined;
     if (!provider)
       throw invalidToken(`No OpenIDConnect provider found in your account for ${issuer || '(no iss claim)'}`);
-    let key;
-    try {
-      key = await this.o.keys.key(issuer, jwt.kid);
-    } catch (err) {
-      if (err instanceof IssuerUnreachable)
-        throw new AwsError(
-          'IDPCommunicationError',
-          400,
-          `Couldn't retrieve the verification keys of ${issuer}`,
-        );
-      throw err;
-    }
-    if (!key || !signatureValid(jwt, key))
+    const unreachable = () =>
+      new AwsError('IDPCommunicationError', 400, `Couldn't retrieve the verification keys of ${issuer}`);
+    if (!(await this.o.keys.verifies(jwt, issuer, unreachable)))
       throw invalidToken(`The web identity token's signature does not verify with the keys of ${issuer}`);
     const problem = validityProblem(jwt.claims, this.o.now() / 1000);
     if (problem === 'expired')

@@ -10,6 +10,7 @@
 // every token goes to STS or the agent instead, and the fetch is tried again only after a pause
 // that grows with each failure.
 import type { KubeApi } from '@sscsi/common';
+import { jwtAlgorithmAccepted, jwtSignatureValid } from '@sscsi/common';
 import crypto from 'node:crypto';
 
 import type { KubernetesClaims, Requester } from './requester';
@@ -86,14 +87,6 @@ interface JwtClaims {
   nbf?: unknown;
   'kubernetes.io'?: KubernetesClaims;
 }
-
-const ALGORITHMS: Record<string, { hash: string; dsaEncoding?: 'ieee-p1363' }> = {
-  RS256: { hash: 'sha256' },
-  RS384: { hash: 'sha384' },
-  RS512: { hash: 'sha512' },
-  ES256: { hash: 'sha256', dsaEncoding: 'ieee-p1363' },
-  ES384: { hash: 'sha384', dsaEncoding: 'ieee-p1363' },
-};
 
 const CLOCK_SKEW_S = 30;
 const KEYS_TTL_MS = 10 * 60_000;
@@ -198,8 +191,9 @@ export class TokenVerifier {
     const [headerPart, payloadPart, signaturePart, ...rest] = token.split('.');
     const header = decodeJwtPart<JwtHeader>(headerPart);
     const claims = decodeJwtPart<JwtClaims>(payloadPart);
-    const algorithm = ALGORITHMS[header?.alg ?? ''];
-    if (!header || !claims || !algorithm || !signaturePart || rest.length > 0) return undefined;
+    const alg = header?.alg ?? '';
+    if (!header || !claims || !jwtAlgorithmAccepted(alg) || !signaturePart || rest.length > 0)
+      return undefined;
     const verified = matchingClaims(claims, expected, this.now() / 1000);
     if (!verified) return undefined;
     let key: crypto.KeyObject | undefined;
@@ -210,11 +204,11 @@ export class TokenVerifier {
     }
     // The issuer is known only once the keys are: checked after fetching them.
     if (!key || this.issuer === undefined || claims.iss !== this.issuer) return undefined;
-    const signed = crypto.verify(
-      algorithm.hash,
+    const signed = jwtSignatureValid(
+      alg,
       Buffer.from(`${headerPart}.${payloadPart}`),
-      algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key,
       Buffer.from(signaturePart, 'base64url'),
+      key,
     );
     return signed ? verified : undefined;
   }
