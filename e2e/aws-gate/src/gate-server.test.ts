@@ -14,20 +14,15 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { Authorizer } from './authorizer';
-import { CallCounter, FaultBook, GateClock } from './faults';
+import type { CallCounter, FaultBook } from './faults';
+import { GateClock } from './faults';
+import { gateParts } from './gate-parts';
 import type { GateParts } from './gate-server';
 import { GateServer } from './gate-server';
 import type { IamSource, OidcProviderRecord, RoleRecord } from './iam-directory';
-import { CachedIam } from './iam-directory';
-import { IssuerKeys } from './issuer-keys';
-import { PodIdentityAgent, PodIdentityAssociations } from './pod-identity';
 import { parsePolicyDocument } from './policy-document';
 import type { SecretRecord, SecretSource } from './secret-directory';
-import { CachedSecrets } from './secret-directory';
-import { SessionStore } from './sessions';
 import { signedHeaders } from './sigv4';
-import { StsDecisions } from './sts-decisions';
 import { forgeToken, signToken } from './test-tokens';
 import { Upstream } from './upstream';
 
@@ -208,71 +203,38 @@ const moto = http.createServer((req, res) => {
 
 const jwks = { keys: [{ ...signing.publicKey.export({ format: 'jwk' }), kid: KID }] };
 const clock = new GateClock();
-const faults = new FaultBook();
-const calls = new CallCounter();
-const sessions = new SessionStore(clock.now);
 const cluster = { name: 'lab', region: REGION, account: ACCOUNT, issuer: ISSUER };
 let endpoint: string;
 let agentUrl: string;
 const servers: http.Server[] = [];
 let upstream: Upstream;
 let parts: GateParts;
+let faults: FaultBook;
+let calls: CallCounter;
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => moto.listen(0, '127.0.0.1', resolve));
   upstream = new Upstream(`http://127.0.0.1:${(moto.address() as AddressInfo).port}`);
-  const keys = new IssuerKeys(
-    new Map([
-      [
-        ISSUER,
-        async (path: string) =>
-          path.includes('openid-configuration')
-            ? { issuer: ISSUER, jwks_uri: `${ISSUER}/openid/v1/jwks` }
-            : jwks,
-      ],
-    ]),
-    { ttlMs: 60_000, refetchMinMs: 1000 },
-  );
-  const iam = new CachedIam(fakeIam, { ttlMs: 60_000 });
-  const secrets = new CachedSecrets(fakeSecrets, { ttlMs: 60_000 });
-  sessions.add({
-    ...ROOT,
-    account: ACCOUNT,
-    kind: 'root',
-    arn: `arn:aws:iam::${ACCOUNT}:root`,
-    sessionTags: {},
-    context: {},
-  });
-  const associations = new PodIdentityAssociations(cluster, clock.now);
-  parts = {
+  parts = gateParts({
     cluster,
     upstream,
-    sessions,
-    authorizer: new Authorizer({ iam, secrets, account: ACCOUNT, now: clock.now }),
-    sts: new StsDecisions({ iam, keys, account: ACCOUNT, now: clock.now }),
-    iam,
-    secrets,
-    associations,
-    agent: new PodIdentityAgent({
-      cluster,
-      associations,
-      keys,
-      iam,
-      sessions,
-      now: clock.now,
-      assumeRole: async (roleArn, sessionName) => {
-        issued += 1;
-        return {
-          accessKeyId: `ASIAPOD${issued}`,
-          secretAccessKey: `podsecret${issued}`,
-          sessionToken: `podtoken${issued}`,
-          expiresAt: Date.now() + 3600_000,
-          arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${roleArn.split('/').at(-1)}/${sessionName}`,
-        };
-      },
-    }),
-    faults,
-    calls,
+    root: ROOT,
+    iam: fakeIam,
+    secrets: fakeSecrets,
+    cacheTtlMs: 60_000,
+    issuerDocuments: async (path) =>
+      path.includes('openid-configuration') ? { issuer: ISSUER, jwks_uri: `${ISSUER}/openid/v1/jwks` } : jwks,
+    issuerKeys: { ttlMs: 60_000, refetchMinMs: 1000 },
+    assumeRole: async (roleArn, sessionName) => {
+      issued += 1;
+      return {
+        accessKeyId: `ASIAPOD${issued}`,
+        secretAccessKey: `podsecret${issued}`,
+        sessionToken: `podtoken${issued}`,
+        expiresAt: Date.now() + 3600_000,
+        arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${roleArn.split('/').at(-1)}/${sessionName}`,
+      };
+    },
     clock,
     logger: createLogger({
       name: 'gate-test',
@@ -280,7 +242,8 @@ beforeAll(async () => {
       verbosity: 0,
       destination: { write: () => undefined },
     }),
-  };
+  });
+  ({ faults, calls } = parts);
   const gate = new GateServer(parts);
   for (const handler of [gate.handle, gate.handleAgent]) {
     const server = http.createServer(handler);

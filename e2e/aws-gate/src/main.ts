@@ -5,17 +5,13 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { connectionFromKubeconfig, createLogger, KubeClient, onShutdown, runProgram } from '@sscsi/common';
 import http from 'node:http';
 
-import { Authorizer } from './authorizer';
 import type { ListenAddress } from './config';
 import { parseConfig, PROGRAM } from './config';
-import { CallCounter, FaultBook, GateClock } from './faults';
+import { GateClock } from './faults';
+import { gateParts } from './gate-parts';
 import { GateServer } from './gate-server';
-import { CachedIam, MotoIam } from './iam-directory';
-import { IssuerKeys } from './issuer-keys';
-import { PodIdentityAgent, PodIdentityAssociations } from './pod-identity';
-import { CachedSecrets, MotoSecrets } from './secret-directory';
-import { SessionStore } from './sessions';
-import { StsDecisions } from './sts-decisions';
+import { MotoIam } from './iam-directory';
+import { MotoSecrets } from './secret-directory';
 import { Upstream } from './upstream';
 
 const KEYS_TTL_MS = 5 * 60_000;
@@ -34,28 +30,6 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: PROGRAM, json: config.logJson, verbosity: config.verbosity });
   const clock = new GateClock();
   const kube = new KubeClient(connectionFromKubeconfig(config.kubeconfig), { qps: 0, userAgent: PROGRAM });
-  const keys = new IssuerKeys(
-    new Map([
-      [
-        config.issuer,
-        (path: string) => kube.get(path, { accept: 'application/json, application/jwk-set+json' }),
-      ],
-    ]),
-    { ttlMs: KEYS_TTL_MS, refetchMinMs: KEYS_REFETCH_MIN_MS },
-  );
-  const motoIam = MotoIam.connect(config.upstream, config.root);
-  const iam = new CachedIam(motoIam, { ttlMs: config.cacheTtlMs });
-  const motoSecrets = new MotoSecrets(config.upstream, config.root);
-  const secrets = new CachedSecrets(motoSecrets, { ttlMs: config.cacheTtlMs });
-  const sessions = new SessionStore(clock.now);
-  sessions.add({
-    ...config.root,
-    account: config.account,
-    kind: 'root',
-    arn: `arn:aws:iam::${config.account}:root`,
-    sessionTags: {},
-    context: {},
-  });
   const cluster = {
     name: config.clusterName,
     region: config.clusterRegion,
@@ -63,49 +37,41 @@ async function main(): Promise<void> {
     issuer: config.issuer,
   };
   const sts = new STSClient({ region: cluster.region, endpoint: config.upstream, credentials: config.root });
-  const associations = new PodIdentityAssociations(cluster, clock.now);
-  const agent = new PodIdentityAgent({
-    cluster,
-    associations,
-    keys,
-    iam,
-    sessions,
-    now: clock.now,
-    assumeRole: async (roleArn, sessionName, tags) => {
-      const out = await sts.send(
-        new AssumeRoleCommand({
-          RoleArn: roleArn,
-          RoleSessionName: sessionName,
-          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
-        }),
-      );
-      const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error('moto returned no credentials');
-      return {
-        accessKeyId: c.AccessKeyId,
-        secretAccessKey: c.SecretAccessKey,
-        sessionToken: c.SessionToken,
-        expiresAt: c.Expiration?.getTime(),
-        arn: out.AssumedRoleUser?.Arn,
-      };
-    },
-  });
+  const motoIam = MotoIam.connect(config.upstream, config.root);
+  const motoSecrets = new MotoSecrets(config.upstream, config.root);
   const upstream = new Upstream(config.upstream);
-  const gate = new GateServer({
-    cluster,
-    upstream,
-    sessions,
-    authorizer: new Authorizer({ iam, secrets, account: config.account, now: clock.now }),
-    sts: new StsDecisions({ iam, keys, account: config.account, now: clock.now }),
-    iam,
-    secrets,
-    associations,
-    agent,
-    faults: new FaultBook(),
-    calls: new CallCounter(),
-    clock,
-    logger,
-  });
+  const gate = new GateServer(
+    gateParts({
+      cluster,
+      upstream,
+      root: config.root,
+      iam: motoIam,
+      secrets: motoSecrets,
+      cacheTtlMs: config.cacheTtlMs,
+      issuerDocuments: (path) => kube.get(path, { accept: 'application/json, application/jwk-set+json' }),
+      issuerKeys: { ttlMs: KEYS_TTL_MS, refetchMinMs: KEYS_REFETCH_MIN_MS },
+      assumeRole: async (roleArn, sessionName, tags) => {
+        const out = await sts.send(
+          new AssumeRoleCommand({
+            RoleArn: roleArn,
+            RoleSessionName: sessionName,
+            Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        );
+        const c = out.Credentials;
+        if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error('moto returned no credentials');
+        return {
+          accessKeyId: c.AccessKeyId,
+          secretAccessKey: c.SecretAccessKey,
+          sessionToken: c.SessionToken,
+          expiresAt: c.Expiration?.getTime(),
+          arn: out.AssumedRoleUser?.Arn,
+        };
+      },
+      clock,
+      logger,
+    }),
+  );
 
   const servers: http.Server[] = [];
   for (const address of config.listen) servers.push(await listen(gate.handle, address));
