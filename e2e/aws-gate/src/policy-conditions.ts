@@ -24,25 +24,36 @@ const exact =
 const like: Comparator = (value, policy, variables) =>
   matchesPattern(policy, value, { wildcards: true, variables });
 
-const numeric =
-  (test: (a: number, b: number) => boolean): Comparator =>
-  (value, policy) => {
-    const a = Number(value);
-    const b = Number(policy);
-    return !Number.isNaN(a) && !Number.isNaN(b) && test(a, b);
-  };
-
+/** Epoch seconds or an ISO 8601 date, in milliseconds. */
 function time(text: string): number {
   return /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text);
 }
 
-const date =
-  (test: (a: number, b: number) => boolean): Comparator =>
-  (value, policy) => {
-    const a = time(value);
-    const b = time(policy);
-    return !Number.isNaN(a) && !Number.isNaN(b) && test(a, b);
-  };
+const ORDERINGS: Array<[name: string, test: (a: number, b: number) => boolean, negated: boolean]> = [
+  ['Equals', (a, b) => a === b, false],
+  ['NotEquals', (a, b) => a === b, true],
+  ['LessThan', (a, b) => a < b, false],
+  ['LessThanEquals', (a, b) => a <= b, false],
+  ['GreaterThan', (a, b) => a > b, false],
+  ['GreaterThanEquals', (a, b) => a >= b, false],
+];
+
+/**
+ * `<kind>Equals`, `<kind>LessThan`, ...: the request's value and the policy's compared as numbers
+ * read by `read` (Numeric: numbers, Date: times); a value that does not read never matches.
+ */
+function orderedOperators(kind: string, read: (text: string) => number) {
+  return Object.fromEntries(
+    ORDERINGS.map(([name, test, negated]) => {
+      const compare: Comparator = (value, policy) => {
+        const a = read(value);
+        const b = read(policy);
+        return !Number.isNaN(a) && !Number.isNaN(b) && test(a, b);
+      };
+      return [`${kind}${name}`, { compare, negated }];
+    }),
+  );
+}
 
 function ipv4(text: string): number | undefined {
   const parts = text.split('.');
@@ -70,18 +81,8 @@ const OPERATORS: Record<string, { compare: Comparator; negated: boolean }> = {
   ArnLike: { compare: (v, p, vars) => arnMatches(p, v, vars), negated: false },
   ArnNotEquals: { compare: (v, p, vars) => arnMatches(p, v, vars), negated: true },
   ArnNotLike: { compare: (v, p, vars) => arnMatches(p, v, vars), negated: true },
-  NumericEquals: { compare: numeric((a, b) => a === b), negated: false },
-  NumericNotEquals: { compare: numeric((a, b) => a === b), negated: true },
-  NumericLessThan: { compare: numeric((a, b) => a < b), negated: false },
-  NumericLessThanEquals: { compare: numeric((a, b) => a <= b), negated: false },
-  NumericGreaterThan: { compare: numeric((a, b) => a > b), negated: false },
-  NumericGreaterThanEquals: { compare: numeric((a, b) => a >= b), negated: false },
-  DateEquals: { compare: date((a, b) => a === b), negated: false },
-  DateNotEquals: { compare: date((a, b) => a === b), negated: true },
-  DateLessThan: { compare: date((a, b) => a < b), negated: false },
-  DateLessThanEquals: { compare: date((a, b) => a <= b), negated: false },
-  DateGreaterThan: { compare: date((a, b) => a > b), negated: false },
-  DateGreaterThanEquals: { compare: date((a, b) => a >= b), negated: false },
+  ...orderedOperators('Numeric', Number),
+  ...orderedOperators('Date', time),
   Bool: { compare: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: false },
   IpAddress: { compare: inCidr, negated: false },
   NotIpAddress: { compare: inCidr, negated: true },

@@ -164,6 +164,26 @@ describe('condition operators', () => {
     ['NumericGreaterThan', { NumericGreaterThan: { 'sts:DurationSeconds': '3600' } }, false],
     ['DateLessThan', { DateLessThan: { 'aws:CurrentTime': '2026-06-01T00:00:00Z' } }, true],
     ['DateGreaterThan, epoch seconds', { DateGreaterThan: { 'aws:CurrentTime': '1767225600' } }, false],
+    ...(['Numeric', 'Date'] as const).flatMap((kind) => {
+      // The same six orderings for both: the context's 3600 s and 2026-01-01 against themselves.
+      const key = kind === 'Numeric' ? 'sts:DurationSeconds' : 'aws:CurrentTime';
+      const same = kind === 'Numeric' ? '3600' : '1767225600';
+      return (
+        [
+          ['Equals', true],
+          ['NotEquals', false],
+          ['LessThan', false],
+          ['LessThanEquals', true],
+          ['GreaterThan', false],
+          ['GreaterThanEquals', true],
+        ] as const
+      ).map(([ordering, holds]): [string, Record<string, Record<string, string>>, boolean] => [
+        `${kind}${ordering} on an equal value`,
+        { [`${kind}${ordering}`]: { [key]: same } },
+        holds,
+      ]);
+    }),
+    ['NumericEquals on a value that is no number', { NumericEquals: { 'sts:DurationSeconds': 'x' } }, false],
     ['IpAddress', { IpAddress: { 'aws:SourceIp': '10.201.0.0/24' } }, true],
     ['NotIpAddress', { NotIpAddress: { 'aws:SourceIp': '10.201.0.0/24' } }, false],
     [
