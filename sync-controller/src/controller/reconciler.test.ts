@@ -447,12 +447,7 @@ describe('status writes', () => {
 
   it('retries after a conflict on the final write; the Secret was applied and is applied again', async () => {
     const h = new ReconcileHarness();
-    let puts = 0;
-    const replace = h.kube.replace.bind(h.kube);
-    h.kube.replace = async (path, body, opts) => {
-      if (++puts === 2) throw new KubeApiError('PUT', path, 409, 'Conflict', 'the object has been modified');
-      return replace(path, body, opts);
-    };
+    h.conflictOnPut(2);
     const err = await h.run();
     expect((err as Error).name).toBe('StatusWriteError');
     expect(h.secret()).toBeDefined();
@@ -478,12 +473,7 @@ describe('status writes', () => {
   it('still returns the failure when the status of a failure cannot be written', async () => {
     const h = new ReconcileHarness();
     h.kube.remove('secretproviderclasses', NS, 'e2e-providerspc');
-    let puts = 0;
-    const replace = h.kube.replace.bind(h.kube);
-    h.kube.replace = async (path, body, opts) => {
-      if (++puts === 2) throw new KubeApiError('PUT', path, 409, 'Conflict', 'the object has been modified');
-      return replace(path, body, opts);
-    };
+    h.conflictOnPut(2);
     const err = await h.run();
     expect(err).toBeInstanceOf(SyncFailure);
     expect(h.conditions()).toEqual([starting, noUpdates]);

@@ -5,11 +5,24 @@ import type { SecretProviderClassView, SecretSync } from '../api/secret-sync';
 export const SS_UID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
 export const SPC_UID = '11111111-2222-3333-4444-555555555555';
 
-export interface SecretSyncOverrides {
+/** What a test may set of an object's metadata; the rest is upstream's e2e names. */
+export interface MetadataOverrides {
   name?: string;
   namespace?: string;
   uid?: string;
   generation?: number;
+}
+
+function metadata(o: MetadataOverrides, name: string, uid: string) {
+  return {
+    name: o.name ?? name,
+    namespace: o.namespace ?? 'test-v1alpha1',
+    uid: o.uid ?? uid,
+    generation: o.generation ?? 1,
+  };
+}
+
+export interface SecretSyncOverrides extends MetadataOverrides {
   serviceAccountName?: string;
   secretProviderClassName?: string;
   forceSynchronization?: string;
@@ -21,12 +34,7 @@ export function secretSync(o: SecretSyncOverrides = {}): SecretSync {
   const ss: SecretSync = {
     apiVersion: 'secret-sync.x-k8s.io/v1alpha1',
     kind: 'SecretSync',
-    metadata: {
-      name: o.name ?? 'sse2esecret',
-      namespace: o.namespace ?? 'test-v1alpha1',
-      uid: o.uid ?? SS_UID,
-      generation: o.generation ?? 1,
-    },
+    metadata: metadata(o, 'sse2esecret', SS_UID),
     spec: {
       secretProviderClassName: o.secretProviderClassName ?? 'e2e-providerspc',
       serviceAccountName: o.serviceAccountName ?? 'default',
@@ -39,11 +47,7 @@ export function secretSync(o: SecretSyncOverrides = {}): SecretSync {
   return ss;
 }
 
-export interface ClassOverrides {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
+export interface ClassOverrides extends MetadataOverrides {
   provider?: string;
   parameters?: Record<string, string> | null;
 }
@@ -52,12 +56,7 @@ export function secretProviderClass(o: ClassOverrides = {}): SecretProviderClass
   const spc: SecretProviderClassView = {
     apiVersion: 'secrets-store.csi.x-k8s.io/v1',
     kind: 'SecretProviderClass',
-    metadata: {
-      name: o.name ?? 'e2e-providerspc',
-      namespace: o.namespace ?? 'test-v1alpha1',
-      uid: o.uid ?? SPC_UID,
-      generation: o.generation ?? 1,
-    },
+    metadata: metadata(o, 'e2e-providerspc', SPC_UID),
     spec: { provider: o.provider ?? 'e2e-provider' },
   };
   if (o.parameters !== null)

@@ -2,7 +2,7 @@
 // Secret writer, status writes) over the fake API server and fake providers, with a clock the test
 // moves, PBKDF2 counted, Events and log lines kept.
 import type { EventRecorder, EventType, Logger, ObjectReference, Secret } from '@sscsi/common';
-import { Informer } from '@sscsi/common';
+import { Informer, KubeApiError } from '@sscsi/common';
 import { capturingLogger, FakeKube } from '@sscsi/common/testing';
 
 import type { Condition, SecretProviderClassView, SecretSync } from '../api/secret-sync';
@@ -171,6 +171,17 @@ export class ReconcileHarness {
         await controller.stop(true);
         await informer.stop();
       },
+    };
+  }
+
+  /** The `nth` PUT from now (a status write) fails with 409 Conflict, as when another writer got there first. */
+  conflictOnPut(nth: number): void {
+    let puts = 0;
+    const replace = this.kube.replace.bind(this.kube);
+    this.kube.replace = async (path, body, opts) => {
+      if (++puts === nth)
+        throw new KubeApiError('PUT', path, 409, 'Conflict', 'the object has been modified');
+      return replace(path, body, opts);
     };
   }
 
