@@ -5,6 +5,7 @@ import { isWriterName } from '@sscsi/common';
 import { thrownBy } from '@sscsi/common/testing';
 
 import { MountError } from '../errors';
+import { pathLikeName } from '../testing/arbitrary-names';
 import type { DescriptorContext } from './descriptors';
 import { parseObjects } from './descriptors';
 
@@ -395,13 +396,7 @@ describe('parseObjects: what upstream accepts is accepted, with a warning where 
 });
 
 describe('property: random descriptors', () => {
-  const segment = fc.oneof(
-    fc.constantFrom('..', '.', '', '/', '//', 'a', 'db', '..data', 'x/../y', '\0', 'é', ' '),
-    fc.string({ maxLength: 12 }),
-  );
-  const name = fc
-    .tuple(fc.array(segment, { minLength: 1, maxLength: 5 }), fc.constantFrom('/', ''))
-    .map(([parts, separator]) => parts.join(separator));
+  const name = pathLikeName;
   const entry = fc.record(
     {
       objectName: name,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { MAX_PATH_ELEMENT_LENGTH, MAX_PATH_LENGTH, validatePayloadPath } from '@sscsi/common';
 
 import { MountError } from '../errors';
+import { pathLikeName } from '../testing/arbitrary-names';
 import { parsePathTranslation, toFileName } from './file-names';
 
 describe('parsePathTranslation', () => {
@@ -42,13 +43,7 @@ describe("toFileName: the driver's limits", () => {
 });
 
 describe('toFileName: random names', () => {
-  const segment = fc.oneof(
-    fc.constantFrom('..', '.', '', '/', '//', 'a', 'db', '..data', 'x/../y', '\0', 'é', ' '),
-    fc.string({ maxLength: 12 }),
-  );
-  const name = fc
-    .tuple(fc.array(segment, { minLength: 1, maxLength: 5 }), fc.constantFrom('/', ''))
-    .map(([parts, separator]) => parts.join(separator));
+  const name = pathLikeName;
   const translation = fc.constantFrom('_', '', '-', '/');
 
   it('yield a clean relative path without "..", or an InvalidParameters MountError', () => {
