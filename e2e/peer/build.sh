@@ -70,77 +70,85 @@ check_peer() {
   return 1
 }
 
+# Builds a program into <out> once: nothing when <out>/<program> is there already. Otherwise the
+# recipe runs as a build step (its output in the step's log) with the folder to build into,
+# <out>.tmp, and its arguments; that folder becomes <out> only once the recipe succeeded, so that a
+# half-built folder is never taken for a build. Recipes chain their commands with && (errexit is off
+# inside a step).
+build_once() { # out program step-name message recipe [recipe-args...]
+  local out=$1 program=$2 name=$3 message=$4 recipe=$5
+  shift 5
+  [ -x "$out/$program" ] && return 0
+  say "$message"
+  rm -rf "$out" "$out.tmp" && mkdir -p "$out.tmp"
+  quietly "$name" "$recipe" "$out.tmp" "$@"
+  mv "$out.tmp" "$out"
+}
+
+# A fresh work folder, with writable copies of the sources given: the peer folder is only read.
+fresh_work() { # work [source...]
+  local work=$1
+  shift
+  rm -rf "$work" && mkdir -p "$work" && { [ $# -eq 0 ] || { cp -r "$@" "$work/" && chmod -R u+w "$work"; }; }
+}
+
 # The upstream driver from the Go module proxy, through a wrapper module that only adds the
 # monis.app/mlog replacement (the same requirement graph as upstream's own build otherwise).
-build_driver() {
-  local out
-  out=$(driver_dir)
-  [ -x "$out/secrets-store-csi" ] && return 0
-  say "building the upstream driver $PEER_DRIVER_VERSION from the Go module proxy"
-  local work="$LAB_CACHE/src/peer-driver-$PEER_DRIVER_VERSION"
-  rm -rf "$work" "$out" && mkdir -p "$work" "$out.tmp"
-  local pkg=sigs.k8s.io/secrets-store-csi-driver
+driver_recipe() { # into
+  local work="$LAB_CACHE/src/peer-driver-$PEER_DRIVER_VERSION" pkg=sigs.k8s.io/secrets-store-csi-driver
   local ld="-s -w -X $pkg/pkg/version.BuildVersion=$PEER_DRIVER_VERSION -X $pkg/pkg/version.Vcs=$PEER_DRIVER_VERSION"
-  quietly driver bash -c "cd '$work' && go mod init lab.local/peer-driver \
-    && go mod edit -replace 'monis.app/mlog=$here/mlog' \
-    && go get '$pkg/cmd/secrets-store-csi-driver@$PEER_DRIVER_VERSION' \
-    && go build -trimpath -ldflags '$ld' -o '$out.tmp/secrets-store-csi' $pkg/cmd/secrets-store-csi-driver"
-  mv "$out.tmp" "$out"
+  fresh_work "$work" && (cd "$work" && go mod init lab.local/peer-driver \
+    && go mod edit -replace "monis.app/mlog=$here/mlog" \
+    && go get "$pkg/cmd/secrets-store-csi-driver@$PEER_DRIVER_VERSION" \
+    && go build -trimpath -ldflags "$ld" -o "$1/secrets-store-csi" "$pkg/cmd/secrets-store-csi-driver")
+}
+build_driver() {
+  build_once "$(driver_dir)" secrets-store-csi driver \
+    "building the upstream driver $PEER_DRIVER_VERSION from the Go module proxy" driver_recipe
 }
 
 # Upstream's mock provider: its module points at the driver's source tree (replace ../..), which the
 # peer folder does not hold; a copy of it requires the published v1.6.0 instead. The peer folder is
 # left as it is.
-build_e2e_provider() {
-  local out
-  out=$(e2e_provider_dir)
-  [ -x "$out/e2e-provider" ] && return 0
-  say "building upstream's e2e mock provider from $DRIVER_PEER/test/e2eprovider"
+e2e_provider_recipe() { # into
   local work="$LAB_CACHE/src/peer-e2e-provider"
-  rm -rf "$work" "$out" && mkdir -p "$work" "$out.tmp"
-  cp -r "$DRIVER_PEER/test/e2eprovider/." "$work/"
-  chmod -R u+w "$work"
-  quietly e2e-provider bash -c "cd '$work' \
+  fresh_work "$work" "$DRIVER_PEER/test/e2eprovider/." && (cd "$work" \
     && go mod edit -dropreplace sigs.k8s.io/secrets-store-csi-driver \
-      -require 'sigs.k8s.io/secrets-store-csi-driver@$PEER_DRIVER_VERSION' -replace 'monis.app/mlog=$here/mlog' \
-    && go mod tidy && go build -trimpath -tags e2e -ldflags '-s -w' -o '$out.tmp/e2e-provider' ."
-  mv "$out.tmp" "$out"
+      -require "sigs.k8s.io/secrets-store-csi-driver@$PEER_DRIVER_VERSION" -replace "monis.app/mlog=$here/mlog" \
+    && go mod tidy && go build -trimpath -tags e2e -ldflags '-s -w' -o "$1/e2e-provider" .)
+}
+build_e2e_provider() {
+  build_once "$(e2e_provider_dir)" e2e-provider e2e-provider \
+    "building upstream's e2e mock provider from $DRIVER_PEER/test/e2eprovider" e2e_provider_recipe
 }
 
 # Upstream's AWS provider with the version its Makefile stamps.
-build_provider_aws() {
-  local out
-  out=$(provider_aws_dir)
-  [ -x "$out/secrets-store-csi-driver-provider-aws" ] && return 0
-  say "building upstream's AWS provider $PEER_PROVIDER_AWS_VERSION from $PROVIDER_PEER"
-  local work="$LAB_CACHE/src/peer-provider-aws"
-  rm -rf "$work" "$out" && mkdir -p "$work" "$out.tmp"
-  cp -r "$PROVIDER_PEER/go.mod" "$PROVIDER_PEER/go.sum" "$PROVIDER_PEER/main.go" "$PROVIDER_PEER/credential_provider" \
-    "$PROVIDER_PEER/provider" "$PROVIDER_PEER/server" "$PROVIDER_PEER/utils" "$work/"
-  chmod -R u+w "$work"
-  local mod=github.com/aws/secrets-store-csi-driver-provider-aws
+provider_aws_recipe() { # into
+  local work="$LAB_CACHE/src/peer-provider-aws" mod=github.com/aws/secrets-store-csi-driver-provider-aws
   local ld="-s -w -X $mod/server.Version=$PEER_PROVIDER_AWS_VERSION -X $mod/server.ProviderVersion=$PEER_PROVIDER_AWS_VERSION"
-  quietly provider-aws bash -c "cd '$work' && go mod edit -replace 'monis.app/mlog=$here/mlog' \
-    && go mod tidy && go build -trimpath -ldflags '$ld' -o '$out.tmp/secrets-store-csi-driver-provider-aws' ."
-  mv "$out.tmp" "$out"
+  fresh_work "$work" "$PROVIDER_PEER/go.mod" "$PROVIDER_PEER/go.sum" "$PROVIDER_PEER/main.go" \
+    "$PROVIDER_PEER/credential_provider" "$PROVIDER_PEER/provider" "$PROVIDER_PEER/server" "$PROVIDER_PEER/utils" \
+    && (cd "$work" && go mod edit -replace "monis.app/mlog=$here/mlog" \
+      && go mod tidy && go build -trimpath -ldflags "$ld" -o "$1/secrets-store-csi-driver-provider-aws" .)
+}
+build_provider_aws() {
+  build_once "$(provider_aws_dir)" secrets-store-csi-driver-provider-aws provider-aws \
+    "building upstream's AWS provider $PEER_PROVIDER_AWS_VERSION from $PROVIDER_PEER" provider_aws_recipe
 }
 
 # Upstream's sync controller as its Makefile builds it (`make build`: CGO_ENABLED=0, ./cmd/main.go,
 # the version stamp of its VERSION file and the peer folder's commit), in place: its go.mod needs no
 # replace and go.sum is complete, so the read-only peer folder is only read.
+sync_controller_recipe() { # into version
+  local pkg=sigs.k8s.io/secrets-store-sync-controller/pkg/version
+  local ld="-s -w -X $pkg.BuildVersion=$2 -X $pkg.Vcs=$PEER_SYNC_CONTROLLER_COMMIT"
+  (cd "$SYNC_PEER" && go build -mod=readonly -trimpath -ldflags "$ld" -o "$1/secrets-store-sync-controller" ./cmd/main.go)
+}
 build_sync_controller() {
-  local out
-  out=$(sync_controller_dir)
-  [ -x "$out/secrets-store-sync-controller" ] && return 0
   local version
   version=$(head -1 "$SYNC_PEER/VERSION")
-  say "building upstream's sync controller $version from $SYNC_PEER"
-  rm -rf "$out" && mkdir -p "$out.tmp"
-  local pkg=sigs.k8s.io/secrets-store-sync-controller/pkg/version
-  local ld="-s -w -X $pkg.BuildVersion=$version -X $pkg.Vcs=$PEER_SYNC_CONTROLLER_COMMIT"
-  quietly sync-controller bash -c "cd '$SYNC_PEER' \
-    && go build -mod=readonly -trimpath -ldflags '$ld' -o '$out.tmp/secrets-store-sync-controller' ./cmd/main.go"
-  mv "$out.tmp" "$out"
+  build_once "$(sync_controller_dir)" secrets-store-sync-controller sync-controller \
+    "building upstream's sync controller $version from $SYNC_PEER" sync_controller_recipe "$version"
 }
 
 programs() {
