@@ -41,34 +41,23 @@ function load<T>(file: string): T {
   return grpc.loadPackageDefinition(definition) as unknown as T;
 }
 
-let csiPackage: CsiGrpcType | undefined;
-let providerPackage: ProviderGrpcType | undefined;
-let healthPackage: HealthGrpcType | undefined;
-let pluginRegistrationPackage: PluginRegistrationGrpcType | undefined;
+/** A package loaded on its first use, then kept. */
+function loadedOnce<T>(file: string): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= load<T>(file));
+}
 
 /** The CSI v1 package (Identity, Controller, Node). */
-export function loadCsi(): CsiGrpcType {
-  csiPackage ??= load<CsiGrpcType>('csi.proto');
-  return csiPackage;
-}
+export const loadCsi = loadedOnce<CsiGrpcType>('csi.proto');
 
 /** The provider API package v1alpha1 (CSIDriverProvider). */
-export function loadProvider(): ProviderGrpcType {
-  providerPackage ??= load<ProviderGrpcType>('provider.proto');
-  return providerPackage;
-}
+export const loadProvider = loadedOnce<ProviderGrpcType>('provider.proto');
 
 /** The gRPC health checking package grpc.health.v1. */
-export function loadHealth(): HealthGrpcType {
-  healthPackage ??= load<HealthGrpcType>('health.proto');
-  return healthPackage;
-}
+export const loadHealth = loadedOnce<HealthGrpcType>('health.proto');
 
 /** The kubelet's plugin registration package (pluginregistration). */
-export function loadPluginRegistration(): PluginRegistrationGrpcType {
-  pluginRegistrationPackage ??= load<PluginRegistrationGrpcType>('pluginregistration.proto');
-  return pluginRegistrationPackage;
-}
+export const loadPluginRegistration = loadedOnce<PluginRegistrationGrpcType>('pluginregistration.proto');
 
 /** The provider API version the driver announces in VersionRequest. */
 export const PROVIDER_API_VERSION = 'v1alpha1';

@@ -344,6 +344,8 @@ export class SecretSync {
   private async syncSecret(want: WantedSecret): Promise<SyncOutcome> {
     const collection = resourcePath(Resources.secrets, want.namespace);
     const one = resourcePath(Resources.secrets, want.namespace, want.name);
+    /** Keeps what the API server answered to a write, for the next read. */
+    const written = (secret: Secret | undefined) => this.secrets.written(want.namespace, want.name, secret);
     for (let attempt = 1; ; attempt++) {
       // After a clash, read the API server itself: the copy predates the other write.
       const existing = await this.secrets.read(want.namespace, want.name, attempt > 1);
@@ -353,30 +355,18 @@ export class SecretSync {
           case 'unchanged':
             return 'unchanged';
           case 'create':
-            this.secrets.written(
-              want.namespace,
-              want.name,
-              await this.o.kube.create<Secret>(collection, plan.secret),
-            );
+            written(await this.o.kube.create<Secret>(collection, plan.secret));
             return 'created';
           case 'update':
-            this.secrets.written(
-              want.namespace,
-              want.name,
-              await this.o.kube.replace<Secret>(one, plan.secret),
-            );
+            written(await this.o.kube.replace<Secret>(one, plan.secret));
             return plan.dataChanged ? 'rotated' : 'updated';
           case 'replace':
             // The type of a Secret cannot change: delete it (as it was read) and create it again.
             await this.o.kube.delete(one, {
               body: { preconditions: { resourceVersion: plan.resourceVersion } },
             });
-            this.secrets.written(want.namespace, want.name, undefined);
-            this.secrets.written(
-              want.namespace,
-              want.name,
-              await this.o.kube.create<Secret>(collection, plan.secret),
-            );
+            written(undefined);
+            written(await this.o.kube.create<Secret>(collection, plan.secret));
             return 'rotated';
         }
       } catch (err) {
