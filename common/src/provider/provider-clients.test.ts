@@ -1,6 +1,5 @@
 // The provider client against a real gRPC server on a Unix socket: how many Mount calls a failing
 // provider receives, what a Version failure does, deadlines, cancellation and restarts.
-import { until } from '../testing/until';
 import * as grpc from '@grpc/grpc-js';
 import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
 import { loadProvider } from '@sscsi/proto';
@@ -13,6 +12,8 @@ import path from 'node:path';
 import { drainServer, listenOnSocket } from '../grpc-server';
 import { Status } from '../status-error';
 import { capturingLogger } from '../testing';
+import { rejectionOf } from '../testing/thrown';
+import { until } from '../testing/until';
 import type { MountCall } from './provider-clients';
 import { ProviderClients } from './provider-clients';
 import { ProviderCallError } from './provider-error';
@@ -85,6 +86,9 @@ describe('ProviderClients', () => {
   let dir: string;
   let provider: FakeProviderServer;
   let clients: ProviderClients;
+  /** The failure of a Mount of `provider` through `clients`. */
+  const mountFailure = (provider: string, deadline: Date) =>
+    rejectionOf(clients.mount(provider, CALL, deadline), ProviderCallError);
   const { logger, lines: logLines } = capturingLogger(5);
 
   const makeClients = (retryDelayMs: number) =>
@@ -116,9 +120,7 @@ describe('ProviderClients', () => {
   it('makes at most 3 Mount calls to a provider answering UNAVAILABLE, however long the deadline', async () => {
     provider.behaviour.mount = unavailable;
     clients = makeClients(10);
-    const err = (await clients
-      .mount('fake', CALL, inSeconds(10))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('fake', inSeconds(10));
     expect(err).toBeInstanceOf(ProviderCallError);
     expect(err.reason).toBe('CallFailed');
     expect(err.code).toBe(Status.UNAVAILABLE);
@@ -149,9 +151,7 @@ describe('ProviderClients', () => {
   it('does not retry an answer other than UNAVAILABLE', async () => {
     provider.behaviour.mount = () => ({ code: Status.PERMISSION_DENIED, details: 'AccessDenied' });
     clients = makeClients(10);
-    const err = (await clients
-      .mount('fake', CALL, inSeconds(10))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('fake', inSeconds(10));
     expect(err.code).toBe(Status.PERMISSION_DENIED);
     expect(provider.mountCalls).toBe(1);
   });
@@ -161,9 +161,7 @@ describe('ProviderClients', () => {
     // The backoff before a second attempt (1 s) does not fit in a 500 ms deadline.
     clients = makeClients(1000);
     const started = Date.now();
-    const err = (await clients
-      .mount('fake', CALL, new Date(started + 500))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('fake', new Date(started + 500));
     expect(err.code).toBe(Status.UNAVAILABLE);
     expect(err.attempts).toBe(1);
     expect(provider.mountCalls).toBe(1);
@@ -239,9 +237,7 @@ describe('ProviderClients', () => {
       `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(provider.socketPath)})`,
     ]);
     clients = makeClients(10);
-    const err = (await clients
-      .mount('fake', CALL, inSeconds(1))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('fake', inSeconds(1));
     expect(err).toBeInstanceOf(ProviderCallError);
     expect(err.code).toBe(Status.DEADLINE_EXCEEDED);
     expect(err.message).toContain(`could not connect to provider "fake" at ${provider.socketPath}`);
@@ -250,9 +246,7 @@ describe('ProviderClients', () => {
 
   it('fails at once, naming the folders, when no provider socket exists', async () => {
     clients = makeClients(10);
-    const err = (await clients
-      .mount('absent', CALL, inSeconds(10))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('absent', inSeconds(10));
     expect(err.reason).toBe('ProviderNotFound');
     expect(err.provider).toBe('absent');
     expect(err.message).toContain(`no absent.sock in ${dir}`);
@@ -260,9 +254,7 @@ describe('ProviderClients', () => {
 
   it('refuses a name that cannot be a socket before looking for one', async () => {
     clients = makeClients(10);
-    const err = (await clients
-      .mount('../fake', CALL, inSeconds(10))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('../fake', inSeconds(10));
     expect(err).toMatchObject({
       reason: 'InvalidProviderName',
       provider: '../fake',
@@ -284,9 +276,7 @@ describe('ProviderClients', () => {
   it('fails with the error code a provider answered in its response, without retrying', async () => {
     provider.behaviour.mount = () => ({ objectVersion: [], files: [], error: { code: 'AccessDenied' } });
     clients = makeClients(10);
-    const err = (await clients
-      .mount('fake', CALL, inSeconds(10))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('fake', inSeconds(10));
     expect(err).toMatchObject({
       reason: 'ProviderError',
       providerCode: 'AccessDenied',
@@ -299,9 +289,7 @@ describe('ProviderClients', () => {
   it('fails when a provider answers without object versions', async () => {
     provider.behaviour.mount = () => ({ objectVersion: [], files: OK_RESPONSE.files });
     clients = makeClients(10);
-    const err = (await clients
-      .mount('fake', CALL, inSeconds(10))
-      .catch((e: unknown) => e)) as ProviderCallError;
+    const err = await mountFailure('fake', inSeconds(10));
     expect(err).toMatchObject({
       reason: 'NoObjectVersions',
       code: Status.INTERNAL,

@@ -100,23 +100,28 @@ describe('IdentityResolver: IRSA credentials shared by the pods of a ServiceAcco
     expect(metrics).toMatchObject({ hits: 19, misses: 1 });
   });
 
-  it('does not fail the pods waiting on a shared call that failed: each then asks STS itself', async () => {
-    const sts = new FakeSts(judgedByStsAsAws);
-    sts.holding = true;
-    const { resolver, cache } = resolverWith(sts);
-    const first = mountOf(podNamed('app-1'));
-    const second = mountOf(podNamed('app-2'));
-    const firstAnswer = resolver.credentials(first, 'us-east-1');
-    const secondAnswer = resolver.credentials(second, 'us-east-1');
-    const [shared] = await sts.received(1);
-    await until(() => cache.callers === 2);
-    shared?.fail(unavailable());
-    await expect(firstAnswer).rejects.toMatchObject({ reason: 'CredentialsError' });
-    const [, own] = await sts.received(2);
-    expect(own?.token).toBe(second.tokens.get('sts.amazonaws.com'));
-    own?.answer();
-    await expect(secondAnswer).resolves.toMatchObject({ accessKeyId: expect.any(String) });
-  });
+  it.each<[string, () => MountInput]>([
+    ['another pod', () => mountOf(podNamed('app-2'))],
+    ['a SecretSync', () => syncOf('app')],
+  ])(
+    'does not fail %s waiting on a shared call that failed: it then asks STS with its own token',
+    async (_waiting, waiting) => {
+      const sts = new FakeSts(judgedByStsAsAws);
+      sts.holding = true;
+      const { resolver, cache } = resolverWith(sts);
+      const first = resolver.credentials(mountOf(podNamed('app-1')), 'us-east-1');
+      const second = waiting();
+      const secondAnswer = resolver.credentials(second, 'us-east-1');
+      const [shared] = await sts.received(1);
+      await until(() => cache.callers === 2);
+      shared?.fail(unavailable());
+      await expect(first).rejects.toMatchObject({ reason: 'CredentialsError' });
+      const [, own] = await sts.received(2);
+      expect(own?.token).toBe(second.tokens.get('sts.amazonaws.com'));
+      own?.answer();
+      await expect(secondAnswer).resolves.toMatchObject({ accessKeyId: expect.any(String) });
+    },
+  );
 
   it('does not cancel the pods waiting on a shared call when the pod that started it gives up', async () => {
     const sts = new FakeSts(judgedByStsAsAws);
@@ -262,23 +267,6 @@ describe("IdentityResolver: a SecretSync's request (the sync controller's token,
     expect(new Set((await Promise.all(answers)).map((c) => c.accessKeyId)).size).toBe(1);
     expect(sts.calls).toHaveLength(1);
     expect(metrics).toMatchObject({ hits: 19, misses: 1 });
-  });
-
-  it('does not fail a SecretSync waiting on a pod call that failed: it asks STS with its own token', async () => {
-    const sts = new FakeSts(judgedByStsAsAws);
-    sts.holding = true;
-    const { resolver, cache } = resolverWith(sts);
-    const pod = resolver.credentials(mountOf(podNamed('app-1')), 'us-east-1');
-    const sync = syncOf('app');
-    const fromSync = resolver.credentials(sync, 'us-east-1');
-    const [shared] = await sts.received(1);
-    await until(() => cache.callers === 2);
-    shared?.fail(unavailable());
-    await expect(pod).rejects.toMatchObject({ reason: 'CredentialsError' });
-    const [, own] = await sts.received(2);
-    expect(own?.token).toBe(sync.tokens.get('sts.amazonaws.com'));
-    own?.answer();
-    await expect(fromSync).resolves.toMatchObject({ accessKeyId: expect.any(String) });
   });
 
   it.each<[string, () => MountInput]>([
