@@ -31,7 +31,7 @@ import {
   SYNC_CONTROLLER_RELEASE,
   withFlags,
 } from './charts';
-import { createNamespace, deleteNamespace, kubectl } from './cluster';
+import { createNamespace, deleteNamespace, kubectl, kubectlAsync } from './cluster';
 import { startProgram } from './demo-system';
 import type { Lab } from './lab';
 import { adminClient, eventually, requireLab, uniqueSuffix } from './lab';
@@ -305,4 +305,71 @@ export async function startSyncControllerSystem(
     throw err;
   }
   return system;
+}
+
+export interface SecretSyncCondition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+export interface SecretSyncView {
+  metadata: { name: string; namespace: string; uid: string; generation: number };
+  spec: Record<string, unknown>;
+  status?: { syncHash?: string; lastSuccessfulSyncTime?: string; conditions?: SecretSyncCondition[] };
+}
+
+/** A SecretSync as `kubectl get secretsync <name> -o json` shows it; undefined when there is none. */
+export async function getSecretSync(
+  lab: Lab,
+  namespace: string,
+  name: string,
+): Promise<SecretSyncView | undefined> {
+  const out = await kubectlAsync(lab, [
+    'get',
+    'secretsync',
+    name,
+    '-n',
+    namespace,
+    '-o',
+    'json',
+    '--ignore-not-found',
+  ]);
+  return out.trim() ? (JSON.parse(out) as SecretSyncView) : undefined;
+}
+
+/** The conditions as upstream's suite reads them (jq `{type,status,reason,message}`), by type. */
+export function conditionsOf(
+  ss: SecretSyncView | undefined,
+): Record<string, Omit<SecretSyncCondition, 'type'>> {
+  return Object.fromEntries(
+    (ss?.status?.conditions ?? []).map(({ type, status, reason, message }) => [
+      type,
+      { status, reason, message: message ?? '' },
+    ]),
+  );
+}
+
+/**
+ * Waits until a condition of the SecretSync has left Unknown (a sync succeeded or failed), or
+ * `until` holds of it, and returns the SecretSync.
+ */
+export async function waitForSync(
+  lab: Lab,
+  namespace: string,
+  name: string,
+  until: (ss: SecretSyncView) => boolean = (ss) =>
+    (ss.status?.conditions ?? []).some((c) => c.status !== 'Unknown'),
+  timeoutMs = 30_000,
+): Promise<SecretSyncView> {
+  return eventually(
+    `SecretSync ${namespace}/${name} to sync`,
+    async () => {
+      const ss = await getSecretSync(lab, namespace, name);
+      return ss && until(ss) ? ss : undefined;
+    },
+    timeoutMs,
+    250,
+  );
 }
