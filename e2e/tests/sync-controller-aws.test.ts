@@ -80,9 +80,8 @@ const putPassword = (value: string) =>
     }),
   );
 
-/** Removes the article's objects from the lab and its AWS, whatever of them exists. */
-async function removeArticle(): Promise<void> {
-  await kubectlAsync(lab, [
+const deleteSecretSyncs = () =>
+  kubectlAsync(lab, [
     'delete',
     'secretsync',
     secretsManager,
@@ -91,8 +90,11 @@ async function removeArticle(): Promise<void> {
     '-n',
     ns,
     '--ignore-not-found',
-    '--wait=true',
   ]);
+
+/** Removes the article's objects from the lab and its AWS, whatever of them exists. */
+async function removeArticle(): Promise<void> {
+  await deleteSecretSyncs();
   await kubectlAsync(lab, [
     'delete',
     'secretproviderclass',
@@ -156,17 +158,7 @@ describe.each([
   });
 
   afterAll(async () => {
-    await kubectlAsync(lab, [
-      'delete',
-      'secretsync',
-      secretsManager,
-      parameterStore,
-      denied,
-      '-n',
-      ns,
-      '--ignore-not-found',
-      '--wait=true',
-    ]);
+    await deleteSecretSyncs();
     // The garbage collector removes the Secrets with their SecretSyncs.
     await eventually(
       'the Secrets to go with their SecretSyncs',

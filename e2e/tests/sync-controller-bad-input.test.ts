@@ -39,6 +39,11 @@ const largeSecret = `ssc-bad-input-${sfx}-large`;
 /** Smaller than the large secret's answer, far larger than the others'. */
 const MAX_RECV_BYTES = 16_384;
 const PROVIDER_TIMEOUT_SECONDS = 3;
+/** Data from the class's one file and from a path its answer does not have. */
+const WITH_A_MISSING_PATH: Array<[string, string]> = [
+  ['db', 'password'],
+  ['nothere', 'other'],
+];
 const UNKNOWN_UPDATE = { status: 'Unknown', reason: 'NoUpdatesAttemptedYet', message: '' };
 
 let system: SyncControllerSystem;
@@ -117,6 +122,79 @@ async function staleSocket(name: string): Promise<void> {
   fs.linkSync(live, path.join(system.providerDir, `${name}.sock`));
   await new Promise((resolve) => server.close(resolve));
 }
+
+/** SecretSyncs whose first sync fails: what is wrong, and the condition it gets. */
+const REFUSED: Array<{
+  what: string;
+  name: string;
+  spec: Parameters<typeof applySecretSync>[1];
+  reason: string;
+  message: string | RegExp;
+}> = [
+  {
+    what: 'a class that does not exist',
+    name: 'no-class',
+    spec: { className: 'nothere' },
+    reason: 'SecretProviderClassMisconfigured',
+    message:
+      'failed to get SecretProviderClass "nothere": SecretProviderClass.secrets-store.csi.x-k8s.io "nothere" not found',
+  },
+  {
+    what: 'a class of that name in another namespace only (never read there)',
+    name: 'other-namespace',
+    spec: { className: 'elsewhere' },
+    reason: 'SecretProviderClassMisconfigured',
+    message:
+      'failed to get SecretProviderClass "elsewhere": SecretProviderClass.secrets-store.csi.x-k8s.io "elsewhere" not found',
+  },
+  {
+    what: 'a provider with no socket',
+    name: 'no-socket',
+    spec: { className: 'nosuch' },
+    reason: 'SecretProviderClassMisconfigured',
+    message: 'fetching secrets from the provider failed: provider not found: provider "nosuch"',
+  },
+  {
+    what: 'a provider name that is no name',
+    name: 'bad-provider-name',
+    spec: { className: 'not-a-name' },
+    reason: 'SecretProviderClassMisconfigured',
+    message: 'fetching secrets from the provider failed: invalid provider: provider "not.a.name"',
+  },
+  {
+    what: "a socket nobody listens on (a provider that died): upstream's wait for the provider, to the deadline",
+    name: 'stale',
+    spec: { className: 'stale' },
+    reason: 'ProviderError',
+    message:
+      /^fetching secrets from the provider failed: rpc error: code = DeadlineExceeded desc = .*--provider-timeout/,
+  },
+  {
+    what: 'a ServiceAccount that does not exist',
+    name: 'no-sa',
+    spec: { serviceAccount: 'ghost' },
+    reason: 'ControllerSyncError',
+    message:
+      'fetching secrets from the provider failed: failed to fetch token: serviceaccounts "ghost" not found',
+  },
+  {
+    what: 'a sourcePath the answer lacks (no Secret with the keys that were there)',
+    name: 'no-path',
+    spec: { data: WITH_A_MISSING_PATH },
+    reason: 'RemoteSecretStoreFetchFailed',
+    message:
+      'fetching secrets from the provider failed: file matching sourcePath nothere not found in the pod',
+  },
+  {
+    what: 'an answer larger than --max-call-recv-msg-size',
+    name: 'too-large',
+    spec: { className: 'large' },
+    reason: 'ProviderError',
+    message: new RegExp(
+      `^fetching secrets from the provider failed: rpc error: code = ResourceExhausted desc = .*larger than --max-call-recv-msg-size \\(${MAX_RECV_BYTES} bytes\\)`,
+    ),
+  },
+];
 
 beforeAll(async () => {
   system = await startSyncControllerSystem({
@@ -200,47 +278,23 @@ describe('the sync controller, given bad input', () => {
     expect(decoded(await secretOf('good'))).toEqual({ password: 'allowed-value' });
   });
 
-  it('a class that does not exist: SecretProviderClassMisconfigured, and a Warning Event', async () => {
-    await applySecretSync('no-class', { className: 'nothere' });
-    await expectCreationRefused(
-      'no-class',
-      'SecretProviderClassMisconfigured',
-      'failed to get SecretProviderClass "nothere": SecretProviderClass.secrets-store.csi.x-k8s.io "nothere" not found',
-    );
-    const events = await eventually('a Warning Event on the SecretSync', async () => {
+  it.each(REFUSED)('$what: $reason, no Secret', async ({ name, spec, reason, message }) => {
+    await applySecretSync(name, spec);
+    await expectCreationRefused(name, reason, message);
+  });
+
+  it('records each failed sync as a Warning Event on the SecretSync, as kubectl describe shows', async () => {
+    const events = await eventually('an Event of the SecretSync no-class', async () => {
       const list = await kube().get<KubeList<CoreEvent>>(resourcePath(Resources.events, app), {
         query: { fieldSelector: 'involvedObject.name=no-class' },
       });
       return list.items.length > 0 ? list.items : undefined;
     });
-    expect(events.map((e) => [e.type, e.reason])).toContainEqual([
+    expect(events.map((e) => [e.type, e.reason, e.involvedObject.kind])).toContainEqual([
       'Warning',
       'SecretProviderClassMisconfigured',
+      'SecretSync',
     ]);
-  });
-
-  it('a class of that name in another namespace only: the same, the other namespace is never read', async () => {
-    await applySecretSync('other-namespace', { className: 'elsewhere' });
-    await expectCreationRefused(
-      'other-namespace',
-      'SecretProviderClassMisconfigured',
-      'failed to get SecretProviderClass "elsewhere": SecretProviderClass.secrets-store.csi.x-k8s.io "elsewhere" not found',
-    );
-  });
-
-  it('a provider with no socket, and a provider name that is no name', async () => {
-    await applySecretSync('no-socket', { className: 'nosuch' });
-    await expectCreationRefused(
-      'no-socket',
-      'SecretProviderClassMisconfigured',
-      'fetching secrets from the provider failed: provider not found: provider "nosuch"',
-    );
-    await applySecretSync('bad-provider-name', { className: 'not-a-name' });
-    await expectCreationRefused(
-      'bad-provider-name',
-      'SecretProviderClassMisconfigured',
-      'fetching secrets from the provider failed: invalid provider: provider "not.a.name"',
-    );
   });
 
   it('a provider that accepts and never answers: DeadlineExceeded after --provider-timeout, others go on', async () => {
@@ -261,59 +315,13 @@ describe('the sync controller, given bad input', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(PROVIDER_TIMEOUT_SECONDS * 1000);
   });
 
-  it("a socket nobody listens on (a provider that died): DeadlineExceeded, as upstream's wait for the provider", async () => {
-    await applySecretSync('stale', { className: 'stale' });
-    await expectCreationRefused(
-      'stale',
-      'ProviderError',
-      /^fetching secrets from the provider failed: rpc error: code = DeadlineExceeded desc = .*--provider-timeout/,
-    );
-  });
-
-  it('a ServiceAccount that does not exist: ControllerSyncError with the API message', async () => {
-    await applySecretSync('no-sa', { serviceAccount: 'ghost' });
-    await expectCreationRefused(
-      'no-sa',
-      'ControllerSyncError',
-      'fetching secrets from the provider failed: failed to fetch token: serviceaccounts "ghost" not found',
-    );
-  });
-
-  it('a sourcePath the answer lacks: RemoteSecretStoreFetchFailed, and no Secret with the keys that were there', async () => {
-    await applySecretSync('no-path', {
-      data: [
-        ['db', 'password'],
-        ['nothere', 'other'],
-      ],
-    });
-    await expectCreationRefused(
-      'no-path',
-      'RemoteSecretStoreFetchFailed',
-      'fetching secrets from the provider failed: file matching sourcePath nothere not found in the pod',
-    );
-  });
-
-  it('an answer larger than --max-call-recv-msg-size: ProviderError naming the flag', async () => {
-    await applySecretSync('too-large', { className: 'large' });
-    await expectCreationRefused(
-      'too-large',
-      'ProviderError',
-      new RegExp(
-        `^fetching secrets from the provider failed: rpc error: code = ResourceExhausted desc = .*larger than --max-call-recv-msg-size \\(${MAX_RECV_BYTES} bytes\\)`,
-      ),
-    );
-  });
-
   it('a synced Secret stays as it was when its SecretSync goes bad', async () => {
     await applySecretSync('kept');
     const synced = await waitForSync(lab(), app, 'kept');
     const before = await secretOf('kept');
     expect(decoded(before)).toEqual({ password: 'allowed-value' });
     await applySecretSync('kept', {
-      data: [
-        ['db', 'password'],
-        ['nothere', 'other'],
-      ],
+      data: WITH_A_MISSING_PATH,
     });
     const failed = await waitForSync(
       lab(),
