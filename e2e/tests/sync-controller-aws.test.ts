@@ -21,6 +21,7 @@ import {
   deleteArticleAws,
   deniedSecretSync,
   MANIFESTS,
+  putPasswordParameter,
   PARAMETER_STORE_SERVICE_ACCOUNT,
   ROTATED_PASSWORD,
   SECRET_SYNC_NAMES,
@@ -70,15 +71,7 @@ async function secretOf(name: string): Promise<Secret | undefined> {
 const decoded = (s: Secret | undefined): Record<string, string> =>
   Object.fromEntries(Object.entries(s?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
 
-const putPassword = (value: string) =>
-  aws.ssm.send(
-    new PutParameterCommand({
-      Name: '/sample-app/db/password',
-      Value: value,
-      Type: 'SecureString',
-      Overwrite: true,
-    }),
-  );
+const putPassword = (value: string) => putPasswordParameter(aws, value);
 
 const deleteSecretSyncs = () =>
   kubectlAsync(lab, [
