@@ -45,7 +45,7 @@ function stsHosts(regions: string[]): string[] {
  * A proxy for HTTPS_PROXY that answers `CONNECT <host>:443` for `hosts` only, then speaks TLS with
  * `cert` inside the tunnel and passes what it decrypts to `target`.
  */
-function stsProxy(
+export function stsProxy(
   hosts: string[],
   cert: { key: Buffer; cert: Buffer },
   target: URL,
