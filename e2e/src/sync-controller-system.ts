@@ -36,8 +36,14 @@ import { startProgram } from './demo-system';
 import type { Lab } from './lab';
 import { adminClient, eventually, requireLab, uniqueSuffix } from './lab';
 import type { ManagedProcess } from './processes';
-import { loggedAddressOf, PROVIDER_AWS_MAIN, startNodeProgram, SYNC_CONTROLLER_MAIN } from './processes';
-import { startUpstreamAwsProvider, UpstreamAwsProviderSandbox } from './upstream-programs';
+import {
+  loggedAddressOf,
+  PROVIDER_AWS_MAIN,
+  startExecutable,
+  startNodeProgram,
+  SYNC_CONTROLLER_MAIN,
+} from './processes';
+import { startUpstreamAwsProvider, UpstreamAwsProviderSandbox, upstreamProgram } from './upstream-programs';
 
 export const SYNC_CONTROLLER_AWS_EXAMPLE = path.join(
   SYNC_CONTROLLER_CHART,
@@ -69,11 +75,17 @@ export interface SyncControllerSystemOptions {
   region?: string;
   /** The provider sidecar: this checkout's AWS provider (default), upstream's, or none. */
   sidecar?: 'ours' | 'upstream' | 'none';
+  /**
+   * The manager: this checkout's controller (default), or upstream's (SSC, e2e/peer/build.sh), run
+   * with the chart's arguments but without leader election, probes or metrics.
+   */
+  controller?: 'ours' | 'upstream';
 }
 
 export interface RunningController extends ManagedProcess {
+  /** Empty for upstream's controller, run without metrics. */
   metricsUrl: string;
-  /** `/healthz` and `/readyz` are below this. */
+  /** `/healthz` and `/readyz` are below this; empty for upstream's controller, run without probes. */
   probesUrl: string;
 }
 
@@ -212,12 +224,18 @@ export async function startSyncControllerSystem(
     name: `${deployment.metadata.name}-${crypto.randomBytes(5).toString('hex')}-${uniqueSuffix().slice(0, 5)}`,
     uid: crypto.randomUUID(),
   };
-  const baseArgs = withFlags(expandedArgs(manager), {
-    'provider-volume': providerDir,
-    'health-probe-bind-address': '127.0.0.1:0',
-    'metrics-bind-address': '127.0.0.1:0',
-    kubeconfig,
-  });
+  // Upstream's controller runs alone, without the Lease, probes or metrics: nothing here reads them.
+  const upstreamController = o.controller === 'upstream';
+  const listen = upstreamController ? '0' : '127.0.0.1:0';
+  const baseArgs = withFlags(
+    expandedArgs(manager).filter((a) => !(upstreamController && a === '--leader-elect')),
+    {
+      'provider-volume': providerDir,
+      'health-probe-bind-address': listen,
+      'metrics-bind-address': listen,
+      kubeconfig,
+    },
+  );
   const controllerEnv: NodeJS.ProcessEnv = {
     ...process.env,
     ...literalEnv(manager),
@@ -227,6 +245,16 @@ export async function startSyncControllerSystem(
   };
   delete controllerEnv.KUBECONFIG;
   const startController = async (args: string[]): Promise<RunningController> => {
+    if (upstreamController) {
+      const proc = startExecutable(
+        `${namespace}-upstream-sync-controller`,
+        upstreamProgram('sync-controller'),
+        args,
+        controllerEnv,
+      );
+      await proc.waitForLog(/Starting workers/);
+      return Object.assign(proc, { metricsUrl: '', probesUrl: '' });
+    }
     const proc = startNodeProgram(`${namespace}-sync-controller`, SYNC_CONTROLLER_MAIN, args, controllerEnv);
     const line = await proc.waitForLog(/\bserving\b.*\bmetrics\b/);
     return Object.assign(proc, {

@@ -26,7 +26,7 @@ import { startExecutable, waitForSocket } from './processes';
 const PEER_BUILD = path.join(REPO_ROOT, 'e2e', 'peer', 'build.sh');
 
 /** The cached path of an upstream program; built by e2e/peer/build.sh when missing (minutes, once). */
-export function upstreamProgram(name: 'driver' | 'provider-aws'): string {
+export function upstreamProgram(name: 'driver' | 'provider-aws' | 'sync-controller'): string {
   let file = execFileSync(PEER_BUILD, ['path', name], { encoding: 'utf8' }).trim();
   if (!fs.existsSync(file)) {
     process.stderr.write(`building upstream's programs (e2e/peer/build.sh programs)\n`);
