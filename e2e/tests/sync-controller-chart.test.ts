@@ -303,11 +303,13 @@ describe('the sync controller chart in the lab', () => {
       type: 'Opaque',
       data: { bar: Buffer.from('secret').toString('base64') },
     };
-    // The chart grants create and patch (no get): a create, then a patch, as the controller.
-    const created = asController(['create', '-f', '-'], JSON.stringify(owned));
+    // The chart grants create and patch (no get): as the controller writes, a server-side apply of
+    // the whole Secret creates it, and another one updates it (kubectl patch would get it first).
+    const apply = ['apply', '--server-side', '--field-manager=secrets-store-sync-controller', '-f', '-'];
+    const created = asController(apply, JSON.stringify(owned));
     expect({ status: created.status, stderr: created.stderr }).toEqual({ status: 0, stderr: '' });
-    const rotated = JSON.stringify({ data: { bar: Buffer.from('rotated').toString('base64') } });
-    const updated = asController(['patch', 'secret', 'owned', '-n', app, '--type=merge', '-p', rotated]);
+    const rotated = { ...owned, data: { bar: Buffer.from('rotated').toString('base64') } };
+    const updated = asController(apply, JSON.stringify(rotated));
     expect({ status: updated.status, stderr: updated.stderr }).toEqual({ status: 0, stderr: '' });
 
     // Deleting needs RBAC first (the chart grants none); with it, the delete policy still refuses.
@@ -343,7 +345,8 @@ describe('the sync controller chart in the lab', () => {
 
     // A Secret someone else made: no SecretSync owner, no label (another key: no field conflict).
     mustRun(lab, 'kubectl', ['create', 'secret', 'generic', 'theirs', '--from-literal=other=x', '-n', app]);
-    const taken = asController(['patch', 'secret', 'theirs', '-n', app, '--type=merge', '-p', rotated]);
+    const theirs = { ...rotated, metadata: { ...rotated.metadata, name: 'theirs' } };
+    const taken = asController(apply, JSON.stringify(theirs));
     expect(taken.status).not.toBe(0);
     expect(taken.stderr).toMatch(
       /ValidatingAdmissionPolicy 'secrets-store-sync-controller-(create-update|update-check-oldobject|update-label)-policy' with binding '[a-z-]+-binding' denied request/,
