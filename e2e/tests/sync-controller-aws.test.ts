@@ -4,7 +4,8 @@
 // which enforces the article's IAM roles (examples/iam) per ServiceAccount. A SecretSync whose
 // ServiceAccount's role may not read its object gets a False condition naming the object and AWS's
 // error, and no Secret; a rotated value reaches the Secret within one poll. The same with upstream's
-// AWS provider (3.1.1, e2e/peer/build.sh) as the sidecar.
+// AWS provider (3.1.1) as the sidecar, and with upstream's controller (SSC) in front of our provider
+// (both built by e2e/peer/build.sh).
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { Pod, Secret } from '@sscsi/common';
@@ -134,9 +135,22 @@ afterAll(async () => {
 });
 
 describe.each([
-  { sidecar: 'ours' as const, title: 'our AWS provider' },
-  { sidecar: 'upstream' as const, title: "upstream's AWS provider (3.1.1)" },
-])('the sync controller with $title as its sidecar', ({ sidecar }) => {
+  {
+    controller: 'ours' as const,
+    sidecar: 'ours' as const,
+    title: 'our sync controller with our AWS provider as its sidecar',
+  },
+  {
+    controller: 'ours' as const,
+    sidecar: 'upstream' as const,
+    title: "our sync controller with upstream's AWS provider (3.1.1) as its sidecar",
+  },
+  {
+    controller: 'upstream' as const,
+    sidecar: 'ours' as const,
+    title: "upstream's sync controller (SSC) in front of our AWS provider",
+  },
+])('$title', ({ controller, sidecar }) => {
   let system: SyncControllerSystem;
   let password = 'my-super-secret-password';
 
@@ -147,6 +161,7 @@ describe.each([
       // The article's region, set in a copy of the example as its README says.
       region: ARTICLE_REGION,
       sidecar,
+      controller,
     });
   });
 
@@ -165,8 +180,10 @@ describe.each([
     // Whatever a test did, the controller and its sidecar still run and answer their probes.
     expect(system.controller.running).toBe(true);
     expect(system.sidecar?.running).toBe(true);
-    expect((await fetch(`${system.controller.probesUrl}/healthz`)).status).toBe(200);
-    expect((await fetch(`${system.controller.probesUrl}/readyz`)).status).toBe(200);
+    if (controller === 'ours') {
+      expect((await fetch(`${system.controller.probesUrl}/healthz`)).status).toBe(200);
+      expect((await fetch(`${system.controller.probesUrl}/readyz`)).status).toBe(200);
+    }
   });
 
   it('turns MyDBSecret and the two parameters into Secrets, with no pod anywhere', async () => {
@@ -222,7 +239,7 @@ describe.each([
 
   it('brings a rotated parameter into its Secret within one poll interval', async () => {
     const before = await getSecretSync(lab, ns, parameterStore);
-    password = `${ROTATED_PASSWORD}-${sidecar}`;
+    password = `${ROTATED_PASSWORD}-${controller}-${sidecar}`;
     await putPassword(password);
     const started = Date.now();
     await eventually(
