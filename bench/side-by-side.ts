@@ -31,8 +31,8 @@
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { KubeClient, Pod } from '@sscsi/common';
-import { connectionFromKubeconfig, Resources, resourcePath } from '@sscsi/common';
-import type { Lab, PreparedPublish } from '@sscsi/e2e';
+import { Resources, resourcePath } from '@sscsi/common';
+import type { Lab, ManagedProcess, PreparedPublish } from '@sscsi/e2e';
 import {
   adminClient,
   AwsGate,
@@ -48,8 +48,6 @@ import {
   ensureCrds,
   ensureCsiDriver,
   KubeletStandIn,
-  logDir,
-  ManagedProcess,
   mintTokens,
   mountsUnder,
   PROVIDER_AWS_MAIN,
@@ -58,15 +56,18 @@ import {
   shebangFlags,
   startAwsProvider,
   startDriver,
+  startExecutable,
+  startUpstreamAwsProvider,
   TestProvider,
   uniqueSuffix,
+  upstreamProgram,
+  UpstreamAwsProviderSandbox,
+  waitForSocket,
 } from '@sscsi/e2e';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -88,8 +89,6 @@ const PROVIDER_PODS = 30;
 const ROTATION_POLL_INTERVAL = '2s';
 const ROTATION_POLL_MS = 2000;
 const REPUBLISH_INTERVAL_MS = 1000;
-/** Where the upstream AWS provider's STS calls go: the host names resolve here in its mount namespace. */
-const STS_FRONT_ADDRESS = '127.77.0.1';
 const CLOCK_TICKS_PER_SECOND = 100;
 /** The page size /proc/<pid>/pagemap counts in (4 KiB on x86-64, 16 or 64 KiB on some arm64 kernels). */
 const PAGE_BYTES = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
@@ -165,52 +164,7 @@ function pairMemoryOf(driverPid: number, providerPid: number): PairMemory {
   };
 }
 
-async function waitForSocket(socket: string, proc: ManagedProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ready = await new Promise<boolean>((resolve) => {
-      const conn = net.connect(socket, () => {
-        conn.end();
-        resolve(true);
-      });
-      conn.on('error', () => resolve(false));
-    });
-    if (ready) return;
-    if (!proc.running) throw new Error(`${proc.name} exited:\n${proc.logs().slice(-3000)}`);
-    if (Date.now() > deadline)
-      throw new Error(`${proc.name} did not serve ${socket}:\n${proc.logs().slice(-3000)}`);
-    await sleep(50);
-  }
-}
-
-/** Upstream's processes still running: killed when this script ends, however it ends. */
-const upstreamChildren = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of upstreamChildren) child.kill('SIGKILL');
-});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-function startProgram(name: string, file: string, args: string[], env: NodeJS.ProcessEnv): ManagedProcess {
-  const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn(file, args, { stdio: ['ignore', out, out], env });
-  fs.closeSync(out);
-  upstreamChildren.add(child);
-  child.once('exit', () => upstreamChildren.delete(child));
-  return new ManagedProcess(name, child, logFile);
-}
-
-/** The cached upstream programs; built by e2e/peer/build.sh when missing (minutes, once). */
-function upstreamProgram(name: 'driver' | 'provider-aws'): string {
-  const build = path.join(REPO, 'e2e', 'peer', 'build.sh');
-  let file = execFileSync(build, ['path', name], { encoding: 'utf8' }).trim();
-  if (!fs.existsSync(file)) {
-    say(`building upstream's programs (e2e/peer/build.sh programs)`);
-    execFileSync(build, ['programs'], { stdio: ['ignore', 'inherit', 'inherit'] });
-    file = execFileSync(build, ['path', name], { encoding: 'utf8' }).trim();
-  }
-  return file;
-}
 
 function versionsEnv(): Record<string, string> {
   const text = fs.readFileSync(path.join(REPO, 'e2e', 'peer', 'versions.env'), 'utf8');
@@ -243,7 +197,7 @@ async function startDriverOf(
   }
   // The flags upstream's chart gives its container that matter here; the kubeconfig by KUBECONFIG,
   // which controller-runtime reads.
-  const proc = startProgram(
+  const proc = startExecutable(
     `upstream-driver-${o.nodeId}`,
     upstreamProgram('driver'),
     [
@@ -261,26 +215,20 @@ async function startDriverOf(
 }
 
 /**
- * What upstream's AWS provider needs to run outside a pod: in-cluster credentials (a ServiceAccount
- * token bound to cluster-admin, the API server's CA), and STS: its client ignores AWS_ENDPOINT_URL
- * and calls https://sts.<region>.amazonaws.com, so those names resolve to a TLS front (certificate
- * of the lab's CA) that passes the bytes to the lab's AWS endpoint. Both only inside the provider's
- * own mount namespace (its /etc/hosts and /run), nothing on the machine changes.
+ * What upstream's AWS provider needs here (e2e/src/upstream-programs.ts): in-cluster credentials, of
+ * a ServiceAccount of its own bound to cluster-admin, and STS through the lab's proxy.
  */
 class UpstreamProviderSupport {
-  readonly dir: string;
-  private readonly front: tls.Server;
+  readonly sandbox: UpstreamAwsProviderSandbox;
   private readonly cleanup: () => Promise<void>;
 
   // Plain fields: Node runs this file by stripping types, which parameter properties are not.
-  private constructor(dir: string, front: tls.Server, cleanup: () => Promise<void>) {
-    this.dir = dir;
-    this.front = front;
+  private constructor(sandbox: UpstreamAwsProviderSandbox, cleanup: () => Promise<void>) {
+    this.sandbox = sandbox;
     this.cleanup = cleanup;
   }
 
   static async start(lab: Lab, kube: KubeClient, suffix: string): Promise<UpstreamProviderSupport> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-upstream-provider-'));
     const ns = `bench-upstream-${suffix}`;
     await createNamespace(kube, ns);
     await createServiceAccount(kube, ns, 'provider');
@@ -290,62 +238,12 @@ class UpstreamProviderSupport {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
       subjects: [{ kind: 'ServiceAccount', name: 'provider', namespace: ns }],
     });
-    const token = await kube.create<{ status?: { token?: string } }>(
-      resourcePath(Resources.serviceAccounts, ns, 'provider', 'token'),
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } },
-    );
-    const connection = connectionFromKubeconfig(lab.kubeconfig);
-    const sa = path.join(dir, 'serviceaccount');
-    fs.mkdirSync(sa);
-    fs.writeFileSync(path.join(sa, 'token'), token.status?.token ?? '', { mode: 0o600 });
-    fs.writeFileSync(path.join(sa, 'ca.crt'), connection.ca ?? '');
-    fs.writeFileSync(path.join(sa, 'namespace'), ns);
-    const hosts = [`sts.amazonaws.com`, `sts.${lab.awsRegion}.amazonaws.com`];
-    fs.writeFileSync(
-      path.join(dir, 'hosts'),
-      `127.0.0.1 localhost\n${hosts.map((h) => `${STS_FRONT_ADDRESS} ${h}`).join('\n')}\n`,
-    );
-    // A certificate of the lab's CA for the STS host names, as e2e/peer/run.sh makes one.
-    const pki = path.join(lab.stateDir, 'pki');
-    const key = path.join(dir, 'front.key');
-    const csr = path.join(dir, 'front.csr');
-    const crt = path.join(dir, 'front.crt');
-    const ext = path.join(dir, 'front.ext');
-    fs.writeFileSync(
-      ext,
-      `subjectAltName=${hosts.map((h) => `DNS:${h}`).join(',')}\nextendedKeyUsage=serverAuth\n`,
-    );
-    const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-    openssl([
-      ...'req -new -newkey rsa:2048 -nodes -subj /CN=sts.amazonaws.com'.split(' '),
-      '-keyout',
-      key,
-      '-out',
-      csr,
-    ]);
-    openssl([
-      ...'x509 -req -days 1 -sha256'.split(' '),
-      ...['-in', csr, '-extfile', ext, '-out', crt],
-      ...['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key')],
-      ...['-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl')],
-    ]);
-    fs.copyFileSync(path.join(pki, 'ca.crt'), path.join(dir, 'lab-ca.crt'));
-    const gate = new URL(lab.awsEndpoint);
-    const front = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(crt) }, (client) => {
-      const upstream = net.connect(Number(gate.port), gate.hostname);
-      client.pipe(upstream).pipe(client);
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', close);
-      upstream.on('error', close);
+    const sandbox = await UpstreamAwsProviderSandbox.start(lab, kube, {
+      serviceAccount: { namespace: ns, name: 'provider' },
+      regions: [lab.awsRegion],
     });
-    await new Promise<void>((resolve, reject) => {
-      front.once('error', reject);
-      front.listen(443, STS_FRONT_ADDRESS, () => resolve());
-    });
-    return new UpstreamProviderSupport(dir, front, async () => {
+    return new UpstreamProviderSupport(sandbox, async () => {
+      await sandbox.stop();
       await kube
         .delete(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${binding}`)
         .catch(() => undefined);
@@ -353,39 +251,8 @@ class UpstreamProviderSupport {
     });
   }
 
-  /** The provider's command line, run in a mount namespace of its own with the files above. */
-  command(program: string, args: string[]): { file: string; args: string[] } {
-    const setup = [
-      'mount --bind "$1/hosts" /etc/hosts',
-      'mount -t tmpfs tmpfs /run',
-      'mkdir -p /run/secrets/kubernetes.io',
-      'cp -r "$1/serviceaccount" /run/secrets/kubernetes.io/serviceaccount',
-      'shift',
-      'exec "$@"',
-    ].join(' && ');
-    return {
-      file: 'unshare',
-      args: ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', this.dir, program, ...args],
-    };
-  }
-
-  env(lab: Lab): NodeJS.ProcessEnv {
-    const connection = connectionFromKubeconfig(lab.kubeconfig);
-    const api = new URL(connection.server);
-    return {
-      PATH: process.env.PATH,
-      KUBERNETES_SERVICE_HOST: api.hostname,
-      KUBERNETES_SERVICE_PORT: api.port || '443',
-      AWS_ENDPOINT_URL: lab.awsEndpoint,
-      AWS_REGION: lab.awsRegion,
-      SSL_CERT_FILE: path.join(this.dir, 'lab-ca.crt'),
-    };
-  }
-
   async stop(): Promise<void> {
-    await new Promise((resolve) => this.front.close(resolve));
     await this.cleanup();
-    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -413,14 +280,11 @@ async function startProviderOf(
   }
   if (!support) throw new Error("upstream's provider needs its support (UpstreamProviderSupport)");
   // The same flags as ours gets from startAwsProvider, where upstream has them.
-  const { file, args } = support.command(upstreamProgram('provider-aws'), [
-    `--provider-volume=${providerDir}`,
-    '--driver-writes-secrets=true',
-    '--qps=50',
-    '--burst=100',
-  ]);
-  const proc = startProgram('upstream-provider-aws', file, args, support.env(lab));
-  await waitForSocket(socket, proc);
+  const proc = await startUpstreamAwsProvider(lab, support.sandbox, {
+    providerDir,
+    args: [`--provider-volume=${providerDir}`, '--driver-writes-secrets=true', '--qps=50', '--burst=100'],
+    region: lab.awsRegion,
+  });
   return { pid: proc.child.pid ?? 0, socket, stop: async () => void (await proc.stop()) };
 }
 
@@ -883,7 +747,7 @@ async function main(): Promise<void> {
   const lab = requireLab();
   if (process.env.LAB_MODE === 'node')
     throw new Error(
-      "the lab runs with its node, whose API server holds port 443, which upstream's provider needs for STS: use the lab without its node (make lab-up)",
+      'the lab runs with its node, in a network namespace of its own that this script does not enter: use the lab without its node (make lab-up)',
     );
   const kube = adminClient(lab);
   const gate = AwsGate.of(lab);

@@ -38,19 +38,25 @@ export interface AwsProviderProcess extends ManagedProcess {
   socketPath: string;
 }
 
-export async function startAwsProvider(o: AwsProviderOptions): Promise<AwsProviderProcess> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ENDPOINT_URL: o.awsEndpoint,
-    // The provider must not use ambient credentials: every call goes out with the pod's identity.
-    AWS_ACCESS_KEY_ID: '',
-    AWS_SECRET_ACCESS_KEY: '',
-  };
+/**
+ * The environment of an AWS provider process: this one's, with the lab's AWS endpoint, `region` as
+ * AWS_REGION (null: none), and no credentials: every call goes out with the pod's identity.
+ */
+export function awsProviderEnv(awsEndpoint: string, region: string | null): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL: awsEndpoint };
   delete env.AWS_ACCESS_KEY_ID;
   delete env.AWS_SECRET_ACCESS_KEY;
   delete env.AWS_DEFAULT_REGION;
-  if (o.region === null) delete env.AWS_REGION;
-  else env.AWS_REGION = o.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  if (region === null) delete env.AWS_REGION;
+  else env.AWS_REGION = region;
+  return env;
+}
+
+export async function startAwsProvider(o: AwsProviderOptions): Promise<AwsProviderProcess> {
+  const env = awsProviderEnv(
+    o.awsEndpoint,
+    o.region === null ? null : (o.region ?? process.env.AWS_REGION ?? 'us-east-1'),
+  );
   const args = [
     `--provider-volume=${o.providerDir}`,
     `--kubeconfig=${o.kubeconfig}`,

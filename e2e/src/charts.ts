@@ -357,6 +357,14 @@ export function expandedArgs(container: Container, fieldValues: Record<string, s
   );
 }
 
+/** Replaces the value of `--name=` flags (or the bare boolean `--name`), or appends them. */
+export function withFlags(args: string[], flags: Record<string, string>): string[] {
+  const names = Object.keys(flags);
+  const out = args.filter((a) => !names.some((name) => a === `--${name}` || a.startsWith(`--${name}=`)));
+  for (const [name, value] of Object.entries(flags)) out.push(`--${name}=${value}`);
+  return out;
+}
+
 /** True when the rule lets its subject mint service-account tokens (serviceaccounts/token create). */
 export function grantsTokenCreation(rule: PolicyRule): boolean {
   const core = (rule.apiGroups ?? []).some((g) => g === '' || g === '*');
@@ -438,6 +446,21 @@ export function rbacObjectsOf(objects: Manifest[]): Manifest[] {
   return objects.filter((o) => RBAC_KINDS.includes(o.kind));
 }
 
+/** A token of a ServiceAccount from the TokenRequest API, valid two hours, as its pod would hold. */
+export async function serviceAccountToken(
+  admin: KubeClient,
+  serviceAccount: { namespace: string; name: string },
+): Promise<string> {
+  const request = await admin.create<TokenRequest>(
+    resourcePath(Resources.serviceAccounts, serviceAccount.namespace, serviceAccount.name, 'token'),
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } },
+  );
+  const token = request.status?.token;
+  if (!token)
+    throw new Error(`no token for ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`);
+  return token;
+}
+
 /**
  * Writes a kubeconfig that authenticates as a ServiceAccount, with a token from the TokenRequest
  * API (as the ServiceAccount's pod would hold), for the lab's API server. The file is readable by
@@ -449,13 +472,7 @@ export async function serviceAccountKubeconfig(
   serviceAccount: { namespace: string; name: string },
   file: string,
 ): Promise<string> {
-  const request = await admin.create<TokenRequest>(
-    resourcePath(Resources.serviceAccounts, serviceAccount.namespace, serviceAccount.name, 'token'),
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } },
-  );
-  const token = request.status?.token;
-  if (!token)
-    throw new Error(`no token for ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`);
+  const token = await serviceAccountToken(admin, serviceAccount);
   const server = connectionFromKubeconfig(lab.kubeconfig);
   const user = `${serviceAccount.namespace}-${serviceAccount.name}`;
   const config = {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { AwsGate } from './aws-gate-client';
-import { labPodIdentityAgentArgs } from './aws-provider';
+import { awsProviderEnv, labPodIdentityAgentArgs } from './aws-provider';
 import type { DaemonSetManifest } from './charts';
 import {
   ARTICLE_FLAGS,
@@ -18,6 +18,7 @@ import {
   objectOf,
   renderDriver,
   renderProvider,
+  withFlags,
 } from './charts';
 import { CRD_DIR, ensureCsiDriver, kubectl, mountsUnder } from './cluster';
 import { KubeletStandIn } from './kubelet-standin';
@@ -62,13 +63,6 @@ export interface DemoSystemOptions {
   runKubelet?: boolean;
   /** The stand-in's deadline for each CSI call (the kubelet's: 2 minutes). */
   callTimeoutMs?: number;
-}
-
-/** Replaces the value of `--name=` flags, or appends them. */
-function withFlags(args: string[], flags: Record<string, string>): string[] {
-  const out = args.filter((a) => !Object.keys(flags).some((name) => a.startsWith(`--${name}=`)));
-  for (const [name, value] of Object.entries(flags)) out.push(`--${name}=${value}`);
-  return out;
 }
 
 /** Starts a program of this checkout and waits for its line saying it started, which names its metrics address. */
@@ -125,14 +119,8 @@ export async function startDemoSystem(o: DemoSystemOptions = {}): Promise<DemoSy
   });
 
   const gate = AwsGate.of(lab);
-  const providerEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ENDPOINT_URL: lab.awsEndpoint,
-    AWS_REGION: DEMO_REGION,
-  };
   // The provider has no credentials of its own: every AWS call goes out with a pod's identity.
-  delete providerEnv.AWS_ACCESS_KEY_ID;
-  delete providerEnv.AWS_SECRET_ACCESS_KEY;
+  const providerEnv = awsProviderEnv(lab.awsEndpoint, DEMO_REGION);
   const startProvider = () =>
     startProgram(
       'demo-provider-aws',

@@ -8,3 +8,5 @@ export * from './aws-gate-client';
 export * from './aws-provider';
 export * from './charts';
 export * from './demo-system';
+export * from './sync-controller-system';
+export * from './upstream-programs';

@@ -2,6 +2,7 @@
 // their logs kept in files under the lab's state folder so that tests can read them afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 import { REPO_ROOT } from './lab';
@@ -17,6 +18,7 @@ const mainOf = (workspace: string, program: string) =>
     : path.join(REPO_ROOT, workspace, 'dist', 'main.js');
 export const DRIVER_MAIN = mainOf('driver', 'secrets-store-csi-driver');
 export const PROVIDER_AWS_MAIN = mainOf('provider-aws', 'secrets-store-csi-driver-provider-aws');
+export const SYNC_CONTROLLER_MAIN = mainOf('sync-controller', 'secrets-store-sync-controller');
 
 export class ManagedProcess {
   readonly exited: Promise<number | null>;
@@ -111,18 +113,40 @@ export function shebangFlags(main: string): string[] {
 export const TEST_VERBOSITY = 10;
 
 /**
- * Under jest, `args` with the driver's or the provider's verbosity set to TEST_VERBOSITY; elsewhere
- * (make demo, the benchmarks, whose figures trace logging would distort) `args` as given.
+ * Under jest, `args` with the program's verbosity set to TEST_VERBOSITY (the driver's and the
+ * provider's -v, the sync controller's --zap-log-level); elsewhere (make demo, the benchmarks, whose
+ * figures trace logging would distort) `args` as given.
  */
 function mostVerbose(main: string, args: string[]): string[] {
   if (process.env.JEST_WORKER_ID === undefined) return args;
+  if (main === SYNC_CONTROLLER_MAIN)
+    return [...args.filter((a) => !/^--?zap-log-level(=|$)/.test(a)), `--zap-log-level=${TEST_VERBOSITY}`];
   if (main !== DRIVER_MAIN && main !== PROVIDER_AWS_MAIN) return args;
   return [...args.filter((a) => !/^--?v(=|$)/.test(a)), `-v=${TEST_VERBOSITY}`];
 }
 
 /**
- * Starts `node <flags> <main> <args>` (flags from main's shebang); stdout and stderr go to a log file
- * named after the process. Under jest the driver and the provider run at their most verbose level.
+ * Starts an executable (upstream's programs, a shell); stdout and stderr go to a log file named after
+ * the process, which is killed if this process exits first.
+ */
+export function startExecutable(
+  name: string,
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ManagedProcess {
+  const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(file, args, { stdio: ['ignore', out, out], env });
+  fs.closeSync(out);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return new ManagedProcess(name, child, logFile);
+}
+
+/**
+ * Starts `node <flags> <main> <args>` (flags from main's shebang), logging as startExecutable.
+ * Under jest the driver, the provider and the sync controller run at their most verbose level.
  */
 export function startNodeProgram(
   name: string,
@@ -132,27 +156,44 @@ export function startNodeProgram(
 ): ManagedProcess {
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run make build first`);
   const args = mostVerbose(main, givenArgs);
-  const logFile = path.join(logDir(), `${name}-${Date.now()}.log`);
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...shebangFlags(main), main, ...args], {
-    stdio: ['ignore', out, out],
-    env,
-  });
-  fs.closeSync(out);
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  return new ManagedProcess(name, child, logFile);
+  return startExecutable(name, process.execPath, [...shebangFlags(main), main, ...args], env);
+}
+
+/** Resolves once something accepts connections on the Unix socket; fails if `proc` exits first. */
+export async function waitForSocket(socket: string, proc: ManagedProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = await new Promise<boolean>((resolve) => {
+      const conn = net.connect(socket, () => {
+        conn.end();
+        resolve(true);
+      });
+      conn.on('error', () => resolve(false));
+    });
+    if (ready) return;
+    if (!proc.running) throw new Error(`${proc.name} exited:\n${proc.logs().slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${proc.name} did not serve ${socket}:\n${proc.logs().slice(-3000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** An address a process logs in its start line, as JSON or as text (`<field>=host:port`). */
+export function loggedAddressOf(line: string, field: string): string {
+  try {
+    const value = (JSON.parse(line) as Record<string, unknown>)[field];
+    if (typeof value === 'string') return value;
+  } catch {
+    // a text line
+  }
+  const match = new RegExp(`\\b${field}=(\\S+)`).exec(line);
+  if (!match?.[1]) throw new Error(`no ${field} address in ${JSON.stringify(line)}`);
+  return match[1];
 }
 
 /** The metrics address a process logs in its start line, as JSON or as text (`metrics=host:port`). */
 export function metricsAddressOf(line: string): string {
-  try {
-    return (JSON.parse(line) as { metrics: string }).metrics;
-  } catch {
-    const match = /\bmetrics=(\S+)/.exec(line);
-    if (!match?.[1]) throw new Error(`no metrics address in ${JSON.stringify(line)}`);
-    return match[1];
-  }
+  return loggedAddressOf(line, 'metrics');
 }
 
 export interface DriverProcessOptions {

@@ -110,7 +110,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  walkthrough?.close();
+  await walkthrough?.close();
   await system?.close();
   if (rbac.length > 0) {
     mustRun(lab, 'kubectl', ['delete', '--ignore-not-found', '--wait=true', '-f', '-'], asList(rbac));

@@ -50,8 +50,9 @@ import {
   SYSTEM_NAMESPACE,
   undocumentedOrMissingValues,
 } from '../src/charts';
-import { REPO_ROOT, requireLab } from '../src/lab';
-import { DRIVER_MAIN, PROVIDER_AWS_MAIN } from '../src/processes';
+import { requireLab } from '../src/lab';
+import { DRIVER_MAIN, PROVIDER_AWS_MAIN, SYNC_CONTROLLER_MAIN } from '../src/processes';
+import { SYNC_CONTROLLER_AWS_EXAMPLE, SYNC_CONTROLLER_SERVICE_ACCOUNT } from '../src/sync-controller-system';
 
 const lab = requireLab();
 
@@ -564,10 +565,6 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
   });
 });
 
-/** The sync controller's program, as the other programs' mains are laid out. */
-const SYNC_CONTROLLER_MAIN = path.join(REPO_ROOT, 'sync-controller', 'dist', 'main.js');
-const SYNC_AWS_EXAMPLE = path.join(SYNC_CONTROLLER_CHART, 'examples', 'aws-provider-sidecar.yaml');
-const SYNC_SA = 'secrets-store-sync-controller-manager';
 const POLICIES = [
   'secrets-store-sync-controller-create-update-policy',
   'secrets-store-sync-controller-delete-policy',
@@ -619,7 +616,7 @@ describe('the secrets-store-sync-controller chart', () => {
         ...o,
       });
     lint({});
-    lint({}, { valuesFiles: [SYNC_AWS_EXAMPLE] });
+    lint({}, { valuesFiles: [SYNC_CONTROLLER_AWS_EXAMPLE] });
     lint(
       {
         controllerName: 'ssc',
@@ -635,7 +632,7 @@ describe('the secrets-store-sync-controller chart', () => {
     const objects = renderSyncController(lab);
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
       [
-        `ServiceAccount/${SYNC_SA}`,
+        `ServiceAccount/${SYNC_CONTROLLER_SERVICE_ACCOUNT}`,
         'ClusterRole/secrets-store-sync-controller-manager-role',
         'ClusterRoleBinding/secrets-store-sync-controller-manager-rolebinding',
         'Role/secrets-store-sync-controller-leader-election-role',
@@ -744,7 +741,7 @@ describe('the secrets-store-sync-controller chart', () => {
   it('lets only the manager role mint tokens, and grants nothing by wildcard', () => {
     const renderings = [
       renderSyncController(lab),
-      renderSyncController(lab, {}, { valuesFiles: [SYNC_AWS_EXAMPLE] }),
+      renderSyncController(lab, {}, { valuesFiles: [SYNC_CONTROLLER_AWS_EXAMPLE] }),
     ];
     for (const objects of renderings) {
       const roles = [
@@ -1096,7 +1093,7 @@ describe('the secrets-store-sync-controller chart', () => {
             'leaderElection.renewDeadline': '7s',
             'leaderElection.retryPeriod': '1s',
           },
-          { valuesFiles: [SYNC_AWS_EXAMPLE] },
+          { valuesFiles: [SYNC_CONTROLLER_AWS_EXAMPLE] },
         ),
       ),
       'manager',
@@ -1129,7 +1126,7 @@ describe('the secrets-store-sync-controller chart', () => {
   });
 
   it("runs the AWS provider as a sidecar with the example values, its calls granted, on the manager's user", () => {
-    const objects = renderSyncController(lab, {}, { valuesFiles: [SYNC_AWS_EXAMPLE] });
+    const objects = renderSyncController(lab, {}, { valuesFiles: [SYNC_CONTROLLER_AWS_EXAMPLE] });
     const deployment = syncDeployment(objects);
     expect(deployment.spec.template.spec.containers.map((c) => c.name)).toEqual(['provider-aws', 'manager']);
     const sidecar = containerOf(deployment, 'provider-aws');
@@ -1168,7 +1165,7 @@ describe('the secrets-store-sync-controller chart', () => {
     );
     expect(binding.roleRef.name).toBe(role.metadata.name);
     expect(binding.subjects).toEqual([
-      { kind: 'ServiceAccount', name: SYNC_SA, namespace: SYNC_CONTROLLER_NAMESPACE },
+      { kind: 'ServiceAccount', name: SYNC_CONTROLLER_SERVICE_ACCOUNT, namespace: SYNC_CONTROLLER_NAMESPACE },
     ]);
 
     if (!fs.existsSync(PROVIDER_AWS_MAIN))

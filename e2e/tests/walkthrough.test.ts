@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  walkthrough?.close();
+  await walkthrough?.close();
   await system?.close();
 });
 

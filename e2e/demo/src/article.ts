@@ -3,7 +3,7 @@
 // filled as examples/README.md says), its roles (as examples/terraform makes them, through the IAM
 // API), its AWS objects, and how to remove them all again.
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { DeleteParameterCommand } from '@aws-sdk/client-ssm';
+import { DeleteParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import {
   AttachRolePolicyCommand,
   CreatePolicyCommand,
@@ -16,6 +16,7 @@ import type { awsAdmin } from '@sscsi/e2e';
 import { ensureOidcProvider, issuerHost, LAB_ACCOUNT } from '@sscsi/e2e';
 
 import type { PlaceholderValues } from './examples';
+import type { Reporter } from './steps';
 import {
   envsubstCommand,
   examplePath,
@@ -187,4 +188,26 @@ export function classManifest(file: string): string {
 /** A pod manifest of examples/ as the lab runs it (examples.ts: forTheLab). */
 export function podManifest(file: string, nodeName?: string): string {
   return forTheLab(filledExample(file, {}), { nodeName });
+}
+
+/**
+ * A new value of the password parameter, as the article rotates it (`aws ssm put-parameter ...
+ * --overwrite`), the command printed through `out` when given.
+ */
+export async function putPasswordParameter(
+  aws: ReturnType<typeof awsAdmin>,
+  value: string,
+  out?: Reporter,
+): Promise<void> {
+  out?.command(
+    `aws ssm put-parameter --name "/sample-app/db/password" --value "${value}" --type SecureString --overwrite`,
+  );
+  await aws.ssm.send(
+    new PutParameterCommand({
+      Name: '/sample-app/db/password',
+      Value: value,
+      Type: 'SecureString',
+      Overwrite: true,
+    }),
+  );
 }

@@ -4,3 +4,4 @@ export * from './article';
 export * from './node-walkthrough';
 export * from './steps';
 export * from './walkthrough';
+export * from './secret-syncs';

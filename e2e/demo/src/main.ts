@@ -30,7 +30,7 @@ async function standInDemo(): Promise<Demo> {
   return {
     steps: walkthrough.steps,
     close: async () => {
-      walkthrough.close();
+      await walkthrough.close();
       await system.close();
     },
   };

@@ -28,6 +28,7 @@ import {
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
   PARAMETER_STORE_SERVICE_ACCOUNT,
+  putPasswordParameter,
   podManifest,
   ROTATED_PASSWORD,
   SECRETS_MANAGER_POLICY,
@@ -459,17 +460,7 @@ export class NodeWalkthrough {
           undefined,
           args.join(' ').replace(DRIVER_CHART, 'charts/secrets-store-csi-driver'),
         );
-        this.out.command(
-          `aws ssm put-parameter --name "/sample-app/db/password" --value "${ROTATED_PASSWORD}" --type SecureString --overwrite`,
-        );
-        await this.aws.ssm.send(
-          new PutParameterCommand({
-            Name: '/sample-app/db/password',
-            Value: ROTATED_PASSWORD,
-            Type: 'SecureString',
-            Overwrite: true,
-          }),
-        );
+        await putPasswordParameter(this.aws, ROTATED_PASSWORD, this.out);
         const started = Date.now();
         const read = (file: string) =>
           labToolAsync(this.o.lab, 'kubectl', ['exec', 'sample-app', '--', 'cat', file]);

@@ -5,8 +5,23 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { KubeClient, Secret, SecretProviderClassPodStatus } from '@sscsi/common';
 import { isNotFound, Resources, resourcePath } from '@sscsi/common';
-import type { DemoSystem } from '@sscsi/e2e';
-import { awsAdmin, DEMO_REGION, eventually, kubectlAsync, mounts } from '@sscsi/e2e';
+import type { DemoSystem, SyncControllerSystem } from '@sscsi/e2e';
+import {
+  awsAdmin,
+  conditionsOf,
+  DEMO_REGION,
+  eventually,
+  getSecretSync,
+  kubectlAsync,
+  mounts,
+  REPO_ROOT,
+  startSyncControllerSystem,
+  SYNC_CONTROLLER_AWS_EXAMPLE,
+  SYNC_CONTROLLER_CHART,
+  SYNC_CONTROLLER_NAMESPACE,
+  SYNC_CONTROLLER_RELEASE,
+  waitForSync,
+} from '@sscsi/e2e';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -25,6 +40,7 @@ import {
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
   PARAMETER_STORE_SERVICE_ACCOUNT,
+  putPasswordParameter,
   podManifest,
   ROTATED_PASSWORD,
   SECRETS_MANAGER_POLICY,
@@ -35,12 +51,18 @@ import {
   trustPolicyValues,
 } from './article';
 import { envsubstCommand, examplePath } from './examples';
+import { articleSecretSyncs, deniedSecretSync, SECRET_SYNC_NAMES, secretSyncClasses } from './secret-syncs';
 import type { Reporter, Step } from './steps';
 import { expectThat, silentReporter } from './steps';
+
+/** The sync controller chart's rotationPollInterval in the walkthrough: a rotation shows within seconds. */
+const SYNC_POLL_SECONDS = 5;
 
 export class Walkthrough {
   private awsClients?: ReturnType<typeof awsAdmin>;
   private readonly ns = 'default';
+  /** The sync controller and its AWS sidecar, beyond the article. */
+  private syncSystem?: SyncControllerSystem;
 
   constructor(
     private readonly sys: DemoSystem,
@@ -61,7 +83,10 @@ export class Walkthrough {
     return this.sys.kube;
   }
 
-  close(): void {
+  /** Stops what the walkthrough started that may still run (the sync controller), and its AWS clients. */
+  async close(): Promise<void> {
+    await this.syncSystem?.close();
+    this.syncSystem = undefined;
     this.awsClients?.destroy();
   }
 
@@ -165,7 +190,53 @@ export class Walkthrough {
       '--ignore-not-found',
     ]);
     await kubectlAsync(this.sys.lab, ['delete', 'secret', 'my-db-secret', '--ignore-not-found']);
+    await this.deleteSecretSyncs();
+    await kubectlAsync(this.sys.lab, [
+      'delete',
+      'namespace',
+      SYNC_CONTROLLER_NAMESPACE,
+      '--ignore-not-found',
+      '--wait=true',
+    ]);
     await deleteArticleAws(this.aws);
+  }
+
+  /** The SecretSyncs and classes beyond the article, whatever of them exists (their Secrets go with them). */
+  private async deleteSecretSyncs(): Promise<void> {
+    const { secretsManager, parameterStore, denied } = SECRET_SYNC_NAMES;
+    const names = [secretsManager, parameterStore, denied];
+    await kubectlAsync(this.sys.lab, ['delete', 'secretsync', ...names, '--ignore-not-found']).catch(
+      // No SecretSync CRD yet: nothing to delete.
+      (err: Error) => {
+        if (!/the server doesn't have a resource type/.test(err.message)) throw err;
+      },
+    );
+    await kubectlAsync(this.sys.lab, [
+      'delete',
+      'secretproviderclass',
+      secretsManager,
+      parameterStore,
+      '--ignore-not-found',
+    ]);
+  }
+
+  private get syncController(): SyncControllerSystem {
+    if (!this.syncSystem) throw new Error('the sync controller is not running: its step did not run');
+    return this.syncSystem;
+  }
+
+  /** The conditions of a SecretSync, one line each, as kubectl prints them with a jsonpath. */
+  private async showConditions(name: string): Promise<void> {
+    const jsonpath =
+      '{range .status.conditions[*]}{.type}{"\\t"}{.status}{"\\t"}{.reason}{"\\t"}{.message}{"\\n"}{end}';
+    this.out.command(`kubectl get secretsync ${name} -o jsonpath='${jsonpath}'`);
+    this.out.output(
+      (await kubectlAsync(this.sys.lab, ['get', 'secretsync', name, '-o', `jsonpath=${jsonpath}`])).trimEnd(),
+    );
+  }
+
+  private async secretNamed(name: string): Promise<Secret | undefined> {
+    return this.getOrUndefined<Secret>(resourcePath(Resources.secrets, this.ns, name));
   }
 
   readonly steps: Step[] = [
@@ -363,17 +434,7 @@ export class Walkthrough {
     {
       title: 'Rotation: the password changes in Parameter Store, then in the file and in the Secret',
       run: async () => {
-        this.out.command(
-          `aws ssm put-parameter --name "/sample-app/db/password" --value "${ROTATED_PASSWORD}" --type SecureString --overwrite`,
-        );
-        await this.aws.ssm.send(
-          new PutParameterCommand({
-            Name: '/sample-app/db/password',
-            Value: ROTATED_PASSWORD,
-            Type: 'SecureString',
-            Overwrite: true,
-          }),
-        );
+        await putPasswordParameter(this.aws, ROTATED_PASSWORD, this.out);
         const started = Date.now();
         await eventually(
           'the rotated password in the file and in the Secret',
@@ -430,6 +491,175 @@ export class Walkthrough {
         this.out.command('kubectl get secret my-db-secret');
         this.out.output(out.trim() || 'No resources found (the garbage collector deleted it with the pod)');
         expectThat(out.trim() === '', 'the Secret is still there');
+      },
+    },
+    {
+      title:
+        'Beyond the article: the sync controller, with the AWS provider as its sidecar (its chart and examples/aws-provider-sidecar.yaml)',
+      run: async () => {
+        const example = path.relative(REPO_ROOT, SYNC_CONTROLLER_AWS_EXAMPLE);
+        this.out.note(
+          `no pod this time: SecretSync objects become Secrets through the sync controller, which calls the AWS provider in its own pod (AWS_REGION=${DEMO_REGION} in a copy of ${example})`,
+        );
+        this.out.command(
+          `helm install ${SYNC_CONTROLLER_RELEASE} ${path.relative(REPO_ROOT, SYNC_CONTROLLER_CHART)} -n ${SYNC_CONTROLLER_NAMESPACE} --create-namespace -f ${example} --set rotationPollInterval=${SYNC_POLL_SECONDS}s`,
+        );
+        this.syncSystem = await startSyncControllerSystem({
+          namespace: SYNC_CONTROLLER_NAMESPACE,
+          set: { rotationPollInterval: `${SYNC_POLL_SECONDS}s` },
+          region: DEMO_REGION,
+        });
+        const sync = this.syncSystem;
+        this.out.note(
+          `(the pod's two containers run here as processes, with the arguments the chart gives them)`,
+        );
+        this.out.note(`manager: secrets-store-sync-controller ${sync.controllerArgs.join(' ')}`);
+        this.out.note(`provider-aws: secrets-store-csi-driver-provider-aws ${sync.sidecarArgs.join(' ')}`);
+        await this.kubectl(['get', 'crd', 'secretsyncs.secret-sync.x-k8s.io']);
+        expectThat(
+          sync.controllerArgs.includes('--token-request-audience=sts.amazonaws.com') &&
+            sync.controllerArgs.includes('--leader-elect'),
+          "the controller runs without the example's audience or without leader election",
+        );
+        expectThat(
+          (await fetch(`${sync.controller.probesUrl}/readyz`)).status === 200,
+          'the controller is not ready',
+        );
+      },
+    },
+    {
+      title: 'SecretSyncs: MyDBSecret and the two parameters become Secrets, with no pod',
+      run: async () => {
+        this.out.note(
+          "one class and one SecretSync per role: each SecretSync's ServiceAccount is the one whose role may read its objects; the parameters get an objectAlias, since a sourcePath may not start with _",
+        );
+        const manifests = [...secretSyncClasses(this.ns), ...articleSecretSyncs(this.ns)].join('---\n');
+        this.out.note(manifests.trimEnd());
+        this.out.command('kubectl apply -f -');
+        this.out.output((await kubectlAsync(this.sys.lab, ['apply', '-f', '-'], manifests)).trimEnd());
+        const { secretsManager, parameterStore } = SECRET_SYNC_NAMES;
+        for (const name of [secretsManager, parameterStore]) {
+          const ss = await waitForSync(this.sys.lab, this.ns, name);
+          expectThat(
+            conditionsOf(ss).SecretCreated?.status === 'True' &&
+              conditionsOf(ss).SecretUpdated?.status === 'True',
+            `SecretSync ${name} did not sync: ${JSON.stringify(conditionsOf(ss))}`,
+          );
+        }
+        const yaml = await this.kubectl(['get', 'secretsync', parameterStore, '-o', 'yaml']);
+        expectThat(/reason: CreateSuccessful/.test(yaml), 'the SecretSync does not say CreateSuccessful');
+        const out = await this.kubectl(['describe', 'secret', secretsManager, parameterStore]);
+        expectThat(
+          /MyDBSecret:\s+\d+ bytes/.test(out) &&
+            /username:\s+12 bytes/.test(out) &&
+            /password:\s+\d+ bytes/.test(out),
+          'the Secrets lack MyDBSecret, username or password',
+        );
+        expectThat(
+          Buffer.from(
+            (await this.secretNamed(secretsManager))?.data?.MyDBSecret ?? '',
+            'base64',
+          ).toString() === DB_SECRET_VALUE,
+          'the Secret does not hold MyDBSecret',
+        );
+        for (const namespace of [this.ns, SYNC_CONTROLLER_NAMESPACE]) {
+          this.out.command(`kubectl get pods -n ${namespace}`);
+          const pods = await kubectlAsync(this.sys.lab, ['get', 'pods', '-n', namespace]);
+          this.out.output(pods.trim() || `No resources found in ${namespace} namespace.`);
+          expectThat(pods.trim() === '', `there are pods in ${namespace}`);
+        }
+      },
+    },
+    {
+      title: "A SecretSync whose ServiceAccount's role may not read MyDBSecret: a False condition, no Secret",
+      run: async () => {
+        const manifest = deniedSecretSync(this.ns);
+        this.out.note(manifest.trimEnd());
+        this.out.command('kubectl apply -f -');
+        this.out.output((await kubectlAsync(this.sys.lab, ['apply', '-f', '-'], manifest)).trimEnd());
+        const { denied } = SECRET_SYNC_NAMES;
+        const ss = await waitForSync(this.sys.lab, this.ns, denied);
+        await this.showConditions(denied);
+        const created = conditionsOf(ss).SecretCreated;
+        expectThat(
+          created?.status === 'False' &&
+            created.reason === 'ProviderError' &&
+            created.message.includes('MyDBSecret') &&
+            created.message.includes('AccessDeniedException'),
+          'the condition does not name MyDBSecret and AccessDeniedException',
+        );
+        this.out.command(`kubectl get secret ${denied}`);
+        const secret = await kubectlAsync(this.sys.lab, ['get', 'secret', denied, '--ignore-not-found']);
+        this.out.output(secret.trim() || `Error from server (NotFound): secrets "${denied}" not found`);
+        expectThat(secret.trim() === '', 'a Secret was written');
+      },
+    },
+    {
+      title: 'Rotation: the password changes in Parameter Store, then in the Secret, within one poll',
+      run: async () => {
+        const { parameterStore } = SECRET_SYNC_NAMES;
+        const rotated = `${ROTATED_PASSWORD}-again`;
+        const before = await getSecretSync(this.sys.lab, this.ns, parameterStore);
+        await putPasswordParameter(this.aws, rotated, this.out);
+        const started = Date.now();
+        await eventually(
+          'the rotated password in the Secret',
+          async () =>
+            Buffer.from(
+              (await this.secretNamed(parameterStore))?.data?.password ?? '',
+              'base64',
+            ).toString() === rotated
+              ? true
+              : undefined,
+          4 * SYNC_POLL_SECONDS * 1000,
+          100,
+        );
+        const seconds = (Date.now() - started) / 1000;
+        this.out.note(
+          `in the Secret after ${seconds.toFixed(1)} s (rotationPollInterval ${SYNC_POLL_SECONDS}s)`,
+        );
+        expectThat(seconds < SYNC_POLL_SECONDS + 2, 'the rotation took longer than one poll');
+        const after = await waitForSync(
+          this.sys.lab,
+          this.ns,
+          parameterStore,
+          (ss) => ss.status?.syncHash !== before?.status?.syncHash,
+        );
+        await this.kubectl(['describe', 'secret', parameterStore]);
+        await this.showConditions(parameterStore);
+        this.out.note(
+          `lastSuccessfulSyncTime: ${before?.status?.lastSuccessfulSyncTime ?? ''} -> ${after.status?.lastSuccessfulSyncTime ?? ''}`,
+        );
+      },
+    },
+    {
+      title: 'Deleting the SecretSyncs deletes their Secrets; the sync controller stops',
+      run: async () => {
+        const { secretsManager, parameterStore, denied } = SECRET_SYNC_NAMES;
+        await this.kubectl(['delete', 'secretsync', secretsManager, parameterStore, denied]);
+        await eventually(
+          'the garbage collector to delete the Secrets',
+          async () =>
+            (await this.secretNamed(secretsManager)) || (await this.secretNamed(parameterStore))
+              ? undefined
+              : true,
+          60_000,
+        );
+        const out = await kubectlAsync(this.sys.lab, [
+          'get',
+          'secret',
+          secretsManager,
+          parameterStore,
+          '--ignore-not-found',
+        ]);
+        this.out.command(`kubectl get secret ${secretsManager} ${parameterStore}`);
+        this.out.output(
+          out.trim() || 'No resources found (the garbage collector deleted them with their SecretSyncs)',
+        );
+        await this.kubectl(['delete', 'secretproviderclass', secretsManager, parameterStore]);
+        this.out.command(`helm uninstall ${SYNC_CONTROLLER_RELEASE} -n ${SYNC_CONTROLLER_NAMESPACE}`);
+        await this.syncController.close();
+        this.syncSystem = undefined;
       },
     },
     {

@@ -72,6 +72,44 @@ describe('SecretWriter', () => {
     ]);
   });
 
+  // What the API server answers for the empty update of a Secret without owner references or label:
+  // the first policy it names, with a CEL error (403) or the label policy's message (422).
+  it.each([
+    [
+      403,
+      'Forbidden',
+      "secrets \"sse2esecret\" is forbidden: ValidatingAdmissionPolicy 'secrets-store-sync-controller-create-update-policy' with binding 'secrets-store-sync-controller-create-update-policy-binding' denied request: expression 'variables.allowedSecretTypes == true && variables.hasOneSecretSyncOwner == true' resulted in error: composited variable \"hasOneSecretSyncOwner\" fails to evaluate: no such key: ownerReferences",
+    ],
+    [
+      422,
+      'Invalid',
+      "secrets \"sse2esecret\" is forbidden: ValidatingAdmissionPolicy 'secrets-store-sync-controller-update-label-policy' with binding 'secrets-store-sync-controller-update-label-policy-binding' denied request: secrets-store-sync-controller has failed to UPDATE secret with Opaque type in the test-v1alpha1 namespace because it does not have the correct label. Delete the secret and force the controller to recreate it with the correct label.",
+    ],
+  ])(
+    "says the same when the chart's policies refuse even the dry-run read of someone else's Secret (%i)",
+    async (status, reason, denied) => {
+      const kube = new FakeKube();
+      kube.put('secrets', { metadata: { name: 'sse2esecret', namespace: NS }, data: { bar: 'b3RoZXI=' } });
+      kube.failNext('PATCH', 'secrets', () => new KubeApiError('PATCH', SECRETS, status, reason, denied));
+      const err = await failure(new SecretWriter(kube).write(secretSync(), data({ bar: 'secret' }), true));
+      expect([err.reason, err.message]).toEqual([
+        'ControllerPatchError',
+        `failed to patch secret "sse2esecret": a Secret of that name already exists in namespace "test-v1alpha1" and is not owned by this SecretSync (uid ${SS_UID}); it is not taken over: delete or rename it, or rename the SecretSync`,
+      ]);
+      expect(kube.object<Secret>('secrets', NS, 'sse2esecret')?.data).toEqual({ bar: 'b3RoZXI=' });
+    },
+  );
+
+  it('reports any other refusal of the dry-run read with its message', async () => {
+    const kube = new FakeKube();
+    kube.put('secrets', { metadata: { name: 'sse2esecret', namespace: NS }, data: { bar: 'b3RoZXI=' } });
+    const denied =
+      'secrets "sse2esecret" is forbidden: User "system:serviceaccount:x:y" cannot patch resource "secrets" in API group "" in the namespace "test-v1alpha1"';
+    kube.failNext('PATCH', 'secrets', () => new KubeApiError('PATCH', SECRETS, 403, 'Forbidden', denied));
+    const err = await failure(new SecretWriter(kube).write(secretSync(), data({ bar: 'secret' }), true));
+    expect(err.message).toBe(`failed to patch secret "sse2esecret": ${denied}`);
+  });
+
   it('applies to a Secret it wrote before its status could say so', async () => {
     const kube = new FakeKube();
     kube.put('secrets', {

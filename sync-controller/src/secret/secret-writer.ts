@@ -23,6 +23,8 @@ import { goSortedKeys } from '../sync/go-json';
 import type { SecretData } from './secret-data';
 
 export const FIELD_MANAGER = 'secrets-store-sync-controller';
+/** How the API server names a denial by one of the chart's admission policies. */
+const CHART_POLICY = "ValidatingAdmissionPolicy 'secrets-store-sync-controller-";
 /** Upstream's label on every Secret it writes, with an empty value. */
 export const SYNC_LABEL = 'secrets-store.sync.x-k8s.io';
 
@@ -118,23 +120,26 @@ export class SecretWriter {
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
+    const notOurs = (cause?: unknown) =>
+      new SyncFailure(
+        { kind: 'secret-not-ours', namespace, secretName: name, ssUid: ss.metadata.uid ?? '' },
+        { cause },
+      );
     // The answer holds the Secret's data: only its owner references are read, nothing is kept.
-    const existing = await this.kube.patch<Secret>(
-      resourcePath(Resources.secrets, namespace, name),
-      {},
-      'merge',
-      {
+    const existing = await this.kube
+      .patch<Secret>(resourcePath(Resources.secrets, namespace, name), {}, 'merge', {
         query: dryRun,
         signal,
-      },
-    );
-    const ours = (existing.metadata.ownerReferences ?? []).some((o) => o.uid === ss.metadata.uid);
-    if (!ours)
-      throw new SyncFailure({
-        kind: 'secret-not-ours',
-        namespace,
-        secretName: name,
-        ssUid: ss.metadata.uid ?? '',
+      })
+      .catch((err: unknown) => {
+        // The chart's Secret policies let this controller update only a Secret it wrote (its one
+        // SecretSync owner, its label); refusing even this empty update (403 or 422, by whichever
+        // policy the API server names) means another's. Their words here would not say so: one is
+        // a CEL error about the missing ownerReferences.
+        if (err instanceof KubeApiError && err.detail.includes(CHART_POLICY)) throw notOurs(err);
+        throw err;
       });
+    const ours = (existing.metadata.ownerReferences ?? []).some((o) => o.uid === ss.metadata.uid);
+    if (!ours) throw notOurs();
   }
 }
