@@ -429,7 +429,7 @@ async function removeEverything(): Promise<void> {
     '--timeout=90s',
   ]);
   for (const crd of CRDS.filter((c) => !crdsBefore.includes(c)))
-    labTool(lab, 'kubectl', ['delete', 'crd', crd, '--ignore-not-found', '--wait=false']);
+    labTool(lab, 'kubectl', ['delete', 'crd', crd, '--ignore-not-found', '--wait=true', '--timeout=60s']);
   const quiet = (p: Promise<unknown> | undefined) => p?.catch(() => undefined);
   await quiet(aws?.iam.send(new DeleteRolePolicyCommand({ RoleName: ROLE, PolicyName: 'read' })));
   await quiet(aws?.iam.send(new DeleteRoleCommand({ RoleName: ROLE })));

@@ -13,6 +13,7 @@ import { Reconciler } from './controller/reconciler';
 import { SecretSyncController } from './controller/secret-sync-controller';
 import { LeaderElector } from './leader/leader-election';
 import { ControllerMetrics } from './metrics';
+import { waitForProviderSockets } from './provider/provider-sockets';
 import { SecretFetcher } from './provider/secret-fetcher';
 import { SecretWriter } from './secret/secret-writer';
 import { SyncHashes } from './sync/sync-hash';
@@ -31,7 +32,9 @@ export interface SyncControllerParts {
   logger: Logger;
   registry: Registry;
   /** Tests hand fake providers; by default, the sockets in --provider-volume. */
-  providers?: ProviderGateway & { close?(): void };
+  providers?: ProviderGateway & { close?(): void; findSocket?(provider: string): unknown };
+  /** How long to wait for missing provider sockets before working without them (tests). */
+  providerSocketsWaitMs?: number;
   /** A Lease lost: the process must end (non-zero) so that the kubelet restarts it. */
   onLeaseLost(): void;
 }
@@ -112,6 +115,22 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
       .then(() => controller.start())
       .catch((err: unknown) => logger.error({ err }, 'the controller could not start'));
   };
+  // Work starts, or a replica campaigns for the Lease, once it can work: both caches filled and the
+  // providers its SecretSyncs need listening (provider/provider-sockets.ts says why and for how long).
+  const starting = new AbortController();
+  const readyToWork = async () => {
+    await Promise.all([secretSyncs.waitForSync(starting.signal), classes.waitForSync(starting.signal)]);
+    await waitForProviderSockets(
+      {
+        secretSyncs,
+        classes: { get: (namespace, name) => classes.get(namespace, name) },
+        present: (provider) => (providers.findSocket ? providers.findSocket(provider) !== undefined : true),
+        logger,
+        waitMs: parts.providerSocketsWaitMs,
+      },
+      starting.signal,
+    );
+  };
   let leaseLost = false;
   const elector = config.leaderElection
     ? new LeaderElector({
@@ -130,13 +149,22 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
 
   secretSyncs.start();
   classes.start();
-  if (elector) elector.start();
-  else startReconciling();
+  void readyToWork().then(
+    () => {
+      if (starting.signal.aborted) return;
+      if (elector) elector.start();
+      else startReconciling();
+    },
+    (err: unknown) => {
+      if (!starting.signal.aborted) logger.error({ err }, 'the controller could not start');
+    },
+  );
 
   return {
     ready: () => secretSyncs.hasSynced && classes.hasSynced,
     leading: () => (elector ? elector.isLeader : !leaseLost),
     stop: async () => {
+      starting.abort();
       let drained: NodeJS.Timeout | undefined;
       await Promise.race([
         controller.stop(true),
