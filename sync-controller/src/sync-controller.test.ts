@@ -34,6 +34,8 @@ async function until(condition: () => boolean, ms = 10_000): Promise<void> {
 /** upstream's e2e provider, as far as SSC uses it: `foo` → `secret`, authority `localhost` only. */
 class E2eProvider {
   readonly requests: Array<{ authority: string; request: MountRequest__Output }> = [];
+  /** While set, answers wait for it. */
+  hold?: Promise<void>;
   private server?: grpc.Server;
 
   constructor(readonly socketPath: string) {}
@@ -43,8 +45,9 @@ class E2eProvider {
     const handlers: CSIDriverProviderHandlers = {
       Version: (_call, callback) =>
         callback(null, { version: 'v1alpha1', runtimeName: 'e2e', runtimeVersion: '1' }),
-      Mount: (call, callback) => {
+      Mount: async (call, callback) => {
         this.requests.push({ authority: call.getHost(), request: call.request });
+        await this.hold;
         if (call.getHost() !== 'localhost')
           return callback({
             code: grpc.status.INVALID_ARGUMENT,
@@ -189,6 +192,28 @@ describe('the sync controller, wired', () => {
       leaseTransitions: 1,
     });
     expect(a.lost() + b.lost()).toBe(0);
+  });
+
+  it('stops at once on a shutdown: a provider call under way is cancelled, nothing failed is written, the Lease is released', async () => {
+    const kube = new FakeKube();
+    kube.put('secretproviderclasses', secretProviderClass());
+    kube.put('secretsyncs', secretSync());
+    let release: () => void = () => undefined;
+    provider.hold = new Promise<void>((resolve) => (release = resolve));
+    const a = start(kube, 'pod-a_1');
+    await until(() => provider.requests.length === 1);
+    const started = Date.now();
+    await running.splice(running.indexOf(a.controller), 1)[0]?.stop();
+    // Not the provider's time (it never answers while stopping), nor a drain's.
+    expect(Date.now() - started).toBeLessThan(1_000);
+    release();
+    expect(kube.object<Lease>('leases', SYSTEM, LEASE_NAME)?.spec.holderIdentity).toBeUndefined();
+    const conditions = kube.object<SecretSync>('secretsyncs', NS, 'sse2esecret')?.status?.conditions;
+    expect(conditions?.map((c) => [c.type, c.status])).toEqual([
+      ['SecretCreated', 'Unknown'],
+      ['SecretUpdated', 'Unknown'],
+    ]);
+    expect(kube.objects('events')).toEqual([]);
   });
 
   describe('a replica whose provider sidecar is not listening yet', () => {

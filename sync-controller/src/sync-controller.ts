@@ -21,8 +21,6 @@ import { ServiceAccountTokens } from './tokens/service-account-tokens';
 
 /** What `kubectl describe` shows as the Events' source. */
 export const COMPONENT = 'secrets-store-sync-controller';
-/** How long a shutdown lets reconciles under way finish before cancelling them. */
-const DRAIN_MS = 5_000;
 
 export interface SyncControllerParts {
   config: Readonly<SyncControllerConfig>;
@@ -44,7 +42,12 @@ export interface RunningSyncController {
   ready(): boolean;
   /** Leading (or no leader election). */
   leading(): boolean;
-  /** A graceful stop: reconciles under way finish (for a while), the Lease is released. */
+  /**
+   * A graceful stop (SIGTERM): reconciles under way are cancelled, then the Lease is released. Not
+   * waiting for them: the provider sidecars get the same SIGTERM, so a call under way may wait on
+   * a provider that is going, and a force-deleted pod gets only 2 s before SIGKILL; a cancelled
+   * reconcile writes nothing more, and the next leader does it again (its writes are idempotent).
+   */
   stop(): Promise<void>;
 }
 
@@ -165,15 +168,7 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
     leading: () => (elector ? elector.isLeader : !leaseLost),
     stop: async () => {
       starting.abort();
-      let drained: NodeJS.Timeout | undefined;
-      await Promise.race([
-        controller.stop(true),
-        new Promise<void>((resolve) => {
-          drained = setTimeout(() => void controller.stop(false).then(resolve), DRAIN_MS);
-          drained.unref();
-        }),
-      ]);
-      clearTimeout(drained);
+      await controller.stop(false);
       await elector?.stop();
       await Promise.all([secretSyncs.stop(), classes.stop(), events.flush()]);
       providers.close?.();
