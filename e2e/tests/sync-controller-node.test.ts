@@ -4,8 +4,15 @@
 // lab's AWS, SecretSyncs whose Secrets appear. Then issue 23's leader election: one replica active,
 // the standby takes over within 15 s of the leader being killed (its process killed outright, and
 // its pod force-deleted), no Secret written twice for one change, even across a takeover, and a
-// graceful stop that hands the Lease over at once. The measured times are logged. Without the real
-// node these tests fail and say why; they never pass by skipping.
+// graceful stop that hands the Lease over at once. The measured times are logged (and written to
+// sync-controller-node-times.txt in the test logs). Without the real node these tests fail and say
+// why; they never pass by skipping. Cost: about 95 s, of which 32 s watch two polls for one change.
+//
+// What kills what, as measured on the node: `ctr tasks kill -s SIGKILL` ends the manager's process
+// with no handler run (the kubelet restarts the container); `kubectl delete --grace-period=0 --force`
+// removes the pod object at once, but the kubelet still stops its containers with a SIGTERM, and a
+// SIGKILL 2 s later (containerd: "StopContainer ... with timeout 2 (s)"), so the leader releases
+// the Lease within those 2 s, as in a graceful stop.
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
@@ -454,6 +461,19 @@ beforeAll(() => {
   containerLogs.start();
   aws = awsAdmin(lab, awsRegion);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'ssc-node-'));
+  // A CRD an earlier test file deleted without waiting may still be going: helm would skip it as
+  // present, and then it would be gone.
+  for (const crd of CRDS) {
+    const going = labTool(lab, 'kubectl', [
+      'get',
+      'crd',
+      crd,
+      '-o',
+      'jsonpath={.metadata.deletionTimestamp}',
+    ]);
+    if (going.status === 0 && going.stdout.trim())
+      mustRun(lab, 'kubectl', ['wait', '--for=delete', `crd/${crd}`, '--timeout=60s']);
+  }
   crdsBefore = CRDS.filter((c) => labTool(lab, 'kubectl', ['get', 'crd', c]).status === 0);
 });
 
@@ -621,8 +641,11 @@ describe('the sync controller on the real node: two replicas, one leader (issue 
         `${what}: Lease released ${ms(took.releasedMs)}, taken over ${ms(took.acquiredMs)} by ${took.holder}, ` +
           `new SecretSync's Secret ${ms(took.secretMs)} after the kill`,
       );
+      // The issue's requirement, with no slack. The new SecretSync's Secret is measured and logged,
+      // not bounded: it comes after the takeover plus the new leader's first Mount, which a sidecar
+      // that has not served one yet answers in 2-3 s under the example's 50m CPU limit (9 s + 3 s
+      // here), so a takeover at the end of its range (12-13 s) would put it past 15 s.
       expect(took.acquiredMs).toBeLessThanOrEqual(TAKEOVER_LIMIT_MS);
-      expect(took.secretMs).toBeLessThanOrEqual(TAKEOVER_LIMIT_MS);
 
       // The new leader's first pass over every SecretSync, then: nothing written again.
       const pods = await controllerPods();
@@ -727,13 +750,14 @@ describe('the sync controller on the real node: two replicas, one leader (issue 
           '--wait=false',
         ]);
       });
-      // The kubelet still stops the container with a SIGTERM first (at least 2 s before SIGKILL):
-      // whether the controller released the Lease then is measured, not required.
+      // The kubelet still sends a SIGTERM, 2 s before the SIGKILL: the leader cancels what it was
+      // doing (the SecretSync created right after the kill, often) and releases the Lease in time.
       await sleep(3_000);
       const released = containerLog(leader, 'manager', leader.restarts).includes('released the leader lease');
       log(
         `force-delete: the old leader ${released ? 'released' : 'did not release'} the Lease (taken over ${ms(took.acquiredMs)})`,
       );
+      expect(released).toBe(true);
     },
     240_000,
   );
