@@ -638,13 +638,17 @@ describe('the sync controller on the real node: two replicas, one leader (issue 
       await createSecretSync(newSync, { password: OBJECT_A });
       const took = await measureTakeover(t0, identity, newSync);
       log(
-        `${what}: Lease released ${ms(took.releasedMs)}, taken over ${ms(took.acquiredMs)} by ${took.holder}, ` +
+        `${what}: Lease released ${ms(took.releasedMs)}, taken over ${ms(took.acquiredMs)} by ${took.holder} ` +
+          `(${podOf(took.holder) === leader.name ? "the killed pod's restarted container" : 'the other pod'}), ` +
           `new SecretSync's Secret ${ms(took.secretMs)} after the kill`,
       );
-      // The issue's requirement, with no slack. The new SecretSync's Secret is measured and logged,
-      // not bounded: it comes after the takeover plus the new leader's first Mount, which a sidecar
-      // that has not served one yet answers in 2-3 s under the example's 50m CPU limit (9 s + 3 s
-      // here), so a takeover at the end of its range (12-13 s) would put it past 15 s.
+      // The issue's requirement, with no slack, for any identity but the killed one: after a SIGKILL
+      // the kubelet restarts the container at once, and its new process is a candidate too (it wins
+      // when it first sees the Lease before the standby last saw it renewed). The new SecretSync's
+      // Secret is measured and logged, not bounded: it comes after the takeover plus the new
+      // leader's first Mount, which a sidecar that has not served one yet answers in 2-3 s under the
+      // example's 50m CPU limit (9 s + 3 s here), so a takeover at the end of its range (12-13 s)
+      // would put it past 15 s.
       expect(took.acquiredMs).toBeLessThanOrEqual(TAKEOVER_LIMIT_MS);
 
       // The new leader's first pass over every SecretSync, then: nothing written again.
