@@ -25,6 +25,11 @@ const SECRET_VALUES = [
   'pod-identity-session',
   'token-v1',
   'token-v2',
+  // sync-controller-node.test.ts
+  'leader-takeover-a1',
+  'leader-takeover-a2',
+  'leader-takeover-b1',
+  'leader-takeover-b2',
 ];
 
 const LEAKS: Array<[string, RegExp]> = [

@@ -26,6 +26,8 @@ const SYSTEM = 'secrets-store-sync-controller-system';
 /** upstream's e2e provider, as far as SSC uses it: `foo` → `secret`, authority `localhost` only. */
 class E2eProvider {
   readonly requests: Array<{ authority: string; request: MountRequest__Output }> = [];
+  /** While set, answers wait for it. */
+  hold?: Promise<void>;
   private server?: grpc.Server;
 
   constructor(readonly socketPath: string) {}
@@ -35,8 +37,9 @@ class E2eProvider {
     const handlers: CSIDriverProviderHandlers = {
       Version: (_call, callback) =>
         callback(null, { version: 'v1alpha1', runtimeName: 'e2e', runtimeVersion: '1' }),
-      Mount: (call, callback) => {
+      Mount: async (call, callback) => {
         this.requests.push({ authority: call.getHost(), request: call.request });
+        await this.hold;
         if (call.getHost() !== 'localhost')
           return callback({
             code: grpc.status.INVALID_ARGUMENT,
@@ -97,17 +100,22 @@ describe('the sync controller, wired', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function start(kube: FakeKube, identity?: string) {
+  function start(
+    kube: FakeKube,
+    identity?: string,
+    o: { providerVolume?: string; providerSocketsWaitMs?: number } = {},
+  ) {
     const registry = new Registry();
     const { logger, lines } = capturingLogger();
     let lost = 0;
     const controller = startSyncController({
-      config: config(dir, identity),
+      config: config(o.providerVolume ?? dir, identity),
       kube,
       leaseKube: kube,
       logger,
       registry,
       onLeaseLost: () => lost++,
+      providerSocketsWaitMs: o.providerSocketsWaitMs,
     });
     running.push(controller);
     return { controller, registry, lines, lost: () => lost };
@@ -176,5 +184,118 @@ describe('the sync controller, wired', () => {
       leaseTransitions: 1,
     });
     expect(a.lost() + b.lost()).toBe(0);
+  });
+
+  it('stops at once on a shutdown: a provider call under way is cancelled, nothing failed is written, the Lease is released', async () => {
+    const kube = new FakeKube();
+    kube.put('secretproviderclasses', secretProviderClass());
+    kube.put('secretsyncs', secretSync());
+    let release: () => void = () => undefined;
+    provider.hold = new Promise<void>((resolve) => (release = resolve));
+    const a = start(kube, 'pod-a_1');
+    await until(() => provider.requests.length === 1);
+    const started = Date.now();
+    await running.splice(running.indexOf(a.controller), 1)[0]?.stop();
+    // Not the provider's time (it never answers while stopping), nor a drain's.
+    expect(Date.now() - started).toBeLessThan(1_000);
+    release();
+    expect(kube.object<Lease>('leases', SYSTEM, LEASE_NAME)?.spec.holderIdentity).toBeUndefined();
+    const conditions = kube.object<SecretSync>('secretsyncs', NS, 'sse2esecret')?.status?.conditions;
+    expect(conditions?.map((c) => [c.type, c.status])).toEqual([
+      ['SecretCreated', 'Unknown'],
+      ['SecretUpdated', 'Unknown'],
+    ]);
+    expect(kube.objects('events')).toEqual([]);
+  });
+
+  describe('a replica whose provider sidecar is not listening yet', () => {
+    let late: string;
+    let lateProvider: E2eProvider | undefined;
+    beforeEach(() => {
+      late = fs.mkdtempSync(path.join(os.tmpdir(), 'ssc-late-'));
+    });
+    afterEach(async () => {
+      await lateProvider?.stop();
+      lateProvider = undefined;
+      fs.rmSync(late, { recursive: true, force: true });
+    });
+
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('does not campaign, so a standby that can work takes a released Lease; it campaigns once its socket is there', async () => {
+      const kube = new FakeKube();
+      kube.put('secretproviderclasses', secretProviderClass());
+      kube.put('secretsyncs', secretSync());
+      const a = start(kube, 'pod-a_1');
+      await until(
+        () => kube.object<SecretSync>('secretsyncs', NS, 'sse2esecret')?.status?.syncHash !== undefined,
+      );
+      const b = start(kube, 'pod-b_2');
+      // The new pod: its provider starts after it.
+      const c = start(kube, 'pod-c_3', { providerVolume: late });
+      await until(() => b.controller.ready() && c.controller.ready());
+      const statusWrites = () => kube.count('PUT', 'secretsyncs');
+      const before = statusWrites();
+
+      await running.splice(running.indexOf(a.controller), 1)[0]?.stop();
+      await until(() => b.controller.leading(), 3_000);
+      await sleep(300);
+      expect([b.controller.leading(), c.controller.leading()]).toEqual([true, false]);
+      // Nothing failed, so nothing was written: no failure condition, no Warning Event.
+      expect(statusWrites()).toBe(before);
+      expect(kube.objects('events')).toEqual([]);
+      expect(c.lines.join('\n')).toContain('waiting for the sockets of the providers in use');
+
+      // Once its provider listens, it stands by: it campaigns, and takes over when b stops.
+      lateProvider = new E2eProvider(path.join(late, 'e2e-provider.sock'));
+      await lateProvider.start();
+      await until(() => c.lines.join('\n').includes('attempting to acquire leader lease'));
+      await running.splice(running.indexOf(b.controller), 1)[0]?.stop();
+      await until(() => c.controller.leading(), 3_000);
+      await until(() => lateProvider?.requests.length === 1);
+      await sleep(100);
+      expect(statusWrites()).toBe(before);
+    });
+
+    it('without leader election, starts reconciling only once the socket is there', async () => {
+      const kube = new FakeKube();
+      kube.put('secretproviderclasses', secretProviderClass());
+      kube.put('secretsyncs', secretSync());
+      const c = start(kube, undefined, { providerVolume: late });
+      await until(() => c.controller.ready());
+      await sleep(300);
+      expect(kube.count('PUT', 'secretsyncs')).toBe(0);
+      lateProvider = new E2eProvider(path.join(late, 'e2e-provider.sock'));
+      await lateProvider.start();
+      await until(() => kube.object<Secret>('secrets', NS, 'sse2esecret') !== undefined);
+      const ss = kube.object<SecretSync>('secretsyncs', NS, 'sse2esecret');
+      expect(ss?.status?.conditions?.map((cond) => [cond.type, cond.status])).toEqual([
+        ['SecretCreated', 'True'],
+        ['SecretUpdated', 'True'],
+      ]);
+      // A first sync's two status writes (the initial conditions, then the result), as SSC's.
+      expect(kube.count('PUT', 'secretsyncs')).toBe(2);
+    });
+
+    it('leads without it after the wait: a provider that never comes keeps no SecretSync from syncing', async () => {
+      const kube = new FakeKube();
+      kube.put('secretproviderclasses', secretProviderClass());
+      kube.put('secretproviderclasses', secretProviderClass({ name: 'missing', provider: 'not-installed' }));
+      kube.put(
+        'secretsyncs',
+        secretSync({ name: 'broken', uid: 'uid-broken', secretProviderClassName: 'missing' }),
+      );
+      kube.put('secretsyncs', secretSync());
+      const c = start(kube, 'pod-c_3', { providerSocketsWaitMs: 300 });
+      await sleep(150);
+      expect(kube.objects('leases')).toEqual([]);
+      await until(() => c.controller.leading(), 3_000);
+      await until(() => kube.object<Secret>('secrets', NS, 'sse2esecret') !== undefined);
+      await until(
+        () =>
+          kube.object<SecretSync>('secretsyncs', NS, 'broken')?.status?.conditions?.[0]?.status === 'False',
+      );
+      expect(c.lines.join('\n')).toContain('going on without these providers');
+    });
   });
 });

@@ -13,6 +13,7 @@ import { Reconciler } from './controller/reconciler';
 import { SecretSyncController } from './controller/secret-sync-controller';
 import { LeaderElector } from './leader/leader-election';
 import { ControllerMetrics } from './metrics';
+import { waitForProviderSockets } from './provider/provider-sockets';
 import { SecretFetcher } from './provider/secret-fetcher';
 import { SecretWriter } from './secret/secret-writer';
 import { SyncHashes } from './sync/sync-hash';
@@ -20,8 +21,6 @@ import { ServiceAccountTokens } from './tokens/service-account-tokens';
 
 /** What `kubectl describe` shows as the Events' source. */
 export const COMPONENT = 'secrets-store-sync-controller';
-/** How long a shutdown lets reconciles under way finish before cancelling them. */
-const DRAIN_MS = 5_000;
 
 export interface SyncControllerParts {
   config: Readonly<SyncControllerConfig>;
@@ -31,7 +30,9 @@ export interface SyncControllerParts {
   logger: Logger;
   registry: Registry;
   /** Tests hand fake providers; by default, the sockets in --provider-volume. */
-  providers?: ProviderGateway & { close?(): void };
+  providers?: ProviderGateway & { close?(): void; findSocket?(provider: string): unknown };
+  /** How long to wait for missing provider sockets before working without them (tests). */
+  providerSocketsWaitMs?: number;
   /** A Lease lost: the process must end (non-zero) so that the kubelet restarts it. */
   onLeaseLost(): void;
 }
@@ -41,7 +42,12 @@ export interface RunningSyncController {
   ready(): boolean;
   /** Leading (or no leader election). */
   leading(): boolean;
-  /** A graceful stop: reconciles under way finish (for a while), the Lease is released. */
+  /**
+   * A graceful stop (SIGTERM): reconciles under way are cancelled, then the Lease is released. Not
+   * waiting for them: the provider sidecars get the same SIGTERM, so a call under way may wait on
+   * a provider that is going, and a force-deleted pod gets only 2 s before SIGKILL; a cancelled
+   * reconcile writes nothing more, and the next leader does it again (its writes are idempotent).
+   */
   stop(): Promise<void>;
 }
 
@@ -112,6 +118,22 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
       .then(() => controller.start())
       .catch((err: unknown) => logger.error({ err }, 'the controller could not start'));
   };
+  // Work starts, or a replica campaigns for the Lease, once it can work: both caches filled and the
+  // providers its SecretSyncs need listening (provider/provider-sockets.ts says why and for how long).
+  const starting = new AbortController();
+  const readyToWork = async () => {
+    await Promise.all([secretSyncs.waitForSync(starting.signal), classes.waitForSync(starting.signal)]);
+    await waitForProviderSockets(
+      {
+        secretSyncs,
+        classes: { get: (namespace, name) => classes.get(namespace, name) },
+        present: (provider) => (providers.findSocket ? providers.findSocket(provider) !== undefined : true),
+        logger,
+        waitMs: parts.providerSocketsWaitMs,
+      },
+      starting.signal,
+    );
+  };
   let leaseLost = false;
   const elector = config.leaderElection
     ? new LeaderElector({
@@ -130,22 +152,23 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
 
   secretSyncs.start();
   classes.start();
-  if (elector) elector.start();
-  else startReconciling();
+  void readyToWork().then(
+    () => {
+      if (starting.signal.aborted) return;
+      if (elector) elector.start();
+      else startReconciling();
+    },
+    (err: unknown) => {
+      if (!starting.signal.aborted) logger.error({ err }, 'the controller could not start');
+    },
+  );
 
   return {
     ready: () => secretSyncs.hasSynced && classes.hasSynced,
     leading: () => (elector ? elector.isLeader : !leaseLost),
     stop: async () => {
-      let drained: NodeJS.Timeout | undefined;
-      await Promise.race([
-        controller.stop(true),
-        new Promise<void>((resolve) => {
-          drained = setTimeout(() => void controller.stop(false).then(resolve), DRAIN_MS);
-          drained.unref();
-        }),
-      ]);
-      clearTimeout(drained);
+      starting.abort();
+      await controller.stop(false);
       await elector?.stop();
       await Promise.all([secretSyncs.stop(), classes.stop(), events.flush()]);
       providers.close?.();

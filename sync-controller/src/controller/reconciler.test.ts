@@ -481,6 +481,26 @@ describe('status writes', () => {
 });
 
 describe('the reconcile', () => {
+  it('writes no failure and records no Event when cancelled (a shutdown) while the provider answers', async () => {
+    for (const first of [true, false]) {
+      const h = first ? new ReconcileHarness() : await synced();
+      const before = h.conditions();
+      const abort = new AbortController();
+      const release = h.providers.hold();
+      const from = h.kube.calls.length;
+      const running = h.reconciler.reconcile(NS, 'sse2esecret', abort.signal).catch((err: unknown) => err);
+      while (h.providers.calls.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      const written = h.writes(from);
+      abort.abort();
+      release();
+      expect(await running).toMatchObject({ name: 'AbortError' });
+      // Only what came before the provider call: a first sync's starting conditions.
+      expect({ first, writes: h.writes(from) }).toEqual({ first, writes: written });
+      expect(h.events.events).toEqual([]);
+      expect(h.conditions()).toEqual(first ? [starting, noUpdates] : before);
+    }
+  });
+
   it('is done with a SecretSync that no longer exists (upstream retries it forever: B4)', async () => {
     const h = new ReconcileHarness({ secretSync: null });
     expect(await h.run()).toBe('gone');

@@ -250,6 +250,9 @@ export class Reconciler {
     logger: Logger,
     signal: AbortSignal | undefined,
   ): Promise<never> {
+    // Cancelled (a shutdown, a lost Lease): nothing failed, and a replica that stops writes nothing
+    // more; the next leader syncs this SecretSync again.
+    if (signal?.aborted) throw err;
     const failure = err instanceof SyncFailure ? err : new SyncFailure({ kind: 'internal' }, { cause: err });
     if (!(err instanceof SyncFailure)) logger.error({ err }, 'reconcile failed unexpectedly');
     const change: ConditionChange = failed(conditionType, failure.reason, failure.message);
