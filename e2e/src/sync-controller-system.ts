@@ -129,8 +129,11 @@ export interface SyncControllerSystem {
   region: string;
   /** Restarts the manager, with `flags` (`--name=value`) replaced or added for this run. */
   restartController(flags?: Record<string, string>): Promise<RunningController>;
-  /** Stops the manager and starts `kind`'s in its place (a migration), with the chart's arguments. */
-  switchController(kind: ControllerKind): Promise<RunningController>;
+  /**
+   * Stops the manager and starts `kind`'s in its place (a migration), with the chart's arguments;
+   * `meanwhile` runs while neither runs (to record what the first left).
+   */
+  switchController(kind: ControllerKind, meanwhile?: () => Promise<void>): Promise<RunningController>;
   /** Installs (or removes) the chart's admission policies and waits until the API server enforces them (or no longer does). */
   admissionPolicies(enforced: boolean): Promise<void>;
   close(): Promise<void>;
@@ -333,8 +336,9 @@ export async function startSyncControllerSystem(
       system.controller = await startController(system.controllerArgs);
       return system.controller;
     },
-    async switchController(next) {
+    async switchController(next, meanwhile) {
       await system.controller.stop();
+      await meanwhile?.();
       kind = next;
       system.controllerArgs = argsOf(kind);
       system.controller = await startController(system.controllerArgs);
@@ -392,10 +396,11 @@ export interface SecretSyncCondition {
   status: string;
   reason: string;
   message: string;
+  lastTransitionTime?: string;
 }
 
 export interface SecretSyncView {
-  metadata: { name: string; namespace: string; uid: string; generation: number };
+  metadata: { name: string; namespace: string; uid: string; generation: number; resourceVersion?: string };
   spec: Record<string, unknown>;
   status?: { syncHash?: string; lastSuccessfulSyncTime?: string; conditions?: SecretSyncCondition[] };
 }
@@ -418,6 +423,16 @@ export async function getSecretSync(
   ]);
   return out.trim() ? (JSON.parse(out) as SecretSyncView) : undefined;
 }
+
+/** The conditions of a synced SecretSync, as conditionsOf gives them. */
+export const SYNCED_CONDITIONS = {
+  SecretCreated: { status: 'True', reason: 'CreateSuccessful', message: 'Secret created successfully.' },
+  SecretUpdated: {
+    status: 'True',
+    reason: 'SecretUpToDate',
+    message: 'Secret contains last observed values.',
+  },
+};
 
 /** The conditions as upstream's suite reads them (jq `{type,status,reason,message}`), by type. */
 export function conditionsOf(

@@ -25,6 +25,8 @@ const SECRET_VALUES = [
   'pod-identity-session',
   'token-v1',
   'token-v2',
+  // Every value of sync-controller-migration.test.ts starts so.
+  'migration-password',
 ];
 
 const LEAKS: Array<[string, RegExp]> = [
