@@ -6,7 +6,7 @@
 // (SYNC_CONTROLLER_POD_* as from the downward API, the example's AWS_REGION). Both authenticate as
 // the chart's ServiceAccount, as in its pod, so the chart's RBAC and policies are what they get.
 // The sidecar is our AWS provider, or upstream's (upstream-programs.ts), or none.
-import type { KubeClient } from '@sscsi/common';
+import type { KubeClient, ResourceType } from '@sscsi/common';
 import {
   connectionFromKubeconfig,
   isForbidden,
@@ -54,6 +54,14 @@ export const SYNC_CONTROLLER_CRD_DIR = path.join(SYNC_CONTROLLER_CHART, 'crds');
 /** The chart's ServiceAccount (its default controllerName), the user its policies confine. */
 export const SYNC_CONTROLLER_SERVICE_ACCOUNT = 'secrets-store-sync-controller-manager';
 export const SECRET_SYNC_API = '/apis/secret-sync.x-k8s.io/v1alpha1';
+/** SecretSyncs as a resource type, for informers (the API path as SECRET_SYNC_API). */
+export const SECRET_SYNCS: ResourceType = {
+  group: 'secret-sync.x-k8s.io',
+  version: 'v1alpha1',
+  plural: 'secretsyncs',
+  kind: 'SecretSync',
+  namespaced: true,
+};
 
 /** The API path of a namespace's SecretSyncs, or of one. */
 export function secretSyncPath(namespace: string, name?: string): string {
@@ -75,18 +83,28 @@ export interface SyncControllerSystemOptions {
   region?: string;
   /** The provider sidecar: this checkout's AWS provider (default), upstream's, or none. */
   sidecar?: 'ours' | 'upstream' | 'none';
-  /**
-   * The manager: this checkout's controller (default), or upstream's (SSC, e2e/peer/build.sh), run
-   * with the chart's arguments but without leader election, probes or metrics.
-   */
-  controller?: 'ours' | 'upstream';
+  /** The manager to start with: this checkout's controller (default), or upstream's. */
+  controller?: ControllerKind;
 }
 
+/**
+ * This checkout's sync controller, or upstream's (SSC, e2e/peer/build.sh), which runs with the
+ * chart's arguments but without leader election, probes or metrics.
+ */
+export type ControllerKind = 'ours' | 'upstream';
+
 export interface RunningController extends ManagedProcess {
+  kind: ControllerKind;
   /** Empty for upstream's controller, run without metrics. */
   metricsUrl: string;
   /** `/healthz` and `/readyz` are below this; empty for upstream's controller, run without probes. */
   probesUrl: string;
+  /**
+   * How many reconciles each SecretSync (`namespace/name`) has begun, from the log line both
+   * controllers write first: `Reconciling SecretSync`. A SecretSync is never reconciled twice at
+   * once, so n begun means n - 1 finished.
+   */
+  reconcilesBegun(): Map<string, number>;
 }
 
 export interface SyncControllerSystem {
@@ -111,6 +129,11 @@ export interface SyncControllerSystem {
   region: string;
   /** Restarts the manager, with `flags` (`--name=value`) replaced or added for this run. */
   restartController(flags?: Record<string, string>): Promise<RunningController>;
+  /**
+   * Stops the manager and starts `kind`'s in its place (a migration), with the chart's arguments;
+   * `meanwhile` runs while neither runs (to record what the first left).
+   */
+  switchController(kind: ControllerKind, meanwhile?: () => Promise<void>): Promise<RunningController>;
   /** Installs (or removes) the chart's admission policies and waits until the API server enforces them (or no longer does). */
   admissionPolicies(enforced: boolean): Promise<void>;
   close(): Promise<void>;
@@ -225,17 +248,19 @@ export async function startSyncControllerSystem(
     uid: crypto.randomUUID(),
   };
   // Upstream's controller runs alone, without the Lease, probes or metrics: nothing here reads them.
-  const upstreamController = o.controller === 'upstream';
-  const listen = upstreamController ? '0' : '127.0.0.1:0';
-  const baseArgs = withFlags(
-    expandedArgs(manager).filter((a) => !(upstreamController && a === '--leader-elect')),
-    {
-      'provider-volume': providerDir,
-      'health-probe-bind-address': listen,
-      'metrics-bind-address': listen,
-      kubeconfig,
-    },
-  );
+  const argsOf = (which: ControllerKind): string[] => {
+    const listen = which === 'upstream' ? '0' : '127.0.0.1:0';
+    return withFlags(
+      expandedArgs(manager).filter((a) => !(which === 'upstream' && a === '--leader-elect')),
+      {
+        'provider-volume': providerDir,
+        'health-probe-bind-address': listen,
+        'metrics-bind-address': listen,
+        kubeconfig,
+      },
+    );
+  };
+  let kind: ControllerKind = o.controller ?? 'ours';
   const controllerEnv: NodeJS.ProcessEnv = {
     ...process.env,
     ...literalEnv(manager),
@@ -245,7 +270,7 @@ export async function startSyncControllerSystem(
   };
   delete controllerEnv.KUBECONFIG;
   const startController = async (args: string[]): Promise<RunningController> => {
-    if (upstreamController) {
+    if (kind === 'upstream') {
       const proc = startExecutable(
         `${namespace}-upstream-sync-controller`,
         upstreamProgram('sync-controller'),
@@ -253,13 +278,20 @@ export async function startSyncControllerSystem(
         controllerEnv,
       );
       await proc.waitForLog(/Starting workers/);
-      return Object.assign(proc, { metricsUrl: '', probesUrl: '' });
+      return Object.assign(proc, {
+        kind,
+        metricsUrl: '',
+        probesUrl: '',
+        reconcilesBegun: () => reconcilesBegun(proc.logs()),
+      });
     }
     const proc = startNodeProgram(`${namespace}-sync-controller`, SYNC_CONTROLLER_MAIN, args, controllerEnv);
     const line = await proc.waitForLog(/\bserving\b.*\bmetrics\b/);
     return Object.assign(proc, {
+      kind,
       metricsUrl: `http://${loggedAddressOf(line, 'metrics')}/metrics`,
       probesUrl: `http://${loggedAddressOf(line, 'probes')}`,
+      reconcilesBegun: () => reconcilesBegun(proc.logs()),
     });
   };
 
@@ -296,11 +328,19 @@ export async function startSyncControllerSystem(
     sidecar,
     sidecarArgs,
     region,
-    controllerArgs: baseArgs,
+    controllerArgs: argsOf(kind),
     controller: undefined as unknown as RunningController,
     async restartController(flags = {}) {
       await system.controller.stop();
-      system.controllerArgs = withFlags(baseArgs, flags);
+      system.controllerArgs = withFlags(argsOf(kind), flags);
+      system.controller = await startController(system.controllerArgs);
+      return system.controller;
+    },
+    async switchController(next, meanwhile) {
+      await system.controller.stop();
+      await meanwhile?.();
+      kind = next;
+      system.controllerArgs = argsOf(kind);
       system.controller = await startController(system.controllerArgs);
       return system.controller;
     },
@@ -327,7 +367,7 @@ export async function startSyncControllerSystem(
   };
   try {
     if (policies.length > 0) await system.admissionPolicies(true);
-    system.controller = await startController(baseArgs);
+    system.controller = await startController(system.controllerArgs);
   } catch (err) {
     await system.close().catch(() => undefined);
     throw err;
@@ -335,15 +375,32 @@ export async function startSyncControllerSystem(
   return system;
 }
 
+/**
+ * The `Reconciling SecretSync` lines of a controller's log, counted by SecretSync: ours name it
+ * `secretSync=<namespace>/<name>` (text) or `"secretSync":"<namespace>/<name>"` (JSON); upstream's
+ * (zap's console lines) carry it as the last `"namespace": "<namespace>/<name>"`.
+ */
+export function reconcilesBegun(log: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  const key = /(?:secretSync=|"secretSync":"|"namespace": ")([a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*)/;
+  for (const line of log.split('\n')) {
+    if (!line.includes('Reconciling SecretSync')) continue;
+    const found = key.exec(line)?.[1];
+    if (found) counts.set(found, (counts.get(found) ?? 0) + 1);
+  }
+  return counts;
+}
+
 export interface SecretSyncCondition {
   type: string;
   status: string;
   reason: string;
   message: string;
+  lastTransitionTime?: string;
 }
 
 export interface SecretSyncView {
-  metadata: { name: string; namespace: string; uid: string; generation: number };
+  metadata: { name: string; namespace: string; uid: string; generation: number; resourceVersion?: string };
   spec: Record<string, unknown>;
   status?: { syncHash?: string; lastSuccessfulSyncTime?: string; conditions?: SecretSyncCondition[] };
 }
@@ -366,6 +423,16 @@ export async function getSecretSync(
   ]);
   return out.trim() ? (JSON.parse(out) as SecretSyncView) : undefined;
 }
+
+/** The conditions of a synced SecretSync, as conditionsOf gives them. */
+export const SYNCED_CONDITIONS = {
+  SecretCreated: { status: 'True', reason: 'CreateSuccessful', message: 'Secret created successfully.' },
+  SecretUpdated: {
+    status: 'True',
+    reason: 'SecretUpToDate',
+    message: 'Secret contains last observed values.',
+  },
+};
 
 /** The conditions as upstream's suite reads them (jq `{type,status,reason,message}`), by type. */
 export function conditionsOf(

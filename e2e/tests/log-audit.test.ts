@@ -30,6 +30,8 @@ const SECRET_VALUES = [
   'leader-takeover-a2',
   'leader-takeover-b1',
   'leader-takeover-b2',
+  // Every value of sync-controller-migration.test.ts starts so.
+  'migration-password',
 ];
 
 const LEAKS: Array<[string, RegExp]> = [

@@ -42,6 +42,7 @@ import {
   kubectlAsync,
   requireLab,
   startSyncControllerSystem,
+  SYNCED_CONDITIONS,
   waitForSync,
 } from '../src';
 
@@ -52,14 +53,6 @@ const aws = awsAdmin(lab, ARTICLE_REGION);
 const POLL_SECONDS = 3;
 const ns = ARTICLE_NAMESPACE;
 const { secretsManager, parameterStore, denied } = SECRET_SYNC_NAMES;
-const CREATED = {
-  SecretCreated: { status: 'True', reason: 'CreateSuccessful', message: 'Secret created successfully.' },
-  SecretUpdated: {
-    status: 'True',
-    reason: 'SecretUpToDate',
-    message: 'Secret contains last observed values.',
-  },
-};
 
 async function secretOf(name: string): Promise<Secret | undefined> {
   try {
@@ -192,7 +185,7 @@ describe.each([
     await kubectlAsync(lab, ['apply', '-f', '-'], articleSecretSyncs(ns).join('---\n'));
     for (const name of [secretsManager, parameterStore]) {
       const ss = await waitForSync(lab, ns, name);
-      expect(conditionsOf(ss)).toEqual(CREATED);
+      expect(conditionsOf(ss)).toEqual(SYNCED_CONDITIONS);
       expect(ss.status?.syncHash).toMatch(/^v1:[0-9a-f]{64}$/);
       const secret = await secretOf(name);
       expect(secret?.type).toBe('Opaque');
@@ -268,7 +261,7 @@ describe.each([
       parameterStore,
       (ss) => ss.status?.syncHash !== before?.status?.syncHash,
     );
-    expect(conditionsOf(after)).toEqual(CREATED);
+    expect(conditionsOf(after)).toEqual(SYNCED_CONDITIONS);
     expect(Date.parse(after.status?.lastSuccessfulSyncTime ?? '')).toBeGreaterThan(
       Date.parse(before?.status?.lastSuccessfulSyncTime ?? ''),
     );

@@ -10,7 +10,7 @@ import type {
   SecretProviderClass,
   SecretProviderClassPodStatus,
 } from '@sscsi/common';
-import { Informer, isNotFound, Resources, resourcePath } from '@sscsi/common';
+import { isNotFound, Resources, resourcePath } from '@sscsi/common';
 import forge from 'node-forge';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +34,7 @@ import {
   startDriver,
   startNodeEnvironment,
   uniqueSuffix,
+  watchWrites,
 } from '../src';
 
 const MANAGED = 'secrets-store.csi.k8s.io/managed';
@@ -90,24 +91,6 @@ const waitForEvent = (pod: Pod, reason: string, pattern: RegExp) =>
     const events = await podEvents(kube, pod);
     return events.find((e: CoreEvent) => e.reason === reason && pattern.test(e.message));
   });
-
-/** Writes of one Secret (created, updated, deleted) seen through a watch, from now on. */
-async function watchWrites(namespace: string, name: string) {
-  const informer = new Informer<Secret>(kube, Resources.secrets, {
-    namespace,
-    fieldSelector: `metadata.name=${name}`,
-  });
-  let listed = false;
-  let writes = 0;
-  const count = () => {
-    if (listed) writes++;
-  };
-  informer.addHandlers({ added: count, updated: count, deleted: count });
-  informer.start();
-  await informer.waitForSync();
-  listed = true;
-  return { writes: () => writes, stop: () => informer.stop() };
-}
 
 /** The Events of pods, as `kubectl get events` lists them: name -> count. */
 async function eventCounts(pods: Pod[]): Promise<Map<string, number>> {
@@ -377,7 +360,10 @@ describe('pods whose mounts disagree about one Secret', () => {
       (s) => decoded(s).token === 'value-from-b' && s.metadata.ownerReferences?.length === 2,
     );
 
-    const watch = await watchWrites(env.namespace, 'contested');
+    const watch = await watchWrites(kube, Resources.secrets, {
+      namespace: env.namespace,
+      fieldSelector: 'metadata.name=contested',
+    });
     const eventsBefore = await eventCounts([podA, podB]);
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     const eventsAfter = await eventCounts([podA, podB]);

@@ -3,6 +3,7 @@
 import { KubeApiError, ProviderCallError, Status } from '@sscsi/common';
 import { execFileSync } from 'node:child_process';
 
+import type { Condition } from '../api/secret-sync';
 import { SyncFailure } from '../sync/failure';
 import { Reconciler } from './reconciler';
 import { answer } from '../testing/fake-provider-gateway';
@@ -15,6 +16,8 @@ const SECRETS = `/api/v1/namespaces/${NS}/secrets`;
 /** Spec §3 vector 1: upstream's hash of the e2e SecretSync (`bar` ← `secret`). */
 const E2E_HASH = 'v1:854a3903e2811c404f5930359f25b521dda567f62cfcf5a0b4d9e142eaaffde2';
 const PREFIX = 'fetching secrets from the provider failed: ';
+const APPLY_CONFLICT = 'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.bar';
+const applyConflict = () => new KubeApiError('PATCH', 'x', 409, 'Conflict', APPLY_CONFLICT);
 
 const created = {
   type: 'SecretCreated',
@@ -283,6 +286,43 @@ describe('a new SecretSync', () => {
     expect(h.secret()?.metadata.ownerReferences).toBeUndefined();
   });
 
+  it("keeps a refused apply's condition as it was when it is refused again: no transition (upstream moves lastTransitionTime each time)", async () => {
+    const h = new ReconcileHarness();
+    h.kube.put('secrets', { metadata: { name: 'sse2esecret', namespace: NS }, data: { mine: 'eA==' } });
+    expect(await h.run()).toBeInstanceOf(SyncFailure);
+    const first = h.secretSync().status;
+    h.clock.now += 10_000;
+    expect(await h.run()).toBeInstanceOf(SyncFailure);
+    expect(h.secretSync().status).toEqual(first);
+  });
+
+  it("takes over upstream's record of a refused first apply as it is, its B1 SecretUpdated True included; only the message is ours", async () => {
+    const since = '2030-01-01T00:00:00Z';
+    const policy = `secrets "sse2esecret" is forbidden: ValidatingAdmissionPolicy 'p' with binding 'b' denied request: not ours`;
+    const fromUpstream: Condition[] = [
+      {
+        type: 'SecretCreated',
+        status: 'False',
+        reason: 'ControllerPatchError',
+        message: `failed to patch secret "sse2esecret": ${policy}`,
+        lastTransitionTime: since,
+      },
+      { ...upToDate, status: 'True', lastTransitionTime: since },
+    ];
+    const h = new ReconcileHarness({ secretSync: secretSync({ status: { conditions: fromUpstream } }) });
+    h.kube.put('secrets', { metadata: { name: 'sse2esecret', namespace: NS }, data: { mine: 'eA==' } });
+    expect(await h.run()).toBeInstanceOf(SyncFailure);
+    expect(h.secretSync().status).toEqual({
+      conditions: [
+        {
+          ...fromUpstream[0],
+          message: `failed to patch secret "sse2esecret": a Secret of that name already exists in namespace "test-v1alpha1" and is not owned by this SecretSync (uid ${SS_UID}); it is not taken over: delete or rename it, or rename the SecretSync`,
+        },
+        fromUpstream[1],
+      ],
+    });
+  });
+
   it('does not start again what the first write started: two conditions are there', async () => {
     const h = new ReconcileHarness();
     h.kube.remove('secretproviderclasses', NS, 'e2e-providerspc');
@@ -401,18 +441,7 @@ describe('a synced SecretSync', () => {
   it('reports a refused update with SecretUpdated False and keeps the last hash', async () => {
     const h = await synced();
     h.providers.behaviours.set('e2e-provider', () => answer({ foo: 'rotated' }));
-    h.kube.failNext(
-      'PATCH',
-      'secrets',
-      () =>
-        new KubeApiError(
-          'PATCH',
-          'x',
-          409,
-          'Conflict',
-          'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.bar',
-        ),
-    );
+    h.kube.failNext('PATCH', 'secrets', applyConflict);
     expect(await h.run()).toBeInstanceOf(SyncFailure);
     expect(h.conditions()).toEqual([
       created,
@@ -420,12 +449,23 @@ describe('a synced SecretSync', () => {
         type: 'SecretUpdated',
         status: 'False',
         reason: 'ControllerPatchError',
-        message:
-          'failed to patch secret "sse2esecret": Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.bar',
+        message: `failed to patch secret "sse2esecret": ${APPLY_CONFLICT}`,
       },
     ]);
     expect(h.secretSync().status?.syncHash).toBe(E2E_HASH);
     expect(h.secret()?.data).toEqual({ bar: 'c2VjcmV0' });
+  });
+
+  it("keeps a refused update's condition as it was when it is refused again: no transition", async () => {
+    const h = await synced();
+    h.providers.behaviours.set('e2e-provider', () => answer({ foo: 'rotated' }));
+    h.kube.failNext('PATCH', 'secrets', applyConflict);
+    expect(await h.run()).toBeInstanceOf(SyncFailure);
+    const first = h.secretSync().status;
+    h.clock.now += 10_000;
+    h.kube.failNext('PATCH', 'secrets', applyConflict);
+    expect(await h.run()).toBeInstanceOf(SyncFailure);
+    expect(h.secretSync().status).toEqual(first);
   });
 });
 

@@ -9,8 +9,8 @@
 //
 // Deliberate differences from upstream (README.md, "Differences from SSC"): a SecretSync gone from
 // the cache is done (B4); a retry after a failure whose hash is unchanged clears the failure
-// (SecretUpdated True/SecretUpToDate again, B2); a refused first apply leaves SecretUpdated as it
-// was (B1); a Secret of the same name that is not ours is never taken over.
+// (SecretUpdated True/SecretUpToDate again, B2); a refused apply leaves the conditions as they were
+// but for its failure (B1); a Secret of the same name that is not ours is never taken over.
 import type { EventRecorder, KubeApi, Logger, ObjectReference } from '@sscsi/common';
 import { resourcePath } from '@sscsi/common';
 
@@ -181,21 +181,11 @@ export class Reconciler {
       await this.o.secrets.write(ss, data, !ss.status?.syncHash, signal);
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'failed to patch secret');
-      // A refused first apply leaves SecretUpdated as it was (upstream sets it True: its bug B1).
-      const kept =
-        conditionType === SECRET_CREATED
-          ? conditions.map((c) =>
-              c.type === SECRET_UPDATED ? (before.find((b) => b.type === SECRET_UPDATED) ?? c) : c,
-            )
-          : conditions;
-      // The status as read: the hash and time of the last apply that succeeded.
-      return this.fail(
-        { ...ss, status: { ...ss.status, conditions: kept } },
-        conditionType,
-        err,
-        logger,
-        signal,
-      );
+      // The status as read (the hash and time of the last apply that succeeded, the conditions),
+      // the failure set over it: a refused apply is no transition to success and back. Upstream
+      // fails over its success conditions: a refused first apply persists SecretUpdated True (its
+      // bug B1), and a failure already on record moves its lastTransitionTime at every retry.
+      return this.fail(ss, conditionType, err, logger, signal);
     }
     // Applied but not recorded when this fails: the retry applies again (the same Secret).
     await this.writeStatus(
