@@ -540,6 +540,8 @@ interface FreshRun {
   allSyncedMs: number;
   createMs: number;
   firstSync: {
+    /** More than the SecretSyncs when a poll tick fell into the first sync (its calls are counted too). */
+    reconciles: number;
     aws: Record<string, number>;
     providerCalls: number;
     controllerCpuMs: number;
@@ -580,6 +582,23 @@ async function waitFor(
   }
 }
 
+/**
+ * Until no reconcile ended for 3 s: a poll tick that fell into the first sync (or into the previous
+ * poll) is over, so that the next one measured is a whole one.
+ */
+async function waitQuiet(ctl: ControllerUnderTest): Promise<void> {
+  let last = await ctl.reconciles();
+  let quietSince = performance.now();
+  while (performance.now() - quietSince < 3000) {
+    await sleep(SAMPLE_MS);
+    const now = await ctl.reconciles();
+    if (now !== last) {
+      last = now;
+      quietSince = performance.now();
+    }
+  }
+}
+
 /** One poll: from the last quiet sample before work starts to the sample where all are reconciled. */
 async function measurePoll(
   kind: PollFigures['kind'],
@@ -590,6 +609,7 @@ async function measurePoll(
   n: number,
   shape: Shape,
 ): Promise<PollFigures> {
+  await waitQuiet(ctl);
   const gate0 = await gate.snapshot();
   const api0 = await ctl.apiRequests();
   const writes0 = watcher.secretWrites;
@@ -672,6 +692,7 @@ async function freshRun(impl: Impl, ctx: Context, prefix: string): Promise<Fresh
     await sleep(3000);
     const s1 = await sample(ctl, provider);
     const firstSync = {
+      reconciles: s1.reconciles - s0.reconciles,
       aws: delta(gate0, await gate.snapshot()),
       providerCalls: s1.mounts - s0.mounts,
       controllerCpuMs: s1.controllerCpuMs - s0.controllerCpuMs,
@@ -842,7 +863,10 @@ function report(results: Results): void {
     ),
     row('all synced after the first create, s', (r) => fmt(r.allSyncedMs / 1000, 1)),
     row('first sync: AWS calls', (r) => awsLine(r.firstSync.aws)),
-    row('first sync: provider calls', (r) => fmt(r.firstSync.providerCalls)),
+    row(
+      'first sync: reconciles, provider calls',
+      (r) => `${fmt(r.firstSync.reconciles)}, ${fmt(r.firstSync.providerCalls)}`,
+    ),
     row('first sync: controller CPU, s', (r) => fmt(r.firstSync.controllerCpuMs / 1000, 1)),
     row('idle poll: AWS calls (median)', (r) => awsLine(medianCalls(r))),
     row('idle poll: provider calls', (r) => fmt(medianOf(r, (p) => p.providerCalls))),
