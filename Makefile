@@ -86,7 +86,7 @@ test-unit: build
 
 # Tests that need the lab; run `make lab-up NODE=1` first or use `make test`, which manages the lab.
 # They run where the lab is reachable (inside its network namespace when it has a real node), after
-# the node imported this checkout's driver and provider images.
+# the node imported this checkout's driver, provider and sync controller images.
 test-lab: build
 	@mkdir -p $(RESULTS)
 	@# Each run's process logs are audited for secrets by its last test file: start with none.
@@ -98,16 +98,18 @@ test-lab: build
 # this repository's charts, for pairings of our and upstream's driver and AWS provider; one line per
 # suite and pairing. Builds upstream's programs and images once (cached with the lab's builds). Needs
 # `make lab-up NODE=1` first, or use `make test`, which runs part of it after test-lab.
-# PEER_RUNS: pairings (ours/ours ours/upstream upstream/ours), each optionally with suites
-# (ours/upstream:e2e-provider,driver-aws); empty or `all` means every suite of every pairing, the
-# whole matrix (10 suite runs, about an hour warm: e2e/peer/README.md).
+# PEER_RUNS: pairings (ours/ours ours/upstream upstream/ours upstream/upstream), each optionally with
+# suites (ours/upstream:e2e-provider,driver-aws); empty or `all` means every suite of every pairing
+# and the sync controller's baseline (upstream/upstream:sync-controller), the whole matrix (12 suite
+# runs, e2e/peer/README.md).
 PEER_RUNS ?=
-# What `make test` runs of it, within its time budget (about 28 minutes warm, e2e/peer/README.md):
-# our driver and provider together through every AWS suite; our driver with upstream's mock
-# provider (the driver's own suite) and with upstream's AWS provider, which writes the files itself;
-# upstream's driver with our AWS provider through the driver's AWS suite. The rest of the matrix
-# repeats these code paths of ours in other combinations.
-PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider,driver-aws upstream/ours:driver-aws
+# What `make test` runs of it, within its time budget (e2e/peer/README.md): our driver and provider
+# together through every AWS suite; our driver with upstream's mock provider (the driver's own suite)
+# and with upstream's AWS provider, which writes the files itself; our sync controller with upstream's
+# mock provider as its sidecar (the sync controller's own suite); upstream's driver with our AWS
+# provider through the driver's AWS suite. The rest of the matrix repeats these code paths of ours in
+# other combinations, or runs upstream's programs as baselines.
+PEER_TEST_RUNS ?= ours/ours ours/upstream:e2e-provider,driver-aws,sync-controller upstream/ours:driver-aws
 test-peer: build
 	@mkdir -p $(RESULTS)
 	@e2e/peer/build.sh all
@@ -146,9 +148,10 @@ lab-status:
 lab-env:
 	@$(LAB) env
 
-# With the real node: builds this checkout's driver and provider images from their Dockerfiles
-# (again only when what they are built from changed) and the lab's sidecars, and imports them into
-# its containerd (test-lab and demo do this themselves). Without the node: nothing to do.
+# With the real node: builds this checkout's driver, provider and sync controller images from their
+# Dockerfiles (again only when what they are built from changed) and the lab's sidecars, and
+# imports them into its containerd (test-lab and demo do this themselves). Without the node: nothing
+# to do.
 lab-images: build
 	$(LAB) images
 
@@ -158,13 +161,15 @@ installer: deps
 
 # A release, e.g. make release VERSION=1.2.3: the three charts (driver, AWS provider, sync
 # controller) packaged at that version with their index (a Helm chart repository to serve over
-# HTTP) in dist/helm, and dist/aws-provider-installer.yaml.
+# HTTP) in dist/helm, and dist/aws-provider-installer.yaml; it names the three program images the
+# charts run at that version (IMAGE_TAG=1.2.3 make images builds them).
 release: deps
 	scripts/release.sh "$(VERSION)"
 
-# Builds both images from their Dockerfiles with docker, podman or buildah (installed from Debian as
-# root when none works), on a local stand-in of the node base image where no registry answers;
-# without any builder it says why and skips (exit 0). IMAGES_REQUIRED=1 makes that an error.
+# Builds the three program images (driver, AWS provider, sync controller) from their Dockerfiles
+# with docker, podman or buildah (installed from Debian as root when none works), on a local
+# stand-in of the node base image where no registry answers; without any builder it says why and
+# skips (exit 0). IMAGES_REQUIRED=1 makes that an error. `scripts/build-images.sh names` lists them.
 images:
 	scripts/build-images.sh
 

@@ -16,14 +16,14 @@ const shared = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   // Tests run from the TypeScript sources of every workspace, no build needed for imports.
-  // The linter imports the driver's and the provider's parsers by their built paths.
+  // The linter imports the driver's and the provider's parsers through their validation entries.
   // Tests' fakes and harnesses: @sscsi/common/testing, never part of @sscsi/common's build.
   moduleNameMapper: {
     '^@sscsi/(proto|common|e2e)$': '<rootDir>/$1/src',
     '^@sscsi/common/testing$': '<rootDir>/common/src/testing',
     '^@sscsi/(aws-gate|demo)$': '<rootDir>/e2e/$1/src',
-    '^secrets-store-csi-driver/dist/(.*)$': '<rootDir>/driver/src/$1',
-    '^secrets-store-csi-driver-provider-aws/dist/(.*)$': '<rootDir>/provider-aws/src/$1',
+    '^secrets-store-csi-driver/validation$': '<rootDir>/driver/src/validation',
+    '^secrets-store-csi-driver-provider-aws/validation$': '<rootDir>/provider-aws/src/validation',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
 };

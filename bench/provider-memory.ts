@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { printTable, rssMiB } from './stats.ts';
 
 const PODS = 110;
-const SHORT_LIVED = 2000;
+const SHORT_LIVED = Number(process.env.BENCH_SHORT_LIVED ?? 2000);
 const SHORT_LIVED_AT_ONCE = 10;
 const SECRET_BYTES = 8 * 1024;
 const ISSUER = 'https://kubernetes.default.svc';
@@ -61,16 +61,22 @@ const VARIANTS: Variant[] = [
         },
       ]
     : []),
-  // BENCH_MEMORY_BUNDLE=<file>: the same provider bundled into one file (for instance by esbuild
-  // --bundle --minify; the .proto files beside the bundle's folder), to weigh what bundling saves.
-  ...(process.env.BENCH_MEMORY_BUNDLE
-    ? [
-        {
-          title: `bundled (${path.basename(process.env.BENCH_MEMORY_BUNDLE)})`,
-          main: process.env.BENCH_MEMORY_BUNDLE,
-        },
-      ]
-    : []),
+  // BENCH_MEMORY_BUNDLE=<file>[,<file>...]: the provider bundled (scripts/bundle.mjs <dir>, then
+  // <dir>/secrets-store-csi-driver-provider-aws/dist/main.js), to weigh what bundling saves; one
+  // variant per file, each also with BENCH_MEMORY_BUNDLE_ENV (e.g. GLIBC_TUNABLES=...) when set.
+  ...(process.env.BENCH_MEMORY_BUNDLE ?? '')
+    .split(',')
+    .filter(Boolean)
+    .flatMap((main): Variant[] => {
+      const extra = process.env.BENCH_MEMORY_BUNDLE_ENV;
+      const [key, ...value] = (extra ?? '').split('=');
+      return [
+        { title: `bundled (${main})`, main },
+        ...(extra && key
+          ? [{ title: `bundled (${main}) + ${extra}`, main, env: { [key]: value.join('=') } }]
+          : []),
+      ];
+    }),
 ];
 
 /** A cluster's token issuer: ES256 keys, tokens bound to a pod as the kubelet requests them. */

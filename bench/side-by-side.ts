@@ -23,6 +23,8 @@
 //   node bench/side-by-side.ts [--parts=drivers,providers,rotation] [--repetitions=3]
 //                              [--results=bench/results/side-by-side.json] [--chart=docs/rotation-latency.svg]
 //   node bench/side-by-side.ts --report     the table and chart again from the saved results
+//   SSCSI_BUNDLES=<dir> node bench/side-by-side.ts ...   ours as the images run them: the bundles
+//                                                      of `node scripts/bundle.mjs <dir>`
 //
 // Needs the lab (not its node mode) and `make build`; `make bench-compare` does both, and builds the
 // upstream programs first when they are not cached. Parts run separately are merged into the results.
@@ -53,6 +55,7 @@ import {
   PROVIDER_AWS_MAIN,
   ProviderApiClient,
   requireLab,
+  shebangFlags,
   startAwsProvider,
   startDriver,
   TestProvider,
@@ -214,11 +217,6 @@ function versionsEnv(): Record<string, string> {
   return Object.fromEntries(
     [...text.matchAll(/^(\w+)=["']?([^"'\n]*)["']?$/gm)].map((m) => [m[1] as string, m[2] as string]),
   );
-}
-
-function shebangFlags(main: string): string[] {
-  const first = fs.readFileSync(main, 'utf8').split('\n', 1)[0] ?? '';
-  return (/^#!\/usr\/bin\/env -S node(.*)$/.exec(first)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
 interface DriverUnderTest {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the driver and AWS provider images from their Dockerfiles (driver/Dockerfile,
-# provider-aws/Dockerfile) with the first container builder that works here: docker or podman with
-# a reachable engine, else buildah (no daemon; chroot isolation).
+# Builds the program images from their Dockerfiles (driver/Dockerfile, provider-aws/Dockerfile,
+# sync-controller/Dockerfile) with the first container builder that works here: docker or podman
+# with a reachable engine, else buildah (no daemon; chroot isolation).
 #
-#   scripts/build-images.sh         build both images
+#   scripts/build-images.sh         build the three images
 #   scripts/build-images.sh base    build only the local stand-in of the Node.js base image (below)
+#   scripts/build-images.sh names   print the three images' names, one a line, and build nothing
 #
 # Environment:
 #   IMAGE_REGISTRY=my.registry/x IMAGE_TAG=dev   image names (default: the charts' defaults,
@@ -13,8 +14,9 @@
 #   NODE_IMAGE=<image>|local                     the Dockerfiles' base image. Default: docker.io's
 #                                                node:<NODE_VERSION>-trixie-slim, or the local
 #                                                stand-in when that cannot be pulled
-#   IMAGE_ARCHIVE_DIR=<dir>                      also save the images as <dir>/driver.tar and
-#                                                <dir>/provider-aws.tar (docker-archive, which
+#   IMAGE_ARCHIVE_DIR=<dir>                      also save the images as <dir>/driver.tar,
+#                                                <dir>/provider-aws.tar and
+#                                                <dir>/sync-controller.tar (docker-archive, which
 #                                                `ctr images import` names); an image whose inputs
 #                                                did not change since its archive was saved is
 #                                                neither built nor saved again
@@ -215,9 +217,10 @@ choose_base() {
 # --- the images --------------------------------------------------------------------------------
 
 # What an image is made of: its name, its Dockerfile, the base image's id, and every file the
-# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info), but the
-# tests and their fakes (testing/), which the Dockerfiles leave out. Both images carry
-# secrets-store-csi-lint, built from both programs' workspaces and its own.
+# Dockerfile copies (as .dockerignore leaves them: no dist, node_modules or build info; the scripts
+# that bundle the programs and gather the image's files), but the tests and their fakes (testing/),
+# which no bundle imports. The driver's and the provider's images carry secrets-store-csi-lint,
+# bundled from both programs' workspaces and its own; the sync controller's only itself.
 inputs_key() { # image dockerfile "workspace ..."
   {
     echo "$1 $(image_id "$base")"
@@ -225,7 +228,8 @@ inputs_key() { # image dockerfile "workspace ..."
     (
       cd "$repo"
       # shellcheck disable=SC2086 # one argument per workspace
-      find package.json package-lock.json tsconfig.base.json proto common $3 -type f \
+      find package.json package-lock.json tsconfig.base.json scripts/bundle.mjs scripts/image-root.sh \
+        proto common $3 -type f \
         -not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' -not -name '*.test.ts' \
         -not -path '*/testing/*' \
         -not -name Dockerfile -print0 |
@@ -253,6 +257,22 @@ image() { # dockerfile workspace image archive-name
   fi
 }
 
+# The images, as the charts name them by default (ghcr.io/sscsi-ts, the charts' appVersion): the
+# Dockerfile, the workspaces its image is built from, the name, the archive's name.
+images=(
+  "driver/Dockerfile|driver provider-aws lint|$registry/secrets-store-csi-driver:$tag|driver"
+  "provider-aws/Dockerfile|provider-aws driver lint|$registry/secrets-store-csi-driver-provider-aws:$tag|provider-aws"
+  "sync-controller/Dockerfile|sync-controller|$registry/secrets-store-sync-controller:$tag|sync-controller"
+)
+
+if [ "${1:-}" = names ]; then
+  for spec in "${images[@]}"; do
+    IFS='|' read -r _ _ name _ <<<"$spec"
+    echo "$name"
+  done
+  exit 0
+fi
+
 builder=
 base=
 choose_builder
@@ -267,10 +287,13 @@ case "${1:-all}" in
     ;;
   all)
     choose_base
-    image driver/Dockerfile "driver provider-aws lint" "$registry/secrets-store-csi-driver:$tag" driver
-    image provider-aws/Dockerfile "provider-aws driver lint" \
-      "$registry/secrets-store-csi-driver-provider-aws:$tag" provider-aws
-    say "ready: $registry/secrets-store-csi-driver:$tag and $registry/secrets-store-csi-driver-provider-aws:$tag, on $base"
+    built=()
+    for spec in "${images[@]}"; do
+      IFS='|' read -r dockerfile workspaces name archive <<<"$spec"
+      image "$dockerfile" "$workspaces" "$name" "$archive"
+      built+=("$name")
+    done
+    say "ready: ${built[*]}, on $base"
     ;;
-  *) say "usage: build-images.sh [all|base]"; exit 2 ;;
+  *) say "usage: build-images.sh [all|base|names]"; exit 2 ;;
 esac

@@ -3,7 +3,9 @@
 #   <dir>/helm/secrets-store-csi-driver-<version>.tgz, secrets-store-csi-driver-provider-aws-<version>.tgz
 #     and secrets-store-sync-controller-<version>.tgz,
 #   <dir>/helm/index.yaml (a Helm chart repository: serve the folder over HTTP and `helm repo add` it),
-#   <dir>/aws-provider-installer.yaml (the installer for `kubectl apply -f`, images at <version>).
+#   <dir>/aws-provider-installer.yaml (the installer for `kubectl apply -f`, images at <version>);
+# and it names the program images the charts run at <version>, to push with them: those that
+# `IMAGE_TAG=<version> make images` builds (scripts/build-images.sh names).
 # <dir> is dist/ (git-ignored), or RELEASE_DIR. The charts' version and appVersion (hence the image
 # tags) become <version>; RELEASE_URL, when set, makes the index's chart URLs absolute.
 # Uses the lab's pinned helm, like the installer; HELM=<path> overrides it.
@@ -58,3 +60,6 @@ CHART="$out/helm/secrets-store-csi-driver-provider-aws-$version.tgz" HELM=$HELM 
 
 echo "release $version:"
 (cd "$out" && ls -1 helm/* aws-provider-installer.yaml | sed 's/^/  /')
+# The charts name the images under their default registry, whatever IMAGE_REGISTRY says here.
+echo "images the charts run (IMAGE_TAG=$version make images builds them; push them too):"
+IMAGE_REGISTRY='' IMAGE_TAG=$version "$repo/scripts/build-images.sh" names | sed 's/^/  /'

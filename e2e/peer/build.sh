@@ -5,12 +5,15 @@
 #   build.sh programs   the upstream driver (sigs.k8s.io/secrets-store-csi-driver v1.6.0 from the Go
 #                       module proxy), upstream's e2e mock provider (test/e2eprovider, -tags e2e) and
 #                       upstream's AWS provider, both from the peer folder; each with the lab's
-#                       stand-in for monis.app/mlog (e2e/peer/mlog), which the proxy refuses
-#   build.sh images     OCI image tarballs of those three, and of busybox and curl, under the names the
+#                       stand-in for monis.app/mlog (e2e/peer/mlog), which the proxy refuses; and
+#                       upstream's sync controller (secrets-store-sync-controller, ./cmd/main.go) from
+#                       the peer folder as it is (its modules all come from the proxy)
+#   build.sh images     OCI image tarballs of those four, and of busybox and curl, under the names the
 #                       suites and charts use (imported into the real node's containerd by run.sh)
 #   build.sh tools      bats (Debian's package) and the aws CLI with boto3 (PyPI, in a venv)
 #   build.sh all        all three
-#   build.sh path <name>   the cached path of: driver, e2e-provider, provider-aws, aws-venv, images
+#   build.sh path <name>   the cached path of: driver, e2e-provider, provider-aws, sync-controller,
+#                          aws-venv, images
 #
 # The peer folder is ../shared/peer beside the repository unless PEER_DIR names another.
 set -euo pipefail
@@ -28,6 +31,7 @@ export GOFLAGS=-buildvcs=false CGO_ENABLED=0
 export GOMODCACHE=${GOMODCACHE_LAB:-$LAB_CACHE/go/mod} GOCACHE=${GOCACHE_LAB:-$LAB_CACHE/go/build}
 DRIVER_PEER=$PEER_DIR/secrets-store-csi-driver
 PROVIDER_PEER=$PEER_DIR/secrets-store-csi-driver-provider-aws
+SYNC_PEER=$PEER_DIR/secrets-store-sync-controller
 PEER_IMAGES=$LAB_CACHE/images/peer
 STAGE=$LAB_CACHE/stage/peer
 BUILD_LOGS=$LAB_CACHE/logs
@@ -63,11 +67,19 @@ provider_aws_dir() {
     "$PROVIDER_PEER/main.go" "$PROVIDER_PEER/credential_provider" "$PROVIDER_PEER/provider" \
     "$PROVIDER_PEER/server" "$PROVIDER_PEER/utils" "$here/mlog")"
 }
+sync_controller_dir() {
+  echo "$LAB_CACHE/bin/peer-sync-controller-$(digest_of "$SYNC_PEER/go.mod" "$SYNC_PEER/go.sum" "$SYNC_PEER/VERSION" \
+    "$SYNC_PEER/cmd" "$SYNC_PEER/api" "$SYNC_PEER/internal" "$SYNC_PEER/pkg")"
+}
 aws_venv() { echo "$LAB_CACHE/venv/awscli-$PEER_AWSCLI_VERSION-boto3-$PEER_BOTO3_VERSION"; }
 
 check_peer() {
-  [ -d "$DRIVER_PEER/test/bats" ] && [ -d "$PROVIDER_PEER/tests" ] && return 0
-  say "upstream's test material is missing: expected $DRIVER_PEER and $PROVIDER_PEER (set PEER_DIR)"
+  local missing=()
+  [ -d "$DRIVER_PEER/test/bats" ] || missing+=("$DRIVER_PEER")
+  [ -d "$PROVIDER_PEER/tests" ] || missing+=("$PROVIDER_PEER")
+  [ -d "$SYNC_PEER/test/bats" ] || missing+=("$SYNC_PEER")
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "upstream's test material is missing: ${missing[*]} (set PEER_DIR)"
   return 1
 }
 
@@ -126,11 +138,30 @@ build_provider_aws() {
   mv "$out.tmp" "$out"
 }
 
+# Upstream's sync controller as its Makefile builds it (`make build`: CGO_ENABLED=0, ./cmd/main.go,
+# the version stamp of its VERSION file and the peer folder's commit), in place: its go.mod needs no
+# replace and go.sum is complete, so the read-only peer folder is only read.
+build_sync_controller() {
+  local out
+  out=$(sync_controller_dir)
+  [ -x "$out/secrets-store-sync-controller" ] && return 0
+  local version
+  version=$(head -1 "$SYNC_PEER/VERSION")
+  say "building upstream's sync controller $version from $SYNC_PEER"
+  rm -rf "$out" && mkdir -p "$out.tmp"
+  local pkg=sigs.k8s.io/secrets-store-sync-controller/pkg/version
+  local ld="-s -w -X $pkg.BuildVersion=$version -X $pkg.Vcs=$PEER_SYNC_CONTROLLER_COMMIT"
+  quietly sync-controller bash -c "cd '$SYNC_PEER' \
+    && go build -mod=readonly -trimpath -ldflags '$ld' -o '$out.tmp/secrets-store-sync-controller' ./cmd/main.go"
+  mv "$out.tmp" "$out"
+}
+
 programs() {
   check_peer
   build_driver
   build_e2e_provider
   build_provider_aws
+  build_sync_controller
 }
 
 # --- images --------------------------------------------------------------------------------------
@@ -165,7 +196,7 @@ PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 images_key() {
   {
     cat "$here/build.sh" "$here/versions.env" "$repo/e2e/lab/oci-image.py"
-    echo "$(driver_dir) $(e2e_provider_dir) $(provider_aws_dir)"
+    echo "$(driver_dir) $(e2e_provider_dir) $(provider_aws_dir) $(sync_controller_dir)"
     sha256sum /usr/bin/busybox "$(command -v curl)"
   } | sha256sum | cut -c1-16
 }
@@ -176,7 +207,7 @@ images() {
   local key
   key=$(images_key)
   if [ "$(cat "$PEER_IMAGES/images.key" 2>/dev/null)" = "$key" ]; then return 0; fi
-  say "making the peer images (upstream's driver, mock provider and AWS provider; busybox; curl)"
+  say "making the peer images (upstream's driver, mock provider, AWS provider and sync controller; busybox; curl)"
   rm -rf "$PEER_IMAGES" "$STAGE" && mkdir -p "$PEER_IMAGES" "$STAGE"
   local base="$STAGE/busybox"
   busybox_root "$base"
@@ -201,6 +232,10 @@ images() {
   mkdir -p "$app" && cp "$(e2e_provider_dir)/e2e-provider" "$app/e2e-provider"
   oci --name "$PEER_E2E_PROVIDER_IMAGE" --out "$PEER_IMAGES/e2e-provider.tar" --layer "$base" --layer "$app" \
     --env "$PATH_ENV" --entrypoint '["/e2e-provider"]'
+  # The same mock provider under the name the sync controller's suite gives its sidecar (the staging
+  # chart's commented providerContainer block), so that upstream's values install it unchanged.
+  oci --name "$PEER_SYNC_E2E_PROVIDER_IMAGE" --out "$PEER_IMAGES/sync-e2e-provider.tar" --layer "$base" \
+    --layer "$app" --env "$PATH_ENV" --entrypoint '["/e2e-provider"]'
   # The upstream AWS provider: as its Dockerfile, the program and the CA certificates only.
   app="$STAGE/provider-aws"
   mkdir -p "$app/bin" "$app/etc/ssl/certs" "$app/tmp"
@@ -209,6 +244,16 @@ images() {
   cp /etc/ssl/certs/ca-certificates.crt "$app/etc/ssl/certs/ca-certificates.crt"
   oci --name "$PEER_PROVIDER_AWS_IMAGE" --out "$PEER_IMAGES/provider-aws.tar" --layer "$app" \
     --env "$PATH_ENV" --entrypoint '["/bin/secrets-store-csi-driver-provider-aws"]'
+  # Upstream's sync controller: as its Dockerfile (distroless/static, uid 0), the static program at
+  # the root, with /tmp and the passwd and group files distroless has.
+  app="$STAGE/sync-controller"
+  mkdir -p "$app/etc" "$app/tmp"
+  chmod 1777 "$app/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$app/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$app/etc/group"
+  cp "$(sync_controller_dir)/secrets-store-sync-controller" "$app/secrets-store-sync-controller"
+  oci --name "$PEER_SYNC_CONTROLLER_IMAGE" --out "$PEER_IMAGES/sync-controller.tar" --layer "$app" \
+    --env "$PATH_ENV" --entrypoint '["/secrets-store-sync-controller"]'
   rm -rf "$STAGE"
   echo "$key" >"$PEER_IMAGES/images.key"
 }
@@ -254,6 +299,7 @@ path_of() {
     driver) echo "$(driver_dir)/secrets-store-csi" ;;
     e2e-provider) echo "$(e2e_provider_dir)/e2e-provider" ;;
     provider-aws) echo "$(provider_aws_dir)/secrets-store-csi-driver-provider-aws" ;;
+    sync-controller) echo "$(sync_controller_dir)/secrets-store-sync-controller" ;;
     aws-venv) aws_venv ;;
     images) echo "$PEER_IMAGES" ;;
     *) say "unknown name $1" && return 1 ;;

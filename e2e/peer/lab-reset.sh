@@ -2,9 +2,12 @@
 # Puts the lab back as it was before a suite ran (what `eksctl delete cluster` means here, and what
 # e2e/peer/run.sh does between suites): the suites' pods first (their volumes need the driver to
 # unmount), then every helm release and applied manifest that was not there at the start, the test
-# namespaces, SecretProviderClasses, ServiceAccounts, Secrets and ConfigMaps made since, and the IAM
-# roles and Pod Identity associations the eksctl stand-in created. The start's state is in
-# $PEER_STATE/baseline-*, written by run.sh.
+# namespaces, SecretProviderClasses, SecretSyncs, ServiceAccounts, Secrets and ConfigMaps made since,
+# the ValidatingAdmissionPolicies, their bindings, ClusterRoles and ClusterRoleBindings made since (a
+# release helm could not uninstall), the CRDs the sync controller's install added (its chart brings
+# its own SecretSync and SecretProviderClass CRDs, which helm would leave), the sync controller's
+# host providers folder, and the IAM roles and Pod Identity associations the eksctl stand-in created.
+# The start's state is in $PEER_STATE/baseline-*, written by run.sh.
 set -uo pipefail
 
 say() { printf '[peer-reset] %s\n' "$*" >&2; }
@@ -73,6 +76,7 @@ remove_releases_and_manifests() {
 
 remove_objects() {
   kubectl delete secretproviderclasses --all -A --ignore-not-found >/dev/null 2>&1
+  kubectl delete secretsyncs.secret-sync.x-k8s.io --all -A --ignore-not-found >/dev/null 2>&1
   local ns kind name
   for ns in $(new_namespaces); do
     kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1
@@ -85,6 +89,27 @@ remove_objects() {
     done
   done
   wait_until_empty "$WAIT" new_namespaces || say "namespaces still there after ${WAIT}s: $(new_namespaces | tr '\n' ' ')"
+}
+
+# Cluster-wide objects of the kinds charts make that were not there at the start, and the CRDs the
+# sync controller's install added. The driver suites' CRDs stay, as after helm uninstall.
+remove_cluster_objects() {
+  local kind name
+  for kind in validatingadmissionpolicybindings validatingadmissionpolicies clusterrolebindings clusterroles; do
+    [ -f "$PEER_STATE/baseline-$kind" ] || continue
+    for name in $(kubectl get "$kind" -o name | not_in "$PEER_STATE/baseline-$kind"); do
+      kubectl delete "$name" --ignore-not-found >/dev/null 2>&1
+    done
+  done
+  if [ -f "$PEER_STATE/crds-made" ]; then
+    for name in $(sort -u "$PEER_STATE/crds-made"); do
+      kubectl delete crd "$name" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 ||
+        say "the CRD $name could not be removed"
+    done
+    : >"$PEER_STATE/crds-made"
+  fi
+  # The staging chart's hostPath (DirectoryOrCreate) for the providers' sockets.
+  [ -e "$PEER_STATE/baseline-sync-providers-folder" ] || rm -rf /var/run/secrets-store-sync-providers
 }
 
 remove_aws_identities() {
@@ -109,6 +134,7 @@ remove_aws_identities() {
 delete_workloads
 remove_releases_and_manifests
 remove_objects
+remove_cluster_objects
 remove_aws_identities
 say "the lab is as before the suite"
 exit 0

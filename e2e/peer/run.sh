@@ -11,10 +11,14 @@
 #
 #   eval "$(e2e/lab/lab.sh env)" && e2e/lab/lab.sh exec -- e2e/peer/run.sh [PAIRING[:SUITE,...]...]
 #
-# PAIRING is ours/ours, ours/upstream or upstream/ours (default, or `all`: all three), each with every
-# suite that applies, or with the suites named after a colon (e2e-provider, driver-aws,
-# provider-aws-irsa, provider-aws-pod-identity); PEER_SUITES limits the suites of a pairing named
-# alone. upstream/upstream (upstream's driver and providers only) is accepted as a control of the lab.
+# PAIRING is ours/ours, ours/upstream or upstream/ours (default, or `all`: all three, and the sync
+# controller's baseline upstream/upstream:sync-controller), each with every suite that applies, or with
+# the suites named after a colon (e2e-provider, driver-aws, provider-aws-irsa,
+# provider-aws-pod-identity, sync-controller); PEER_SUITES limits the suites of a pairing named alone.
+# A pairing is <driver>/<provider>, and for sync-controller <controller>/<provider>: ours/upstream is
+# our sync controller with upstream's e2e mock provider as its sidecar, upstream/upstream upstream's
+# controller (the baseline). upstream/upstream with other suites (upstream's driver and providers only)
+# is accepted as a control of the lab.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,15 +29,21 @@ repo=$(cd "$here/../.." && pwd)
 PEER_DIR=${PEER_DIR:-$(cd "$repo/.." && pwd)/shared/peer}
 DRIVER_PEER=$PEER_DIR/secrets-store-csi-driver
 PROVIDER_PEER=$PEER_DIR/secrets-store-csi-driver-provider-aws
+SYNC_PEER=$PEER_DIR/secrets-store-sync-controller
 RESULTS=${PEER_RESULTS:-$repo/.test-results}
 LOGS=${PEER_LOGS:-$repo/.lab/test-logs/peer}
 export PEER_STATE=${LAB_STATE_DIR:-$repo/.lab}/peer
 # Upper bound of one suite's run; upstream's own waits and sleeps add up to about 10 minutes.
 SUITE_TIMEOUT=${PEER_SUITE_TIMEOUT:-1500}
-ALL_SUITES="e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity"
+ALL_SUITES="e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity sync-controller"
 SUITES=${PEER_SUITES:-$ALL_SUITES}
 RUNS=("$@")
-[ ${#RUNS[@]} -gt 0 ] && [ "${RUNS[*]}" != all ] || RUNS=(ours/ours ours/upstream upstream/ours)
+if [ ${#RUNS[@]} -eq 0 ] || [ "${RUNS[*]}" = all ]; then
+  RUNS=(ours/ours ours/upstream upstream/ours)
+  # The sync controller's suite under upstream's own controller: the baseline that says the lab can
+  # pass it at all.
+  [[ " $SUITES " == *" sync-controller "* ]] && RUNS+=(upstream/upstream:sync-controller)
+fi
 
 # The lab's stand-ins for AWS addresses a provider has built in (aws-front.py): the EKS Pod Identity
 # agent's, and a TLS address that AWS's STS host names resolve to in the provider's pod.
@@ -46,6 +56,13 @@ OURS_DRIVER_CHART=$repo/charts/secrets-store-csi-driver
 OURS_PROVIDER_CHART=$repo/charts/secrets-store-csi-driver-provider-aws
 OURS_PROVIDER_IMAGE_REPO=ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws
 PROVIDER_INSTALLER_URL=https://raw.githubusercontent.com/aws/secrets-store-csi-driver-provider-aws/main/deployment/aws-provider-installer.yaml
+# The sync controller's suite: upstream's staging chart (what its `make helm-manifest-install`
+# installs) or ours, in upstream's namespace.
+SYNC_STAGING_CHART=$SYNC_PEER/manifest_staging/charts/secrets-store-sync-controller
+OURS_SYNC_CHART=$repo/charts/secrets-store-sync-controller
+OURS_SYNC_IMAGE_REPO=ghcr.io/sscsi-ts/secrets-store-sync-controller
+SYNC_NAMESPACE=secrets-store-sync-controller-system
+SYNC_CRDS="secretsyncs.secret-sync.x-k8s.io secretproviderclasses.secrets-store.csi.x-k8s.io"
 
 say() { printf '[peer] %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -58,7 +75,8 @@ check_lab() {
   [ "${LAB_MODE:-}" = node ] || die "the peer suites need the lab's real node: make lab-up NODE=1 (or make test)"
   [ -n "${AWS_ENDPOINT_URL:-}" ] && [ -n "${LAB_POD_IDENTITY_AGENT_URL:-}" ] ||
     die "the lab's environment lacks its AWS gate (AWS_ENDPOINT_URL, LAB_POD_IDENTITY_AGENT_URL): eval \"\$(e2e/lab/lab.sh env)\""
-  [ -d "$DRIVER_PEER/test/bats" ] && [ -d "$PROVIDER_PEER/tests" ] || die "upstream's test material is missing under $PEER_DIR"
+  [ -d "$DRIVER_PEER/test/bats" ] && [ -d "$PROVIDER_PEER/tests" ] && [ -d "$SYNC_PEER/test/bats" ] ||
+    die "upstream's test material is missing under $PEER_DIR"
   command -v bats >/dev/null || die "bats is missing: e2e/peer/build.sh tools"
 }
 
@@ -116,6 +134,12 @@ record_baseline() {
   kubectl get pods -A -o name >"$PEER_STATE/baseline-all-pods"
   kubectl get pods -A -o json | jq -r '.items[] | "\(.metadata.namespace)/\(.metadata.name)"' >"$PEER_STATE/baseline-pods"
   helm list -A -o json | jq -r '.[] | "\(.namespace) \(.name)"' >"$PEER_STATE/baseline-releases"
+  # Cluster-wide objects a chart makes and the reset removes when it did not (the sync controller's
+  # admission policies and roles), and whether the sync controller's providers folder was there.
+  for kind in validatingadmissionpolicies validatingadmissionpolicybindings clusterroles clusterrolebindings; do
+    kubectl get "$kind" -o name >"$PEER_STATE/baseline-$kind"
+  done
+  [ -e /var/run/secrets-store-sync-providers ] && touch "$PEER_STATE/baseline-sync-providers-folder"
   for ns in default kube-system; do
     for kind in serviceaccounts secrets configmaps; do
       kubectl get "$kind" -n "$ns" -o name >"$PEER_STATE/baseline-$ns-$kind"
@@ -274,10 +298,66 @@ YAML
   kubectl apply -f "$manifest" >/dev/null
 }
 
+# The sync controller's chart and image for the pairing's controller half: upstream's staging chart
+# with the image build.sh made under its values' name, or ours with our image.
+sync_controller_chart() { # controller
+  case "$1" in
+    ours) echo "$OURS_SYNC_CHART" ;;
+    upstream) echo "$SYNC_STAGING_CHART" ;;
+  esac
+}
+sync_controller_image() { # controller
+  case "$1" in
+    ours) echo "$OURS_SYNC_IMAGE_REPO:$(chart_app_version "$OURS_SYNC_CHART")" ;;
+    upstream) echo "$PEER_SYNC_CONTROLLER_IMAGE" ;;
+  esac
+}
+
+in_node_containerd() { # image
+  ctr --address "$LAB_CONTAINERD_SOCKET" -n k8s.io images ls -q "name==$1" 2>/dev/null | grep -q .
+}
+
+# Why a suite cannot start, before anything is installed (empty: it can).
+cannot_start() { # suite driver provider
+  [ "$1" = sync-controller ] || return 0
+  local image
+  image=$(sync_controller_image "$2")
+  [ -d "$(sync_controller_chart "$2")" ] || echo "the sync controller's chart $(sync_controller_chart "$2") is missing"
+  in_node_containerd "$image" ||
+    echo "the sync controller's image $image is not in the node's containerd (ours: make lab-images; upstream's: e2e/peer/build.sh all)"
+}
+
+# The sync controller as upstream's `make helm-manifest-install` installs it: the staging chart's
+# values with the providerContainer block uncommented by the Makefile's own sed (upstream's e2e
+# provider as the sidecar), the image by --set, into secrets-store-sync-controller-system, --wait.
+# The values file is written here, never in the peer folder. The CRDs the install adds (helm
+# installs a chart's crds/ only where they are missing) are recorded for the reset.
+install_sync_controller() { # controller
+  local chart image values=$PEER_STATE/sync-controller-values.yaml crd
+  chart=$(sync_controller_chart "$1")
+  image=$(sync_controller_image "$1")
+  sed '/providerContainer:/,/providervol:/s/^#//g' "$SYNC_STAGING_CHART/values.yaml" >"$values" || return 1
+  for crd in $SYNC_CRDS; do
+    kubectl get crd "$crd" >/dev/null 2>&1 || echo "$crd" >>"$PEER_STATE/crds-made"
+  done
+  helm install secrets-store-sync-controller --wait --timeout=5m \
+    --namespace "$SYNC_NAMESPACE" --create-namespace -f "$values" \
+    --set image.repository="${image%:*}" --set image.tag="${image##*:}" "$chart"
+}
+
+# What the controller's pods logged and the SecretSyncs' state, for a failure's diagnosis.
+sync_controller_logs() { # file
+  {
+    kubectl get pods -n "$SYNC_NAMESPACE" -o wide
+    kubectl logs -n "$SYNC_NAMESPACE" -l app=secrets-store-sync-controller --all-containers --prefix --tail=-1
+    kubectl get secretsyncs -A -o yaml
+  } >"$1" 2>&1
+}
+
 # Runs one suite under one pairing; its TAP output goes to the log.
 run_suite() { # suite driver provider log
   local suite=$1 driver=$2 provider=$3 log=$4
-  if [ "$driver" = upstream ]; then grant_upstream_driver_secret_watch || return 1; fi
+  if [ "$driver" = upstream ] && [ "$suite" != sync-controller ]; then grant_upstream_driver_secret_watch || return 1; fi
   case "$suite" in
     e2e-provider)
       install_driver 30s && install_mock_provider || return 1
@@ -298,14 +378,23 @@ run_suite() { # suite driver provider log
       tests=$(provider_work_dir) || return 1
       (cd "$tests" && timeout "$SUITE_TIMEOUT" ./run-tests.sh "x64-${suite#provider-aws-}")
       ;;
+    sync-controller)
+      # The first half of the pairing is the controller.
+      install_sync_controller "$driver" || return 1
+      local rc=0
+      # As upstream's `make run-e2e-provider-tests`, from its repository root.
+      (cd "$SYNC_PEER" && timeout "$SUITE_TIMEOUT" bats -t -T test/bats/e2e-provider.bats) || rc=$?
+      sync_controller_logs "${log%.log}-pods.log"
+      return $rc
+      ;;
   esac
 } >>"$4" 2>&1
 
-# Which suites a pairing runs: the mock provider is upstream's only, so e2e-provider runs where the
-# provider side is upstream's.
+# Which suites a pairing runs: the mock provider is upstream's only, so e2e-provider and
+# sync-controller run where the provider side is upstream's.
 applies() { # suite driver provider
   case "$1" in
-    e2e-provider) [ "$3" = upstream ] ;;
+    e2e-provider | sync-controller) [ "$3" = upstream ] ;;
     *) true ;;
   esac
 }
@@ -336,6 +425,7 @@ planned_tests() { # suite
   case "$1" in
     e2e-provider) grep -c '^@test' "$DRIVER_PEER/test/bats/e2e-provider.bats" ;;
     driver-aws) grep -c '^@test' "$DRIVER_PEER/test/bats/aws.bats" ;;
+    sync-controller) grep -c '^@test' "$SYNC_PEER/test/bats/e2e-provider.bats" ;;
     *) grep -c '^@test' "$PROVIDER_PEER/tests/integration.bats.template" ;;
   esac
 }
@@ -404,7 +494,13 @@ for job in "${JOBS[@]}"; do
   log="$LOGS/${suite}-${driver}-${provider}.log"
   "$here/lab-reset.sh" >>"$LOGS/reset.log" 2>&1
   t0=$SECONDS
-  run_suite "$suite" "$driver" "$provider" "$log" || true
+  reason=$(cannot_start "$suite" "$driver" "$provider")
+  if [ -n "$reason" ]; then
+    say "$suite $pairing cannot run: $reason"
+    echo "peer: $reason" >>"$log"
+  else
+    run_suite "$suite" "$driver" "$provider" "$log" || true
+  fi
   count_suite "$suite" "$pairing" "$log"
   echo "$LINE"
   say "$suite $pairing took $((SECONDS - t0))s; log: $log"

@@ -37,6 +37,8 @@ esac
 const LOCAL_BASE = 'localhost/sscsi-ts/node';
 const DRIVER = 'ghcr.io/sscsi-ts/secrets-store-csi-driver:0.1.0';
 const PROVIDER = 'ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws:0.1.0';
+const SYNC_CONTROLLER = 'ghcr.io/sscsi-ts/secrets-store-sync-controller:0.1.0';
+const ALL = ['driver', 'provider-aws', 'sync-controller'];
 
 interface Sandbox {
   repo: string;
@@ -59,10 +61,11 @@ function sandbox(): Sandbox {
   fs.chmodSync(path.join(repo, 'scripts/build-images.sh'), 0o755);
   write('charts/secrets-store-csi-driver/Chart.yaml', "appVersion: '0.1.0'\n");
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.base.json']) write(file, '{}\n');
-  for (const ws of ['proto', 'common', 'driver', 'provider-aws', 'lint'])
+  write('scripts/bundle.mjs', '// bundles\n');
+  write('scripts/image-root.sh', '# the image root\n');
+  for (const ws of ['proto', 'common', 'driver', 'provider-aws', 'sync-controller', 'lint'])
     write(`${ws}/src/index.ts`, `// ${ws}\n`);
-  write('driver/Dockerfile', 'FROM base\n');
-  write('provider-aws/Dockerfile', 'FROM base\n');
+  for (const ws of ['driver', 'provider-aws', 'sync-controller']) write(`${ws}/Dockerfile`, 'FROM base\n');
   const bin = path.join(root, 'bin');
   const state = path.join(root, 'state');
   fs.mkdirSync(path.join(state, 'images'), { recursive: true });
@@ -106,7 +109,15 @@ async function build(s: Sandbox): Promise<string[]> {
   return calls
     .split('\n')
     .filter((c) => c.startsWith('bud '))
-    .map((c) => (c.includes(DRIVER) ? 'driver' : c.includes(PROVIDER) ? 'provider-aws' : c));
+    .map((c) =>
+      c.includes(DRIVER)
+        ? 'driver'
+        : c.includes(PROVIDER)
+          ? 'provider-aws'
+          : c.includes(SYNC_CONTROLLER)
+            ? 'sync-controller'
+            : c,
+    );
 }
 
 /** The archive holds the image the builder has under that name now. */
@@ -131,10 +142,11 @@ function newSandbox(): Sandbox {
 describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
   it('builds and saves each image once, then only what changed', async () => {
     const s = newSandbox();
-    expect(await build(s)).toEqual(['driver', 'provider-aws']);
+    expect(await build(s)).toEqual(ALL);
     for (const [archive, image] of [
       ['driver', DRIVER],
       ['provider-aws', PROVIDER],
+      ['sync-controller', SYNC_CONTROLLER],
     ] as const) {
       const saved = archiveOf(s, archive, image);
       expect(saved.archive).toBe(saved.image);
@@ -152,14 +164,24 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
     fs.mkdirSync(path.join(s.repo, 'provider-aws/node_modules'));
     fs.writeFileSync(path.join(s.repo, 'provider-aws/node_modules/x.js'), '');
     expect(await build(s)).toEqual([]);
-    // Shared sources and the base image change both; so does either program or the linter, since
-    // both images carry secrets-store-csi-lint, which runs both programs' checks.
-    for (const ws of ['common', 'driver', 'provider-aws', 'lint']) {
+    // Shared sources, the base image and the scripts that bundle the programs and gather the
+    // images' files change all three. Either program or the linter changes the driver's and the
+    // provider's images, which both carry secrets-store-csi-lint, which runs both programs' checks;
+    // the sync controller changes its own only.
+    fs.appendFileSync(path.join(s.repo, 'common/src/index.ts'), '// changed\n');
+    expect(await build(s)).toEqual(ALL);
+    for (const ws of ['driver', 'provider-aws', 'lint']) {
       fs.appendFileSync(path.join(s.repo, `${ws}/src/index.ts`), '// changed\n');
       expect(await build(s)).toEqual(['driver', 'provider-aws']);
     }
+    fs.appendFileSync(path.join(s.repo, 'sync-controller/src/index.ts'), '// changed\n');
+    expect(await build(s)).toEqual(['sync-controller']);
+    for (const script of ['scripts/bundle.mjs', 'scripts/image-root.sh']) {
+      fs.appendFileSync(path.join(s.repo, script), '# changed\n');
+      expect(await build(s)).toEqual(ALL);
+    }
     setBase(s.state, baseName(s), 'base-2');
-    expect(await build(s)).toEqual(['driver', 'provider-aws']);
+    expect(await build(s)).toEqual(ALL);
     const saved = archiveOf(s, 'driver', DRIVER);
     expect(saved.archive).toBe(saved.image);
   });
@@ -201,8 +223,24 @@ describe('scripts/build-images.sh with IMAGE_ARCHIVE_DIR', () => {
       .readFileSync(calls, 'utf8')
       .split('\n')
       .filter((c) => c.startsWith('bud '));
-    expect(builds.length).toBe(2);
+    expect(builds.length).toBe(3);
     const saved = archiveOf(s, 'provider-aws', PROVIDER);
     expect(saved.archive).toBe(saved.image);
+  });
+
+  it("names the images it builds, the charts' defaults or IMAGE_REGISTRY and IMAGE_TAG, and builds nothing", async () => {
+    const s = newSandbox();
+    const names = async (env: NodeJS.ProcessEnv) =>
+      (await run(path.join(s.repo, 'scripts/build-images.sh'), ['names'], { env })).stdout;
+    expect(await names(s.env)).toBe(`${DRIVER}\n${PROVIDER}\n${SYNC_CONTROLLER}\n`);
+    expect(await names({ ...s.env, IMAGE_REGISTRY: 'my.registry/x', IMAGE_TAG: 'dev' })).toBe(
+      [
+        'my.registry/x/secrets-store-csi-driver:dev',
+        'my.registry/x/secrets-store-csi-driver-provider-aws:dev',
+        'my.registry/x/secrets-store-sync-controller:dev',
+        '',
+      ].join('\n'),
+    );
+    expect(fs.existsSync(path.join(s.state, 'calls'))).toBe(false);
   });
 });

@@ -57,6 +57,32 @@ export function labToolAsync(
   });
 }
 
+/**
+ * The lab's kubectl run to its end whatever its exit status: `kubectl exec` exits with the status
+ * of the command it ran, and the command's output is wanted either way.
+ */
+export function kubectlStatus(
+  lab: Lab,
+  args: string[],
+  input?: string,
+): Promise<{ stdout: string; stderr: string; status: number }> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, KUBECONFIG: lab.kubeconfig };
+    const child = execFile(
+      path.join(lab.binDir, 'kubectl'),
+      args,
+      { env, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const status = err ? (err as { code?: unknown }).code : 0;
+        if (typeof status !== 'number')
+          reject(new Error(`kubectl ${args.join(' ')}: ${err?.message}`, { cause: err }));
+        else resolve({ stdout: String(stdout), stderr: String(stderr), status });
+      },
+    );
+    child.stdin?.end(input ?? '');
+  });
+}
+
 /** Applies the chart's CRDs and waits until the API serves them. */
 export async function ensureCrds(lab: Lab, kube: KubeClient): Promise<void> {
   kubectl(lab, ['apply', '--server-side', '--force-conflicts', '-f', CRD_DIR]);

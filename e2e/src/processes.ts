@@ -6,8 +6,17 @@ import path from 'node:path';
 
 import { REPO_ROOT } from './lab';
 
-export const DRIVER_MAIN = path.join(REPO_ROOT, 'driver', 'dist', 'main.js');
-export const PROVIDER_AWS_MAIN = path.join(REPO_ROOT, 'provider-aws', 'dist', 'main.js');
+/**
+ * The programs as `make build` leaves them, or, with SSCSI_BUNDLES=<dir>, as `node scripts/bundle.mjs
+ * <dir>` bundles them for the images (to measure the images' programs, e.g. bench/side-by-side.ts).
+ */
+const BUNDLES = process.env.SSCSI_BUNDLES;
+const mainOf = (workspace: string, program: string) =>
+  BUNDLES
+    ? path.join(path.resolve(BUNDLES), program, 'dist', 'main.js')
+    : path.join(REPO_ROOT, workspace, 'dist', 'main.js');
+export const DRIVER_MAIN = mainOf('driver', 'secrets-store-csi-driver');
+export const PROVIDER_AWS_MAIN = mainOf('provider-aws', 'secrets-store-csi-driver-provider-aws');
 
 export class ManagedProcess {
   readonly exited: Promise<number | null>;
@@ -80,9 +89,19 @@ export function logDir(): string {
   return dir;
 }
 
-/** The V8 flags an executable's `#!/usr/bin/env -S node <flags>` line gives it in production. */
-function shebangFlags(main: string): string[] {
-  const first = fs.readFileSync(main, 'utf8').split('\n', 1)[0] ?? '';
+/**
+ * The V8 flags an executable's `#!/usr/bin/env -S node <flags>` line gives it in production (the
+ * images' entrypoints pass the same): of the driver and the provider, their sources' line, which a
+ * bundle's `#!/usr/local/bin/node` does not carry.
+ */
+export function shebangFlags(main: string): string[] {
+  const source =
+    main === DRIVER_MAIN
+      ? path.join(REPO_ROOT, 'driver', 'src', 'main.ts')
+      : main === PROVIDER_AWS_MAIN
+        ? path.join(REPO_ROOT, 'provider-aws', 'src', 'main.ts')
+        : main;
+  const first = fs.readFileSync(source, 'utf8').split('\n', 1)[0] ?? '';
   const match = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
   return match?.[1]?.trim() ? (match[1].trim().split(/\s+/) as string[]) : [];
 }

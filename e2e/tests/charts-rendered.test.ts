@@ -2,7 +2,9 @@
 // would read them: the values and their README, what the rendered objects say, whether the real
 // driver and provider accept the flags, and that the installer is the chart's current rendering. No
 // cluster: only the lab's helm (built for the lab's Kubernetes version) and this checkout's build.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import type {
@@ -414,6 +416,27 @@ describe('the secrets-store-csi-driver-provider-aws chart', () => {
     const init = containerOf(ds, 'socket-dir');
     expect(init.securityContext?.capabilities).toEqual({ drop: ['ALL'], add: ['CHOWN', 'FOWNER'] });
     expect(init.env).toContainEqual({ name: 'SOCKET_GROUP', value: '65532' });
+    // The image has no shell: node runs the script, which does what chgrp, chmod g+rwx,+t and rm -f
+    // did, here on a folder of this machine (to this process's group, which needs no privilege).
+    expect(init.command).toEqual(['/usr/local/bin/node', '-e']);
+    const providers = fs.mkdtempSync(path.join(os.tmpdir(), 'socket-dir-'));
+    try {
+      fs.chmodSync(providers, 0o755);
+      fs.writeFileSync(path.join(providers, 'aws.sock'), '');
+      fs.writeFileSync(path.join(providers, 'other.sock'), '');
+      execFileSync(process.execPath, ['-e', init.args?.[0] ?? ''], {
+        env: { PROVIDER_DIR: providers, SOCKET_GROUP: String(process.getgid?.()) },
+      });
+      const folder = fs.statSync(providers);
+      expect([folder.gid, (folder.mode & 0o7777).toString(8)]).toEqual([process.getgid?.(), '1775']);
+      expect(fs.readdirSync(providers)).toEqual(['other.sock']);
+      // Run again (a restarted pod): nothing left to remove is no failure.
+      execFileSync(process.execPath, ['-e', init.args?.[0] ?? ''], {
+        env: { PROVIDER_DIR: providers, SOCKET_GROUP: String(process.getgid?.()) },
+      });
+    } finally {
+      fs.rmSync(providers, { recursive: true, force: true });
+    }
 
     const pod = ds.spec.template.spec;
     expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);

@@ -2,7 +2,8 @@
 // kubelet with containerd, the charts installed with helm, the AWS provider from its installer, real
 // pods, and `kubectl exec` into them. The steps are the ones `make demo NODE=1` prints. Without the
 // real node these tests fail and say why; they never pass by skipping. First, the images the node
-// runs: the ones built from driver/Dockerfile and provider-aws/Dockerfile (make lab-images).
+// runs: the ones built from driver/Dockerfile, provider-aws/Dockerfile and sync-controller/Dockerfile
+// (make lab-images), node and the bundled programs with no shell.
 import { NodeWalkthrough, transcriptReporter } from '@sscsi/demo';
 
 import { eventually, mustRun, requireLab, uniqueSuffix } from '../src';
@@ -25,8 +26,18 @@ afterAll(async () => {
   containerLogs.stop();
 });
 
-/** What a container of `image` printed and how it ended, run on the node as its image says (user included). */
-async function runOnNode(image: string, script: string): Promise<{ phase: string; logs: string }> {
+/**
+ * What a container of `image` printed and how it ended, run on the node as its image says (user
+ * included); `container` sets its command or arguments.
+ */
+async function runOnNode(
+  image: string,
+  container: {
+    command?: string[];
+    args?: string[];
+    securityContext?: { runAsNonRoot?: boolean; readOnlyRootFilesystem?: boolean };
+  },
+): Promise<{ phase: string; logs: string }> {
   const name = `image-check-${uniqueSuffix()}`;
   const pod = {
     apiVersion: 'v1',
@@ -35,7 +46,7 @@ async function runOnNode(image: string, script: string): Promise<{ phase: string
     spec: {
       nodeName: process.env.LAB_NODE_NAME ?? 'lab-node',
       restartPolicy: 'Never',
-      containers: [{ name: 'check', image, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', script] }],
+      containers: [{ name: 'check', image, imagePullPolicy: 'Never', ...container }],
     },
   };
   mustRun(lab, 'kubectl', ['create', '-f', '-'], JSON.stringify(pod));
@@ -55,6 +66,25 @@ async function runOnNode(image: string, script: string): Promise<{ phase: string
   }
 }
 
+/**
+ * Run by the image's node (there is nothing else to run): the user it runs as, where the program's
+ * and the linter's executables lead (null: no linter), and whether a shell or a package manager is
+ * there.
+ */
+const INSPECT = `
+const fs = require('node:fs');
+const uid = String(process.getuid());
+const user = fs.readFileSync('/etc/passwd', 'utf8').split('\\n').map((l) => l.split(':')).find((f) => f[2] === uid);
+const any = (paths) => paths.some((p) => fs.existsSync(p));
+console.log(JSON.stringify({
+  user: user ? user[0] : uid,
+  program: fs.realpathSync('/usr/local/bin/' + process.argv[1]),
+  lint: fs.existsSync('/usr/local/bin/secrets-store-csi-lint') ? fs.realpathSync('/usr/local/bin/secrets-store-csi-lint') : null,
+  shell: any(['/bin/sh', '/bin/bash', '/usr/bin/sh', '/bin/busybox']),
+  packageManager: any(['/usr/bin/apt-get', '/usr/bin/dpkg', '/usr/local/bin/npm', '/usr/local/lib/node_modules']),
+}));
+`;
+
 describe('the images on the node', () => {
   beforeAll(() => {
     if (process.env.LAB_MODE !== 'node') {
@@ -64,31 +94,52 @@ describe('the images on the node', () => {
     }
   });
 
+  const lint = '/opt/secrets-store-csi-lint/dist/main.js';
   it.each([
     {
       dockerfile: 'driver/Dockerfile',
       image: 'ghcr.io/sscsi-ts/secrets-store-csi-driver:0.1.0',
       program: 'secrets-store-csi-driver',
+      version: { version: 'v0.1.0', runtime: 'node' },
       user: 'root',
+      lint,
     },
     {
       dockerfile: 'provider-aws/Dockerfile',
       image: 'ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws:0.1.0',
       program: 'secrets-store-csi-driver-provider-aws',
+      version: { version: 'v0.1.0', runtime: 'node' },
       user: 'secrets-store',
+      lint,
+      // Its chart's: the image's numeric user satisfies runAsNonRoot.
+      securityContext: { runAsNonRoot: true },
     },
-  ])('are built from $dockerfile: Debian with Node.js, $program on the PATH, user $user', async (c) => {
-    const { phase, logs } = await runOnNode(
-      c.image,
-      `. /etc/os-release; echo "os=$ID $VERSION_CODENAME"; echo "user=$(id -un)"; echo "program=$(command -v ${c.program})"; ${c.program} --version`,
-    );
-    if (phase !== 'Succeeded') throw new Error(`the container ended ${phase}, printing:\n${logs}`);
-    const [os, user, program, version] = logs.trim().split('\n');
-    // The Dockerfiles' base: node:<version>-trixie-slim, or the lab's stand-in of it.
-    expect(os).toBe('os=debian trixie');
-    expect(user).toBe(`user=${c.user}`);
-    expect(program).toBe(`program=/usr/local/bin/${c.program}`);
-    expect(JSON.parse(version ?? '')).toMatchObject({ version: 'v0.1.0', runtime: 'node' });
+    {
+      dockerfile: 'sync-controller/Dockerfile',
+      image: 'ghcr.io/sscsi-ts/secrets-store-sync-controller:0.1.0',
+      program: 'secrets-store-sync-controller',
+      version: { BuildVersion: 'v0.1.0' },
+      user: 'secrets-store',
+      lint: null,
+      // Its chart's defaults, but for the user, which the image gives.
+      securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true },
+    },
+  ])('are built from $dockerfile: node and the bundles only, $program on the PATH, user $user', async (c) => {
+    // The image's own entrypoint: node with the program's flags, then the program.
+    const version = await runOnNode(c.image, { args: ['--version'], securityContext: c.securityContext });
+    if (version.phase !== 'Succeeded')
+      throw new Error(`--version ended ${version.phase}, printing:\n${version.logs}`);
+    expect(JSON.parse(version.logs)).toMatchObject(c.version);
+
+    const look = await runOnNode(c.image, { command: ['/usr/local/bin/node', '-e', INSPECT, c.program] });
+    if (look.phase !== 'Succeeded') throw new Error(`node -e ended ${look.phase}, printing:\n${look.logs}`);
+    expect(JSON.parse(look.logs)).toEqual({
+      user: c.user,
+      program: `/opt/${c.program}/dist/main.js`,
+      lint: c.lint,
+      shell: false,
+      packageManager: false,
+    });
   });
 });
 

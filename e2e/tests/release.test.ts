@@ -32,6 +32,8 @@ const CHARTS = [
 
 let work: string;
 let releaseDir: string;
+/** What scripts/release.sh printed. */
+let releaseOutput = '';
 let server: http.Server;
 let repoUrl: string;
 /** Paths the chart repository was asked for. */
@@ -83,6 +85,7 @@ beforeAll(async () => {
   const made = release(VERSION, releaseDir);
   if (made.status !== 0)
     throw new Error(`scripts/release.sh ${VERSION} failed: ${made.stderr}${made.stdout}`);
+  releaseOutput = made.stdout;
   // The repository under /charts, as the article's URL has it.
   server = http.createServer((req, res) => {
     const url = req.url ?? '/';
@@ -160,6 +163,47 @@ describe('make release', () => {
     expect(example.providerContainer.map((c) => c.image)).toEqual([
       `ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws:${VERSION}`,
     ]);
+  });
+
+  it('names the program images its charts and installer run, which scripts/build-images.sh builds at the version', () => {
+    const listed =
+      releaseOutput
+        .split(/^images the charts run .*$/m)[1]
+        ?.trim()
+        .split(/\s+/) ?? [];
+    const imagesOf = (objects: Manifest[]) =>
+      objects
+        .filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment')
+        .flatMap((o) => {
+          const pod = (o as DaemonSetManifest).spec.template.spec;
+          return [...(pod.initContainers ?? []), ...pod.containers].map((c) => c.image);
+        });
+    const run = [
+      ...CHARTS.flatMap((chart) =>
+        imagesOf(
+          parseManifests(
+            labTool(lab, 'helm', [
+              'template',
+              chart,
+              path.join(releaseDir, 'helm', `${chart}-${VERSION}.tgz`),
+              '--kube-version',
+              '1.34.4',
+            ]).stdout,
+          ),
+        ),
+      ),
+      ...imagesOf(
+        parseManifests(fs.readFileSync(path.join(releaseDir, 'aws-provider-installer.yaml'), 'utf8')),
+      ),
+    ];
+    // The sidecars the driver chart runs are Kubernetes' own (registry.k8s.io).
+    const ours = [...new Set(run.filter((image) => image.startsWith('ghcr.io/sscsi-ts/')))].sort();
+    expect(ours).toEqual([
+      `ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws:${VERSION}`,
+      `ghcr.io/sscsi-ts/secrets-store-csi-driver:${VERSION}`,
+      `ghcr.io/sscsi-ts/secrets-store-sync-controller:${VERSION}`,
+    ]);
+    expect([...listed].sort()).toEqual(ours);
   });
 
   it.each(['', '1.2', 'v1.2.1', '1.2.1 '])(

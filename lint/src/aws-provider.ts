@@ -8,7 +8,7 @@ import {
   parseDescriptors,
   parseMountRequest,
   POD_IDENTITY_AUDIENCE,
-} from 'secrets-store-csi-driver-provider-aws/dist/parameters/mount-request';
+} from 'secrets-store-csi-driver-provider-aws/validation';
 
 export const AWS_PROVIDER = 'aws';
 

@@ -1,4 +1,4 @@
-import { parseObjects } from 'secrets-store-csi-driver-provider-aws/dist/parameters/descriptors';
+import { parseObjects } from 'secrets-store-csi-driver-provider-aws/validation';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

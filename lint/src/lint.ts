@@ -5,10 +5,12 @@
 import type { SecretObject } from '@sscsi/common';
 import { checkProviderName } from '@sscsi/common';
 import crypto from 'node:crypto';
-import { parsePublishRequest } from 'secrets-store-csi-driver/dist/csi/publish-request';
-import { volumeOwnership } from 'secrets-store-csi-driver/dist/files/file-ownership';
-import { providerOfClass } from 'secrets-store-csi-driver/dist/kube/class-spec';
-import { buildSecretContent } from 'secrets-store-csi-driver/dist/sync/secret-data';
+import {
+  buildSecretContent,
+  parsePublishRequest,
+  providerOfClass,
+  volumeOwnership,
+} from 'secrets-store-csi-driver/validation';
 
 import { AWS_PROVIDER, checkAwsMount } from './aws-provider';
 import type { ManifestDocument } from './documents';

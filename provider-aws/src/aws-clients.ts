@@ -2,7 +2,6 @@
 // and its per-service variants, AWS_USE_FIPS_ENDPOINT) apply, retries use the standard mode with
 // backoff, the user agent names the provider, and each attempt is counted in the metrics.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type * as SsmSdk from '@aws-sdk/client-ssm';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DeserializeMiddleware, MiddlewareStack } from '@smithy/types';
@@ -10,6 +9,7 @@ import { createRequire } from 'node:module';
 
 import type { AwsCredentials } from './credentials/credential-cache';
 import type { ProviderMetrics } from './metrics';
+import type * as SsmSdk from './ssm-sdk';
 
 export interface AwsClientOptions {
   userAgent: string;
@@ -23,13 +23,16 @@ type Client = SecretsManagerClient | SSMClient | STSClient;
 const requireHere = createRequire(__filename);
 let ssmPackage: typeof SsmSdk | undefined;
 
+/** Where the SSM part is, beside this module both in dist/ and in the bundle (scripts/bundle.mjs). */
+const SSM_SDK = './ssm-sdk';
+
 /**
  * The SSM package, loaded when the first mount asks for a parameter. Its one file holds the schemas
  * of all of SSM's operations: 4-6 MiB of the provider's RSS (docs/benchmarks.md), saved for good
  * where a cluster reads only Secrets Manager; loading it takes about 35 ms once.
  */
 export function ssmSdk(): typeof SsmSdk {
-  ssmPackage ??= requireHere('@aws-sdk/client-ssm') as typeof SsmSdk;
+  ssmPackage ??= requireHere(SSM_SDK) as typeof SsmSdk;
   return ssmPackage;
 }
 
@@ -61,8 +64,8 @@ export class AwsClients {
   private readonly cache = new Map<string, Client>();
 
   constructor(private readonly o: AwsClientOptions) {
-    // The SSM package is loaded on first use; that it is installed is checked now, at start.
-    requireHere.resolve('@aws-sdk/client-ssm');
+    // The SSM part is loaded on first use; that it is there is checked now, at start.
+    requireHere.resolve(SSM_SDK);
   }
 
   private common(region: string) {

@@ -83,14 +83,10 @@ async function main(): Promise<void> {
       process.exit(1);
     },
   });
-  const probes = config.healthProbeAddress
-    ? await serveProbes(config.healthProbeAddress, controller.ready)
-    : undefined;
-  const metricsServer = config.metricsAddress
-    ? await serveMetrics(registry, config.metricsAddress)
-    : undefined;
-  logger.info({ probes: probes?.address, metrics: metricsServer?.address }, 'serving');
-
+  // Registered before anything is awaited: a SIGTERM while the servers start still stops the
+  // controller and releases its Lease, so that a standby need not wait for it to expire.
+  let probes: Awaited<ReturnType<typeof serveProbes>> | undefined;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   onShutdown(logger, async () => {
     await controller.stop();
     await probes?.close();
@@ -98,6 +94,9 @@ async function main(): Promise<void> {
     kube.close();
     leaseKube.close();
   });
+  if (config.healthProbeAddress) probes = await serveProbes(config.healthProbeAddress, controller.ready);
+  if (config.metricsAddress) metricsServer = await serveMetrics(registry, config.metricsAddress);
+  logger.info({ probes: probes?.address, metrics: metricsServer?.address }, 'serving');
 }
 
 runProgram(PROGRAM, main);

@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type * as Yaml from 'yaml';
+
+import type * as KubeconfigYaml from './kubeconfig-yaml';
 
 /** YAML is loaded only to read a kubeconfig file: in a cluster, where none is, it costs no memory. */
 function parseYaml(text: string): unknown {
-  return (createRequire(__filename)('yaml') as typeof Yaml).parse(text);
+  return (createRequire(__filename)('./kubeconfig-yaml') as typeof KubeconfigYaml).parse(text);
 }
 
 export interface KubeConnection {

@@ -5,7 +5,14 @@
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { Lab } from '@sscsi/e2e';
-import { awsAdmin, AWS_PROVIDER_INSTALLER, DRIVER_CHART, eventually, labToolAsync } from '@sscsi/e2e';
+import {
+  awsAdmin,
+  AWS_PROVIDER_INSTALLER,
+  DRIVER_CHART,
+  eventually,
+  kubectlStatus,
+  labToolAsync,
+} from '@sscsi/e2e';
 import fs from 'node:fs';
 
 import type { ArticlePolicy } from './article';
@@ -166,13 +173,16 @@ export class NodeWalkthrough {
     this.out.command(
       `${source} | kubectl exec -i ${target.join(' ')} -- secrets-store-csi-lint -; echo "exit status $?"`,
     );
-    // Through sh, to see the exit status (kubectl exec fails on any other than 0, without the output).
-    const out = await labToolAsync(
+    // The images have no shell: kubectl exec passes on the linter's exit status, printed as the
+    // command line above prints it.
+    const run = await kubectlStatus(
       this.o.lab,
-      'kubectl',
-      ['exec', '-i', ...target, '--', 'sh', '-c', 'secrets-store-csi-lint -; echo "exit status $?"'],
+      ['exec', '-i', ...target, '--', 'secrets-store-csi-lint', '-'],
       manifests,
     );
+    // What the linter wrote to stderr too (not kubectl's own line about the exit status).
+    const stderr = run.stderr.replace(/^command terminated with exit code \d+\n?/m, '');
+    const out = `${run.stdout}${stderr}exit status ${run.status}`;
     this.out.output(out.trimEnd());
     return out.trim();
   }
