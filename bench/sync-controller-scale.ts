@@ -296,7 +296,6 @@ async function freePort(): Promise<number> {
 
 /** The cached upstream sync controller; built by e2e/peer/build.sh when missing. */
 function upstreamSyncController(): string {
-  if (process.env.BENCH_SSC_PROGRAM) return process.env.BENCH_SSC_PROGRAM; // TEMPORARY until main has the build
   const build = path.join(REPO_ROOT, 'e2e', 'peer', 'build.sh');
   let file = execFileSync(build, ['path', 'sync-controller'], { encoding: 'utf8' }).trim();
   if (!fs.existsSync(file)) {
