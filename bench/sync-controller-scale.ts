@@ -928,13 +928,19 @@ function durationMs(text: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
 }
 
+/** The busiest processes as `%CPU program [script]`, file names only (no paths of this machine). */
 function busiestProcesses(): string[] {
   try {
-    return execFileSync('ps', ['-eo', 'pcpu,comm', '--sort=-pcpu', '--no-headers'], { encoding: 'utf8' })
+    return execFileSync('ps', ['-eo', 'pcpu,args', '--sort=-pcpu', '--no-headers'], { encoding: 'utf8' })
       .split('\n')
       .slice(0, 6)
-      .map((l) => l.trim())
-      .filter(Boolean);
+      .map((line) => {
+        const [cpu, program, ...rest] = line.trim().split(/\s+/);
+        const script = rest.find((a) => !a.startsWith('-'));
+        const name = path.basename(program ?? '');
+        return `${cpu} ${name}${script && /^(node|python3?)$/.test(name) ? ` ${path.basename(script)}` : ''}`;
+      })
+      .filter((l) => l.trim() !== '');
   } catch {
     return [];
   }
