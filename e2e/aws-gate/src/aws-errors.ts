@@ -9,6 +9,8 @@ export class AwsError extends Error {
     readonly code: string,
     readonly status: number,
     message: string,
+    /** Why, for the gate's log, where AWS's own message does not say (it is never sent). */
+    readonly reason?: string,
   ) {
     super(message);
   }

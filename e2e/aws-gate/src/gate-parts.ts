@@ -8,12 +8,8 @@ import { CallCounter, FaultBook, type GateClock } from './faults';
 import type { GateParts } from './gate-server';
 import { CachedIam, type IamSource } from './iam-directory';
 import { IssuerKeys, type IssuerKeysOptions, type JsonFetcher } from './issuer-keys';
-import {
-  type LabCluster,
-  PodIdentityAgent,
-  type PodIdentityAgentOptions,
-  PodIdentityAssociations,
-} from './pod-identity';
+import { EksAuth, type EksAuthOptions } from './eks-auth';
+import { type LabCluster, PodIdentityAssociations } from './pod-identity';
 import { CachedSecrets, type SecretSource } from './secret-directory';
 import { SessionStore } from './sessions';
 import { StsDecisions } from './sts-decisions';
@@ -31,8 +27,11 @@ export interface GateSources {
   /** GET of the cluster issuer's documents (discovery document, JWKS). */
   issuerDocuments: JsonFetcher;
   issuerKeys: Pick<IssuerKeysOptions, 'ttlMs' | 'refetchMinMs'>;
-  assumeRole: PodIdentityAgentOptions['assumeRole'];
+  assumeRole: EksAuthOptions['assumeRole'];
+  /** AWS's clock, which tests move forward. */
   clock: GateClock;
+  /** The node's clock, by which the Pod Identity agent checks tokens itself (Date.now). */
+  nodeNow?: () => number;
   logger: Logger;
 }
 
@@ -61,7 +60,7 @@ export function gateParts(s: GateSources): GateParts {
     iam,
     secrets,
     associations,
-    agent: new PodIdentityAgent({
+    eksAuth: new EksAuth({
       cluster,
       associations,
       keys,
@@ -73,6 +72,7 @@ export function gateParts(s: GateSources): GateParts {
     faults: new FaultBook(),
     calls: new CallCounter(),
     clock,
+    nodeNow: s.nodeNow ?? Date.now,
     logger: s.logger,
   };
 }

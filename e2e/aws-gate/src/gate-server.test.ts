@@ -269,7 +269,9 @@ beforeEach(() => {
 });
 
 const now = () => Math.floor(Date.now() / 1000);
-const podToken = (o: { sub?: string; aud?: string; exp?: number; ns?: string; sa?: string } = {}) =>
+const podToken = (
+  o: { sub?: string; aud?: string; exp?: number; ns?: string; sa?: string; bound?: boolean } = {},
+) =>
   signToken(
     {
       iss: ISSUER,
@@ -281,7 +283,7 @@ const podToken = (o: { sub?: string; aud?: string; exp?: number; ns?: string; sa
       'kubernetes.io': {
         namespace: o.ns ?? 'default',
         serviceaccount: { name: o.sa ?? 'app', uid: 'sa-uid' },
-        pod: { name: 'app-1', uid: 'pod-uid-1' },
+        ...(o.bound === false ? {} : { pod: { name: 'app-1', uid: 'pod-uid-1' } }),
       },
     },
     signing.privateKey,
@@ -625,38 +627,79 @@ describe('EKS Pod Identity', () => {
     expect(calls.count({ service: 'eks-auth', operation: 'AssumeRoleForPodIdentity' })).toBe(1);
   });
 
+  const podIdentity = (o: Parameters<typeof podToken>[0] = {}) =>
+    podToken({ sa: 'tagged', aud: 'pods.eks.amazonaws.com', ...o });
+  /** EKS Auth's refusal as the agent relays it: [request id]: (code): message, fault: client. */
+  const relayed = (code: string) => new RegExp(`^\\[[0-9a-f-]{36}\\]: \\(${code}\\): .*, fault: client\\n$`);
+
   it.each<[string, () => string, number, RegExp]>([
     [
       'no association',
       () => podToken({ sa: 'unassociated', aud: 'pods.eks.amazonaws.com' }),
       404,
-      /ResourceNotFoundException/,
+      relayed('ResourceNotFoundException'),
     ],
+    ['a forged token', () => forgeToken(podIdentity()), 400, relayed('InvalidTokenException')],
+    ['the IRSA audience', () => podToken({ sa: 'tagged' }), 400, /\(InvalidTokenException\): .*audience/],
     [
-      'a forged token',
-      () => forgeToken(podToken({ sa: 'tagged', aud: 'pods.eks.amazonaws.com' })),
+      'a token bound to no pod',
+      () => podIdentity({ bound: false }),
       400,
-      /InvalidTokenException/,
+      /\(InvalidTokenException\): .*bound to no pod/,
     ],
-    ['the IRSA audience', () => podToken({ sa: 'tagged' }), 400, /InvalidTokenException.*audience/],
-    [
-      'an expired token',
-      () => podToken({ sa: 'tagged', aud: 'pods.eks.amazonaws.com', exp: now() - 1 }),
-      400,
-      /ExpiredTokenException/,
-    ],
-  ])('refuses %s', async (_name, token, status, message) => {
+  ])("relays EKS Auth's refusal of %s", async (_name, token, status, message) => {
     await associate('default', 'tagged', 'abac');
     const answer = await agent(token());
     expect(answer.status).toBe(status);
+    expect(answer.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     expect(await answer.text()).toMatch(message);
+    expect(calls.count({ service: 'eks-auth', operation: 'AssumeRoleForPodIdentity' })).toBe(1);
   });
 
-  it('refuses a role that does not trust pods.eks.amazonaws.com', async () => {
+  it('refuses an expired token itself, by the node clock, without calling EKS Auth', async () => {
+    await associate('default', 'tagged', 'abac');
+    const answer = await agent(podIdentity({ exp: now() - 1 }));
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toBe(
+      'Service account token failed basic claim validations: token is expired\n',
+    );
+    const empty = await fetch(agentUrl);
+    expect([empty.status, await empty.text()]).toEqual([400, 'Service account token cannot be empty\n']);
+    expect(calls.count({ service: 'eks-auth', operation: 'AssumeRoleForPodIdentity' })).toBe(0);
+  });
+
+  it("relays ExpiredTokenException when the token is expired by AWS's clock but not by the node's", async () => {
+    await associate('default', 'tagged', 'abac');
+    clock.offsetMs = 3_700_000;
+    const answer = await agent(podIdentity());
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toMatch(relayed('ExpiredTokenException'));
+  });
+
+  it("refuses a role that does not trust pods.eks.amazonaws.com with EKS's AccessDeniedException", async () => {
     await associate('default', 'irsa-only', 'no-pod-trust');
     const answer = await agent(podToken({ sa: 'irsa-only', aud: 'pods.eks.amazonaws.com' }));
     expect(answer.status).toBe(400);
-    expect(await answer.text()).toMatch(/AccessDeniedException.*does not trust pods.eks.amazonaws.com/);
+    const text = await answer.text();
+    expect(text).toMatch(relayed('AccessDeniedException'));
+    expect(text).toContain(
+      '(AccessDeniedException): Unauthorized Exception! EKS does not have permissions to assume the associated role., fault: client',
+    );
+  });
+
+  it("relays EKS Auth's throttling (429) and server errors (500, fault: server)", async () => {
+    await associate('default', 'tagged', 'abac');
+    faults.add({ service: 'eks-auth', kind: 'throttle', times: 1 });
+    const throttled = await agent(podIdentity());
+    expect([throttled.status, await throttled.text()]).toEqual([
+      429,
+      expect.stringMatching(relayed('ThrottlingException')),
+    ]);
+    faults.add({ service: 'eks-auth', kind: 'server-error', times: 1 });
+    const failed = await agent(podIdentity());
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).toMatch(/\(InternalServerException\): .*, fault: server\n$/);
+    expect((await agent(podIdentity())).status).toBe(200);
   });
 
   it('refuses an association for another cluster, or with a bad role ARN', async () => {

@@ -4,6 +4,7 @@
 // Identity API are answered here; so is the control API (/gate/...) and, on its own listener, the
 // EKS Pod Identity agent. Refusals are AWS errors in each service's own code and format.
 import type { Logger } from '@sscsi/common';
+import crypto from 'node:crypto';
 import type http from 'node:http';
 
 import type { AwsAnswer } from './aws-errors';
@@ -14,7 +15,9 @@ import type { Authorizer } from './authorizer';
 import { handleControl } from './control-api';
 import type { CallKey, CallCounter, FaultBook, GateClock } from './faults';
 import type { CachedIam } from './iam-directory';
-import type { Association, LabCluster, PodIdentityAgent, PodIdentityAssociations } from './pod-identity';
+import type { EksAuth } from './eks-auth';
+import type { Association, LabCluster, PodIdentityAssociations } from './pod-identity';
+import { agentCredentials, agentRefusal, agentText, relayedRefusal } from './pod-identity-agent';
 import { PolicyError } from './policy-document';
 import type { CachedSecrets } from './secret-directory';
 import type { Session, SessionStore } from './sessions';
@@ -32,10 +35,12 @@ export interface GateParts {
   iam: CachedIam;
   secrets: CachedSecrets;
   associations: PodIdentityAssociations;
-  agent: PodIdentityAgent;
+  eksAuth: EksAuth;
   faults: FaultBook;
   calls: CallCounter;
   clock: GateClock;
+  /** The node's clock: the Pod Identity agent's own token check goes by it, EKS Auth's by `clock`. */
+  nodeNow: () => number;
   logger: Logger;
 }
 
@@ -121,7 +126,7 @@ export class GateServer {
           accessKeyId: request.authorization?.accessKeyId,
           code: error.code,
           status: error.status,
-          reason: error.message,
+          reason: error.reason ?? error.message,
         },
         'refused',
       );
@@ -240,13 +245,15 @@ export class GateServer {
 
   private async agentAnswer(req: http.IncomingMessage): Promise<Parameters<typeof send>[1]> {
     const wire = await wireOf(req);
-    const text = (status: number, body: string) => ({
-      status,
-      headers: { 'Content-Type': 'text/plain' },
-      body,
-    });
-    if (wire.url.split('?')[0] !== '/v1/credentials') return text(404, '404 page not found');
-    if (wire.method !== 'GET') return text(405, 'Method Not Allowed');
+    if (wire.url.split('?')[0] !== '/v1/credentials') return agentText(404, '404 page not found');
+    if (wire.method !== 'GET') return agentText(405, 'Method Not Allowed');
+    const token = String(req.headers.authorization ?? '');
+    // The agent's own check: what it refuses never reaches EKS Auth (nor its count and faults).
+    const refused = agentRefusal(token, this.p.nodeNow() / 1000);
+    if (refused !== undefined) {
+      this.p.logger.info({ status: 400, reason: refused }, 'agent refused');
+      return agentText(400, refused);
+    }
     const call = {
       service: 'eks-auth',
       operation: 'AssumeRoleForPodIdentity',
@@ -257,20 +264,22 @@ export class GateServer {
       if (fault === 'throttled') throw new AwsError('ThrottlingException', 429, 'Rate exceeded');
       if (fault === 'server-error')
         throw new AwsError('InternalServerException', 500, 'injected server error');
-      const token = String(req.headers.authorization ?? '');
-      if (!token)
-        throw new AwsError('InvalidParameterException', 400, 'Service account token cannot be empty');
-      return json(200, await this.p.agent.credentials(token));
+      const grant = await this.p.eksAuth.assumeRoleForPodIdentity(this.p.cluster.name, token);
+      return json(200, agentCredentials(grant));
     } catch (err) {
       const error =
         err instanceof AwsError ? err : new AwsError('InternalServerException', 500, (err as Error).message);
       if (!(err instanceof AwsError)) this.p.logger.error({ err }, 'agent error');
       this.p.logger.info(
-        { service: 'eks-auth', code: error.code, status: error.status, reason: error.message },
+        {
+          service: 'eks-auth',
+          code: error.code,
+          status: error.status,
+          reason: error.reason ?? error.message,
+        },
         'agent refused',
       );
-      // The real agent's text: the EKS Auth error code and message.
-      return text(error.status, `(${error.code}): ${error.message}, fault: client`);
+      return relayedRefusal(error, crypto.randomUUID());
     }
   }
 }
