@@ -32,6 +32,8 @@ const SECRET_VALUES = [
   'leader-takeover-b2',
   // Every value of sync-controller-migration.test.ts starts so.
   'migration-password',
+  // faults-node.test.ts: the n-th values it rotates to
+  ...Array.from({ length: 20 }, (_, n) => [`faults-node-sm-${n}`, `faults-node-ssm-${n}`]).flat(),
 ];
 
 const LEAKS: Array<[string, RegExp]> = [

@@ -89,7 +89,8 @@ export class KubeClient implements KubeApi {
     if (this.connection.token) return this.connection.token;
     const file = this.connection.tokenFile;
     if (!file) return undefined;
-    const now = Date.now();
+    // The monotonic clock: a wall clock stepped back must not put the next read off.
+    const now = performance.now();
     if (!this.cachedToken || now - this.cachedToken.readAt > TOKEN_FILE_REREAD_MS) {
       this.cachedToken = { value: fs.readFileSync(file, 'utf8').trim(), readAt: now };
     }

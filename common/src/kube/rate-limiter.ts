@@ -1,7 +1,9 @@
 // A token bucket: `qps` tokens a second, at most `burst` saved up. Mirrors client-go's --qps/--burst.
+// Time is measured on the monotonic clock: a wall clock stepped back would otherwise take tokens
+// away (a 45 s step held every request back 45 s).
 export class RateLimiter {
   private tokens: number;
-  private last = Date.now();
+  private last = performance.now();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -22,7 +24,7 @@ export class RateLimiter {
   private async waitForToken(signal?: AbortSignal): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
-      const now = Date.now();
+      const now = performance.now();
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
       this.last = now;
       if (this.tokens >= 1) {

@@ -47,7 +47,7 @@ export interface NodeServerOptions {
   logger: Logger;
   /** Called once a volume's contents changed (the Secret sync rewrites its Secrets at once). */
   volumeUpdated?: (volume: UpdatedVolume) => void;
-  /** The clock of rotation decisions (ms since epoch); tests move it instead of sleeping. */
+  /** The clock of rotation decisions (ms, monotonic by default); tests move it instead of sleeping. */
   now?: () => number;
 }
 

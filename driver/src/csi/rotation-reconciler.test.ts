@@ -87,6 +87,34 @@ describe('RotationReconciler', () => {
     expect(provider.calls[1]?.currentObjectVersion).toEqual([{ id: 'MyDBSecret', version: '1' }]);
   });
 
+  it('measures the poll interval on the monotonic clock: a wall clock stepped back puts no poll off', async () => {
+    // Only Date is faked: the wall clock the test steps.
+    jest.useFakeTimers({
+      now: Date.now(),
+      doNotFake: ['performance', 'hrtime', 'nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate'],
+      advanceTimers: true,
+    });
+    try {
+      const rotation = new RotationReconciler({
+        enabled: true,
+        pollIntervalMs: 50,
+        filler,
+        podStatus: status,
+        events: recorder,
+        metrics: { rotationReconciled: () => undefined, rotationFailed: () => undefined },
+        logger: silentLogger(),
+      });
+      await published(rotation);
+      const waited = performance.now();
+      while (performance.now() - waited < 60) await new Promise((resolve) => setImmediate(resolve));
+      jest.setSystemTime(Date.now() - 45_000);
+      await rotation.republish(req, deadline());
+      expect(provider.calls).toHaveLength(2);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('swaps new contents in, records the status, and reports them as an Event and a metric', async () => {
     const rotation = reconciler();
     await published(rotation);

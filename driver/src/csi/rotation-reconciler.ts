@@ -22,7 +22,7 @@ export type RepublishOutcome =
 interface KnownVolume {
   provider: string;
   objects: SecretProviderClassObject[];
-  /** When the provider was last asked for this volume (ms since epoch). */
+  /** When the provider was last asked for this volume (ms on the reconciler's clock). */
   lastProviderCallAt: number;
 }
 
@@ -34,7 +34,10 @@ export interface RotationReconcilerOptions {
   events: EventRecorder;
   metrics: Pick<DriverMetrics, 'rotationReconciled' | 'rotationFailed'>;
   logger: Logger;
-  /** The clock of poll decisions (ms since epoch); tests move it instead of sleeping. */
+  /**
+   * The clock of poll decisions, in ms; tests move it instead of sleeping. By default the monotonic
+   * clock: a wall clock stepped back must not put rotation off for as long as the step.
+   */
   now?: () => number;
 }
 
@@ -43,7 +46,7 @@ export class RotationReconciler {
   private readonly now: () => number;
 
   constructor(private readonly o: RotationReconcilerOptions) {
-    this.now = o.now ?? Date.now;
+    this.now = o.now ?? (() => performance.now());
   }
 
   /** A publish filled the volume with `objects`: the next poll interval starts now. */
