@@ -10,3 +10,4 @@ export * from './charts';
 export * from './demo-system';
 export * from './sync-controller-system';
 export * from './upstream-programs';
+export * from './node-pods';

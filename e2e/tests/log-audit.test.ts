@@ -30,6 +30,16 @@ const SECRET_VALUES = [
   'leader-takeover-a2',
   'leader-takeover-b1',
   'leader-takeover-b2',
+  // file-ownership-node.test.ts
+  'ownership-node-first',
+  'ownership-node-rotated-driver',
+  'ownership-node-rotated-provider',
+  // switch-in-place.test.ts
+  'switch-value-0',
+  'switch-value-1',
+  'switch-value-2',
+  'switch-value-3',
+  'switch-value-4',
 ];
 
 const LEAKS: Array<[string, RegExp]> = [
