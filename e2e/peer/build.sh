@@ -8,12 +8,14 @@
 #                       stand-in for monis.app/mlog (e2e/peer/mlog), which the proxy refuses; and
 #                       upstream's sync controller (secrets-store-sync-controller, ./cmd/main.go) from
 #                       the peer folder as it is (its modules all come from the proxy)
-#   build.sh images     OCI image tarballs of those four, and of busybox and curl, under the names the
-#                       suites and charts use (imported into the real node's containerd by run.sh)
+#   build.sh images     OCI image tarballs of those four, of upstream's CRD image (its driver chart's
+#                       hook jobs run it), and of busybox and curl, under the names the suites and
+#                       charts use (imported into the real node's containerd by node-setup.sh)
 #   build.sh tools      bats (Debian's package) and the aws CLI with boto3 (PyPI, in a venv)
 #   build.sh all        all three
 #   build.sh path <name>   the cached path of: driver, e2e-provider, provider-aws, sync-controller,
-#                          aws-venv, images
+#                          aws-venv, images, driver-chart (upstream's driver chart, from the driver's
+#                          module once the driver is built)
 #
 # The peer folder is ../shared/peer beside the repository unless PEER_DIR names another.
 set -euo pipefail
@@ -59,6 +61,9 @@ sync_controller_dir() {
     "$SYNC_PEER/cmd" "$SYNC_PEER/api" "$SYNC_PEER/internal" "$SYNC_PEER/pkg")"
 }
 aws_venv() { echo "$LAB_CACHE/venv/awscli-$PEER_AWSCLI_VERSION-boto3-$PEER_BOTO3_VERSION"; }
+# Upstream's driver chart of the release the driver is built from, as the Go module proxy serves it.
+driver_chart() { echo "$GOMODCACHE/sigs.k8s.io/secrets-store-csi-driver@$PEER_DRIVER_VERSION/charts/secrets-store-csi-driver"; }
+kubectl_bin() { "$repo/e2e/lab/build.sh" path kubectl; }
 
 check_peer() {
   local missing=()
@@ -167,7 +172,7 @@ images_key() {
   {
     cat "$here/build.sh" "$here/versions.env" "$BUILD_STEPS" "$repo/e2e/lab/oci-image.py"
     echo "$(driver_dir) $(e2e_provider_dir) $(provider_aws_dir) $(sync_controller_dir)"
-    sha256sum /usr/bin/busybox "$(command -v curl)"
+    sha256sum /usr/bin/busybox "$(command -v curl)" "$(kubectl_bin)"
   } | sha256sum | cut -c1-16
 }
 
@@ -177,7 +182,7 @@ images() {
   local key
   key=$(images_key)
   if [ "$(cat "$PEER_IMAGES/images.key" 2>/dev/null)" = "$key" ]; then return 0; fi
-  say "making the peer images (upstream's driver, mock provider, AWS provider and sync controller; busybox; curl)"
+  say "making the peer images (upstream's driver and its CRD image, mock provider, AWS provider and sync controller; busybox; curl)"
   rm -rf "$PEER_IMAGES" "$STAGE" && mkdir -p "$PEER_IMAGES" "$STAGE"
   local base="$STAGE/busybox"
   busybox_rootfs "$base"
@@ -200,6 +205,14 @@ images() {
   mkdir -p "$app" && cp "$(driver_dir)/secrets-store-csi" "$app/secrets-store-csi"
   oci --name "$PEER_DRIVER_IMAGE" --out "$PEER_IMAGES/driver.tar" --layer "$base" --layer "$app" \
     --env "$PATH_ENV" --entrypoint '["/secrets-store-csi"]'
+  # Upstream's CRD image, which its driver chart's hook jobs run (`kubectl apply -f crds/` before an
+  # install or upgrade, `kubectl patch crd ...` before an upgrade): as its crd.Dockerfile, kubectl
+  # and the release's CRDs in /crds, on busybox here. The lab's kubectl is the one the node's
+  # Kubernetes version ships.
+  app="$STAGE/driver-crds"
+  mkdir -p "$app/bin" "$app/crds" && cp "$(kubectl_bin)" "$app/bin/kubectl" && cp "$(driver_chart)"/crds/*.yaml "$app/crds/"
+  oci --name "$PEER_DRIVER_CRDS_IMAGE" --out "$PEER_IMAGES/driver-crds.tar" --layer "$base" --layer "$app" \
+    --env "$PATH_ENV" --workdir / --entrypoint '["/bin/kubectl"]'
   app="$STAGE/e2e-provider"
   mkdir -p "$app" && cp "$(e2e_provider_dir)/e2e-provider" "$app/e2e-provider"
   oci --name "$PEER_E2E_PROVIDER_IMAGE" --out "$PEER_IMAGES/e2e-provider.tar" --layer "$base" --layer "$app" \
@@ -269,6 +282,7 @@ path_of() {
     sync-controller) echo "$(sync_controller_dir)/secrets-store-sync-controller" ;;
     aws-venv) aws_venv ;;
     images) echo "$PEER_IMAGES" ;;
+    driver-chart) driver_chart ;;
     *) say "unknown name $1" && return 1 ;;
   esac
 }

@@ -45,13 +45,6 @@ if [ ${#RUNS[@]} -eq 0 ] || [ "${RUNS[*]}" = all ]; then
   [[ " $SUITES " == *" sync-controller "* ]] && RUNS+=(upstream/upstream:sync-controller)
 fi
 
-# The lab's stand-ins for AWS addresses a provider has built in (aws-front.py): the EKS Pod Identity
-# agent's, and a TLS address that AWS's STS host names resolve to in the provider's pod.
-POD_IDENTITY_AGENT_ADDRESS=169.254.170.23:80
-FRONT_IP=10.201.0.20
-FRONT_TLS_PORT=15443
-# Regions the suites use: upstream's us-west-2 and us-east-2 (failover), the lab node's region.
-AWS_REGIONS="us-west-2 us-east-2 us-east-1 ${LAB_NODE_REGION:-ap-northeast-1}"
 OURS_DRIVER_CHART=$repo/charts/secrets-store-csi-driver
 OURS_PROVIDER_CHART=$repo/charts/secrets-store-csi-driver-provider-aws
 OURS_PROVIDER_IMAGE_REPO=ghcr.io/sscsi-ts/secrets-store-csi-driver-provider-aws
@@ -66,6 +59,9 @@ SYNC_CRDS="secretsyncs.secret-sync.x-k8s.io secretproviderclasses.secrets-store.
 
 say() { printf '[peer] %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
+# import_images, start_front, stop_front and the front's addresses and regions (AWS_REGIONS, FRONT_IP).
+# shellcheck source=node-setup.sh
+. "$here/node-setup.sh"
 
 chart_app_version() { sed -n "s/^appVersion: *['\"]\{0,1\}\([^'\"]*\).*/\1/p" "$1/Chart.yaml"; }
 
@@ -78,54 +74,6 @@ check_lab() {
   [ -d "$DRIVER_PEER/test/bats" ] && [ -d "$PROVIDER_PEER/tests" ] && [ -d "$SYNC_PEER/test/bats" ] ||
     die "upstream's test material is missing under $PEER_DIR"
   command -v bats >/dev/null || die "bats is missing: e2e/peer/build.sh tools"
-}
-
-import_images() {
-  local images tar
-  images=$("$here/build.sh" path images)
-  [ -f "$images/images.key" ] || die "the peer images are not built: e2e/peer/build.sh all"
-  for tar in "$images"/*.tar; do
-    ctr --address "$LAB_CONTAINERD_SOCKET" -n k8s.io images import --platform linux/amd64 "$tar" >/dev/null ||
-      die "importing $tar into the node's containerd failed"
-  done
-}
-
-# host:port of an http URL
-host_port() { local u=${1#*://}; echo "${u%%/*}"; }
-
-start_front() {
-  local pki=$LAB_STATE_DIR/pki san r
-  san="DNS:sts.amazonaws.com"
-  for r in $AWS_REGIONS; do san+=",DNS:sts.$r.amazonaws.com"; done
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$PEER_STATE/front.key" -subj "/CN=sts.amazonaws.com" \
-    -out "$PEER_STATE/front.csr" 2>/dev/null &&
-    openssl x509 -req -in "$PEER_STATE/front.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-      -days 2 -sha256 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san") \
-      -out "$PEER_STATE/front.crt" 2>/dev/null || die "could not make the front's certificate"
-  ip addr replace "${POD_IDENTITY_AGENT_ADDRESS%:*}/32" dev lo
-  ip addr replace "$FRONT_IP/32" dev lo
-  # The API server holds port 443 on every address of the namespace: the pods' connections to the
-  # front's 443 are sent to its own port.
-  iptables -w -t nat -A PREROUTING -d "$FRONT_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$FRONT_IP:$FRONT_TLS_PORT"
-  python3 "$here/aws-front.py" --cert "$PEER_STATE/front.crt" --key "$PEER_STATE/front.key" \
-    --tls "$FRONT_IP:$FRONT_TLS_PORT=$(host_port "$AWS_ENDPOINT_URL")" \
-    --plain "$POD_IDENTITY_AGENT_ADDRESS=$(host_port "$LAB_POD_IDENTITY_AGENT_URL")" \
-    >>"$LOGS/aws-front.log" 2>&1 &
-  FRONT_PID=$!
-  local i
-  for i in $(seq 1 50); do
-    curl -s -o /dev/null "http://$POD_IDENTITY_AGENT_ADDRESS/" && return 0
-    sleep 0.2
-  done
-  die "the AWS front did not start; see $LOGS/aws-front.log"
-}
-
-stop_front() {
-  [ -n "${FRONT_PID:-}" ] && kill "$FRONT_PID" 2>/dev/null && wait "$FRONT_PID" 2>/dev/null
-  iptables -w -t nat -D PREROUTING -d "$FRONT_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$FRONT_IP:$FRONT_TLS_PORT" 2>/dev/null
-  ip addr del "${POD_IDENTITY_AGENT_ADDRESS%:*}/32" dev lo 2>/dev/null
-  ip addr del "$FRONT_IP/32" dev lo 2>/dev/null
-  return 0
 }
 
 record_baseline() {
@@ -181,8 +129,8 @@ set_up() {
   export AWS_DEFAULT_REGION=us-west-2
   import_images
   SET_UP_STARTED=1
+  # With the ConfigMap lab-aws-ca, before the baseline: the resets between suites keep both.
   start_front
-  kubectl create configmap lab-aws-ca -n kube-system --from-file=ca.crt="$LAB_STATE_DIR/pki/ca.crt" >/dev/null
   record_baseline
   create_pod_identity_role
 }
@@ -192,7 +140,6 @@ tear_down() {
   [ "${SET_UP_STARTED:-}" = 1 ] || return 0
   "$here/lab-reset.sh" >>"$LOGS/reset.log" 2>&1
   delete_pod_identity_role
-  kubectl delete configmap lab-aws-ca -n kube-system --ignore-not-found >/dev/null 2>&1
   stop_front
 }
 

@@ -11,3 +11,4 @@ export * from './demo-system';
 export * from './sync-controller-system';
 export * from './upstream-programs';
 export * from './object-writes';
+export * from './node-pods';

@@ -34,6 +34,16 @@ const SECRET_VALUES = [
   'migration-password',
   // faults-node.test.ts: the n-th values it rotates to
   ...Array.from({ length: 20 }, (_, n) => [`faults-node-sm-${n}`, `faults-node-ssm-${n}`]).flat(),
+  // file-ownership-node.test.ts
+  'ownership-node-first',
+  'ownership-node-rotated-driver',
+  'ownership-node-rotated-provider',
+  // switch-in-place.test.ts
+  'switch-value-0',
+  'switch-value-1',
+  'switch-value-2',
+  'switch-value-3',
+  'switch-value-4',
 ];
 
 const LEAKS: Array<[string, RegExp]> = [
