@@ -175,7 +175,7 @@ function secretSyncSpecs(): Map<string, SyncSpec> {
       at('db-password', { className: 'db', data: [['password', 'DB_PASSWORD']] });
       at('tls-rsa', { className: 'tls-rsa', data: TLS_DATA, type: 'kubernetes.io/tls' });
       at('tls-ec', { className: 'tls-ec', data: TLS_DATA, type: 'kubernetes.io/tls' });
-      at('blob', { className: 'blob', data: [['blob', 'blob.bin']], type: 'example.com/blob' });
+      at('blob', { className: 'blob', data: [['blob', 'blob.bin']], type: 'Opaque' });
     }
     specs.set(`${ns}/private`, {
       serviceAccount: 'app-a',
