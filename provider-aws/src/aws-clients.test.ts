@@ -1,9 +1,14 @@
+import { AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
 import fs from 'node:fs';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
 import { Registry } from 'prom-client';
 
+import { AwsClients } from './aws-clients';
 import type * as AwsClientsModule from './aws-clients';
+import { ProviderMetrics } from './metrics';
 import type * as MetricsModule from './metrics';
 
 const credentials = { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'not-a-secret', sessionToken: 'session' };
@@ -53,4 +58,47 @@ describe('the SSM package', () => {
       }
     });
   });
+});
+
+describe('an AWS endpoint that accepts connections and never answers', () => {
+  const saved = process.env.AWS_ENDPOINT_URL;
+  let server: net.Server;
+  const sockets: net.Socket[] = [];
+
+  beforeAll(async () => {
+    // Each connection held open and silent, as a firewall or NAT that drops traffic after the handshake.
+    server = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.AWS_ENDPOINT_URL;
+    else process.env.AWS_ENDPOINT_URL = saved;
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('fails each attempt after the idle timeout and retries, instead of waiting forever', async () => {
+    const clients = new AwsClients({
+      userAgent: 'test',
+      metrics: new ProviderMetrics(new Registry()),
+      maxAttempts: 2,
+      idleTimeoutMs: 300,
+    });
+    try {
+      const call = clients.sts('us-east-1').send(
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: 'arn:aws:iam::1:role/r',
+          RoleSessionName: 's',
+          WebIdentityToken: 't',
+        }),
+      );
+      await expect(call).rejects.toMatchObject({ name: 'TimeoutError' });
+      // Both attempts reached the endpoint: the first one's timeout was retried.
+      expect(sockets).toHaveLength(2);
+    } finally {
+      clients.destroy();
+    }
+  }, 20_000);
 });

@@ -16,7 +16,21 @@ export interface AwsClientOptions {
   metrics: ProviderMetrics;
   /** Attempts per call, first included; the SDK backs off between them. */
   maxAttempts: number;
+  /** How long one attempt may wait for a connection, and for a byte on it (defaults below). */
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
+
+/**
+ * An attempt that waits this long for a TCP connection, or this long with no byte on it, fails and
+ * is retried. Without them (the SDK sets neither) an attempt on a connection that a firewall or NAT
+ * holds open but silent never ends: a shared credential fetch waited on by every later mount then
+ * held them all until the longest caller's deadline (minutes, for the sync controller's calls),
+ * well after STS answered again (e2e/tests/faults-node.test.ts, STS unreachable). STS, Secrets
+ * Manager and SSM answer within a second; 10 s leaves room for a slow one.
+ */
+const CONNECT_TIMEOUT_MS = 3_000;
+const IDLE_TIMEOUT_MS = 10_000;
 
 type Client = SecretsManagerClient | SSMClient | STSClient;
 
@@ -74,6 +88,10 @@ export class AwsClients {
       maxAttempts: this.o.maxAttempts,
       retryMode: 'standard',
       customUserAgent: this.o.userAgent,
+      requestHandler: {
+        connectionTimeout: this.o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+        socketTimeout: this.o.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+      },
     } as const;
   }
 
