@@ -134,6 +134,16 @@ describe('planSecret', () => {
     expect(password(apply(edited, plan))).toBe('pw');
   });
 
+  it("takes the recorded pod's rotated content although its files seem older (the node's clock stepped back)", async () => {
+    const secret = await synced(want('a', T0, 'before'), want('b', T0 - 60_000, 'other'));
+    expect(password(secret)).toBe('before');
+    // Rotated after the wall clock went back 45 s: its files' times are before the recorded one.
+    const plan = await planSecret(secret, want('a', T0 - 45_000, 'after'), neverAsked);
+    expect(plan).toMatchObject({ kind: 'update', dataChanged: true });
+    expect(password(apply(secret, plan))).toBe('after');
+    expect(parseSource(apply(secret, plan)!)?.changedAt).toBe(T0 - 45_000);
+  });
+
   it('breaks a tie between mounts changed in the same millisecond by pod uid', async () => {
     const one = await synced(want('a', T0, 'from-a'), want('b', T0, 'from-b'));
     const other = await synced(want('b', T0, 'from-b'), want('a', T0, 'from-a'));

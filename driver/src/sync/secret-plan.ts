@@ -169,7 +169,12 @@ export async function planSecret(
   const recorded = parseSource(existing);
   const wins =
     differs(imposed, added) &&
-    (!recorded || compareSources(want.source, recorded) >= 0 || !(await isLive(recorded)));
+    (!recorded ||
+      // The same pod's mount is its newest content, whatever its files' times say: they are wall
+      // clock times, and seem older than the recorded one after the node's clock stepped back.
+      recorded.podUid === want.source.podUid ||
+      compareSources(want.source, recorded) >= 0 ||
+      !(await isLive(recorded)));
   if (!wins) {
     if (!differs(added, current) && !ownersAdded) return { kind: 'unchanged' };
     return {
