@@ -245,7 +245,7 @@ async function podFiles(): Promise<Record<string, string>> {
     'sh',
     ...files,
   );
-  return Object.fromEntries(
+  const read: Record<string, string> = Object.fromEntries(
     out
       .split('\n')
       .filter(Boolean)
@@ -254,6 +254,10 @@ async function podFiles(): Promise<Record<string, string>> {
         return [line.slice(0, tab), line.slice(tab + 1)];
       }),
   );
+  // The script prints a line for every file, <missing> included: no line is output ctr lost.
+  const unread = files.filter((f) => read[f] === undefined);
+  if (unread.length > 0) throw new Error(`ctr returned no line for ${unread.join(', ')}`);
+  return read;
 }
 
 async function secretData(name: string): Promise<Record<string, string> | undefined> {
@@ -294,6 +298,9 @@ async function freshness(values: Values): Promise<Record<Source, boolean>> {
  * never old again once new; a Secret is never deleted, and always holds both keys with one of the
  * two values. Notes when each source first held the new values.
  */
+/** Reads of the pod's files that may fail one after the other before that is a violation. */
+const UNREAD_IN_A_ROW = 5;
+
 class NothingLost {
   readonly violations: string[] = [];
   readonly firstNew: Partial<Record<Source, number>> = {};
@@ -344,16 +351,22 @@ class NothingLost {
   }
 
   private async sampleFiles(): Promise<void> {
+    let unreadInARow = 0;
     while (!this.abort.signal.aborted) {
       let files: Record<string, string>;
       try {
         files = await podFiles();
       } catch (err) {
-        // containerd did not run the read (a busy node): not the pod's doing, but say so if it lasts.
-        this.violations.push(`${this.at()}: could not read the pod's files: ${(err as Error).message}`);
+        // containerd did not run the read, or lost its output (a busy node): not the pod's doing,
+        // but a violation when it lasts.
+        if (++unreadInARow === UNREAD_IN_A_ROW)
+          this.violations.push(
+            `${this.at()}: could not read the pod's files ${UNREAD_IN_A_ROW} times in a row: ${(err as Error).message}`,
+          );
         await sleep(1_000);
         continue;
       }
+      unreadInARow = 0;
       this.reads++;
       for (const key of ['sm', 'ssm'] as const) {
         this.check('files', `the pod's ${FILES.csi[key]}`, key, files[FILES.csi[key]]);
@@ -963,6 +976,14 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
           await labScript('start', 'kube-apiserver');
         },
         blocksRotation: false,
+        // Measured 26 s for the SecretSync's Secret in the first lab run.
+        extra: {
+          ms: 20_000,
+          why:
+            'the sync controller could not renew its Lease while the API server was stopped: a leader that lost ' +
+            'its Lease exits (as controller-runtime programs do), the kubelet restarts it after its back-off ' +
+            "and it takes the Lease once the old holder's record has expired (10 s)",
+        },
       }),
     240_000,
   );
@@ -1080,6 +1101,13 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
             await relay?.setMode('open');
           },
           blocksRotation: true,
+          // Measured 15.1 s for the SecretSync's Secret in a lab run.
+          extra: {
+            ms: 13_000,
+            why:
+              "an STS attempt the black hole still held when it ended fails only at the provider's idle timeout " +
+              '(10 s without a byte, armed by the SDK 3 s into the attempt: provider-aws/src/aws-clients.ts), then is retried',
+          },
         });
       } finally {
         await relay?.setMode('open');
