@@ -99,6 +99,23 @@ describe('LeaderElector', () => {
     await b.elector.stop();
   });
 
+  it("keeps one leader when the node's wall clock steps forward or back (deadlines are monotonic)", async () => {
+    const { clock, a, b, lease } = setUp();
+    a.elector.start();
+    await clock.advance(0);
+    b.elector.start();
+    await clock.advance(3_000);
+    for (const step of [45_000, -45_000, -45_000, 45_000]) {
+      clock.stepWallClock(step);
+      await clock.advance(30_000);
+      expect([a.elector.isLeader, b.elector.isLeader]).toEqual([true, false]);
+    }
+    expect([a.started, a.stopped, b.started]).toEqual([1, 0, 0]);
+    expect(lease()?.spec).toMatchObject({ holderIdentity: 'pod-a_1', leaseTransitions: 0 });
+    await a.elector.stop();
+    await b.elector.stop();
+  });
+
   it('lets a standby take over within 15 s of the leader being killed', async () => {
     const { clock, a, b, lease } = setUp();
     a.elector.start();

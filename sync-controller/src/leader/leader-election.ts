@@ -33,13 +33,21 @@ export interface Lease {
 }
 
 export interface Clock {
+  /** Wall clock time (ms since the epoch): only for the times written into the Lease. */
   now(): number;
+  /**
+   * Monotonic time (ms): every deadline and expiry is measured with it, as client-go measures
+   * them, so that the node's wall clock stepped forward does not end a healthy leader's term (and
+   * stepped back does not extend another's).
+   */
+  elapsed(): number;
   /** Resolves after `ms`, or at once when `signal` aborts. */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
 export const realClock: Clock = {
   now: Date.now,
+  elapsed: () => performance.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
@@ -122,23 +130,23 @@ export class LeaderElector {
     this.o.logger.info({ identity: this.o.identity }, 'successfully acquired lease');
     this.o.onStartedLeading();
     // Renew every retry period; give up when no renewal succeeded within the renew deadline.
-    let renewedAt = this.clock.now();
+    let renewedAt = this.clock.elapsed();
     let wait = this.o.retryPeriodMs;
     for (;;) {
       await this.clock.sleep(wait, signal);
       if (signal.aborted) return;
       // No attempt may outlast the deadline: a hung request must not keep a stale leader working.
-      const remaining = renewedAt + this.o.renewDeadlineMs - this.clock.now();
+      const remaining = renewedAt + this.o.renewDeadlineMs - this.clock.elapsed();
       if (remaining <= 0) break;
       if (await this.tryAcquireOrRenew(signal, remaining)) {
-        renewedAt = this.clock.now();
+        renewedAt = this.clock.elapsed();
         wait = this.o.retryPeriodMs;
       } else {
         if (signal.aborted) return;
         // The next try, or the deadline itself.
         wait = Math.max(
           0,
-          Math.min(this.o.retryPeriodMs, renewedAt + this.o.renewDeadlineMs - this.clock.now()),
+          Math.min(this.o.retryPeriodMs, renewedAt + this.o.renewDeadlineMs - this.clock.elapsed()),
         );
       }
     }
@@ -166,7 +174,7 @@ export class LeaderElector {
 
   private observe(lease: Lease): void {
     const raw = JSON.stringify(lease.spec);
-    if (this.observed?.raw !== raw) this.observed = { raw, spec: lease.spec, at: this.clock.now() };
+    if (this.observed?.raw !== raw) this.observed = { raw, spec: lease.spec, at: this.clock.elapsed() };
   }
 
   /** client-go's tryAcquireOrRenew: true when we hold the Lease afterwards. */
@@ -204,7 +212,7 @@ export class LeaderElector {
     }
     this.observe(current);
     const holder = current.spec.holderIdentity ?? '';
-    if (holder !== '' && holder !== this.o.identity && this.leaseValid(now)) return false;
+    if (holder !== '' && holder !== this.o.identity && this.leaseValid(this.clock.elapsed())) return false;
     if (holder === this.o.identity && this.leading) {
       record.acquireTime = current.spec.acquireTime;
       record.leaseTransitions = current.spec.leaseTransitions ?? 0;

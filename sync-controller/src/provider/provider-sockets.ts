@@ -54,7 +54,7 @@ export function providersInUse(o: Pick<ProviderSocketsOptions, 'secretSyncs' | '
  */
 export async function waitForProviderSockets(o: ProviderSocketsOptions, signal: AbortSignal): Promise<void> {
   const clock = o.clock ?? realClock;
-  const deadline = clock.now() + (o.waitMs ?? PROVIDER_SOCKETS_WAIT_MS);
+  const deadline = clock.elapsed() + (o.waitMs ?? PROVIDER_SOCKETS_WAIT_MS);
   let waiting = false;
   for (;;) {
     if (signal.aborted) return;
@@ -63,7 +63,7 @@ export async function waitForProviderSockets(o: ProviderSocketsOptions, signal: 
       if (waiting) o.logger.info('the providers in use are listening');
       return;
     }
-    if (clock.now() >= deadline) {
+    if (clock.elapsed() >= deadline) {
       o.logger.warn(
         { providers: missing, waitedMs: o.waitMs ?? PROVIDER_SOCKETS_WAIT_MS },
         'going on without these providers: their sockets did not appear',
@@ -74,6 +74,6 @@ export async function waitForProviderSockets(o: ProviderSocketsOptions, signal: 
       o.logger.info({ providers: missing }, 'waiting for the sockets of the providers in use');
       waiting = true;
     }
-    await clock.sleep(Math.min(LOOK_EVERY_MS, Math.max(0, deadline - clock.now())), signal);
+    await clock.sleep(Math.min(LOOK_EVERY_MS, Math.max(0, deadline - clock.elapsed())), signal);
   }
 }

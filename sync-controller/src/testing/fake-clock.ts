@@ -13,11 +13,26 @@ const settle = async () => {
 
 export class FakeClock implements Clock {
   private sleepers: Sleeper[] = [];
+  /** Monotonic time: what sleepers wake by. */
+  private nowMs = 0;
+  /** The wall clock's lead over the monotonic time; `stepWallClock` moves it. */
+  private wallMs: number;
 
-  constructor(private nowMs = Date.parse('2030-01-02T03:04:05Z')) {}
+  constructor(start = Date.parse('2030-01-02T03:04:05Z')) {
+    this.wallMs = start;
+  }
 
   now(): number {
+    return this.wallMs + this.nowMs;
+  }
+
+  elapsed(): number {
     return this.nowMs;
+  }
+
+  /** Steps the wall clock alone (as `date -s` does), by `ms` (negative: back). */
+  stepWallClock(ms: number): void {
+    this.wallMs += ms;
   }
 
   sleep(ms: number, signal: AbortSignal): Promise<void> {
