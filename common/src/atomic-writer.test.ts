@@ -147,6 +147,32 @@ describe('writePayload', () => {
       expect(readAs([GID + 1], 'key').status).not.toBe(0);
     });
 
+    it("writes for the group without capabilities into a volume mounted for it (the provider's case)", () => {
+      // The volume as our driver mounts it for a group: its root the group's, setgid.
+      fs.chownSync(dir, 0, GID);
+      fs.chmodSync(dir, 0o2755);
+      // The built module (this file's build), run by root with every capability dropped, as the AWS
+      // provider's chart runs it: no CAP_CHOWN, and no CAP_FSETID (a chmod then clears setgid).
+      const built = path.join(__dirname, '..', 'dist', 'atomic-writer.js');
+      expect(fs.existsSync(built)).toBe(true);
+      const script =
+        `require(${JSON.stringify(built)}).writePayload(${JSON.stringify(dir)}, ` +
+        `[{ path: 'key', mode: 0o400, contents: Buffer.from('k') }, { path: 'nested/cert', mode: 0o644, contents: Buffer.from('c') }], ` +
+        `{ group: ${GID} });`;
+      const run = () =>
+        spawnSync('setpriv', ['--bounding-set=-all', '--inh-caps=-all', process.execPath, '-e', script], {
+          encoding: 'utf8',
+        });
+      for (const round of [1, 2]) {
+        const out = run();
+        expect({ round, status: out.status, stderr: out.stderr }).toEqual({ round, status: 0, stderr: '' });
+        // The second round rewrites nothing but must still pass.
+        for (const p of ['key', 'nested/cert', 'nested'])
+          expect({ p, gid: fs.statSync(path.join(dir, p)).gid }).toEqual({ p, gid: GID });
+        expect(readAs([GID], 'key')).toMatchObject({ status: 0, stdout: 'k' });
+      }
+    });
+
     it('without a group, a non-root reader cannot read a 0440 file', () => {
       writePayload(dir, [file('key', 'k', 0o440)]);
       fs.chmodSync(dir, 0o755);

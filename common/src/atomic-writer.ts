@@ -3,6 +3,7 @@
 // `..data` is a symlink to it swapped in one rename, and each visible name is a symlink through
 // `..data`. Unchanged payloads are not rewritten, only their visible names checked. Used by the
 // driver, and by the AWS provider when it writes the files itself.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -16,6 +17,33 @@ function timestampName(now: Date): string {
     `..${now.getUTCFullYear()}_${pad(now.getUTCMonth() + 1)}_${pad(now.getUTCDate())}_` +
     `${pad(now.getUTCHours())}_${pad(now.getUTCMinutes())}_${pad(now.getUTCSeconds())}.`
   );
+}
+
+const NAME_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A new payload folder, 0755 (mkdtemp's name, not its 0700). Made with its mode, never chmod'ed:
+ * in a volume mounted for a group (setgid, our driver's) it inherits the group and the setgid bit,
+ * so that what is created inside is the group's from the start and the chowns after change
+ * nothing, which a writer without CAP_CHOWN may do (the AWS provider, root with every capability
+ * dropped, as its chart runs it). A chmod by a process outside that group and without CAP_FSETID
+ * clears the setgid bit: the files were then root's and the provider's chown failed (EPERM).
+ */
+function makePayloadDir(targetDir: string, now: Date): string {
+  for (let attempt = 0; ; attempt++) {
+    const suffix = Array.from(crypto.randomBytes(6), (b) => NAME_CHARS[b % NAME_CHARS.length]).join('');
+    const dir = path.join(targetDir, `${timestampName(now)}${suffix}`);
+    try {
+      fs.mkdirSync(dir, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 10) throw err;
+      continue;
+    }
+    // Only under a umask that took some of 0755's bits (the programs run with 022).
+    const mode = fs.statSync(dir).mode;
+    if ((mode & 0o777) !== 0o755) fs.chmodSync(dir, (mode & 0o7000) | 0o755);
+    return dir;
+  }
 }
 
 function readLinkOrUndefined(p: string): string | undefined {
@@ -147,11 +175,10 @@ export function writePayload(
     return { changed: false };
   }
 
-  const newDir = fs.mkdtempSync(path.join(targetDir, timestampName(now)));
+  const newDir = makePayloadDir(targetDir, now);
   const newDirName = path.basename(newDir);
   const tmpLink = path.join(targetDir, DATA_DIR_TMP_LINK);
   try {
-    fs.chmodSync(newDir, 0o755);
     for (const file of files) {
       const full = path.join(newDir, file.path);
       const mode = effectiveMode(file, group);
