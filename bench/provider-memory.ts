@@ -9,7 +9,7 @@
 // never seen again). Each variant (environment or V8 flags) runs in a fresh provider process.
 // `node bench/provider-memory.ts` after `make build`.
 import { ProviderApiClient } from '@sscsi/e2e';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -28,16 +28,27 @@ const SECRET_BYTES = Number(process.env.BENCH_SECRET_BYTES ?? 8 * 1024);
  * BENCH_MEMORY_CGROUP=<dir>: a memory cgroup (v1 or v2) the provider is started in, as its container
  * would be: each phase then also reports the cgroup's working set as the kubelet computes it (usage
  * less inactive file pages, so the node binary's pages the provider faulted in count), and the peak
- * of that figure sampled every 100 ms since the previous phase.
+ * of that figure sampled every 100 ms since the previous phase. With cgroup v1, more directories
+ * after commas (e.g. a cpu cgroup with the chart's 50m quota) are joined too.
  */
-const CGROUP = process.env.BENCH_MEMORY_CGROUP;
+const CGROUPS = (process.env.BENCH_MEMORY_CGROUP ?? '').split(',').filter(Boolean);
+const CGROUP = CGROUPS[0];
 /**
- * BENCH_MEMORY_NODE=<file>: the node binary the provider runs with. A fresh copy whose page cache
- * was dropped (`dd if=<file> iflag=nocache count=0`) has its pages charged to the cgroup that
- * faults them in, as a container's image binary would be; this process's own binary is already
- * cached and charged elsewhere.
+ * In a cgroup the provider runs a fresh copy of node whose page cache is dropped first: its pages
+ * are then charged to the cgroup that faults them in, as a container's image binary is. This
+ * process's own binary is cached already, and charged elsewhere.
  */
-const NODE = process.env.BENCH_MEMORY_NODE ?? process.execPath;
+function uncachedNodeCopy(dir: string): string {
+  const copy = path.join(dir, 'node');
+  fs.copyFileSync(process.execPath, copy);
+  const fd = fs.openSync(copy, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  // POSIX_FADV_DONTNEED on the whole (clean) file.
+  const dd = spawnSync('dd', [`if=${copy}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+  if (dd.status !== 0) throw new Error('dd could not drop the copy of node from the page cache');
+  return copy;
+}
 const ISSUER = 'https://kubernetes.default.svc';
 const REGION = 'us-east-1';
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'provider-aws', 'dist', 'main.js');
@@ -253,11 +264,14 @@ async function measure(variant: Variant, kubeUrl: string, awsUrl: string, issuer
   };
   // BENCH_MEMORY_SNAPSHOTS=<dir>: a heap snapshot of the provider at each phase, for finding what holds memory.
   const snapshots = process.env.BENCH_MEMORY_SNAPSHOTS;
+  const node = CGROUP ? uncachedNodeCopy(dir) : process.execPath;
   const child = spawn(
-    CGROUP ? '/bin/sh' : NODE,
+    CGROUP ? '/bin/sh' : node,
     [
       // The shell joins the cgroup, then becomes node: no page of the provider is charged elsewhere.
-      ...(CGROUP ? ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', CGROUP, NODE] : []),
+      ...(CGROUP
+        ? ['-c', 'for c in $0; do echo $$ > "$c/cgroup.procs"; done && exec "$@"', CGROUPS.join(' '), node]
+        : []),
       ...(variant.flags ?? shebangFlags()),
       ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2'] : []),
       variant.main ?? MAIN,
