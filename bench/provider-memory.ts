@@ -9,7 +9,7 @@
 // never seen again). Each variant (environment or V8 flags) runs in a fresh provider process.
 // `node bench/provider-memory.ts` after `make build`.
 import { ProviderApiClient } from '@sscsi/e2e';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -23,7 +23,32 @@ import { printTable, rssMiB } from './stats.ts';
 const PODS = 110;
 const SHORT_LIVED = Number(process.env.BENCH_SHORT_LIVED ?? 2000);
 const SHORT_LIVED_AT_ONCE = 10;
-const SECRET_BYTES = 8 * 1024;
+const SECRET_BYTES = Number(process.env.BENCH_SECRET_BYTES ?? 8 * 1024);
+/**
+ * BENCH_MEMORY_CGROUP=<dir>: a memory cgroup (v1 or v2) the provider is started in, as its container
+ * would be: each phase then also reports the cgroup's working set as the kubelet computes it (usage
+ * less inactive file pages, so the node binary's pages the provider faulted in count), and the peak
+ * of that figure sampled every 100 ms since the previous phase. With cgroup v1, more directories
+ * after commas (e.g. a cpu cgroup with the chart's 50m quota) are joined too.
+ */
+const CGROUPS = (process.env.BENCH_MEMORY_CGROUP ?? '').split(',').filter(Boolean);
+const CGROUP = CGROUPS[0];
+/**
+ * In a cgroup the provider runs a fresh copy of node whose page cache is dropped first: its pages
+ * are then charged to the cgroup that faults them in, as a container's image binary is. This
+ * process's own binary is cached already, and charged elsewhere.
+ */
+function uncachedNodeCopy(dir: string): string {
+  const copy = path.join(dir, 'node');
+  fs.copyFileSync(process.execPath, copy);
+  const fd = fs.openSync(copy, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  // POSIX_FADV_DONTNEED on the whole (clean) file.
+  const dd = spawnSync('dd', [`if=${copy}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+  if (dd.status !== 0) throw new Error('dd could not drop the copy of node from the page cache');
+  return copy;
+}
 const ISSUER = 'https://kubernetes.default.svc';
 const REGION = 'us-east-1';
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'provider-aws', 'dist', 'main.js');
@@ -200,6 +225,19 @@ function awsApi(): http.RequestListener {
   };
 }
 
+/** The kubelet's (cAdvisor's) working set of a memory cgroup, v1 or v2: usage less inactive file pages. */
+function workingSetMiB(cgroup: string): number {
+  const read = (file: string) => fs.readFileSync(path.join(cgroup, file), 'utf8');
+  const v2 = fs.existsSync(path.join(cgroup, 'memory.current'));
+  const usage = Number(read(v2 ? 'memory.current' : 'memory.usage_in_bytes'));
+  const inactive = Number(
+    new RegExp(`^${v2 ? 'inactive_file' : 'total_inactive_file'} (\\d+)$`, 'm').exec(
+      read('memory.stat'),
+    )?.[1] ?? 0,
+  );
+  return Math.max(0, usage - inactive) / 1048576;
+}
+
 async function waitFor(file: string): Promise<void> {
   while (!fs.existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 50));
 }
@@ -226,9 +264,14 @@ async function measure(variant: Variant, kubeUrl: string, awsUrl: string, issuer
   };
   // BENCH_MEMORY_SNAPSHOTS=<dir>: a heap snapshot of the provider at each phase, for finding what holds memory.
   const snapshots = process.env.BENCH_MEMORY_SNAPSHOTS;
+  const node = CGROUP ? uncachedNodeCopy(dir) : process.execPath;
   const child = spawn(
-    process.execPath,
+    CGROUP ? '/bin/sh' : node,
     [
+      // The shell joins the cgroup, then becomes node: no page of the provider is charged elsewhere.
+      ...(CGROUP
+        ? ['-c', 'for c in $0; do echo $$ > "$c/cgroup.procs"; done && exec "$@"', CGROUPS.join(' '), node]
+        : []),
       ...(variant.flags ?? shebangFlags()),
       ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2'] : []),
       variant.main ?? MAIN,
@@ -243,9 +286,19 @@ async function measure(variant: Variant, kubeUrl: string, awsUrl: string, issuer
   const socket = path.join(dir, 'aws.sock');
   const api = new ProviderApiClient(socket);
   const pid = child.pid ?? 0;
+  let peak = 0;
+  const sampler = CGROUP
+    ? setInterval(() => {
+        peak = Math.max(peak, workingSetMiB(CGROUP));
+      }, 100)
+    : undefined;
   const settle = async () => {
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const rss = rssMiB(pid).toFixed(1);
+    let rss = rssMiB(pid).toFixed(1);
+    if (CGROUP) {
+      rss += ` (ws ${workingSetMiB(CGROUP).toFixed(1)}, peak ws ${peak.toFixed(1)})`;
+      peak = 0;
+    }
     if (snapshots) {
       const before = fs.readdirSync(snapshots).length;
       child.kill('SIGUSR2');
@@ -302,6 +355,7 @@ async function measure(variant: Variant, kubeUrl: string, awsUrl: string, issuer
     const shortLived = await settle();
     return [variant.title, idle, mounted, rotated, shortLived];
   } finally {
+    clearInterval(sampler);
     api.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
@@ -323,7 +377,10 @@ async function main(): Promise<void> {
     ],
   ];
   try {
-    for (const variant of VARIANTS) rows.push(await measure(variant, urlOf(kube), urlOf(aws), issuer));
+    // BENCH_MEMORY_VARIANTS=0,2: only those variants (by position).
+    const only = process.env.BENCH_MEMORY_VARIANTS?.split(',').map(Number);
+    for (const variant of VARIANTS.filter((_, i) => !only || only.includes(i)))
+      rows.push(await measure(variant, urlOf(kube), urlOf(aws), issuer));
   } finally {
     kube.close();
     aws.close();
