@@ -55,17 +55,6 @@ async function removeMadeFolders(targetPath: string, firstMade: string | undefin
   }
 }
 
-/** The first folder below `dir` on another device (a mount point), if any; symlinks not followed. */
-async function mountBelow(dir: string): Promise<string | undefined> {
-  const { dev } = await fs.lstat(dir);
-  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const folder = path.join(entry.parentPath, entry.name);
-    if ((await fs.lstat(folder)).dev !== dev) return folder;
-  }
-  return undefined;
-}
-
 export class TargetPaths {
   constructor(
     private readonly mounter: Mounter,
@@ -144,10 +133,11 @@ export class TargetPaths {
   }
 
   /**
-   * An unpublish: unmounts (every stacked mount), removes what is left without following
-   * symlinks, removes the folder. Nothing there is no error: unpublish is idempotent. A folder
-   * holding another mount (a call naming a pod's folder rather than its volume's) is refused
-   * before anything is removed: the removal would reach into that volume.
+   * An unpublish: unmounts (every stacked mount) and removes the folder, which must then be empty,
+   * as upstream's: anything else in it is not the driver's (the tmpfs took the volume's files
+   * with it), and removing it could reach into another volume (a call naming a pod's folder) or
+   * orphan one reached through a symlink in it. Nothing there is no error: unpublish is
+   * idempotent. A target that is a symlink is unlinked, never followed.
    */
   async cleanUp(targetPath: string): Promise<void> {
     let stat;
@@ -166,10 +156,15 @@ export class TargetPaths {
     try {
       for (let i = 0; i < MAX_STACKED_MOUNTS && (await this.mounter.isMountPoint(targetPath)); i++)
         await this.mounter.unmount(targetPath);
-      const other = await mountBelow(targetPath);
-      if (other !== undefined) throw new Error(`it holds another mount, ${other}; nothing removed`);
-      for (const entry of await fs.readdir(targetPath)) {
-        await fs.rm(path.join(targetPath, entry), { recursive: true, force: true });
+      const left = await fs.readdir(targetPath);
+      if (left.length > 0) {
+        const names = left
+          .sort()
+          .slice(0, 3)
+          .map((n) => JSON.stringify(n));
+        throw new Error(
+          `it still holds ${names.join(', ')}${left.length > 3 ? ', ...' : ''} once unmounted; only an empty folder is removed`,
+        );
       }
       await fs.rmdir(targetPath);
     } catch (err) {
