@@ -138,9 +138,23 @@ export class CsiNodeHarness {
     );
   }
 
-  /** Resolves once the node server finished every call, also those whose deadline passed. */
-  async settled(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  /**
+   * Resolves once the node server finished every call, also those whose deadline passed; false
+   * when some call is still running after `timeoutMs` (a hung driver).
+   */
+  async settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.running]),
+        new Promise((resolve) => (timer = setTimeout(resolve, left))),
+      ]);
+      clearTimeout(timer);
+    }
+    return true;
   }
 
   /** Stops everything and removes the folder, unmounting whatever is still mounted in it. */

@@ -20,10 +20,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { Attr } from '../csi/publish-request';
+import type { VolumeOwnership } from '../files/file-ownership';
 import { volumeOwnership } from '../files/file-ownership';
 import type { CallStatus, CsiNodeHarness } from './csi-node-harness';
 import type { Contents, ProviderScript, PublishFields, Step, TargetName } from './fuzz-steps';
-import { CLASSES, POD_NAMESPACE } from './fuzz-steps';
+import { POD_NAMESPACE, VALID_PUBLISH } from './fuzz-steps';
 import { mountsBelow } from './mountinfo';
 
 /** The provider's name in the good classes: the harness serves it. */
@@ -237,6 +238,13 @@ function answerProblem(script: ProviderScript): string | undefined {
   return undefined;
 }
 
+const newVolume = (real: string): Volume => ({
+  real,
+  files: new Map(),
+  foreign: new Map(),
+  group: undefined,
+});
+
 interface ExpectedFile {
   mode: number;
   contents: Buffer;
@@ -443,12 +451,19 @@ export class NodeFuzzer {
         return mountAnswer(step.provider, req);
       };
       const timeout = hang ? HANG_TIMEOUT_MS : CALL_TIMEOUT_MS;
-      const statuses =
-        step.op === 'publish'
-          ? [await this.call(hang, () => this.harness.publish(request, timeout))]
-          : await this.call2(hang, () => this.harness.publish(request, timeout));
-      this.counts.publishes += statuses.length;
-      this.checkPublish(step, statuses, targetPath, key, real);
+      const send = () => this.harness.publish(request, timeout);
+      if (step.op === 'publish-unpublish') {
+        const unpublish = () =>
+          this.harness.unpublish({ volumeId: VALID_PUBLISH.volumeId, targetPath }, CALL_TIMEOUT_MS);
+        const [published, unpublished] = await this.callAll(hang, [send, unpublish]);
+        this.counts.publishes++;
+        this.counts.unpublishes++;
+        this.checkRace(step, published!, unpublished!, key as string, real as string);
+      } else {
+        const statuses = await this.callAll(hang, step.op === 'publish' ? [send] : [send, send]);
+        this.counts.publishes += statuses.length;
+        this.checkPublish(step, statuses, targetPath, key, real);
+      }
     }
     this.checkMounts();
     for (const [k, volume] of this.volumes) checkVolume(k, volume);
@@ -456,12 +471,14 @@ export class NodeFuzzer {
 
   /** One call: it must end with a status of its own, not the deadline, unless the provider hung. */
   private async call(hang: boolean, send: () => Promise<CallStatus>): Promise<CallStatus> {
-    return (await this.call2(hang, send, 1))[0] as CallStatus;
+    return (await this.callAll(hang, [send]))[0] as CallStatus;
   }
 
-  private async call2(hang: boolean, send: () => Promise<CallStatus>, count = 2): Promise<CallStatus[]> {
-    const statuses = await Promise.all(Array.from({ length: count }, send));
-    await this.harness.settled();
+  /** Calls sent at once, checked as `call`'s, once the driver finished all of them. */
+  private async callAll(hang: boolean, sends: Array<() => Promise<CallStatus>>): Promise<CallStatus[]> {
+    const statuses = await Promise.all(sends.map((send) => send()));
+    if (!(await this.harness.settled(CALL_TIMEOUT_MS)))
+      violated(`the driver still works on a call ${CALL_TIMEOUT_MS} ms after its answer`);
     for (const status of statuses) {
       this.counts.requests++;
       const name = statusName(status.code);
@@ -500,20 +517,7 @@ export class NodeFuzzer {
 
     const volume = this.volumes.get(key as string);
     const filled = volume !== undefined && volume.files.size + volume.foreign.size > 0;
-    const ctx = step.request.volumeContext;
-    const className = ctx[Attr.secretProviderClass] as string;
-    const spc = FUZZ_CLASSES.find(
-      (c) => c.metadata.name === className && c.metadata.namespace === ctx[Attr.podNamespace],
-    );
-    const goodClass = spc !== undefined && (CLASSES.good as readonly string[]).includes(className);
-    let ownership: ReturnType<typeof volumeOwnership> | undefined;
-    try {
-      const spcParams = spc?.spec.parameters;
-      const group = step.request.capability.kind === 'mount' ? step.request.capability.volumeMountGroup : '';
-      ownership = volumeOwnership(spcParams, ctx, group === '' ? undefined : Number(group), className);
-    } catch {
-      ownership = undefined;
-    }
+    const { className, goodClass, ownership } = this.classOf(step.request);
     const problem = answerProblem(step.provider);
     const ordinaryTarget =
       typeof step.target === 'string' &&
@@ -528,8 +532,11 @@ export class NodeFuzzer {
       ].includes(step.target);
 
     if (filled) {
-      // A republish of a filled volume is a rotation: whatever fails, the pod keeps its files.
-      if (!ok) violated(`a republish of a filled volume was answered ${codes}`);
+      // A republish of a filled volume is a rotation: whatever fails, the pod keeps its files (which
+      // checkVolume sees). Only a hung provider may keep the answer past the kubelet's deadline.
+      const gaveUp =
+        step.provider.kind === 'hang' && statuses.every((s) => s.code === Status.DEADLINE_EXCEEDED);
+      if (!ok && !gaveUp) violated(`a republish of a filled volume was answered ${codes}`);
     } else if (ok) {
       if (!goodClass || ownership === undefined)
         violated(`published with class ${JSON.stringify(className)} or the ownership refused: ${codes}`);
@@ -538,38 +545,94 @@ export class NodeFuzzer {
     } else if (ordinaryTarget && goodClass && ownership !== undefined && problem === undefined) {
       violated(`a valid publish was refused: ${codes}`);
     }
-    if (!ok) return;
+    if (ok) this.published(key as string, volume ?? newVolume(real as string), ownership);
+  }
 
-    // The volume now shows the last valid answer written to it.
-    const next: Volume = volume ?? {
-      real: real as string,
-      files: new Map(),
-      foreign: new Map(),
-      group: undefined,
-    };
-    this.publishedReals.add(next.real);
-    const last = this.calls.at(-1);
-    if (last && answerProblem(last.script) === undefined && ownership !== undefined) {
-      const { script } = last;
-      if (script.kind === 'writes-itself') {
-        for (const f of script.files) next.foreign.set(f.path, Buffer.from(f.text));
-      } else if ((script.kind === 'files' && script.files.length > 0) || script.kind === 'many') {
-        // (No files at all: the provider wrote them itself, and the driver's stay as they were.)
-        const files =
-          script.kind === 'many'
-            ? Array.from({ length: script.count }, (_, i) => ({
-                path: `f-${i}`,
-                mode: 0o644,
-                contents: { text: `v${i}` },
-              }))
-            : script.files;
-        next.files = new Map(files.map((f) => [f.path, { mode: f.mode, contents: bytesOf(f.contents) }]));
-        next.group = ownership.group;
-        const tops = new Set(files.map((f) => f.path.split('/')[0]));
-        for (const p of next.foreign.keys()) if (tops.has(p.split('/')[0])) next.foreign.delete(p);
-      }
+  /**
+   * A publish and an unpublish of one volume at once: whichever the driver ran last decides what
+   * is left, the volume filled afresh or nothing at all, never a mount without its volume.
+   */
+  private checkRace(
+    step: Extract<Step, { op: 'publish-unpublish' }>,
+    published: CallStatus,
+    unpublished: CallStatus,
+    key: string,
+    real: string,
+  ): void {
+    const after = snapshot(this.harness.nodeRoot);
+    this.checkChanges(after, real, published.code === Status.OK ? 'publish' : 'failed publish');
+    this.before = after;
+    if (unpublished.code !== Status.OK)
+      violated(
+        `the unpublish racing a publish was answered ${statusName(unpublished.code)} ${unpublished.details}`,
+      );
+    this.volumes.delete(key);
+    this.unpublishedReals.add(real);
+    // Parents a successful publish made stay, as if the kubelet had made them.
+    if (published.code === Status.OK) this.publishedReals.add(real);
+    if (!mountsBelow(this.harness.nodeRoot).includes(real)) {
+      if (fs.lstatSync(key, { throwIfNoEntry: false })) violated(`${key} is left without a mount`);
+      return;
     }
-    this.volumes.set(key as string, next);
+    if (published.code !== Status.OK) violated(`a failed publish left ${key} mounted`);
+    // The publish came last, on a volume the unpublish had taken away: a first publish.
+    for (const { request } of this.calls) this.checkMountRequest(request, step.request, key);
+    this.published(key, newVolume(real), this.classOf(step.request).ownership);
+  }
+
+  /** The class a publish names and the ownership of its files, as the driver should read them. */
+  private classOf(request: PublishFields) {
+    const ctx = request.volumeContext;
+    const className = ctx[Attr.secretProviderClass] as string;
+    const spc = FUZZ_CLASSES.find(
+      (c) => c.metadata.name === className && c.metadata.namespace === ctx[Attr.podNamespace],
+    );
+    // A class the driver takes: it names the fuzz provider, with parameters. (A bad file mode or
+    // group in it is the ownership's to refuse, unless the pod's own attributes override it.)
+    const goodClass =
+      spc?.spec.provider === FUZZ_PROVIDER && Object.keys(spc.spec.parameters ?? {}).length > 0;
+    let ownership: VolumeOwnership | undefined;
+    try {
+      const group = request.capability.kind === 'mount' ? request.capability.volumeMountGroup : '';
+      ownership = volumeOwnership(
+        spc?.spec.parameters,
+        ctx,
+        group === '' ? undefined : Number(group),
+        className,
+      );
+    } catch {
+      ownership = undefined;
+    }
+    return { className, goodClass, ownership };
+  }
+
+  /** A publish succeeded: the volume shows the last valid answer the provider gave it. */
+  private published(key: string, volume: Volume, ownership: VolumeOwnership | undefined): void {
+    this.publishedReals.add(volume.real);
+    this.volumes.set(key, volume);
+    const last = this.calls.at(-1);
+    if (!last || answerProblem(last.script) !== undefined || ownership === undefined) return;
+    const { script } = last;
+    if (script.kind === 'writes-itself') {
+      for (const f of script.files) volume.foreign.set(f.path, Buffer.from(f.text));
+      return;
+    }
+    // No files at all: the provider wrote them itself, and the driver's stay as they were.
+    const files =
+      script.kind === 'many'
+        ? Array.from({ length: script.count }, (_, i) => ({
+            path: `f-${i}`,
+            mode: 0o644,
+            contents: { text: `v${i}` },
+          }))
+        : script.kind === 'files'
+          ? script.files
+          : [];
+    if (files.length === 0) return;
+    volume.files = new Map(files.map((f) => [f.path, { mode: f.mode, contents: bytesOf(f.contents) }]));
+    volume.group = ownership.group;
+    const tops = new Set(files.map((f) => f.path.split('/')[0]));
+    for (const p of volume.foreign.keys()) if (tops.has(p.split('/')[0])) volume.foreign.delete(p);
   }
 
   /** The provider gets the cleaned target, the pod's attributes and the secrets, tokens apart. */
@@ -648,14 +711,12 @@ export class NodeFuzzer {
   /** Unpublishes every volume; then nothing may be left of the run but folders on the way. */
   private async finish(initial: Map<string, string>): Promise<void> {
     for (const key of [...this.volumes.keys()]) {
-      const [status] = await this.call2(
-        false,
-        () => this.harness.unpublish({ volumeId: 'csi-0123', targetPath: key }, CALL_TIMEOUT_MS),
-        1,
+      const status = await this.call(false, () =>
+        this.harness.unpublish({ volumeId: VALID_PUBLISH.volumeId, targetPath: key }, CALL_TIMEOUT_MS),
       );
       this.counts.unpublishes++;
-      if (status!.code !== Status.OK)
-        violated(`the final unpublish of ${key} was answered ${statusName(status!.code)} ${status!.details}`);
+      if (status.code !== Status.OK)
+        violated(`the final unpublish of ${key} was answered ${statusName(status.code)} ${status.details}`);
       this.unpublishedReals.add(this.volumes.get(key)!.real);
       this.volumes.delete(key);
     }

@@ -35,6 +35,9 @@ export type TargetName =
   | 'long-name'
   | { volume: string };
 
+/** Targets of the kubelet's own making, where an unpublish always succeeds. */
+export type RaceTarget = 'volume-0' | 'volume-1' | 'volume-2' | 'volume-3' | 'new-pod' | 'through-symlink';
+
 export type VolumeCapability =
   | { kind: 'mount'; volumeMountGroup: string; accessMode: string }
   | { kind: 'block'; accessMode: string }
@@ -80,9 +83,15 @@ export type Step =
   | { op: 'publish'; target: TargetName; request: PublishFields; provider: ProviderScript }
   /** The same publish twice at once (a kubelet retrying while the first still runs). */
   | { op: 'publish-twice'; target: TargetName; request: PublishFields; provider: ProviderScript }
+  /** A publish and an unpublish of a volume at once (a pod deleted while it starts). */
+  | { op: 'publish-unpublish'; target: RaceTarget; request: PublishFields; provider: ProviderScript }
   | { op: 'unpublish'; target: TargetName; volumeId: string };
 
-/** The classes the fuzz test stores (fuzz-node.ts); `good` ones let a publish through. */
+/**
+ * The classes the fuzz test stores (fuzz-node.ts): `good` ones let a publish through; each `bad`
+ * one fails it its own way (a bad file mode or group, unless the pod's attributes override it; no
+ * provider socket; a bad provider name; no parameters; no class at all).
+ */
 export const CLASSES = {
   good: ['fuzz', 'grouped'],
   bad: ['bad-permission', 'bad-group', 'absent-provider', 'bad-provider-name', 'no-parameters', 'missing'],
@@ -381,6 +390,22 @@ export const step: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('publish-twice' as const),
       target,
+      request: publishFields,
+      provider: providerScript,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('publish-unpublish' as const),
+      target: fc.constantFrom<RaceTarget>(
+        'volume-0',
+        'volume-1',
+        'volume-2',
+        'volume-3',
+        'new-pod',
+        'through-symlink',
+      ),
       request: publishFields,
       provider: providerScript,
     }),
