@@ -25,7 +25,7 @@ DEMO_NODE ?= $(NODE)
 JEST := node_modules/.bin/jest
 RESULTS := .test-results
 
-.PHONY: build node deps proto lint test test-unit test-lab test-peer lab-up lab-down lab-status lab-env lab-images soak-memory demo bench bench-compare installer release images clean preflight preflight-node
+.PHONY: build node deps proto lint test test-unit fuzz-driver test-lab test-peer lab-up lab-down lab-status lab-env lab-images soak-memory demo bench bench-compare installer release images clean preflight preflight-node
 
 node: $(NODE_STAMP)
 
@@ -83,6 +83,15 @@ test-unit: build
 	bash e2e/peer/build-test.sh
 	@# The benchmark report's helpers (bench/ is outside jest's projects: node's own runner).
 	node --test bench/*.test.ts
+
+# The driver's fuzz test at full length (make test-unit sends 300 requests): FUZZ_REQUESTS mutated
+# publishes and unpublishes against the real CSI server, tmpfs (root) and test provider; figures
+# in docs/reliability.md. FUZZ_SEED picks another seed; a failure prints the line that replays it.
+FUZZ_REQUESTS ?= 10000
+FUZZ_SEED ?= 1240624
+fuzz-driver: deps
+	DRIVER_FUZZ_REQUESTS=$(FUZZ_REQUESTS) DRIVER_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(JEST) --selectProjects unit --maxWorkers=1 driver/src/csi/publish-fuzz.test.ts
 
 # Tests that need the lab; run `make lab-up NODE=1` first or use `make test`, which manages the lab.
 # They run where the lab is reachable (inside its network namespace when it has a real node), after

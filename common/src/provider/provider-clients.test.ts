@@ -1,73 +1,24 @@
 // The provider client against a real gRPC server on a Unix socket: how many Mount calls a failing
 // provider receives, what a Version failure does, deadlines, cancellation and restarts.
-import * as grpc from '@grpc/grpc-js';
-import type { CSIDriverProviderHandlers, MountResponse } from '@sscsi/proto';
-import { loadProvider } from '@sscsi/proto';
+import type { MountResponse } from '@sscsi/proto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { drainServer, listenOnSocket } from '../grpc-server';
 import { Status } from '../status-error';
-import { capturingLogger } from '../testing';
+import { capturingLogger, FakeProviderServer } from '../testing';
 import { rejectionOf } from '../testing/thrown';
 import { until } from '../testing/until';
 import type { MountCall } from './provider-clients';
 import { ProviderClients } from './provider-clients';
 import { ProviderCallError } from './provider-error';
 
-/** How the fake provider answers; tests change it between calls. */
-interface Behaviour {
-  mount: () => { code: Status; details: string } | MountResponse | 'hang';
-  version: () => { code: Status; details: string } | 'ok' | 'hang';
-}
-
 const OK_RESPONSE: MountResponse = {
   objectVersion: [{ id: 'db', version: '1' }],
   files: [{ path: 'db', mode: 0o644, contents: Buffer.from('value') }],
 };
-
-class FakeProviderServer {
-  mountCalls = 0;
-  versionCalls = 0;
-  private server?: grpc.Server;
-
-  constructor(
-    readonly socketPath: string,
-    readonly behaviour: Behaviour,
-  ) {}
-
-  async start(): Promise<void> {
-    const server = new grpc.Server();
-    const handlers: CSIDriverProviderHandlers = {
-      Version: (_call, callback) => {
-        this.versionCalls++;
-        const answer = this.behaviour.version();
-        if (answer === 'hang') return;
-        if (answer === 'ok')
-          callback(null, { version: 'v1alpha1', runtimeName: 'fake', runtimeVersion: '1' });
-        else callback(answer as grpc.ServiceError);
-      },
-      Mount: (_call, callback) => {
-        this.mountCalls++;
-        const answer = this.behaviour.mount();
-        if (answer === 'hang') return;
-        if ('code' in answer) callback(answer as grpc.ServiceError);
-        else callback(null, answer);
-      },
-    };
-    server.addService(loadProvider().v1alpha1.CSIDriverProvider.service, handlers);
-    await listenOnSocket(server, this.socketPath);
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    if (this.server) await drainServer(this.server, this.socketPath, 0);
-    this.server = undefined;
-  }
-}
 
 const CALL: MountCall = {
   attributes: '{}',

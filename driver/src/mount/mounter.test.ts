@@ -4,22 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { mountinfo, mountsBelow } from '../testing/mountinfo';
 import type { Mounter } from './mounter';
 import { MountError, ProgramMounter, SyscallMounter, systemMounter } from './mounter';
-
-/** The kernel's list of mounts: mount point (octal escapes decoded) and file system type. */
-function mountinfo(): Array<{ mountPoint: string; fsType: string }> {
-  const decode = (field: string) =>
-    field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const fields = line.split(' ');
-      return { mountPoint: decode(fields[4] ?? ''), fsType: fields[fields.indexOf('-') + 1] ?? '' };
-    });
-}
 
 const fsTypeAt = (target: string) => mountinfo().find((m) => m.mountPoint === target)?.fsType;
 
@@ -41,8 +28,7 @@ describe.each([
 
   afterEach(async () => {
     // Whatever a failed test left mounted below the folder, by mountinfo (not by the code under test).
-    for (const { mountPoint } of mountinfo().reverse())
-      if (mountPoint.startsWith(`${dir}/`)) await mounter.unmount(mountPoint);
+    for (const mountPoint of mountsBelow(dir).reverse()) await mounter.unmount(mountPoint);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
