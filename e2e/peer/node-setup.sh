@@ -110,7 +110,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case "${1:-}" in
     images) "$node_setup_dir/build.sh" images && import_images ;;
     front-up | front-down)
-      : "${PEER_STATE:?PEER_STATE names the front's folder}"
+      : "${PEER_STATE:?PEER_STATE names the folder of the front}"
       mkdir -p "$PEER_STATE"
       if [ "$1" = front-up ]; then start_front; else stop_front; fi
       ;;
