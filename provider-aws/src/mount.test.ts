@@ -97,6 +97,23 @@ describe('provider-writes mode (--driver-writes-secrets=false)', () => {
     expect(read(target)).toEqual(['one@1', 'two@1', 'three@1']);
   });
 
+  it('writes nothing when the driver gave the call up before the files were ready', async () => {
+    const { aws, service } = harness({ driverWritesSecrets: false });
+    generation(aws, 1);
+    const target = path.join(root, 'mount');
+    fs.mkdirSync(target);
+    const gaveUp = new AbortController();
+    // The deadline passes while AWS answers: the answers arrive, the driver is gone.
+    aws.delay = () => {
+      gaveUp.abort(new Error("the driver's deadline passed"));
+      return 0;
+    };
+    await expect(
+      service.mount(request(target, attributes(objects, noTranslation)), gaveUp.signal),
+    ).rejects.toThrow();
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
+
   // Giving files to another group needs root (chown); the provider's container runs as root.
   (process.getuid?.() === 0 ? it : it.skip)(
     'gives the files to fileGroup with defaultFilePermission plus group read, on rotation too',

@@ -34,7 +34,7 @@ function want(
     labels: {},
     annotations: {},
     owners: [owner(`owner-of-${pod}`)],
-    source: { podName: pod, podUid: `uid-${pod}`, changedAt },
+    source: { podName: pod, podUid: `uid-${pod}`, changedAt, volume: `${pod}-class` },
     ...extra,
   };
 }
@@ -72,7 +72,7 @@ describe('planSecret', () => {
     const secret = (plan as { secret: Secret }).secret;
     expect(secret.metadata.labels).toEqual({ team: 'db', [MANAGED_LABEL]: 'true' });
     expect(secret.metadata.annotations?.note).toBe('x');
-    expect(parseSource(secret)).toEqual({ podName: 'a', podUid: 'uid-a', changedAt: T0 });
+    expect(parseSource(secret)).toEqual({ podName: 'a', podUid: 'uid-a', changedAt: T0, volume: 'a-class' });
     expect(secret.metadata.ownerReferences).toEqual([owner('owner-of-a')]);
     expect(secret.data).toEqual({ password: b64('pw-1') });
   });
@@ -144,6 +144,29 @@ describe('planSecret', () => {
     expect(parseSource(apply(secret, plan)!)?.changedAt).toBe(T0 - 45_000);
   });
 
+  it('orders two volumes of one pod syncing the same Secret by time, like any two: no flapping', async () => {
+    const volume = (v: string, changedAt: number, pw: string) =>
+      want('a', changedAt, pw, { source: { podName: 'a', podUid: 'uid-a', changedAt, volume: v } });
+    const secret = await synced(volume('a-c1', T0 + 1000, 'new'), volume('a-c2', T0, 'old'));
+    expect(password(secret)).toBe('new');
+    expect(await planSecret(secret, volume('a-c2', T0, 'old'), alive)).toEqual({ kind: 'unchanged' });
+    expect(await planSecret(secret, volume('a-c1', T0 + 1000, 'new'), neverAsked)).toEqual({
+      kind: 'unchanged',
+    });
+    // What an earlier version recorded (no volume): ordered by time, not taken as the same volume.
+    const earlier: Secret = {
+      ...secret!,
+      metadata: {
+        ...secret!.metadata,
+        annotations: {
+          ...secret!.metadata.annotations,
+          [CONTENT_SOURCE_ANNOTATION]: formatSource({ podName: 'a', podUid: 'uid-a', changedAt: T0 + 1000 }),
+        },
+      },
+    };
+    expect(await planSecret(earlier, volume('a-c1', T0, 'old'), alive)).toEqual({ kind: 'unchanged' });
+  });
+
   it('breaks a tie between mounts changed in the same millisecond by pod uid', async () => {
     const one = await synced(want('a', T0, 'from-a'), want('b', T0, 'from-b'));
     const other = await synced(want('b', T0, 'from-b'), want('a', T0, 'from-a'));
@@ -190,11 +213,15 @@ describe('planSecret', () => {
   });
 
   it('formats a source that parses back to itself', () => {
-    const source = { podName: 'p', podUid: 'u', changedAt: T0 + 123 };
-    const secret: Secret = {
-      metadata: { annotations: { [CONTENT_SOURCE_ANNOTATION]: formatSource(source) } },
-    };
-    expect(parseSource(secret)).toEqual(source);
+    for (const source of [
+      { podName: 'p', podUid: 'u', changedAt: T0 + 123, volume: 'p-class' },
+      { podName: 'p', podUid: 'u', changedAt: T0 + 123 },
+    ]) {
+      const secret: Secret = {
+        metadata: { annotations: { [CONTENT_SOURCE_ANNOTATION]: formatSource(source) } },
+      };
+      expect(parseSource(secret)).toEqual(source);
+    }
   });
 
   it('settles any set of disagreeing mounts on the newest, in any order, with a bounded number of writes', async () => {

@@ -21,6 +21,11 @@ export interface ContentSource {
   podUid: string;
   /** Milliseconds since the epoch. */
   changedAt: number;
+  /**
+   * The pod's volume (its SecretProviderClassPodStatus's name: one per pod and class): two volumes
+   * of one pod may sync the same Secret. Absent in what earlier versions recorded.
+   */
+  volume?: string;
 }
 
 /** The Secret one pod's mount asks for. `data` is base64, as the API carries it. */
@@ -49,11 +54,16 @@ export function compareSources(a: ContentSource, b: ContentSource): number {
   return a.podUid < b.podUid ? -1 : a.podUid > b.podUid ? 1 : 0;
 }
 
+function sameVolume(a: ContentSource, b: ContentSource): boolean {
+  return a.podUid !== '' && a.volume !== undefined && a.podUid === b.podUid && a.volume === b.volume;
+}
+
 export function formatSource(source: ContentSource): string {
   return JSON.stringify({
     pod: source.podName,
     uid: source.podUid,
     changedAt: new Date(source.changedAt).toISOString(),
+    ...(source.volume !== undefined ? { volume: source.volume } : {}),
   });
 }
 
@@ -62,11 +72,16 @@ export function parseSource(secret: Secret): ContentSource | undefined {
   const text = secret.metadata.annotations?.[CONTENT_SOURCE_ANNOTATION];
   if (!text) return undefined;
   try {
-    const value = JSON.parse(text) as { pod?: unknown; uid?: unknown; changedAt?: unknown };
+    const value = JSON.parse(text) as { pod?: unknown; uid?: unknown; changedAt?: unknown; volume?: unknown };
     const changedAt = typeof value.changedAt === 'string' ? Date.parse(value.changedAt) : NaN;
     if (typeof value.pod !== 'string' || typeof value.uid !== 'string' || !Number.isFinite(changedAt))
       return undefined;
-    return { podName: value.pod, podUid: value.uid, changedAt };
+    return {
+      podName: value.pod,
+      podUid: value.uid,
+      changedAt,
+      ...(typeof value.volume === 'string' ? { volume: value.volume } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -170,9 +185,10 @@ export async function planSecret(
   const wins =
     differs(imposed, added) &&
     (!recorded ||
-      // The same pod's mount is its newest content, whatever its files' times say: they are wall
-      // clock times, and seem older than the recorded one after the node's clock stepped back.
-      recorded.podUid === want.source.podUid ||
+      // The recorded volume's own mount is its newest content, whatever its files' times say: they
+      // are wall clock times, and seem older than the recorded one after the node's clock stepped
+      // back. Only the same volume: two volumes of one pod are ordered by time like any two.
+      sameVolume(recorded, want.source) ||
       compareSources(want.source, recorded) >= 0 ||
       !(await isLive(recorded)));
   if (!wins) {

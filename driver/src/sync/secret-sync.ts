@@ -273,7 +273,12 @@ export class SecretSync {
           labels: { ...secretObject.labels },
           annotations: { ...secretObject.annotations },
           owners,
-          source: { podName: s.podName, podUid: pod.metadata.uid ?? '', changedAt: files.takeChangedAt() },
+          source: {
+            podName: s.podName,
+            podUid: pod.metadata.uid ?? '',
+            changedAt: files.takeChangedAt(),
+            volume: name,
+          },
         };
         const outcome = await this.locked(keyOf(namespace, want.name), () => this.syncSecret(want));
         if (outcome !== 'unchanged') written++;
