@@ -4,7 +4,9 @@
 // would fail every SecretSync with "provider not found", write that condition and a Warning Event
 // on each, and retry, while a Ready standby with its providers up could have synced them at once.
 // The wait is bounded: a provider that never comes (a class naming one that is not installed) must
-// not keep every replica from leading, and the others' SecretSyncs from syncing.
+// not keep every replica from leading, and the others' SecretSyncs from syncing. Once some provider
+// listens, the sidecars have started: one still missing 10 s after the last one appeared is not
+// coming (a class's typo), and is not waited for the whole 30 s at every start.
 import type { Logger } from '@sscsi/common';
 import { checkProviderName } from '@sscsi/common';
 
@@ -14,6 +16,8 @@ import { realClock } from '../leader/leader-election';
 
 /** How long a replica waits for missing provider sockets before it works without them. */
 export const PROVIDER_SOCKETS_WAIT_MS = 30_000;
+/** How long a missing socket is waited for after the last of the others appeared. */
+export const PROVIDER_SOCKETS_SETTLE_MS = 10_000;
 /** How often the sockets are looked for. */
 const LOOK_EVERY_MS = 250;
 
@@ -54,18 +58,26 @@ export function providersInUse(o: Pick<ProviderSocketsOptions, 'secretSyncs' | '
  */
 export async function waitForProviderSockets(o: ProviderSocketsOptions, signal: AbortSignal): Promise<void> {
   const clock = o.clock ?? realClock;
-  const deadline = clock.elapsed() + (o.waitMs ?? PROVIDER_SOCKETS_WAIT_MS);
+  const started = clock.elapsed();
+  const deadline = started + (o.waitMs ?? PROVIDER_SOCKETS_WAIT_MS);
   let waiting = false;
+  let listening = 0;
+  let lastAppeared = started;
   for (;;) {
     if (signal.aborted) return;
-    const missing = providersInUse(o).filter((p) => !o.present(p));
+    const inUse = providersInUse(o);
+    const missing = inUse.filter((p) => !o.present(p));
     if (missing.length === 0) {
       if (waiting) o.logger.info('the providers in use are listening');
       return;
     }
-    if (clock.elapsed() >= deadline) {
+    const now = clock.elapsed();
+    if (inUse.length - missing.length > listening) lastAppeared = now;
+    listening = inUse.length - missing.length;
+    const settled = listening > 0 && now - lastAppeared >= PROVIDER_SOCKETS_SETTLE_MS;
+    if (settled || now >= deadline) {
       o.logger.warn(
-        { providers: missing, waitedMs: o.waitMs ?? PROVIDER_SOCKETS_WAIT_MS },
+        { providers: missing, waitedMs: Math.round(now - started) },
         'going on without these providers: their sockets did not appear',
       );
       return;
@@ -74,6 +86,6 @@ export async function waitForProviderSockets(o: ProviderSocketsOptions, signal: 
       o.logger.info({ providers: missing }, 'waiting for the sockets of the providers in use');
       waiting = true;
     }
-    await clock.sleep(Math.min(LOOK_EVERY_MS, Math.max(0, deadline - clock.elapsed())), signal);
+    await clock.sleep(Math.min(LOOK_EVERY_MS, Math.max(0, deadline - now)), signal);
   }
 }
