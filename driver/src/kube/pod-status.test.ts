@@ -99,21 +99,40 @@ describe('KubePodStatusStore.record', () => {
     expect(stored()?.status?.objects).toEqual([{ id: 'password', version: 'v3' }]);
   });
 
-  it('fails with the conflict when the status changes between its read and its update', async () => {
+  it('reads again and records when the status changed between its read and its update, keeping that change', async () => {
     const { api, store } = setup();
     await store.record(input());
     const release = api.hold('PUT', STATUSES);
-    const recording = store.record(input({ objects: [] })).catch((err: unknown) => err);
+    const recording = store.record(input({ objects: [] }));
     await new Promise((resolve) => setImmediate(resolve));
     const current = api.object<SecretProviderClassPodStatus>(STATUSES, NS, 'web-0-shop-db');
     if (current) api.put(STATUSES, { ...current, metadata: { ...current.metadata, labels: { other: 'x' } } });
     release();
-    const err = await recording;
+    await recording;
+    const stored = api.object<SecretProviderClassPodStatus>(STATUSES, NS, 'web-0-shop-db');
+    expect(stored?.metadata.labels).toEqual({ other: 'x', [NODE_LABEL]: 'node-1' });
+    expect(stored?.status?.objects).toEqual([]);
+  });
+
+  it('records every one of concurrent records of one status (a pod with several volumes of one class)', async () => {
+    const { store, stored } = setup();
+    await store.record(input());
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        store.record(input({ objects: [{ id: 'password', version: `v${i}` }] })),
+      ),
+    );
+    expect(stored()?.status?.objects?.[0]?.version).toMatch(/^v[0-3]$/);
+  });
+
+  it('gives up with the conflict after 5 tries that each lost to another writer', async () => {
+    const { api, store } = setup();
+    await store.record(input());
+    for (let i = 0; i < 5; i++)
+      api.failNext('PUT', STATUSES, () => new KubeApiError('PUT', '/apis/x', 409, 'Conflict', 'modified'));
+    const err = await store.record(input()).catch((e: unknown) => e);
     expect(isConflict(err)).toBe(true);
-    // Nothing overwritten: the writer that came in between keeps its change.
-    expect(api.object<SecretProviderClassPodStatus>(STATUSES, NS, 'web-0-shop-db')?.metadata.labels).toEqual({
-      other: 'x',
-    });
+    expect(api.calls.filter((c) => c.verb === 'PUT')).toHaveLength(5);
   });
 
   it('fails with any other refusal of the create, without reading or updating', async () => {

@@ -2,7 +2,17 @@
 // versions in it. Owned by the pod, so the garbage collector removes it with the pod; labelled with
 // the node, so each driver watches only its own.
 import type { KubeApi, SecretProviderClassObject, SecretProviderClassPodStatus } from '@sscsi/common';
-import { apiVersionOf, isAlreadyExists, isNotFound, Resources, resourcePath } from '@sscsi/common';
+import {
+  apiVersionOf,
+  isAlreadyExists,
+  isConflict,
+  isNotFound,
+  Resources,
+  resourcePath,
+} from '@sscsi/common';
+
+/** Reads and updates of a status that another writer changed each time, before giving up. */
+const CONFLICT_ATTEMPTS = 5;
 
 export const NODE_LABEL = 'internal.secrets-store.csi.k8s.io/node-name';
 
@@ -70,20 +80,29 @@ export class KubePodStatusStore implements PodStatusStore {
       desired.metadata.name,
     );
     // Replace labels, owner and status; keep everything else (finalizers, other labels) as it is.
-    const existing = await this.client.get<SecretProviderClassPodStatus>(one, { signal });
-    await this.client.replace(
-      one,
-      {
-        ...existing,
-        metadata: {
-          ...existing.metadata,
-          labels: { ...existing.metadata.labels, ...desired.metadata.labels },
-          ownerReferences: desired.metadata.ownerReferences,
-        },
-        status: desired.status,
-      },
-      { signal },
-    );
+    // A conflict is read again and retried: the name is one per pod and class, so a pod's volumes
+    // of one class (as upstream names it) all record here, and rotate at the same moment.
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.client.get<SecretProviderClassPodStatus>(one, { signal });
+      try {
+        await this.client.replace(
+          one,
+          {
+            ...existing,
+            metadata: {
+              ...existing.metadata,
+              labels: { ...existing.metadata.labels, ...desired.metadata.labels },
+              ownerReferences: desired.metadata.ownerReferences,
+            },
+            status: desired.status,
+          },
+          { signal },
+        );
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      }
+    }
   }
 
   async objects(
