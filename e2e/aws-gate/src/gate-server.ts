@@ -14,6 +14,7 @@ import type { Authorizer } from './authorizer';
 import { handleControl } from './control-api';
 import type { CallKey, CallCounter, FaultBook, GateClock } from './faults';
 import type { CachedIam } from './iam-directory';
+import { checkListSecrets } from './list-secrets';
 import type { Association, LabCluster, PodIdentityAgent, PodIdentityAssociations } from './pod-identity';
 import { PolicyError } from './policy-document';
 import type { CachedSecrets } from './secret-directory';
@@ -148,6 +149,8 @@ export class GateServer {
       return this.forwardAndLearn(request, grant);
     }
     await this.p.authorizer.authorize(request, session);
+    if (request.service === 'secretsmanager' && request.operation === 'ListSecrets')
+      checkListSecrets(request.params);
     if (request.service === 'eks' && EKS_ASSOCIATION_OPERATIONS.has(request.operation))
       return this.associations(request);
     const answer = await this.forward(request);
