@@ -18,6 +18,11 @@ export interface AwsMountCheck {
   warnings: readonly string[];
   /** The files a mount writes (relative to the mount), when the provider accepts the class. */
   fileNames: ReadonlySet<string> | undefined;
+  /**
+   * Directories whose files are known only at mount time: an object written as many files (its
+   * JSON keys, the parameters under a path, the secrets a prefix or tags select).
+   */
+  directories: ReadonlySet<string> | undefined;
 }
 
 /** What the kubelet adds about the pod; stand-ins, since the provider only checks they are there. */
@@ -50,12 +55,14 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
   try {
     const input = parseMountRequest(request);
     const fileNames = new Set<string>();
+    const directories = new Set<string>();
     for (const d of parseDescriptors(input, input.region)) {
       if (d.writesFile) fileNames.add(d.fileName);
+      if (d.tree) directories.add(d.fileName);
       for (const j of d.jmesPath) fileNames.add(j.fileName);
     }
-    return { error: undefined, warnings: input.warnings, fileNames };
+    return { error: undefined, warnings: input.warnings, fileNames, directories };
   } catch (err) {
-    return { error: (err as Error).message, warnings: [], fileNames: undefined };
+    return { error: (err as Error).message, warnings: [], fileNames: undefined, directories: undefined };
   }
 }

@@ -102,6 +102,7 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
     };
   }
   let fileNames: ReadonlySet<string> | undefined;
+  let directories: ReadonlySet<string> | undefined;
   let accepted = true;
   try {
     // The driver refuses these before it asks any provider: its message, once.
@@ -116,8 +117,9 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
     if (aws.error) report.add('spec.parameters', aws.error);
     accepted = !aws.error;
     fileNames = aws.fileNames;
+    directories = aws.directories;
   }
-  checkSecretObjects(spec.secretObjects, fileNames, report);
+  checkSecretObjects(spec.secretObjects, fileNames, directories, report);
   return { provider, parameters, accepted };
 }
 
@@ -145,6 +147,7 @@ function standInContent(): Buffer {
 function checkSecretObjects(
   value: unknown,
   fileNames: ReadonlySet<string> | undefined,
+  directories: ReadonlySet<string> | undefined,
   report: Report,
 ): void {
   if (value === undefined || value === null) return;
@@ -159,8 +162,13 @@ function checkSecretObjects(
       return;
     }
     const readFile = (relativePath: string): Buffer => {
-      if (fileNames && !fileNames.has(relativePath)) {
-        const written = [...fileNames].map((n) => JSON.stringify(n)).join(', ');
+      // A file in a directory of many files is known only at mount time: its name is enough.
+      const inDirectory = [...(directories ?? [])].some((d) => relativePath.startsWith(`${d}/`));
+      if (fileNames && !fileNames.has(relativePath) && !inDirectory) {
+        const written = [
+          ...[...fileNames].map((n) => JSON.stringify(n)),
+          ...[...(directories ?? [])].map((d) => `files in ${JSON.stringify(`${d}/`)}`),
+        ].join(', ');
         throw new Error(`the class's objects write ${written || 'no file'}`);
       }
       return standInContent();
