@@ -22,10 +22,11 @@ import type { MountRound, SharedAnswers } from './fetch/shared-answers';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
 import { filesOf } from './layout/files';
+import { templatedFilesOf } from './layout/templated-files';
 import type { MountFile } from './layout/mount-file';
 import type { ProviderMetrics } from './metrics';
 import type { MountInput } from './parameters/mount-request';
-import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
+import { parseDescriptors, parseMountRequest, parseTemplates } from './parameters/mount-request';
 
 /** A SecretSync's request has no volume to remount: its values are not kept. */
 const KEEP_NO_VALUES: Pick<ValueCache, 'get' | 'set'> = { get: () => undefined, set: () => undefined };
@@ -152,6 +153,7 @@ export class MountService {
       this.announceWarnings(input);
       const region = await this.regionOf(input, signal);
       const descriptors = parseDescriptors(input, region);
+      const templates = parseTemplates(input, descriptors);
       const credentials = new Map<string, Promise<AwsCredentials>>();
       const fetched = await fetchObjects(
         {
@@ -174,7 +176,8 @@ export class MountService {
         },
         descriptors,
       );
-      const files = filesOf(fetched, input.defaultMode);
+      const objectFiles = filesOf(fetched, input.defaultMode);
+      const files = [...objectFiles, ...templatedFilesOf(templates, objectFiles, input.defaultMode)];
       const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
       // The sync controller has no volume here: it needs the files in the answer.
       const answerFiles = this.o.driverWritesSecrets || !forPod;
