@@ -7,6 +7,7 @@ import {
   IRSA_AUDIENCE,
   parseDescriptors,
   parseMountRequest,
+  parseTemplates,
   POD_IDENTITY_AUDIENCE,
 } from 'secrets-store-csi-driver-provider-aws/validation';
 
@@ -50,10 +51,12 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
   try {
     const input = parseMountRequest(request);
     const fileNames = new Set<string>();
-    for (const d of parseDescriptors(input, input.region)) {
+    const descriptors = parseDescriptors(input, input.region);
+    for (const d of descriptors) {
       if (d.writesFile) fileNames.add(d.fileName);
       for (const j of d.jmesPath) fileNames.add(j.fileName);
     }
+    for (const t of parseTemplates(input, descriptors)) fileNames.add(t.fileName);
     return { error: undefined, warnings: input.warnings, fileNames };
   } catch (err) {
     return { error: (err as Error).message, warnings: [], fileNames: undefined };
