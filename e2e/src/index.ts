@@ -12,3 +12,4 @@ export * from './sync-controller-system';
 export * from './upstream-programs';
 export * from './object-writes';
 export * from './node-pods';
+export * from './test-sequence';

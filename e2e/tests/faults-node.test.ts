@@ -81,6 +81,7 @@ import {
   SYNC_CONTROLLER_NAMESPACE,
   SYNC_CONTROLLER_RELEASE,
   uniqueSuffix,
+  testSequence,
 } from '../src';
 import { ContainerLogKeeper } from '../src/container-logs';
 import { TcpRelay } from '../src/tcp-relay';
@@ -166,7 +167,6 @@ let crdsBefore: string[] = [];
 let readerContainer = '';
 let readerUid = '';
 /** The first failed test: those after it do not run (each needs the set-up and a healthy system). */
-let failed: string | undefined;
 
 function log(line: string): void {
   process.stdout.write(`[faults-node] ${line}\n`);
@@ -632,21 +632,7 @@ async function throughFault(name: string, fault: Fault): Promise<void> {
 }
 
 /** A test of the sequence: each needs the set-up and the ones before it to have left a healthy system. */
-function faultTest(title: string, run: () => Promise<void>, timeoutMs: number): void {
-  it(
-    title,
-    async () => {
-      if (failed) throw new Error(`not run: "${failed}" failed`);
-      try {
-        await run();
-      } catch (err) {
-        failed = title;
-        throw err;
-      }
-    },
-    timeoutMs,
-  );
-}
+const faultTest = testSequence();
 
 // --- set-up and clean-up ----------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ import {
   requireLab,
   SYSTEM_NAMESPACE,
   uniqueSuffix,
+  testSequence,
 } from '../src';
 import { ContainerLogKeeper } from '../src/container-logs';
 
@@ -114,8 +115,6 @@ interface Watched {
 let aws: ReturnType<typeof awsAdmin> | undefined;
 /** The two programs' pods as installed: a replaced pod is a restart too. */
 let installedPods: string[] = [];
-/** The first failed step: the ones after it do not run. */
-let failed: string | undefined;
 /** Every container of the two programs' pods, by `<pod uid>/<container>`. */
 const watched = new Map<string, Watched>();
 let shortObjectsMade = 0;
@@ -126,21 +125,7 @@ function log(line: string): void {
 }
 
 /** A step of the sequence: each needs the ones before it. */
-function step(title: string, run: () => Promise<void>, timeoutMs: number): void {
-  it(
-    title,
-    async () => {
-      if (failed) throw new Error(`not run: "${failed}" failed`);
-      try {
-        await run();
-      } catch (err) {
-        failed = title;
-        throw err;
-      }
-    },
-    timeoutMs,
-  );
-}
+const step = testSequence();
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 

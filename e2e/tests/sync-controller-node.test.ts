@@ -44,6 +44,7 @@ import {
   SYNC_CONTROLLER_NAMESPACE,
   SYNC_CONTROLLER_RELEASE,
   uniqueSuffix,
+  testSequence,
 } from '../src';
 import { ContainerLogKeeper, keptName, POD_LOGS_DIR } from '../src/container-logs';
 
@@ -127,8 +128,6 @@ const awsRegion = process.env.LAB_NODE_REGION ?? 'ap-northeast-1';
 let aws: ReturnType<typeof awsAdmin> | undefined;
 let work: string | undefined;
 let crdsBefore: string[] = [];
-/** The first failed step: the ones after it do not run. */
-let failed: string | undefined;
 
 function log(line: string): void {
   // The measured times, in the run's output and in the test logs folder.
@@ -137,21 +136,7 @@ function log(line: string): void {
 }
 
 /** A step of the sequence: each needs the ones before it. */
-function step(title: string, run: () => Promise<void>, timeoutMs: number): void {
-  it(
-    title,
-    async () => {
-      if (failed) throw new Error(`not run: "${failed}" failed`);
-      try {
-        await run();
-      } catch (err) {
-        failed = title;
-        throw err;
-      }
-    },
-    timeoutMs,
-  );
-}
+const step = testSequence();
 
 // --- the cluster, read with the admin client -------------------------------------------------
 
