@@ -3,7 +3,7 @@ import { silentLogger, until } from '@sscsi/common/testing';
 
 import type { SecretSync } from '../api/secret-sync';
 import { answer } from '../testing/fake-provider-gateway';
-import { secretSync } from '../testing/objects';
+import { secretProviderClass, secretSync } from '../testing/objects';
 import { ReconcileHarness } from '../testing/reconcile-harness';
 import type { ReconcileOutcome } from './reconciler';
 import { type ControllerOptions, SecretSyncController } from './secret-sync-controller';
@@ -73,6 +73,38 @@ describe('SecretSyncController', () => {
     }
     expect(h.outcomes.slice(20).every(([o]) => o === 'unchanged')).toBe(true);
     expect(h.kdfCalls).toBe(20);
+    await stop();
+  });
+
+  it("starts a poll's calls for one ServiceAccount's classes together, so the provider can share their AWS reads", async () => {
+    const h = new ReconcileHarness({ secretSync: null });
+    h.kube.put('serviceaccounts', { metadata: { name: 'app', namespace: NS } });
+    h.kube.put('secretproviderclasses', secretProviderClass({ name: 'other', uid: 'other-uid' }));
+    // Created class by class: five of the first class, then five of the other.
+    for (const [i, spc] of ['e2e-providerspc', 'other'].flatMap((c) => Array<string>(5).fill(c)).entries())
+      h.kube.put(
+        'secretsyncs',
+        secretSync({
+          name: `ss-${i}`,
+          uid: `uid-${i}`,
+          serviceAccountName: 'app',
+          secretProviderClassName: spc,
+        }),
+      );
+    const { controller, stop } = h.controller({ concurrency: 2 });
+    await controller.start();
+    await until(() => h.outcomes.length === 10);
+    const before = h.providers.calls.length;
+    const release = h.providers.hold();
+    controller.syncAll('poll');
+    // Both classes' calls are in flight at once, though the two workers could be busy with the first class.
+    await until(() => h.providers.calls.length === before + 2);
+    expect(
+      h.providers.calls.slice(before).map((c) => c.attributes['csi.storage.k8s.io/serviceAccount.name']),
+    ).toEqual(['app', 'app']);
+    release();
+    await until(() => h.outcomes.length === 20);
+    expect(h.providers.calls).toHaveLength(before + 2);
     await stop();
   });
 

@@ -13,6 +13,7 @@ import { WorkQueue } from '@sscsi/common';
 
 import type { SecretSync } from '../api/secret-sync';
 import { parseSecretSyncKey, secretSyncKey } from '../api/secret-sync';
+import { pollOrder } from './poll-order';
 import type { ReconcileOutcome } from './reconciler';
 
 /** upstream's queue: 5 ms doubling per failure of a key, up to 1000 s. */
@@ -110,7 +111,7 @@ export class SecretSyncController {
 
   /** Enqueues every SecretSync of the cache as one poll cycle (the poll's tick, and the start). */
   syncAll(why: 'start' | 'poll'): void {
-    const keys = this.o.secretSyncs.list().map(secretSyncKey);
+    const keys = pollOrder(this.o.secretSyncs.list());
     this.o.logger.debug({ secretSyncs: keys.length, why }, 'syncing every SecretSync');
     this.o.cycles.startCycle(keys);
     for (const key of keys) this.queue.add(key);

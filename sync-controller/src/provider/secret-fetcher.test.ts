@@ -115,6 +115,25 @@ describe('SecretFetcher', () => {
     expect(outcomes).toEqual(['called', 'joined', 'joined']);
   });
 
+  it('never calls twice when a SecretSync of the cycle begins just as the call settles', async () => {
+    // The second reconcile begins 0, 1, 2, ... microtasks after the provider answered: whatever the
+    // moment, it finds the call in flight or its kept answer.
+    for (let hops = 0; hops < 12; hops++) {
+      const { providers, fetcher, run } = setUp();
+      fetcher.startCycle(['ns/ss-1', 'ns/ss-2']);
+      let second: Promise<unknown> | undefined;
+      providers.behaviours.set('aws', () => {
+        let later = Promise.resolve();
+        for (let i = 0; i < hops; i++) later = later.then(() => undefined);
+        second = later.then(() => run(request(2, 'app')));
+        return answer({ foo: 'value' });
+      });
+      await run(request(1, 'app'));
+      await second;
+      expect({ hops, calls: providers.calls.length }).toEqual({ hops, calls: 1 });
+    }
+  });
+
   it('keeps classes, generations and namespaces apart', async () => {
     const { providers, fetcher, run } = setUp();
     const requests = [

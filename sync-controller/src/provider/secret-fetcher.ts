@@ -115,10 +115,16 @@ export class SecretFetcher {
     }
     const joined = cycle.calls.get(requestKey);
     this.o.counted?.(joined ? 'joined' : 'called', provider);
+    // The answer is kept by the call itself, before the call leaves the single-flight: a reconcile
+    // that begins in between finds one or the other, never neither (a second call).
     const content = await (
-      joined ?? cycle.calls.start(requestKey, (s) => this.call(request, provider, s))
+      joined ??
+      cycle.calls.start(requestKey, async (s) => {
+        const answer = await this.call(request, provider, s);
+        cycle.answers.set(requestKey, answer);
+        return answer;
+      })
     ).wait(signal);
-    cycle.answers.set(requestKey, content);
     return filesByPath(content);
   }
 
