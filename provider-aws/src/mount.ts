@@ -21,7 +21,9 @@ import { fetchObjects } from './fetch/object-fetcher';
 import type { MountRound, SharedAnswers } from './fetch/shared-answers';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
-import { filesOf } from './layout/files';
+import type { FetchedObject } from './fetch/fetched';
+import { MISSING_VERSION } from './fetch/missing-object';
+import { filesOf, objectVersionsOf } from './layout/files';
 import type { MountFile } from './layout/mount-file';
 import type { ProviderMetrics } from './metrics';
 import type { MountInput } from './parameters/mount-request';
@@ -40,6 +42,8 @@ function requesterFields(input: MountInput): Record<string, string> {
 
 /** The reason of the pod Events that carry warnings about the class. */
 export const CLASS_WARNING_REASON = 'SecretProviderClassWarning';
+/** The reason of the pod Events that say an optional object is missing. */
+export const OPTIONAL_MISSING_REASON = 'OptionalObjectMissing';
 /** One class cannot flood the pod's events; the log has every warning. */
 export const MAX_EVENTS_PER_MOUNT = 10;
 
@@ -124,6 +128,39 @@ export class MountService {
   }
 
   /**
+   * Optional objects AWS said are not there: logged and counted at every mount; recorded on the
+   * pod when the volume did not know it yet (its first mount, or the rotation that removed the
+   * file), not at every rotation poll while the object stays missing.
+   */
+  private announceMissing(input: MountInput, fetched: readonly FetchedObject[]): void {
+    const requester = input.requester;
+    const pod = podReference({ namespace: input.pod.namespace, name: input.pod.name, uid: input.pod.uid });
+    let recorded = 0;
+    for (const { descriptor: d, region, missing } of fetched) {
+      if (missing === undefined) continue;
+      this.o.metrics.optionalObjectMissing(d.objectType, requester);
+      const mounted = input.currentVersions.get(d.fileName);
+      // A tree's files are under its directory: `<fileName>/<entry>`.
+      const removed = [...input.currentVersions].some(
+        ([id, version]) =>
+          version !== MISSING_VERSION && (id === d.fileName || id.startsWith(`${d.fileName}/`)),
+      );
+      const message =
+        `optional object ${JSON.stringify(d.objectName)} (${d.objectType}) is missing in ${region} (${missing}): ` +
+        (removed
+          ? `its file ${JSON.stringify(d.fileName)} was removed from the volume`
+          : `the volume has no file ${JSON.stringify(d.fileName)}`);
+      this.o.logger.warn(
+        { ...requesterFields(input), object: d.objectName, region, code: missing, removed },
+        'optional object missing',
+      );
+      if (requester !== 'pod' || mounted === MISSING_VERSION || recorded >= MAX_EVENTS_PER_MOUNT) continue;
+      this.o.events.record(pod, 'Warning', OPTIONAL_MISSING_REASON, message);
+      recorded++;
+    }
+  }
+
+  /**
    * The class's region, else the provider's AWS_REGION, else, for a pod, its node's region label.
    * The pod a SecretSync's request names is the sync controller's: its node says nothing.
    */
@@ -175,7 +212,8 @@ export class MountService {
         descriptors,
       );
       const files = filesOf(fetched, input.defaultMode);
-      const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
+      const objectVersion = objectVersionsOf(files, fetched);
+      this.announceMissing(input, fetched);
       // The sync controller has no volume here: it needs the files in the answer.
       const answerFiles = this.o.driverWritesSecrets || !forPod;
       if (!answerFiles) writeIntoMount(input.targetPath, files, input.fileGroup);

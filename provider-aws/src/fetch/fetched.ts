@@ -23,4 +23,6 @@ export interface FetchedObject {
   region: string;
   /** The parameters under the path, for an object with parametersUnderPath. */
   entries?: ParameterTreeEntry[];
+  /** An optional object AWS said is not there (the AWS error code): it has no files. */
+  missing?: string;
 }

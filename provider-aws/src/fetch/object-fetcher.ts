@@ -12,6 +12,7 @@ import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
 import { MAX_TREE_FILES, tooManyFiles } from '../parameters/tree-limits';
 import type { FetchedObject, FetchedValue } from './fetched';
+import { MISSING_VERSION, missingCodeOf } from './missing-object';
 import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
 import { fetchSecret } from './secrets-manager';
 import { parameterBatches } from './ssm-names';
@@ -125,28 +126,51 @@ async function withFailover<T>(
   }
 }
 
+/** An optional object AWS said is not there (`code` says how): no value, no file. */
+const missing = (d: ObjectDescriptor, region: string, code: string): FetchedObject => ({
+  descriptor: d,
+  value: Buffer.alloc(0),
+  version: MISSING_VERSION,
+  region,
+  missing: code,
+});
+
+/** The version the volume holds of `d`'s file; none when it was missing. */
+function mountedVersion(ctx: FetchContext, d: ObjectDescriptor): string | undefined {
+  const version = ctx.currentVersions.get(d.fileName);
+  return version === MISSING_VERSION ? undefined : version;
+}
+
 async function fetchSecretsManagerObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
   const what = `secret ${JSON.stringify(d.objectName)} from ${SERVICE_NAMES.secretsmanager}`;
   return withFailover(ctx, what, async (region, failover) => {
     const source = failover && d.failover ? d.failover : d;
     const secretId = source.objectName;
-    const currentVersion = ctx.currentVersions.get(d.fileName);
+    const currentVersion = mountedVersion(ctx, d);
     const currentValue =
       currentVersion !== undefined
         ? ctx.valueCache.get(ctx.targetPath, region, secretId, currentVersion)
         : undefined;
     const client = ctx.clients.secretsManager(region, await ctx.credentials(region));
-    const fetched: FetchedValue = await fetchSecret(
-      client,
-      {
-        secretId,
-        versionId: source.objectVersion,
-        versionStage: source.objectVersionLabel,
-        currentVersion,
-        currentValue,
-      },
-      ctx.signal,
-    );
+    let fetched: FetchedValue;
+    try {
+      fetched = await fetchSecret(
+        client,
+        {
+          secretId,
+          versionId: source.objectVersion,
+          versionStage: source.objectVersionLabel,
+          currentVersion,
+          currentValue,
+          optional: d.optional,
+        },
+        ctx.signal,
+      );
+    } catch (err) {
+      const code = d.optional ? missingCodeOf(err) : undefined;
+      if (code !== undefined) return missing(d, region, code);
+      throw err;
+    }
     ctx.valueCache.set(ctx.targetPath, region, secretId, fetched);
     return { descriptor: d, ...fetched, region };
   });
@@ -162,10 +186,18 @@ async function fetchParameterBatch(
     const client = ctx.clients.ssm(region, await ctx.credentials(region));
     const requests = batch.map((d) => {
       const source = failover && d.failover ? d.failover : d;
-      return { name: source.objectName, version: source.objectVersion, label: source.objectVersionLabel };
+      return {
+        name: source.objectName,
+        version: source.objectVersion,
+        label: source.objectVersionLabel,
+        optional: d.optional,
+      };
     });
     const values = await fetchParameters(client, requests, ctx.signal);
-    return values.map((v, i) => ({ descriptor: batch[i] as ObjectDescriptor, ...v, region }));
+    return values.map((v, i) => {
+      const d = batch[i] as ObjectDescriptor;
+      return v ? { descriptor: d, ...v, region } : missing(d, region, 'ParameterNotFound');
+    });
   });
 }
 
@@ -179,6 +211,8 @@ async function fetchParameterTreeObject(ctx: FetchContext, d: ObjectDescriptor):
     const tooMany = () => tooManyFiles(d);
     const request = { path, recursive, maxEntries: MAX_TREE_FILES, tooMany };
     const entries = await fetchParameterTree(client, request, ctx.signal);
+    // SSM answers an empty list, not an error, for a path with nothing under it.
+    if (entries.length === 0 && d.optional) return missing(d, region, 'NoParametersUnderPath');
     return { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
   });
 }

@@ -1,16 +1,18 @@
 // The layout stage, fetched objects to files. The files of a mount: one per object (unless a later
 // entry for the same object writes its file), or a directory of them (object-tree.ts), plus one per
 // jmesPath entry (each result must be a string), each with its mode and the version of the object
-// it came from.
+// it came from. A missing optional object has no file.
 import { MountError } from '../errors';
 import type { FetchedObject } from '../fetch/fetched';
+import { MISSING_VERSION } from '../fetch/missing-object';
 import { search } from '../jmespath';
 import type { MountFile } from './mount-file';
 import { jsonKeyEntries, treeFiles } from './object-tree';
 
 export function filesOf(fetched: readonly FetchedObject[], defaultMode: number): MountFile[] {
   const files: MountFile[] = [];
-  for (const { descriptor: d, value, version, entries } of fetched) {
+  for (const { descriptor: d, value, version, entries, missing } of fetched) {
+    if (missing !== undefined) continue;
     const mode = d.mode ?? defaultMode;
     if (d.tree) files.push(...treeFiles(d, entries ?? jsonKeyEntries(d, value, version), defaultMode));
     if (d.writesFile) files.push({ path: d.fileName, mode, contents: value, version });
@@ -47,4 +49,23 @@ export function filesOf(fetched: readonly FetchedObject[], defaultMode: number):
     }
   }
   return files;
+}
+
+/**
+ * The versions a Mount answers, recorded by the driver in the SecretProviderClassPodStatus: one per
+ * file, and one per missing optional object under the file name it would have, so that the status
+ * shows the miss and the next rotation says what the volume holds.
+ */
+export function objectVersionsOf(
+  files: readonly MountFile[],
+  fetched: readonly FetchedObject[],
+): Array<{ id: string; version: string }> {
+  const versions = files.map((f) => ({ id: f.path, version: f.version }));
+  const ids = new Set(versions.map((v) => v.id));
+  for (const { descriptor: d, missing } of fetched) {
+    if (missing === undefined || ids.has(d.fileName)) continue;
+    ids.add(d.fileName);
+    versions.push({ id: d.fileName, version: MISSING_VERSION });
+  }
+  return versions;
 }

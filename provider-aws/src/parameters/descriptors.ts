@@ -59,6 +59,11 @@ export interface ObjectDescriptor {
   failover: FailoverObject | undefined;
   /** Set: `fileName` is a directory of many files, and the object writes no file of its own. */
   tree: ObjectTree | undefined;
+  /**
+   * `optional: true`: AWS saying the object does not exist (or a secret is scheduled for deletion)
+   * is a result, not a failure: the mount goes on without its files. Denied access still fails.
+   */
+  optional: boolean;
 }
 
 export interface DescriptorContext {
@@ -83,6 +88,7 @@ const FIELDS = [
   'path',
   TREE_FIELDS.jsonKeys,
   TREE_FIELDS.parametersUnderPath,
+  'optional',
 ] as const;
 type Field = (typeof FIELDS)[number];
 const FIELD_BY_LOWER = new Map<string, Field>(FIELDS.map((f) => [f.toLowerCase(), f]));
@@ -318,6 +324,15 @@ function parseTree(
   };
 }
 
+/** `optional`: true or false, as YAML writes booleans (any case); anything else is refused. */
+function parseOptional(raw: Raw, where: string): boolean {
+  const value = raw.optional;
+  if (value === undefined || value === null || value === '') return false;
+  if (typeof value !== 'string' || !/^(true|false)$/i.test(value))
+    throw invalidParameters(`${where}: optional must be true or false, got ${JSON.stringify(value)}`);
+  return value.toLowerCase() === 'true';
+}
+
 function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): ObjectDescriptor {
   let where = `objects entry ${index + 1}`;
   const raw = normalise(item, where);
@@ -345,6 +360,7 @@ function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): 
     jmesPath,
     failover,
     tree,
+    optional: parseOptional(raw, where),
   };
 }
 

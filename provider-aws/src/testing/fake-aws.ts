@@ -29,6 +29,8 @@ export class FakeAws {
   readonly secrets = new Map<string, Map<string, Record<string, FakeSecretVersion>>>();
   /** Parameters by region, then name. */
   readonly parameters = new Map<string, Map<string, FakeParameter>>();
+  /** Secrets scheduled for deletion (in their recovery window), by region and name. */
+  private readonly scheduledForDeletion = new Set<string>();
   readonly calls: FakeCall[] = [];
   private readonly failures = new Map<Op, Array<() => Error>>();
   /** Parameters per GetParametersByPath page (SSM's default and most is 10). */
@@ -44,6 +46,16 @@ export class FakeAws {
   putParameter(region: string, name: string, parameter: FakeParameter): void {
     if (!this.parameters.has(region)) this.parameters.set(region, new Map());
     this.parameters.get(region)?.set(name, parameter);
+  }
+
+  /**
+   * As DeleteSecret with a recovery window: the secret is kept and described (with DeletedDate),
+   * its value refused as AWS refuses it; `restore` as RestoreSecret.
+   */
+  scheduleDeletion(region: string, name: string, restore = false): void {
+    const key = JSON.stringify([region, name]);
+    if (restore) this.scheduledForDeletion.delete(key);
+    else this.scheduledForDeletion.add(key);
   }
 
   /** The next call of `op` throws `error()`. */
@@ -71,12 +83,18 @@ export class FakeAws {
         const versions = this.secret(region, command.input.SecretId);
         return {
           VersionIdsToStages: Object.fromEntries(Object.entries(versions).map(([id, v]) => [id, v.stages])),
+          DeletedDate: this.deleted(region, command.input.SecretId) ? new Date(0) : undefined,
         };
       }
       if (command instanceof GetSecretValueCommand) {
         const input = command.input;
         await this.enter(region, 'GetSecretValue', { ...input }, options?.abortSignal);
         const versions = this.secret(region, input.SecretId);
+        if (this.deleted(region, input.SecretId))
+          throw notFound(
+            'InvalidRequestException',
+            "You can't perform this operation on the secret because it was marked for deletion.",
+          );
         const stage = input.VersionStage ?? (input.VersionId ? undefined : 'AWSCURRENT');
         const found = Object.entries(versions).find(
           ([id, v]) =>
@@ -91,6 +109,10 @@ export class FakeAws {
       }
       throw new Error('FakeAws: unexpected Secrets Manager command');
     };
+  }
+
+  private deleted(region: string, id: string | undefined): boolean {
+    return this.scheduledForDeletion.has(JSON.stringify([region, id ?? '']));
   }
 
   private secret(region: string, id: string | undefined): Record<string, FakeSecretVersion> {
@@ -149,6 +171,7 @@ export class FakeAws {
   }
 }
 
+/** An AWS client error (4xx), as the SDK throws it. */
 function notFound(name: string, message: string): Error {
   return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 }
