@@ -18,6 +18,8 @@ export interface AwsMountCheck {
   warnings: readonly string[];
   /** The files a mount writes (relative to the mount), when the provider accepts the class. */
   fileNames: ReadonlySet<string> | undefined;
+  /** The files of optional objects (absent while the object is missing), with the object's name. */
+  optionalFiles: ReadonlyMap<string, string>;
 }
 
 /** What the kubelet adds about the pod; stand-ins, since the provider only checks they are there. */
@@ -50,12 +52,16 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
   try {
     const input = parseMountRequest(request);
     const fileNames = new Set<string>();
+    const optionalFiles = new Map<string, string>();
     for (const d of parseDescriptors(input, input.region)) {
-      if (d.writesFile) fileNames.add(d.fileName);
-      for (const j of d.jmesPath) fileNames.add(j.fileName);
+      const files = [...(d.writesFile ? [d.fileName] : []), ...d.jmesPath.map((j) => j.fileName)];
+      for (const f of files) {
+        fileNames.add(f);
+        if (d.optional) optionalFiles.set(f, d.objectName);
+      }
     }
-    return { error: undefined, warnings: input.warnings, fileNames };
+    return { error: undefined, warnings: input.warnings, fileNames, optionalFiles };
   } catch (err) {
-    return { error: (err as Error).message, warnings: [], fileNames: undefined };
+    return { error: (err as Error).message, warnings: [], fileNames: undefined, optionalFiles: new Map() };
   }
 }

@@ -227,6 +227,21 @@ describe('secrets-store-csi-lint', () => {
     expect(run.status).toBe(1);
   });
 
+  it("refuses an optional field that is not true or false, in the provider's words", () => {
+    const params = (value: string) => [
+      '    objects: |',
+      '      - objectName: "MyDBSecret"',
+      '        objectType: "secretsmanager"',
+      `        optional: ${value}`,
+    ];
+    const run = lint({ 'spc.yaml': spc({ params: params('"yes"') }) });
+    expect(run.out).toEqual([
+      'spc.yaml:1: spec.parameters: object "MyDBSecret": optional must be true or false, got "yes"',
+    ]);
+    expect(run.status).toBe(1);
+    expect(lint({ 'spc.yaml': spc({ params: params('true') }) }).out).toEqual([]);
+  });
+
   it('warns about a class that is not among the files, naming the namespace it was found in', () => {
     const run = lint({
       'app.yaml': pod(),
@@ -271,6 +286,18 @@ describe('secrets-store-csi-lint', () => {
       const typo = lint({ 'spc.yaml': withSync('_app_db_passwd') });
       expect(typo.out).toEqual([
         'spc.yaml:1: spec.secretObjects[0]: secret db: no file "_app_db_passwd" in the mounted volume (the class\'s objects write "_app_db_password")',
+      ]);
+    });
+
+    it('warns about data from the file of an optional object: absent while the object is missing', () => {
+      const optional = withSync('_app_db_password').replace(
+        '        objectType: "ssmparameter"',
+        '        objectType: "ssmparameter"\n        optional: true',
+      );
+      const run = lint({ 'spc.yaml': optional });
+      expect(run.status).toBe(0);
+      expect(run.out).toEqual([
+        'spc.yaml:1: spec.secretObjects[0]: warning: file "_app_db_password" comes from optional object "/app/db/password": while that object is missing the file is absent and this Secret is not synced',
       ]);
     });
 
