@@ -13,6 +13,7 @@ import type { AwsRequest } from './aws-request';
 import { describeRequest } from './aws-request';
 import type { Authorizer } from './authorizer';
 import { handleControl } from './control-api';
+import { asAwsAnswers } from './moto-answers';
 import type { CallKey, CallCounter, FaultBook, GateClock } from './faults';
 import type { CachedIam } from './iam-directory';
 import type { EksAuth } from './eks-auth';
@@ -155,7 +156,7 @@ export class GateServer {
     await this.p.authorizer.authorize(request, session);
     if (request.service === 'eks' && EKS_ASSOCIATION_OPERATIONS.has(request.operation))
       return this.associations(request);
-    const answer = await this.forward(request);
+    const answer = asAwsAnswers(request, await this.forward(request));
     if (answer.status < 300 && !READ_ONLY.test(request.operation))
       this.invalidateAfterWrite(request, session);
     return answer;
