@@ -37,6 +37,7 @@ import {
   deleteArticleAws,
   LAB_ISSUER,
   MANIFESTS,
+  OPTIONAL_OBJECTS,
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
   PARAMETER_STORE_SERVICE_ACCOUNT,
@@ -491,6 +492,71 @@ export class Walkthrough {
         this.out.command('kubectl get secret my-db-secret');
         this.out.output(out.trim() || 'No resources found (the garbage collector deleted it with the pod)');
         expectThat(out.trim() === '', 'the Secret is still there');
+      },
+    },
+    {
+      title:
+        'Beyond the article: an optional parameter (examples/manifests/optional-objects): the pod starts without it, and its file appears at a rotation once it exists',
+      run: async () => {
+        const { secretProviderClass: spcFile, parameter, file, value } = OPTIONAL_OBJECTS;
+        await this.apply(classManifest(spcFile), spcFile);
+        await this.recreatePod(MANIFESTS.parameterStore.pod);
+        const files = () =>
+          fs
+            .readdirSync(this.targetPath)
+            .filter((n) => !n.startsWith('..'))
+            .sort();
+        this.out.command('ls /mnt/secrets-store/');
+        this.out.output(files().join('\n'));
+        expectThat(!files().includes(file), `${file} is mounted before ${parameter} exists`);
+        const status = 'sample-app-default-my-db-secret';
+        const jsonpath = '{range .status.objects[*]}{.id}{"\\t"}{.version}{"\\n"}{end}';
+        this.out.command(`kubectl get secretproviderclasspodstatus ${status} -o jsonpath='${jsonpath}'`);
+        const objects = await kubectlAsync(this.sys.lab, [
+          'get',
+          'secretproviderclasspodstatus',
+          status,
+          '-o',
+          `jsonpath=${jsonpath}`,
+        ]);
+        this.out.output(objects.trimEnd());
+        expectThat(objects.includes(`${file}\tmissing`), `the pod status does not list ${file} as missing`);
+        const selector = 'involvedObject.name=sample-app,reason=OptionalObjectMissing';
+        const columns = 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message';
+        this.out.command(`kubectl get events --field-selector ${selector} -o ${columns}`);
+        const events = await eventually(
+          'the OptionalObjectMissing event',
+          async () => {
+            const out = await kubectlAsync(this.sys.lab, [
+              'get',
+              'events',
+              '--field-selector',
+              selector,
+              '-o',
+              columns,
+            ]);
+            return out.includes(parameter) ? out : undefined;
+          },
+          30_000,
+        );
+        this.out.output(events.trimEnd());
+        this.out.command(`aws ssm put-parameter --name "${parameter}" --value "${value}" --type String`);
+        await this.aws.ssm.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'String' }));
+        await eventually(
+          'the file at the next rotation',
+          () => (files().includes(file) ? true : undefined),
+          60_000,
+        );
+        this.out.command(`cat /mnt/secrets-store/${file}; echo`);
+        this.out.output(this.readMounted(file));
+        expectThat(this.readMounted(file) === value, `wrong value in ${file}`);
+        await this.kubectl(['delete', 'pod', 'sample-app', '--wait=true']);
+        const target = this.targetPath;
+        await eventually(
+          'the mount to go',
+          () => (mounts().some((m) => m.mountPoint === target) ? undefined : true),
+          30_000,
+        );
       },
     },
     {
