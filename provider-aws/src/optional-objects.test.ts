@@ -224,6 +224,33 @@ describe('rotation with optional objects', () => {
     expect(filesOf(next)).toMatchObject({ feature: 'on', _app_extra: 'extra' });
   });
 
+  it('concurrency: mounts sharing one GetParameters call each get their own outcome for a missing name', async () => {
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 't' };
+    const sharedAnswers = new SharedAnswers({ windowMs: 60_000, coalesceMs: 5 });
+    const h = mountHarness({ sharedAnswers, identity: { credentials: async () => credentials } });
+    h.aws.putParameter(REGION, '/app/url', { value: 'https://app', version: 1 });
+    const objects = (optional: boolean) =>
+      `- {objectName: /app/url, objectType: ssmparameter}\n- {objectName: /app/extra, objectType: ssmparameter, optional: ${optional}}`;
+    const at = (i: number, optional: boolean) => ({
+      ...request(objects(optional)),
+      targetPath: `${TARGET}-${i}`,
+    });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => h.service.mount(at(i, i % 2 === 0))),
+    );
+    expect(h.aws.count('GetParameters')).toBe(1);
+    outcomes.forEach((o, i) => {
+      if (i % 2 === 0) {
+        expect(o.status).toBe('fulfilled');
+        if (o.status === 'fulfilled')
+          expect(versionsOf(o.value)).toEqual({ _app_url: '1', _app_extra: 'missing' });
+      } else {
+        expect(o.status).toBe('rejected');
+        if (o.status === 'rejected') expect(String(o.reason)).toMatch(/not exist\): \/app\/extra/);
+      }
+    });
+  });
+
   it('in provider-writes mode, removes the file from the volume itself', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'provider-optional-'));
     try {
