@@ -8,9 +8,14 @@ export interface FetchedValue {
   version: string;
 }
 
-/** One parameter under a path: its name relative to the path, its value and version. */
+/**
+ * One file of an object written as many files: a key, a parameter under a path (its name relative
+ * to the path) or a selected secret (its name after the prefix's last `/`), its value and version.
+ */
 export interface ParameterTreeEntry {
   name: string;
+  /** The name in AWS, where it differs from `name` (a selected secret's): for messages. */
+  source?: string;
   value: Buffer;
   version: string;
 }
@@ -21,7 +26,7 @@ export interface FetchedObject {
   value: Buffer;
   version: string;
   region: string;
-  /** The parameters under the path, for an object with parametersUnderPath. */
+  /** The parameters under the path (parametersUnderPath), or the secrets a selection selects. */
   entries?: ParameterTreeEntry[];
   /** An optional object AWS said is not there (the AWS error code): it has no files. */
   missing?: string;

@@ -10,10 +10,14 @@ import type { AwsCredentials } from '../credentials/credential-cache';
 import { StsUnavailableError } from '../credentials/identity';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
-import { MAX_TREE_FILES, tooManyFiles } from '../parameters/tree-limits';
-import type { FetchedObject, FetchedValue } from './fetched';
+import { objectLabel } from '../parameters/descriptors';
+import { toFileName } from '../parameters/file-names';
+import { MAX_TREE_FILES, maxFilesOf, tooManyFiles } from '../parameters/tree-limits';
+import type { FetchedObject, FetchedValue, ParameterTreeEntry } from './fetched';
 import { MISSING_VERSION, missingCodeOf } from './missing-object';
 import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
+import type { SecretMatch } from './secret-selection';
+import { listSelectedSecrets, nameInSelection } from './secret-selection';
 import { fetchSecret } from './secrets-manager';
 import { parameterBatches } from './ssm-names';
 import type { ValueCache } from './value-cache';
@@ -217,11 +221,106 @@ async function fetchParameterTreeObject(ctx: FetchContext, d: ObjectDescriptor):
   });
 }
 
+/** A selection's listing failed: ListSecrets is allowed on "*" only, which a user may not know. */
+function listingError(d: ObjectDescriptor, region: string, err: unknown): unknown {
+  const info = describe(err);
+  if (info.retriable) return err;
+  const hint =
+    info.code === 'AccessDeniedException'
+      ? ' (the pod\'s IAM role needs secretsmanager:ListSecrets on resource "*": it cannot be limited to some secrets)'
+      : '';
+  return new MountError(
+    'FetchError',
+    `failed to list ${objectLabel(d)} in ${region}: ${info.code}: ${info.message}${hint}`,
+    { code: info.status },
+  );
+}
+
+/**
+ * One match of a selection, read with GetSecretValue under the pod's own role, or, on a remount
+ * whose mounted version is still the listed current one, the value already fetched (no call).
+ * Undefined: it was deleted since it was listed.
+ */
+async function fetchMatch(
+  ctx: FetchContext,
+  d: ObjectDescriptor,
+  region: string,
+  client: ReturnType<FetchContext['clients']['secretsManager']>,
+  match: SecretMatch,
+): Promise<ParameterTreeEntry | undefined> {
+  const tree = d.tree?.kind === 'secretsSelected' ? d.tree : undefined;
+  const name = nameInSelection(tree?.namePrefix, match.name);
+  let mounted: string | undefined;
+  try {
+    mounted = ctx.currentVersions.get(`${d.fileName}/${toFileName(name, tree?.pathTranslation ?? '', '')}`);
+  } catch {
+    mounted = undefined; // the layout refuses the name, with its message
+  }
+  if (mounted !== undefined && mounted === match.currentVersion) {
+    const kept = ctx.valueCache.get(ctx.targetPath, region, match.name, mounted);
+    if (kept) return { name, source: match.name, value: kept, version: mounted };
+  }
+  try {
+    const request = {
+      secretId: match.name,
+      versionId: undefined,
+      versionStage: undefined,
+      currentVersion: undefined,
+      currentValue: undefined,
+    };
+    const fetched = await fetchSecret(client, request, ctx.signal);
+    ctx.valueCache.set(ctx.targetPath, region, match.name, fetched);
+    return { name, source: match.name, ...fetched };
+  } catch (err) {
+    const info = describe(err);
+    if (info.code === 'ResourceNotFoundException') return undefined;
+    if (info.retriable) throw err;
+    const hint =
+      info.code === 'AccessDeniedException'
+        ? " (the pod's IAM role needs secretsmanager:GetSecretValue on every secret the entry selects)"
+        : '';
+    throw new MountError(
+      'FetchError',
+      `failed to read secret ${JSON.stringify(match.name)}, one of ${objectLabel(d)}, in ${region}: ${info.code}: ${info.message}${hint}`,
+      { code: info.status },
+    );
+  }
+}
+
+/**
+ * The secrets an entry selects by name prefix and/or tags: one listing (a ListSecrets page per 100
+ * secrets listed), then a GetSecretValue for each match not already mounted at its current version.
+ */
+async function fetchSelectionObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
+  const tree = d.tree;
+  if (tree?.kind !== 'secretsSelected') throw new Error(`${objectLabel(d)} is not a selection`);
+  const what = `${objectLabel(d)} from ${SERVICE_NAMES.secretsmanager}`;
+  return withFailover(ctx, what, async (region) => {
+    const client = ctx.clients.secretsManager(region, await ctx.credentials(region));
+    const request = {
+      namePrefix: tree.namePrefix,
+      tags: tree.tags,
+      maxMatches: maxFilesOf(d),
+      tooMany: () => tooManyFiles(d),
+    };
+    let matches: SecretMatch[];
+    try {
+      matches = await listSelectedSecrets(client, request, ctx.signal);
+    } catch (err) {
+      throw err instanceof MountError ? err : listingError(d, region, err);
+    }
+    const read = await mapWithLimit(matches, ctx.concurrency, (m) => fetchMatch(ctx, d, region, client, m));
+    const entries = read.filter((e): e is ParameterTreeEntry => e !== undefined);
+    return { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
+  });
+}
+
 export async function fetchObjects(
   ctx: FetchContext,
   descriptors: readonly ObjectDescriptor[],
 ): Promise<FetchedObject[]> {
-  const secrets = descriptors.filter((d) => d.objectType === 'secretsmanager');
+  const selection = (d: ObjectDescriptor) => d.tree?.kind === 'secretsSelected';
+  const secrets = descriptors.filter((d) => d.objectType === 'secretsmanager' && !selection(d));
   const underPath = (d: ObjectDescriptor) => d.tree?.kind === 'parametersUnderPath';
   const parameters = descriptors.filter((d) => d.objectType === 'ssmparameter' && !underPath(d));
   const trees = descriptors.filter(underPath);
@@ -229,6 +328,7 @@ export async function fetchObjects(
     await fetchSecretsManagerObject(ctx, d),
   ]);
   for (const d of trees) units.push(async () => [await fetchParameterTreeObject(ctx, d)]);
+  for (const d of descriptors.filter(selection)) units.push(async () => [await fetchSelectionObject(ctx, d)]);
   for (const batch of parameterBatches(parameters)) units.push(() => fetchParameterBatch(ctx, batch));
   const results = await mapWithLimit(units, ctx.concurrency, (unit) => unit());
   const byDescriptor = new Map(results.flat().map((f) => [f.descriptor, f]));

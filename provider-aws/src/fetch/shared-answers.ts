@@ -1,8 +1,9 @@
 // AWS answers shared node-wide by the mounts of one identity, so that a rotation round costs one
 // call per (identity, region, object) rather than one per pod:
-// - Secrets Manager reads (DescribeSecret, GetSecretValue) with the same input join one call; a
-//   secret's stages are kept for a while, and so is a value read for a rotation remount, within a
-//   byte budget (values read for first mounts are not kept);
+// - Secrets Manager reads (DescribeSecret, GetSecretValue, ListSecrets) with the same input join
+//   one call; a secret's stages and a selection's listing pages are kept for a while, and so is a
+//   value read for a rotation remount, within a byte budget (values read for first mounts are not
+//   kept);
 // - SSM parameter names wanted by several mounts at about the same time go out together, ten per
 //   GetParameters call, and each name's answer is kept by itself (ssm-coalescer.ts).
 //
@@ -22,7 +23,11 @@
 //
 // Failures are never kept. A call runs with a signal of its own, aborted only when every mount
 // waiting on it has given up (common's single-flight.ts).
-import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { SharedCall } from '@sscsi/common';
 
 import { ssmSdk } from '../aws-clients';
@@ -118,11 +123,21 @@ export class SharedAnswers {
     const identity = this.identityOf(credentials);
     const shared = Object.create(client) as C;
     shared.send = (command: unknown, options?: SendOptions) => {
-      if (command instanceof DescribeSecretCommand || command instanceof GetSecretValueCommand) {
-        const operation = command instanceof DescribeSecretCommand ? 'DescribeSecret' : 'GetSecretValue';
+      if (
+        command instanceof DescribeSecretCommand ||
+        command instanceof GetSecretValueCommand ||
+        command instanceof ListSecretsCommand
+      ) {
+        const operation =
+          command instanceof DescribeSecretCommand
+            ? 'DescribeSecret'
+            : command instanceof ListSecretsCommand
+              ? 'ListSecrets'
+              : 'GetSecretValue';
         const key = JSON.stringify([identity, region, operation, command.input]);
         const call = (signal: AbortSignal) => client.send(command, { abortSignal: signal });
-        if (operation === 'DescribeSecret')
+        // Names, tags and version ids, no values: kept as a secret's stages are.
+        if (operation !== 'GetSecretValue')
           return this.shared(this.stages, key, operation, round, call, options?.abortSignal, () => 0);
         // A value read for a first mount is not kept: no first mount uses a kept answer, and 2,000
         // short-lived pods would fill the budget with values no one asks for again. One read for
