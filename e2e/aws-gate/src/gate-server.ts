@@ -19,6 +19,7 @@ import type { CachedIam } from './iam-directory';
 import type { EksAuth } from './eks-auth';
 import type { Association, LabCluster, PodIdentityAssociations } from './pod-identity';
 import { agentCredentials, agentRefusal, agentText, relayedRefusal } from './pod-identity-agent';
+import { checkListSecrets } from './list-secrets';
 import { PolicyError } from './policy-document';
 import type { CachedSecrets } from './secret-directory';
 import type { Session, SessionStore } from './sessions';
@@ -154,6 +155,8 @@ export class GateServer {
       return this.forwardAndLearn(request, grant);
     }
     await this.p.authorizer.authorize(request, session);
+    if (request.service === 'secretsmanager' && request.operation === 'ListSecrets')
+      checkListSecrets(request.params);
     if (request.service === 'eks' && EKS_ASSOCIATION_OPERATIONS.has(request.operation))
       return this.associations(request);
     const answer = asAwsAnswers(request, await this.forward(request));
