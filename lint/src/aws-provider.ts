@@ -20,6 +20,11 @@ export interface AwsMountCheck {
   fileNames: ReadonlySet<string> | undefined;
   /** The files of optional objects (absent while the object is missing), with the object's name. */
   optionalFiles: ReadonlyMap<string, string>;
+  /**
+   * Directories whose files are known only at mount time: an object written as many files (its
+   * JSON keys, the parameters under a path, the secrets a prefix or tags select).
+   */
+  directories: ReadonlySet<string> | undefined;
 }
 
 /** What the kubelet adds about the pod; stand-ins, since the provider only checks they are there. */
@@ -53,15 +58,23 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
     const input = parseMountRequest(request);
     const fileNames = new Set<string>();
     const optionalFiles = new Map<string, string>();
+    const directories = new Set<string>();
     for (const d of parseDescriptors(input, input.region)) {
       const files = [...(d.writesFile ? [d.fileName] : []), ...d.jmesPath.map((j) => j.fileName)];
       for (const f of files) {
         fileNames.add(f);
         if (d.optional) optionalFiles.set(f, d.objectName);
       }
+      if (d.tree) directories.add(d.fileName);
     }
-    return { error: undefined, warnings: input.warnings, fileNames, optionalFiles };
+    return { error: undefined, warnings: input.warnings, fileNames, optionalFiles, directories };
   } catch (err) {
-    return { error: (err as Error).message, warnings: [], fileNames: undefined, optionalFiles: new Map() };
+    return {
+      error: (err as Error).message,
+      warnings: [],
+      fileNames: undefined,
+      optionalFiles: new Map(),
+      directories: undefined,
+    };
   }
 }

@@ -165,6 +165,28 @@ describe('secrets-store-csi-lint', () => {
     expect(run.status).toBe(1);
   });
 
+  it("reports a selection by prefix or tags the provider refuses, in the provider's words", () => {
+    const run = lint({
+      'spc.yaml': spc({
+        params: [
+          '    objects: |',
+          '      - {objectName: db, objectType: secretsmanager, objectNamePrefix: prod/}',
+          '      - {objectTags: {team: a}}',
+        ],
+      }),
+    });
+    expect(run.status).toBe(1);
+    expect(run.out).toEqual([
+      'spc.yaml:1: spec.parameters: objects entry 1: objectName names one object; objectNamePrefix and objectTags select secrets without it: give one or the other',
+    ]);
+    const aliasless = lint({
+      'spc.yaml': spc({ params: ['    objects: |', '      - {objectTags: {team: a}}'] }),
+    });
+    expect(aliasless.out).toEqual([
+      'spc.yaml:1: spec.parameters: objects entry 1 (the secrets selected by objectTags {"team":"a"}): objectAlias, the directory the matches are written in, is required without objectNamePrefix',
+    ]);
+  });
+
   it('prints warnings of what the provider accepts with a warning, and exits 0', () => {
     const run = lint({
       'spc.yaml': spc({
@@ -298,6 +320,25 @@ describe('secrets-store-csi-lint', () => {
       expect(run.status).toBe(0);
       expect(run.out).toEqual([
         'spc.yaml:1: spec.secretObjects[0]: warning: file "_app_db_password" comes from optional object "/app/db/password": while that object is missing the file is absent and this Secret is not synced',
+      ]);
+    });
+
+    it('accepts data from a file of the secrets a prefix selects; a file outside their directory is refused', () => {
+      const selected = (objectName: string) =>
+        spc({
+          extra: [
+            '  secretObjects:',
+            '    - secretName: db',
+            '      type: Opaque',
+            '      data:',
+            `        - objectName: ${objectName}`,
+            '          key: password',
+          ],
+          params: ['    objects: |', '      - {objectNamePrefix: prod/app/, objectAlias: app}'],
+        });
+      expect(lint({ 'spc.yaml': selected('app/db') }).out).toEqual([]);
+      expect(lint({ 'spc.yaml': selected('db') }).out).toEqual([
+        'spc.yaml:1: spec.secretObjects[0]: secret db: no file "db" in the mounted volume (the class\'s objects write files in "app/")',
       ]);
     });
 

@@ -103,6 +103,7 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
   }
   let fileNames: ReadonlySet<string> | undefined;
   let optionalFiles: ReadonlyMap<string, string> = new Map();
+  let directories: ReadonlySet<string> | undefined;
   let accepted = true;
   try {
     // The driver refuses these before it asks any provider: its message, once.
@@ -118,8 +119,9 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
     accepted = !aws.error;
     fileNames = aws.fileNames;
     optionalFiles = aws.optionalFiles;
+    directories = aws.directories;
   }
-  checkSecretObjects(spec.secretObjects, fileNames, optionalFiles, report);
+  checkSecretObjects(spec.secretObjects, fileNames, optionalFiles, directories, report);
   return { provider, parameters, accepted };
 }
 
@@ -148,6 +150,7 @@ function checkSecretObjects(
   value: unknown,
   fileNames: ReadonlySet<string> | undefined,
   optionalFiles: ReadonlyMap<string, string>,
+  directories: ReadonlySet<string> | undefined,
   report: Report,
 ): void {
   if (value === undefined || value === null) return;
@@ -163,8 +166,13 @@ function checkSecretObjects(
     }
     const optionalRead = new Set<string>();
     const readFile = (relativePath: string): Buffer => {
-      if (fileNames && !fileNames.has(relativePath)) {
-        const written = [...fileNames].map((n) => JSON.stringify(n)).join(', ');
+      // A file in a directory of many files is known only at mount time: its name is enough.
+      const inDirectory = [...(directories ?? [])].some((d) => relativePath.startsWith(`${d}/`));
+      if (fileNames && !fileNames.has(relativePath) && !inDirectory) {
+        const written = [
+          ...[...fileNames].map((n) => JSON.stringify(n)),
+          ...[...(directories ?? [])].map((d) => `files in ${JSON.stringify(`${d}/`)}`),
+        ].join(', ');
         throw new Error(`the class's objects write ${written || 'no file'}`);
       }
       if (optionalFiles.has(relativePath)) optionalRead.add(relativePath);
