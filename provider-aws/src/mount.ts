@@ -24,10 +24,11 @@ import type { PodLookups } from './kube-lookups';
 import type { FetchedObject } from './fetch/fetched';
 import { MISSING_VERSION } from './fetch/missing-object';
 import { filesOf, objectVersionsOf } from './layout/files';
+import { templatedFilesOf } from './layout/templated-files';
 import type { MountFile } from './layout/mount-file';
 import type { ProviderMetrics } from './metrics';
 import type { MountInput } from './parameters/mount-request';
-import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
+import { parseDescriptors, parseMountRequest, parseTemplates } from './parameters/mount-request';
 
 /** A SecretSync's request has no volume to remount: its values are not kept. */
 const KEEP_NO_VALUES: Pick<ValueCache, 'get' | 'set'> = { get: () => undefined, set: () => undefined };
@@ -189,6 +190,7 @@ export class MountService {
       this.announceWarnings(input);
       const region = await this.regionOf(input, signal);
       const descriptors = parseDescriptors(input, region);
+      const templates = parseTemplates(input, descriptors);
       const credentials = new Map<string, Promise<AwsCredentials>>();
       const fetched = await fetchObjects(
         {
@@ -211,7 +213,8 @@ export class MountService {
         },
         descriptors,
       );
-      const files = filesOf(fetched, input.defaultMode);
+      const objectFiles = filesOf(fetched, input.defaultMode);
+      const files = [...objectFiles, ...templatedFilesOf(templates, objectFiles, input.defaultMode)];
       const objectVersion = objectVersionsOf(files, fetched);
       this.announceMissing(input, fetched);
       // The sync controller has no volume here: it needs the files in the answer.

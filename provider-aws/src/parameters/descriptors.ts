@@ -145,7 +145,7 @@ function text(raw: Raw, field: Field, where: string): string | undefined {
 }
 
 /** `filePermission`: exactly four octal digits such as "0600". */
-function parseMode(value: string | undefined, where: string): number | undefined {
+export function parseMode(value: string | undefined, where: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-7]{4}$/.test(value)) {
     throw invalidParameters(
