@@ -7,6 +7,7 @@ import {
   IRSA_AUDIENCE,
   parseDescriptors,
   parseMountRequest,
+  parseTemplates,
   POD_IDENTITY_AUDIENCE,
 } from 'secrets-store-csi-driver-provider-aws/validation';
 
@@ -59,7 +60,8 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
     const fileNames = new Set<string>();
     const optionalFiles = new Map<string, string>();
     const directories = new Set<string>();
-    for (const d of parseDescriptors(input, input.region)) {
+    const descriptors = parseDescriptors(input, input.region);
+    for (const d of descriptors) {
       const files = [...(d.writesFile ? [d.fileName] : []), ...d.jmesPath.map((j) => j.fileName)];
       for (const f of files) {
         fileNames.add(f);
@@ -67,6 +69,7 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
       }
       if (d.tree) directories.add(d.fileName);
     }
+    for (const t of parseTemplates(input, descriptors)) fileNames.add(t.fileName);
     return { error: undefined, warnings: input.warnings, fileNames, optionalFiles, directories };
   } catch (err) {
     return {

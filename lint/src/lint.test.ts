@@ -155,6 +155,28 @@ describe('secrets-store-csi-lint', () => {
       'spec.parameters: region "us east 1" cannot be an AWS region: AWS endpoints take a region of letters, digits and hyphens, such as us-east-1',
     ],
     [
+      'a templated file naming a file no object writes',
+      spc({
+        params: [
+          '    objects: "- objectName: MyDBSecret\\n  objectType: secretsmanager"',
+          '    templatedFiles: |',
+          '      - {path: app.env, format: env, template: {DB_PASSWORD: "{{password}}"}}',
+        ],
+      }),
+      'spec.parameters: templated file "app.env": {{password}} names no file the objects write: a placeholder names a file as it is written in the mount (objectAlias or objectName after path translation, a jmesPath objectAlias, or <directory>/<key> of an object written as many files); the objects write "MyDBSecret"',
+    ],
+    [
+      'a templated file with logic in its template',
+      spc({
+        params: [
+          '    objects: "- objectName: MyDBSecret\\n  objectType: secretsmanager"',
+          '    templatedFiles: |',
+          '      - {path: app.conf, format: text, template: "{{#MyDBSecret}}yes{{/MyDBSecret}}"}',
+        ],
+      }),
+      'spec.parameters: templated file "app.conf": {{#MyDBSecret}} is a section; a template takes only {{name}} placeholders (and {{! comments}}), each value written as the format needs',
+    ],
+    [
       'an old apiVersion',
       spc().replace('/v1\n', '/v2\n'),
       'apiVersion: must be secrets-store.csi.x-k8s.io/v1 (or the deprecated v1alpha1), got "secrets-store.csi.x-k8s.io/v2"',
@@ -340,6 +362,28 @@ describe('secrets-store-csi-lint', () => {
       expect(lint({ 'spc.yaml': selected('db') }).out).toEqual([
         'spc.yaml:1: spec.secretObjects[0]: secret db: no file "db" in the mounted volume (the class\'s objects write files in "app/")',
       ]);
+    });
+
+    it('accepts data from a templated file, which the mount writes too', () => {
+      const run = lint({
+        'spc.yaml': spc({
+          extra: [
+            '  secretObjects:',
+            '    - secretName: db',
+            '      type: Opaque',
+            '      data:',
+            '        - objectName: app.env',
+            '          key: app.env',
+          ],
+          params: [
+            '    objects: |',
+            '      - {objectName: "/app/db/password", objectType: ssmparameter, objectAlias: password}',
+            '    templatedFiles: |',
+            '      - {path: app.env, format: env, template: {DB_PASSWORD: "{{password}}"}}',
+          ],
+        }),
+      });
+      expect(run).toEqual({ status: 0, out: [], err: [] });
     });
 
     it('refuses a well-known type without its keys, and leaves certificates to the mount', () => {
