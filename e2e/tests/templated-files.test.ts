@@ -31,8 +31,8 @@ const QUOTED = `tmpl-quoted-${sfx}`;
 /** A secret the pods' role may not read. */
 const OTHER = `forbidden-${sfx}`;
 /** A password with what each format must escape: quotes, a dollar, a colon, a hash, a space. */
-const PASSWORD = 'p@ss "w0rd" $HOME: #1';
-const ROTATED = 'rotated-password';
+const PASSWORD = 'tv-password "w0rd" $HOME: #1';
+const ROTATED = 'tv-rotated-password';
 let podCount = 0;
 
 const objects = `
@@ -92,9 +92,14 @@ beforeAll(async () => {
     }),
   );
   await suite.aws.secretsManager.send(
-    new CreateSecretCommand({ Name: QUOTED, SecretString: JSON.stringify({ password: 'quoted "w0rd"' }) }),
+    new CreateSecretCommand({
+      Name: QUOTED,
+      SecretString: JSON.stringify({ password: 'tv-quoted "value"' }),
+    }),
   );
-  await suite.aws.secretsManager.send(new CreateSecretCommand({ Name: OTHER, SecretString: 'not yours' }));
+  await suite.aws.secretsManager.send(
+    new CreateSecretCommand({ Name: OTHER, SecretString: 'forbidden-value' }),
+  );
   await suite.aws.ssm.send(new PutParameterCommand({ Name: HOST, Value: 'db.internal', Type: 'String' }));
   // The pods' role may read this file's tmpl- secrets and the parameter, nothing else (not OTHER).
   const reader = await createRole(suite.aws.iam, `tmpl-reader-${sfx}`, [
@@ -145,7 +150,7 @@ describe('templatedFiles through the driver and the AWS provider', () => {
     expect(read(dir, 'pass')).toBe(PASSWORD);
     expect(read(dir, 'app.env')).toBe(`DB_USER=tmpl-user\nDB_PASSWORD='${PASSWORD}'\nDB_HOST=db.internal\n`);
     expect(fs.statSync(path.join(dir, 'app.env')).mode & 0o777).toBe(0o440);
-    expect(read(dir, 'app.properties')).toBe('db.password=p@ss "w0rd" $HOME\\: \\#1\n');
+    expect(read(dir, 'app.properties')).toBe('db.password=tv-password "w0rd" $HOME\\: \\#1\n');
     expect(JSON.parse(read(dir, 'app.json'))).toEqual({
       db: { user: 'tmpl-user', password: PASSWORD, host: 'db.internal', port: 5432 },
     });
@@ -208,13 +213,13 @@ describe('what a user sees when the class gets it wrong', () => {
     expect(err.details).toContain(
       'templated file "app.env" (format env): the value of DB has a single quote',
     );
-    expect(err.details).not.toContain('w0rd');
+    expect(err.details).not.toContain('tv-quoted');
   });
 
   it('a template cannot read what IAM does not allow: naming an object the role may not read fails the mount', async () => {
     const err = await publishError('not-allowed');
     expect(err.code).toBe(Status.PERMISSION_DENIED);
     expect(err.details).toContain('AccessDeniedException');
-    expect(err.details).not.toContain('not yours');
+    expect(err.details).not.toContain('forbidden-value');
   });
 });
