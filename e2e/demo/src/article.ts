@@ -57,6 +57,11 @@ export const MANIFESTS = {
     secretProviderClass: 'manifests/sync-secret/my-db-secret.yaml',
     pod: 'manifests/sync-secret/sample-app.yaml',
   },
+  /** Beyond the article: MyDBSecret's keys as an application's configuration files (templatedFiles). */
+  templatedFiles: {
+    secretProviderClass: 'manifests/templated-files/my-db-config.yaml',
+    pod: 'manifests/templated-files/sample-app.yaml',
+  },
 } as const;
 
 /**
@@ -69,6 +74,10 @@ export const OPTIONAL_OBJECTS = {
   file: '_sample-app_db_replica-host',
   value: 'db-replica.sample-app.internal',
 } as const;
+
+/** The class and pod of MANIFESTS.templatedFiles. */
+export const TEMPLATED_FILES_CLASS = 'my-db-config';
+export const TEMPLATED_FILES_POD = 'sample-app-config';
 
 /** An IAM policy of examples/iam, filled for the lab's account and the article's region. */
 export interface ArticlePolicy {
