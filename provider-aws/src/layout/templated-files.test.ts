@@ -94,6 +94,13 @@ describe('templatedFilesOf', () => {
     );
   });
 
+  it('refuses a file the mount does not have, naming it', () => {
+    const files = objectFiles().filter((f) => f.path !== 'pass');
+    expect(
+      thrownBy(() => render('- {path: a, format: text, template: "{{pass}}"}', files), MountError).message,
+    ).toBe('templated file "a": {{pass}} names no file of this mount');
+  });
+
   it('refuses a value that is not UTF-8 text, without quoting it', () => {
     const files = [...objectFiles(), file('conf/key', Buffer.from([0xff, 0xfe, 0x41]))];
     const err = thrownBy(

@@ -22,9 +22,12 @@ function valuesOf(t: TemplatedFile, byPath: ReadonlyMap<string, MountFile>): Map
   for (const name of t.names) {
     const file = byPath.get(name);
     if (!file) {
+      // Checked with the class: only a key or parameter of an object written as many files can be
+      // missing here (or the file of an object this mount does not write).
+      const hint = name.includes('/') ? " (no such key or parameter in the object's directory)" : '';
       throw new MountError(
         'InvalidSecretContent',
-        `${where}: {{${name}}} names no file of this mount (no such key or parameter in the object's directory)`,
+        `${where}: {{${name}}} names no file of this mount${hint}`,
       );
     }
     try {

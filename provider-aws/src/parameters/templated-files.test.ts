@@ -1,4 +1,5 @@
 import { thrownBy } from '@sscsi/common/testing';
+import Mustache from 'mustache';
 
 import { MountError } from '../errors';
 import { parseObjects } from './descriptors';
@@ -241,6 +242,12 @@ describe('parseTemplatedFiles', () => {
     expect(warnings).toEqual([
       'templatedFiles entry 1: "/app.env" is an absolute path; it names "app.env" inside the mount',
     ]);
+  });
+
+  it("keeps no template in Mustache's cache: a long-running provider sees every class's templates", () => {
+    parse('- {path: a, format: text, template: "{{user}}"}');
+    parse('- {path: a, format: text, template: "{{pass}}"}');
+    expect(Mustache.templateCache).toBeUndefined();
   });
 
   it('keeps the source of each entry: the version changes with the template', () => {
