@@ -45,6 +45,12 @@ function loadProperties(contents: string): Map<string, string> {
 }
 
 describe('envFile', () => {
+  /** Values envFile writes: without a single quote, a backslash or a line break. */
+  const writableEnvValues = fc.array(
+    text.filter((v) => !/['\\\r\n\0]/.test(v)),
+    { minLength: 1, maxLength: 10 },
+  );
+
   it('writes plain values bare and the rest in single quotes', () => {
     expect(
       envFile([
@@ -58,8 +64,7 @@ describe('envFile', () => {
 
   it('is read back exactly by a POSIX shell', () => {
     fc.assert(
-      fc.property(fc.array(text, { minLength: 1, maxLength: 10 }), (values) => {
-        const writable = values.filter((v) => !/['\\\r\n\0]/.test(v));
+      fc.property(writableEnvValues, (writable) => {
         const names = writable.map((_, i) => `V${i}`);
         const contents = envFile(writable.map((v, i) => [names[i] as string, v]));
         expect(readByShell(contents, names)).toEqual(writable);
