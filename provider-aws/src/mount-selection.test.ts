@@ -108,12 +108,15 @@ describe('objectNamePrefix and objectTags through the Mount handler', () => {
     ]);
   });
 
-  it('a match deleted between the listing and its read is left out', async () => {
+  it('a match deleted between the listing and its read fails a required entry, naming it', async () => {
     const { aws, service } = mountHarness();
     secrets(aws);
     aws.failNext('GetSecretValue', () => awsError('ResourceNotFoundException', 400, 'gone'));
-    const response = await service.mount(request(BY_PREFIX));
-    expect(Object.keys(filesOf(response))).toEqual(['prod_app/cache', 'prod_app/db']);
+    const err = await rejectionOf(service.mount(request(BY_PREFIX)), MountError);
+    expect(err.message).toBe(
+      `failed to read secret "prod/app/api/key", one of the secrets selected by objectNamePrefix "prod/app/", in ${REGION}: ResourceNotFoundException: gone (it was listed, then deleted: the next mount lists again; with optional: true the mount goes on without it)`,
+    );
+    expect(err.reason).toBe('FetchError');
   });
 
   it('the shared answers: mounts of one identity at once make one ListSecrets', async () => {
@@ -236,5 +239,80 @@ describe('objectNamePrefix and objectTags: the errors a user sees', () => {
     expect(err.message).toBe(
       'the secrets selected by objectNamePrefix "p/": secrets "p/a/b" and "p/a_b" both name file "a_b" after path translation',
     );
+  });
+});
+
+describe('an optional selection (optional: true)', () => {
+  const OPTIONAL = '- {objectNamePrefix: prod/app/, optional: true}';
+  const versionsOf = (r: MountResponse) =>
+    Object.fromEntries((r.objectVersion ?? []).map((v) => [v.id, v.version]));
+  const missingCount = async (h: ReturnType<typeof mountHarness>) =>
+    (await h.registry.getSingleMetric('aws_provider_optional_objects_missing_total')?.get())?.values.find(
+      (v) => v.labels.type === 'secretsmanager',
+    )?.value ?? 0;
+
+  it('mounts the other matches when one is deleted, or scheduled for deletion, after the listing; records each', async () => {
+    const h = mountHarness();
+    secrets(h.aws);
+    h.aws.failNext('GetSecretValue', () => awsError('ResourceNotFoundException', 400, 'gone'));
+    // The fake lists a secret scheduled for deletion (AWS does not): deleted between the two calls.
+    h.aws.scheduleDeletion(REGION, 'prod/app/cache');
+    const r = await h.service.mount(request(OPTIONAL));
+    expect(filesOf(r)).toEqual({ 'prod_app/db': 'prod/app/db@db-1' });
+    expect(versionsOf(r)).toEqual({
+      'prod_app/db': 'db-1',
+      'prod_app/api_key': 'missing',
+      'prod_app/cache': 'missing',
+    });
+    expect(h.events.recorded.map((e) => [e.reason, e.message])).toEqual([
+      [
+        'OptionalObjectMissing',
+        `secret "prod/app/api/key" (one of the secrets selected by objectNamePrefix "prod/app/", an optional entry) is missing in ${REGION} (ResourceNotFoundException): the volume has no file "prod_app/api_key"`,
+      ],
+      [
+        'OptionalObjectMissing',
+        `secret "prod/app/cache" (one of the secrets selected by objectNamePrefix "prod/app/", an optional entry) is missing in ${REGION} (InvalidRequestException): the volume has no file "prod_app/cache"`,
+      ],
+    ]);
+    expect(await missingCount(h)).toBe(2);
+    expect(h.logs.filter((l) => l.includes('optional object missing'))).toHaveLength(2);
+
+    // The next rotation, the secret back: its file too; the one still missing is not announced again.
+    h.events.recorded.length = 0;
+    const back = await h.service.mount(request(OPTIONAL, {}, r.objectVersion));
+    expect(Object.keys(filesOf(back))).toEqual(['prod_app/api_key', 'prod_app/db']);
+    expect(versionsOf(back)['prod_app/cache']).toBe('missing');
+    expect(h.events.recorded).toEqual([]);
+  });
+
+  it('still fails when the role may not read a match: denied is never "missing"', async () => {
+    const h = mountHarness();
+    secrets(h.aws);
+    h.aws.failNext('GetSecretValue', () => awsError('AccessDeniedException', 400, 'denied'));
+    const err = await rejectionOf(h.service.mount(request(OPTIONAL)), MountError);
+    expect(err.message).toBe(
+      `failed to read secret "prod/app/api/key", one of the secrets selected by objectNamePrefix "prod/app/", in ${REGION}: AccessDeniedException: denied (the pod's IAM role needs secretsmanager:GetSecretValue on every secret the entry selects)`,
+    );
+    expect(err.reason).toBe('FetchError');
+    expect(h.events.recorded).toEqual([]);
+  });
+
+  it('still fails when the listing is denied', async () => {
+    const h = mountHarness();
+    secrets(h.aws);
+    h.aws.failNext('ListSecrets', () => awsError('AccessDeniedException', 400, 'denied'));
+    const err = await rejectionOf(h.service.mount(request(OPTIONAL)), MountError);
+    expect(err.message).toMatch(/^failed to list the secrets selected by objectNamePrefix "prod\/app\/"/);
+  });
+
+  it('selecting nothing is missing as a whole: no directory, and the others mounted', async () => {
+    const h = mountHarness();
+    put(h.aws, 'db', 'v1');
+    const r = await h.service.mount(request(`${OPTIONAL}\n- {objectName: db, objectType: secretsmanager}`));
+    expect(filesOf(r)).toEqual({ db: 'db@v1' });
+    expect(versionsOf(r)).toEqual({ db: 'v1', prod_app: 'missing' });
+    expect(h.events.recorded.map((e) => e.message)).toEqual([
+      `optional objects entry (the secrets selected by objectNamePrefix "prod/app/") is missing in ${REGION} (NoSecretSelected): the volume has no file "prod_app"`,
+    ]);
   });
 });

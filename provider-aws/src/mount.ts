@@ -21,9 +21,9 @@ import { fetchObjects } from './fetch/object-fetcher';
 import type { MountRound, SharedAnswers } from './fetch/shared-answers';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
-import type { FetchedObject } from './fetch/fetched';
 import { MISSING_VERSION } from './fetch/missing-object';
-import { filesOf, objectVersionsOf } from './layout/files';
+import type { Miss } from './layout/files';
+import { filesOf, missesOf, objectVersionsOf } from './layout/files';
 import { templatedFilesOf } from './layout/templated-files';
 import type { MountFile } from './layout/mount-file';
 import type { ProviderMetrics } from './metrics';
@@ -133,26 +133,24 @@ export class MountService {
    * pod when the volume did not know it yet (its first mount, or the rotation that removed the
    * file), not at every rotation poll while the object stays missing.
    */
-  private announceMissing(input: MountInput, fetched: readonly FetchedObject[]): void {
+  private announceMissing(input: MountInput, misses: readonly Miss[]): void {
     const requester = input.requester;
     const pod = podReference({ namespace: input.pod.namespace, name: input.pod.name, uid: input.pod.uid });
     let recorded = 0;
-    for (const { descriptor: d, region, missing } of fetched) {
-      if (missing === undefined) continue;
-      this.o.metrics.optionalObjectMissing(d.objectType, requester);
-      const mounted = input.currentVersions.get(d.fileName);
+    for (const { what, object, type, region, code, file } of misses) {
+      this.o.metrics.optionalObjectMissing(type, requester);
+      const mounted = input.currentVersions.get(file);
       // A tree's files are under its directory: `<fileName>/<entry>`.
       const removed = [...input.currentVersions].some(
-        ([id, version]) =>
-          version !== MISSING_VERSION && (id === d.fileName || id.startsWith(`${d.fileName}/`)),
+        ([id, version]) => version !== MISSING_VERSION && (id === file || id.startsWith(`${file}/`)),
       );
       const message =
-        `optional object ${JSON.stringify(d.objectName)} (${d.objectType}) is missing in ${region} (${missing}): ` +
+        `${what} is missing in ${region} (${code}): ` +
         (removed
-          ? `its file ${JSON.stringify(d.fileName)} was removed from the volume`
-          : `the volume has no file ${JSON.stringify(d.fileName)}`);
+          ? `its file ${JSON.stringify(file)} was removed from the volume`
+          : `the volume has no file ${JSON.stringify(file)}`);
       this.o.logger.warn(
-        { ...requesterFields(input), object: d.objectName, region, code: missing, removed },
+        { ...requesterFields(input), object, region, code, removed },
         'optional object missing',
       );
       if (requester !== 'pod' || mounted === MISSING_VERSION || recorded >= MAX_EVENTS_PER_MOUNT) continue;
@@ -213,10 +211,12 @@ export class MountService {
         },
         descriptors,
       );
+      const misses = missesOf(fetched);
+      this.announceMissing(input, misses);
       const objectFiles = filesOf(fetched, input.defaultMode);
-      const files = [...objectFiles, ...templatedFilesOf(templates, objectFiles, input.defaultMode)];
+      const templated = templatedFilesOf(templates, objectFiles, input.defaultMode);
+      const files = [...objectFiles, ...templated];
       const objectVersion = objectVersionsOf(files, fetched);
-      this.announceMissing(input, fetched);
       // The sync controller has no volume here: it needs the files in the answer.
       const answerFiles = this.o.driverWritesSecrets || !forPod;
       if (!answerFiles) writeIntoMount(input.targetPath, files, input.fileGroup);

@@ -20,6 +20,19 @@ export interface ParameterTreeEntry {
   version: string;
 }
 
+/**
+ * A secret an optional selection listed that AWS then said is not there (deleted, or scheduled for
+ * deletion, between ListSecrets and GetSecretValue): it has no file.
+ */
+export interface MissingMatch {
+  /** The secret's name. */
+  source: string;
+  /** The file it would have, relative to the mount; undefined when its name makes no file name. */
+  file: string | undefined;
+  /** The AWS error code that says it is not there. */
+  code: string;
+}
+
 /** One object of a mount, fetched. */
 export interface FetchedObject {
   descriptor: ObjectDescriptor;
@@ -30,4 +43,6 @@ export interface FetchedObject {
   entries?: ParameterTreeEntry[];
   /** An optional object AWS said is not there (the AWS error code): it has no files. */
   missing?: string;
+  /** The matches of an optional selection that are not there; the others are in `entries`. */
+  missingMatches?: MissingMatch[];
 }

@@ -13,7 +13,7 @@ import type { ObjectDescriptor } from '../parameters/descriptors';
 import { objectLabel } from '../parameters/descriptors';
 import { toFileName } from '../parameters/file-names';
 import { MAX_TREE_FILES, maxFilesOf, tooManyFiles } from '../parameters/tree-limits';
-import type { FetchedObject, FetchedValue, ParameterTreeEntry } from './fetched';
+import type { FetchedObject, FetchedValue, MissingMatch, ParameterTreeEntry } from './fetched';
 import { MISSING_VERSION, missingCodeOf } from './missing-object';
 import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
 import type { SecretMatch } from './secret-selection';
@@ -236,10 +236,14 @@ function listingError(d: ObjectDescriptor, region: string, err: unknown): unknow
   );
 }
 
+/** A selection's match, read; or, for an optional entry, found not there since it was listed. */
+type MatchRead = { entry: ParameterTreeEntry } | { missing: MissingMatch };
+
 /**
  * One match of a selection, read with GetSecretValue under the pod's own role, or, on a remount
  * whose mounted version is still the listed current one, the value already fetched (no call).
- * Undefined: it was deleted since it was listed.
+ * A match deleted (or scheduled for deletion) since it was listed is "missing" for an optional
+ * entry and fails a required one, as an object named alone would; denied access always fails.
  */
 async function fetchMatch(
   ctx: FetchContext,
@@ -247,18 +251,19 @@ async function fetchMatch(
   region: string,
   client: ReturnType<FetchContext['clients']['secretsManager']>,
   match: SecretMatch,
-): Promise<ParameterTreeEntry | undefined> {
+): Promise<MatchRead> {
   const tree = d.tree?.kind === 'secretsSelected' ? d.tree : undefined;
   const name = nameInSelection(tree?.namePrefix, match.name);
-  let mounted: string | undefined;
+  let file: string | undefined;
   try {
-    mounted = ctx.currentVersions.get(`${d.fileName}/${toFileName(name, tree?.pathTranslation ?? '', '')}`);
+    file = `${d.fileName}/${toFileName(name, tree?.pathTranslation ?? '', '')}`;
   } catch {
-    mounted = undefined; // the layout refuses the name, with its message
+    file = undefined; // the layout refuses the name, with its message
   }
+  const mounted = file === undefined ? undefined : ctx.currentVersions.get(file);
   if (mounted !== undefined && mounted === match.currentVersion) {
     const kept = ctx.valueCache.get(ctx.targetPath, region, match.name, mounted);
-    if (kept) return { name, source: match.name, value: kept, version: mounted };
+    if (kept) return { entry: { name, source: match.name, value: kept, version: mounted } };
   }
   try {
     const request = {
@@ -270,15 +275,18 @@ async function fetchMatch(
     };
     const fetched = await fetchSecret(client, request, ctx.signal);
     ctx.valueCache.set(ctx.targetPath, region, match.name, fetched);
-    return { name, source: match.name, ...fetched };
+    return { entry: { name, source: match.name, ...fetched } };
   } catch (err) {
+    const code = missingCodeOf(err);
+    if (code !== undefined && d.optional) return { missing: { source: match.name, file, code } };
     const info = describe(err);
-    if (info.code === 'ResourceNotFoundException') return undefined;
     if (info.retriable) throw err;
     const hint =
       info.code === 'AccessDeniedException'
         ? " (the pod's IAM role needs secretsmanager:GetSecretValue on every secret the entry selects)"
-        : '';
+        : code !== undefined
+          ? ' (it was listed, then deleted: the next mount lists again; with optional: true the mount goes on without it)'
+          : '';
     throw new MountError(
       'FetchError',
       `failed to read secret ${JSON.stringify(match.name)}, one of ${objectLabel(d)}, in ${region}: ${info.code}: ${info.message}${hint}`,
@@ -290,6 +298,7 @@ async function fetchMatch(
 /**
  * The secrets an entry selects by name prefix and/or tags: one listing (a ListSecrets page per 100
  * secrets listed), then a GetSecretValue for each match not already mounted at its current version.
+ * An optional entry that selects nothing readable is missing, as a whole.
  */
 async function fetchSelectionObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
   const tree = d.tree;
@@ -310,8 +319,13 @@ async function fetchSelectionObject(ctx: FetchContext, d: ObjectDescriptor): Pro
       throw err instanceof MountError ? err : listingError(d, region, err);
     }
     const read = await mapWithLimit(matches, ctx.concurrency, (m) => fetchMatch(ctx, d, region, client, m));
-    const entries = read.filter((e): e is ParameterTreeEntry => e !== undefined);
-    return { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
+    const entries = read.flatMap((r) => ('entry' in r ? [r.entry] : []));
+    const missingMatches = read.flatMap((r) => ('missing' in r ? [r.missing] : []));
+    // ListSecrets answers an empty list, not an error, when nothing matches.
+    if (entries.length === 0 && d.optional)
+      return missing(d, region, missingMatches[0]?.code ?? 'NoSecretSelected');
+    const found: FetchedObject = { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
+    return missingMatches.length > 0 ? { ...found, missingMatches } : found;
   });
 }
 

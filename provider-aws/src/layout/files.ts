@@ -5,6 +5,7 @@
 import { MountError } from '../errors';
 import type { FetchedObject } from '../fetch/fetched';
 import { MISSING_VERSION } from '../fetch/missing-object';
+import { objectLabel } from '../parameters/descriptors';
 import { search } from '../jmespath';
 import type { MountFile } from './mount-file';
 import { jsonKeyEntries, treeFiles } from './object-tree';
@@ -53,8 +54,9 @@ export function filesOf(fetched: readonly FetchedObject[], defaultMode: number):
 
 /**
  * The versions a Mount answers, recorded by the driver in the SecretProviderClassPodStatus: one per
- * file, and one per missing optional object under the file name it would have, so that the status
- * shows the miss and the next rotation says what the volume holds.
+ * file, and one per missing optional object (or missing match of an optional selection) under the
+ * file name it would have, so that the status shows the miss and the next rotation says what the
+ * volume holds.
  */
 export function objectVersionsOf(
   files: readonly MountFile[],
@@ -62,10 +64,63 @@ export function objectVersionsOf(
 ): Array<{ id: string; version: string }> {
   const versions = files.map((f) => ({ id: f.path, version: f.version }));
   const ids = new Set(versions.map((v) => v.id));
-  for (const { descriptor: d, missing } of fetched) {
-    if (missing === undefined || ids.has(d.fileName)) continue;
-    ids.add(d.fileName);
-    versions.push({ id: d.fileName, version: MISSING_VERSION });
+  const add = (id: string) => {
+    if (ids.has(id)) return;
+    ids.add(id);
+    versions.push({ id, version: MISSING_VERSION });
+  };
+  for (const { descriptor: d, missing, missingMatches } of fetched) {
+    if (missing !== undefined) add(d.fileName);
+    for (const m of missingMatches ?? []) if (m.file !== undefined) add(m.file);
   }
   return versions;
+}
+
+/**
+ * What AWS said is not there in a mount: a missing optional object, or a match of an optional
+ * selection deleted since it was listed. Said once here for the log, the pod Event and a templated
+ * file that needs one of its files.
+ */
+export interface Miss {
+  /** The object in words, such as `optional object "db" (secretsmanager)`. */
+  what: string;
+  /** Its name in AWS (a selection's prefix, or a match's name). */
+  object: string;
+  type: string;
+  region: string;
+  /** The AWS error code (or NoParametersUnderPath, NoSecretSelected) that says it is not there. */
+  code: string;
+  /** The file, or directory, it is recorded under in the versions answered. */
+  file: string;
+  /** The files, or directories, it would write. */
+  files: string[];
+}
+
+export function missesOf(fetched: readonly FetchedObject[]): Miss[] {
+  const misses: Miss[] = [];
+  for (const { descriptor: d, region, missing, missingMatches } of fetched) {
+    const type = d.objectType;
+    if (missing !== undefined) {
+      const what =
+        d.tree?.kind === 'secretsSelected'
+          ? `optional objects entry (${objectLabel(d)})`
+          : `optional object ${JSON.stringify(d.objectName)} (${type})`;
+      const files = [...(d.writesFile || d.tree ? [d.fileName] : []), ...d.jmesPath.map((j) => j.fileName)];
+      misses.push({ what, object: d.objectName, type, region, code: missing, file: d.fileName, files });
+    }
+    for (const m of missingMatches ?? []) {
+      const what = `secret ${JSON.stringify(m.source)} (one of ${objectLabel(d)}, an optional entry)`;
+      const file = m.file ?? d.fileName;
+      misses.push({
+        what,
+        object: m.source,
+        type,
+        region,
+        code: m.code,
+        file,
+        files: m.file ? [m.file] : [],
+      });
+    }
+  }
+  return misses;
 }

@@ -162,3 +162,20 @@ describe('secrets selected by name prefix and tags: what is refused, and the mes
     );
   });
 });
+
+describe('an optional selection', () => {
+  it('takes optional as any object does: true or false, nothing else', () => {
+    const [optional] = parseObjects('- {objectNamePrefix: prod/app/, optional: true}', ctx);
+    expect(optional?.optional).toBe(true);
+    const [required] = parseObjects('- {objectNamePrefix: prod/app/}', ctx);
+    expect(required?.optional).toBe(false);
+    expect(
+      thrownBy(
+        () => parseObjects('- {objectTags: {team: a}, objectAlias: a, optional: yes}', ctx),
+        MountError,
+      ).message,
+    ).toBe(
+      'objects entry 1 (the secrets selected by objectTags {"team":"a"}): optional must be true or false, got "yes"',
+    );
+  });
+});
