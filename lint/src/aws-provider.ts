@@ -5,6 +5,7 @@ import type { MountRequest__Output } from '@sscsi/proto';
 import {
   Attr,
   IRSA_AUDIENCE,
+  objectLabel,
   parseDescriptors,
   parseMountRequest,
   parseTemplates,
@@ -60,6 +61,7 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
     const fileNames = new Set<string>();
     const optionalFiles = new Map<string, string>();
     const directories = new Set<string>();
+    const optionalDirectories = new Map<string, string>();
     const descriptors = parseDescriptors(input, input.region);
     for (const d of descriptors) {
       const files = [...(d.writesFile ? [d.fileName] : []), ...d.jmesPath.map((j) => j.fileName)];
@@ -68,9 +70,32 @@ export function checkAwsMount(attributes: Readonly<Record<string, string>>, pod:
         if (d.optional) optionalFiles.set(f, d.objectName);
       }
       if (d.tree) directories.add(d.fileName);
+      if (d.tree && d.optional)
+        optionalDirectories.set(
+          d.fileName,
+          d.tree.kind === 'secretsSelected'
+            ? `${objectLabel(d)} (an optional entry)`
+            : `optional object ${JSON.stringify(d.objectName)}`,
+        );
     }
-    for (const t of parseTemplates(input, descriptors)) fileNames.add(t.fileName);
-    return { error: undefined, warnings: input.warnings, fileNames, optionalFiles, directories };
+    const warnings = [...input.warnings];
+    for (const t of parseTemplates(input, descriptors)) {
+      fileNames.add(t.fileName);
+      // The provider fails a mount whose templated file names a file that is absent.
+      for (const name of t.names) {
+        const dir = [...optionalDirectories.keys()].find((dir) => name.startsWith(`${dir}/`));
+        const from = optionalFiles.has(name)
+          ? `optional object ${JSON.stringify(optionalFiles.get(name))}`
+          : dir !== undefined
+            ? optionalDirectories.get(dir)
+            : undefined;
+        if (from !== undefined)
+          warnings.push(
+            `templated file ${JSON.stringify(t.fileName)}: {{${name}}} comes from ${from}: while it is missing the mount fails`,
+          );
+      }
+    }
+    return { error: undefined, warnings, fileNames, optionalFiles, directories };
   } catch (err) {
     return {
       error: (err as Error).message,

@@ -364,6 +364,26 @@ describe('secrets-store-csi-lint', () => {
       ]);
     });
 
+    it('warns about a templated file naming the file of an optional object: the mount fails while it is missing', () => {
+      const run = lint({
+        'spc.yaml': spc({
+          params: [
+            '    objects: |',
+            '      - {objectName: "/app/db/password", objectType: ssmparameter, objectAlias: password, optional: true}',
+            '      - {objectNamePrefix: prod/app/, objectAlias: app, optional: true}',
+            '      - {objectName: "/app/db/user", objectType: ssmparameter, objectAlias: user}',
+            '    templatedFiles: |',
+            '      - {path: app.env, format: env, template: {U: "{{user}}", P: "{{password}}", K: "{{app/key}}"}}',
+          ],
+        }),
+      });
+      expect(run.status).toBe(0);
+      expect(run.out).toEqual([
+        'spc.yaml:1: spec.parameters: warning: templated file "app.env": {{password}} comes from optional object "/app/db/password": while it is missing the mount fails',
+        'spc.yaml:1: spec.parameters: warning: templated file "app.env": {{app/key}} comes from the secrets selected by objectNamePrefix "prod/app/" (an optional entry): while it is missing the mount fails',
+      ]);
+    });
+
     it('accepts data from a templated file, which the mount writes too', () => {
       const run = lint({
         'spc.yaml': spc({

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { MountError } from './errors';
+import { awsError } from './testing/fake-sts';
 import { mountHarness, mountRequest, podAttributes, REGION } from './testing/mount-harness';
 
 const pod = { namespace: 'default', serviceAccount: 'app', name: 'app-0', uid: 'uid-app-0' };
@@ -142,5 +143,51 @@ describe('templatedFiles through the Mount handler', () => {
     );
     expect(err.message).not.toContain('secret');
     expect(logs.join('\n')).not.toContain("it's-secret");
+  });
+
+  it("fails the mount, naming the object, when a templated file needs an optional object's file and the object is missing", async () => {
+    const { aws, service, events } = harness();
+    const optional = `${objects}- {objectName: /app/replica, objectType: ssmparameter, objectAlias: replica, optional: true}\n`;
+    const withReplica = `${templatedFiles}- {path: replica.env, format: env, template: {DB_REPLICA: "{{replica}}"}}\n`;
+    // Missing: the other templated files alone would not need it.
+    const plain = await service.mount(request(TARGET_PATH, { objects: optional, templatedFiles }));
+    expect(versionOf(plain, 'replica')).toBe('missing');
+    expect(contentsOf(plain)['app.env']).toContain('DB_URL=');
+    const err = await rejectionOf(
+      service.mount(request(TARGET_PATH, { objects: optional, templatedFiles: withReplica })),
+      MountError,
+    );
+    expect(err.reason).toBe('InvalidSecretContent');
+    expect(err.message).toBe(
+      `templated file "replica.env": {{replica}} is a file of optional object "/app/replica" (ssmparameter), which is missing in ${REGION} (ParameterNotFound): a templated file is written only with every file it names`,
+    );
+    expect(events.recorded.map((e) => e.reason)).toContain('OptionalObjectMissing');
+    // Once the parameter exists, the templated file is written.
+    aws.putParameter(REGION, '/app/replica', { value: 'replica.internal', version: 1 });
+    const back = await service.mount(
+      request(TARGET_PATH, { objects: optional, templatedFiles: withReplica }),
+    );
+    expect(contentsOf(back)['replica.env']).toBe('DB_REPLICA=replica.internal\n');
+  });
+
+  it('names the secret when a templated file needs a match of an optional selection deleted since the listing', async () => {
+    const { aws, service } = harness();
+    aws.putSecret(REGION, 'prod/app/key', { k1: { value: 'key', stages: ['AWSCURRENT'] } });
+    aws.putSecret(REGION, 'prod/app/token', { t1: { value: 'tok', stages: ['AWSCURRENT'] } });
+    // The first read, prod/app/key's (name order), finds it deleted since the listing.
+    aws.failNext('GetSecretValue', () => awsError('ResourceNotFoundException', 400, 'gone'));
+    const err = await rejectionOf(
+      service.mount(
+        request(TARGET_PATH, {
+          objects: '- {objectNamePrefix: prod/app/, objectAlias: app, optional: true}',
+          templatedFiles:
+            '- {path: t.env, format: env, template: {KEY: "{{app/key}}", TOKEN: "{{app/token}}"}}',
+        }),
+      ),
+      MountError,
+    );
+    expect(err.message).toBe(
+      `templated file "t.env": {{app/key}} is a file of secret "prod/app/key" (one of the secrets selected by objectNamePrefix "prod/app/", an optional entry), which is missing in ${REGION} (ResourceNotFoundException): a templated file is written only with every file it names`,
+    );
   });
 });

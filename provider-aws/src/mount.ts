@@ -214,7 +214,7 @@ export class MountService {
       const misses = missesOf(fetched);
       this.announceMissing(input, misses);
       const objectFiles = filesOf(fetched, input.defaultMode);
-      const templated = templatedFilesOf(templates, objectFiles, input.defaultMode);
+      const templated = templatedFilesOf(templates, objectFiles, input.defaultMode, misses);
       const files = [...objectFiles, ...templated];
       const objectVersion = objectVersionsOf(files, fetched);
       // The sync controller has no volume here: it needs the files in the answer.

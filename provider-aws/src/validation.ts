@@ -9,4 +9,4 @@ export {
   parseTemplates,
   POD_IDENTITY_AUDIENCE,
 } from './parameters/mount-request';
-export { parseObjects } from './parameters/descriptors';
+export { objectLabel, parseObjects } from './parameters/descriptors';

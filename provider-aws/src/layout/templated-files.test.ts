@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { MountError } from '../errors';
 import { parseObjects } from '../parameters/descriptors';
 import { parseTemplatedFiles } from '../parameters/templated-files';
+import type { Miss } from './files';
 import type { MountFile } from './mount-file';
 import { MAX_TEMPLATED_BYTES, templatedFilesOf } from './templated-files';
 
@@ -99,6 +100,38 @@ describe('templatedFilesOf', () => {
     expect(
       thrownBy(() => render('- {path: a, format: text, template: "{{pass}}"}', files), MountError).message,
     ).toBe('templated file "a": {{pass}} names no file of this mount');
+  });
+
+  it('names the missing optional object a file, or a file in its directory, would come from', () => {
+    const miss: Miss = {
+      what: 'optional object "/app/conf" (ssmparameter)',
+      object: '/app/conf',
+      type: 'ssmparameter',
+      region: 'us-east-1',
+      code: 'NoParametersUnderPath',
+      file: 'conf',
+      files: ['conf'],
+    };
+    const files = objectFiles().filter((f) => !f.path.startsWith('conf/'));
+    const err = thrownBy(
+      () =>
+        templatedFilesOf(templates('- {path: a, format: text, template: "{{conf/host}}"}'), files, 0o640, [
+          miss,
+        ]),
+      MountError,
+    );
+    expect(err.reason).toBe('InvalidSecretContent');
+    expect(err.message).toBe(
+      'templated file "a": {{conf/host}} is a file of optional object "/app/conf" (ssmparameter), which is missing in us-east-1 (NoParametersUnderPath): a templated file is written only with every file it names',
+    );
+    // A file the mount has is rendered whatever else is missing.
+    const [out] = templatedFilesOf(
+      templates('- {path: a, format: text, template: "{{user}}"}'),
+      files,
+      0o640,
+      [miss],
+    );
+    expect(out?.contents.toString()).toBe('admin');
   });
 
   it('refuses a value that is not UTF-8 text, without quoting it', () => {

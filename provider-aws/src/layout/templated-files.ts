@@ -8,6 +8,7 @@ import { MountError } from '../errors';
 import type { TemplatedFile, TemplateText, TemplateValue } from '../parameters/templated-files';
 import { MAX_TREE_BYTES } from '../parameters/tree-limits';
 import { envFile, jsonFile, propertiesFile, UnwritableEnvValue, yamlFile } from './file-formats';
+import type { Miss } from './files';
 import type { MountFile } from './mount-file';
 
 /** Bytes the templated files of one mount may hold together, as one object written as many files. */
@@ -16,11 +17,27 @@ export const MAX_TEMPLATED_BYTES = MAX_TREE_BYTES;
 const quote = (s: string) => JSON.stringify(s);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function valuesOf(t: TemplatedFile, byPath: ReadonlyMap<string, MountFile>): Map<string, string> {
+/** The miss that leaves file `name` out of this mount, if one does: its own file, or its directory's. */
+const missOf = (name: string, misses: readonly Miss[]): Miss | undefined =>
+  misses.find((m) => m.files.some((f) => name === f || name.startsWith(`${f}/`)));
+
+function valuesOf(
+  t: TemplatedFile,
+  byPath: ReadonlyMap<string, MountFile>,
+  misses: readonly Miss[],
+): Map<string, string> {
   const where = `templated file ${quote(t.fileName)}`;
   const values = new Map<string, string>();
   for (const name of t.names) {
     const file = byPath.get(name);
+    const miss = file ? undefined : missOf(name, misses);
+    if (miss) {
+      // A templated file is all its values or nothing: an optional object's absence fails it.
+      throw new MountError(
+        'InvalidSecretContent',
+        `${where}: {{${name}}} is a file of ${miss.what}, which is missing in ${miss.region} (${miss.code}): a templated file is written only with every file it names`,
+      );
+    }
     if (!file) {
       // Checked with the class: only a key or parameter of an object written as many files can be
       // missing here (or the file of an object this mount does not write).
@@ -90,16 +107,20 @@ function versionOf(t: TemplatedFile, byPath: ReadonlyMap<string, MountFile>): st
   return `template-${digest.slice(0, 32)}`;
 }
 
-/** The templated files, rendered from `files` (the objects' files of this mount). */
+/**
+ * The templated files, rendered from `files` (the objects' files of this mount); `misses` name the
+ * optional objects whose files are absent.
+ */
 export function templatedFilesOf(
   templates: readonly TemplatedFile[],
   files: readonly MountFile[],
   defaultMode: number,
+  misses: readonly Miss[] = [],
 ): MountFile[] {
   const byPath = new Map(files.map((f) => [f.path, f]));
   let bytes = 0;
   return templates.map((t) => {
-    const contents = Buffer.from(render(t, valuesOf(t, byPath)), 'utf8');
+    const contents = Buffer.from(render(t, valuesOf(t, byPath, misses)), 'utf8');
     bytes += contents.length;
     if (bytes > MAX_TEMPLATED_BYTES) {
       throw new MountError(
