@@ -131,9 +131,11 @@ export class MountService {
   /**
    * Optional objects AWS said are not there: logged and counted at every mount; recorded on the
    * pod when the volume did not know it yet (its first mount, or the rotation that removed the
-   * file), not at every rotation poll while the object stays missing.
+   * file), not at every rotation poll while the object stays missing. With `keptOnVolume`, the
+   * answer has no file at all and the driver writes the files: it reads an empty list as files the
+   * provider wrote itself (upstream's providers that do rely on it), so the last files stay.
    */
-  private announceMissing(input: MountInput, misses: readonly Miss[]): void {
+  private announceMissing(input: MountInput, misses: readonly Miss[], keptOnVolume: boolean): void {
     const requester = input.requester;
     const pod = podReference({ namespace: input.pod.namespace, name: input.pod.name, uid: input.pod.uid });
     let recorded = 0;
@@ -141,16 +143,26 @@ export class MountService {
       this.o.metrics.optionalObjectMissing(type, requester);
       const mounted = input.currentVersions.get(file);
       // A tree's files are under its directory: `<fileName>/<entry>`.
-      const removed = [...input.currentVersions].some(
+      const mountedBefore = [...input.currentVersions].some(
         ([id, version]) => version !== MISSING_VERSION && (id === file || id.startsWith(`${file}/`)),
       );
+      const removed = mountedBefore && !keptOnVolume;
       const message =
         `${what} is missing in ${region} (${code}): ` +
         (removed
           ? `its file ${JSON.stringify(file)} was removed from the volume`
-          : `the volume has no file ${JSON.stringify(file)}`);
+          : mountedBefore
+            ? `its file ${JSON.stringify(file)} stays on the volume with its last value until an object of the volume is present again (every object of the volume is missing, and an answer without files leaves the volume as it is)`
+            : `the volume has no file ${JSON.stringify(file)}`);
       this.o.logger.warn(
-        { ...requesterFields(input), object, region, code, removed },
+        {
+          ...requesterFields(input),
+          object,
+          region,
+          code,
+          removed,
+          keptOnVolume: mountedBefore && keptOnVolume,
+        },
         'optional object missing',
       );
       if (requester !== 'pod' || mounted === MISSING_VERSION || recorded >= MAX_EVENTS_PER_MOUNT) continue;
@@ -212,13 +224,15 @@ export class MountService {
         descriptors,
       );
       const misses = missesOf(fetched);
-      this.announceMissing(input, misses);
       const objectFiles = filesOf(fetched, input.defaultMode);
+      // The sync controller has no volume here: it needs the files in the answer.
+      const answerFiles = this.o.driverWritesSecrets || !forPod;
+      // A templated file is rendered or fails the mount: with one, no answer is empty.
+      const noFileAnswered = answerFiles && objectFiles.length === 0 && templates.length === 0;
+      this.announceMissing(input, misses, noFileAnswered);
       const templated = templatedFilesOf(templates, objectFiles, input.defaultMode, misses);
       const files = [...objectFiles, ...templated];
       const objectVersion = objectVersionsOf(files, fetched);
-      // The sync controller has no volume here: it needs the files in the answer.
-      const answerFiles = this.o.driverWritesSecrets || !forPod;
       if (!answerFiles) writeIntoMount(input.targetPath, files, input.fileGroup);
       const seconds = (performance.now() - started) / 1000;
       this.o.metrics.mounted('success', requester, seconds);

@@ -251,6 +251,33 @@ describe('rotation with optional objects', () => {
     });
   });
 
+  it('with every object missing, says the files stay on the volume: an answer without files leaves it as it is', async () => {
+    const h = mountHarness();
+    const objects = `
+      - {objectName: feature, objectType: secretsmanager, optional: true}
+      - {objectName: /app/extra, objectType: ssmparameter, optional: true}`;
+    h.aws.putSecret(REGION, 'feature', { f1: { value: 'on', stages: ['AWSCURRENT'] } });
+    h.aws.putParameter(REGION, '/app/extra', { value: 'extra', version: 3 });
+    const first = await h.service.mount(request(objects));
+    h.aws.secrets.get(REGION)?.delete('feature');
+    h.aws.parameters.get(REGION)?.delete('/app/extra');
+    const gone = await h.service.mount(request(objects, current(first)));
+    // The driver reads an empty list as "the provider wrote the files": the old ones stay.
+    expect(gone.files).toEqual([]);
+    expect(versionsOf(gone)).toEqual({ feature: 'missing', _app_extra: 'missing' });
+    const kept = (file: string) =>
+      `its file ${JSON.stringify(file)} stays on the volume with its last value until an object of the volume is present again (every object of the volume is missing, and an answer without files leaves the volume as it is)`;
+    expect(h.events.recorded.map((e) => e.message)).toEqual([
+      `optional object "feature" (secretsmanager) is missing in ${REGION} (ResourceNotFoundException): ${kept('feature')}`,
+      `optional object "/app/extra" (ssmparameter) is missing in ${REGION} (ParameterNotFound): ${kept('_app_extra')}`,
+    ]);
+    const logged = h.logs.filter((l) => l.includes('optional object missing')).map((l) => JSON.parse(l));
+    expect(logged.map((l) => [l.removed, l.keptOnVolume])).toEqual([
+      [false, true],
+      [false, true],
+    ]);
+  });
+
   it('in provider-writes mode, removes the file from the volume itself', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'provider-optional-'));
     try {
