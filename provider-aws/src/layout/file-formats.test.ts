@@ -130,10 +130,35 @@ describe('jsonFile and yamlFile', () => {
       fc.property(tree, (value) => {
         expect(JSON.parse(jsonFile(value))).toEqual(value);
         expect(parseYaml(yamlFile(value))).toEqual(value);
+        expect(parseYaml(yamlFile(value), { version: '1.1' })).toEqual(value);
       }),
     );
     const value = { port: '5432', on: 'true', pem: `-----BEGIN-----\n${'A'.repeat(200)}\n-----END-----\n` };
     expect(parseYaml(yamlFile(value))).toEqual(value);
+    expect(yamlFile({ token: 'x'.repeat(200) })).toBe(`token: ${'x'.repeat(200)}\n`);
+  });
+
+  it('quotes what YAML 1.1 readers (SnakeYAML, PyYAML, go-yaml v2) or 1.2 readers would not read as a string', () => {
+    const looksTyped = [
+      'yes',
+      'on',
+      'NO',
+      'y',
+      'Off',
+      '12:30',
+      '1_000',
+      '2001-12-14',
+      '0b101',
+      '017',
+      '0o17',
+    ];
+    const more = ['0x1F', '.inf', '1e3', '~', 'null', '', 'true', '=', '<<', '190:20:30', '+12'];
+    const value = Object.fromEntries([...looksTyped, ...more].map((s, i) => [s || 'empty', [s, i]]));
+    const file = yamlFile(value);
+    for (const version of ['1.1', '1.2'] as const) expect(parseYaml(file, { version })).toEqual(value);
+    for (const s of looksTyped) expect(file).toContain(`- "${s}"`);
+    expect(file).toContain('"yes":');
+    expect(file).not.toContain('%YAML');
     expect(yamlFile({ token: 'x'.repeat(200) })).toBe(`token: ${'x'.repeat(200)}\n`);
   });
 });

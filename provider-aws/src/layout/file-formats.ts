@@ -1,7 +1,8 @@
 // How a value is written in each format of a templated file, so that the application reads back
 // exactly the value (or, where no common spelling exists, the mount fails naming the variable).
 // json and yaml are serialised whole by their libraries: escaping is theirs, correct by construction.
-import { stringify as yamlText } from 'yaml';
+import type { Tags } from 'yaml';
+import { Document, visit } from 'yaml';
 
 /** An env value whose reader would not read it back as written: the variable's name, never the value. */
 export class UnwritableEnvValue extends Error {
@@ -69,7 +70,31 @@ export function jsonFile(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
 
-/** No line folding: a long value (a key, a certificate) stays one scalar as it is. */
+/** The plain scalars YAML 1.2's core schema reads as something other than a string. */
+const CORE_SCHEMA_TAGS = new Document(null).schema.tags.flatMap((t) =>
+  t.default && t.tag !== 'tag:yaml.org,2002:str' && t.test ? [t.test] : [],
+);
+/** YAML 1.1's value and merge keys: PyYAML has no constructor for them outside a mapping's key. */
+const YAML_11_INDICATORS = new Set(['=', '<<']);
+const MERGE_TAG = 'tag:yaml.org,2002:merge';
+
+/**
+ * Quoted wherever a reader of either YAML version would not read a string back: the 1.1 schema
+ * (SnakeYAML, PyYAML, go-yaml v2 read `yes`, `on`, `y`, `12:30`, `1_000`, `2001-12-14` otherwise)
+ * is the library's own, `0o17` (an integer to 1.2 readers only) is checked here. No line folding:
+ * a long value (a key, a certificate) stays one scalar as it is.
+ */
 export function yamlFile(value: unknown): string {
-  return yamlText(value, { lineWidth: 0 });
+  // Without its merge tag, the 1.1 schema writes a key "<<" as a string, not as a merge key.
+  const customTags = (tags: Tags) => tags.filter((t) => typeof t === 'string' || t.tag !== MERGE_TAG);
+  const doc = new Document(value, { version: '1.1', customTags });
+  visit(doc, {
+    Scalar(_key, node) {
+      const text = node.value;
+      if (typeof text !== 'string') return;
+      if (YAML_11_INDICATORS.has(text) || CORE_SCHEMA_TAGS.some((test) => test.test(text)))
+        node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
 }
