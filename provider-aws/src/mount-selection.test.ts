@@ -7,7 +7,7 @@ import type { MountResponse } from '@sscsi/proto';
 import { MountError } from './errors';
 import { SharedAnswers } from './fetch/shared-answers';
 import { MAX_TREE_BYTES } from './parameters/tree-limits';
-import { MAX_SELECTED_SECRETS } from './parameters/tree-limits';
+import { MAX_LISTED_SECRETS, MAX_SELECTED_SECRETS } from './parameters/tree-limits';
 import type { FakeAws } from './testing/fake-aws';
 import { awsError } from './testing/fake-sts';
 import { mountHarness, mountRequest, podAttributes, REGION } from './testing/mount-harness';
@@ -217,6 +217,22 @@ describe('objectNamePrefix and objectTags: the errors a user sees', () => {
     expect(err.message).toBe(
       `the secrets selected by objectNamePrefix "many/" match more secrets, more than the ${MAX_SELECTED_SECRETS} one entry may select: narrow the prefix or the tags, or split it into several entries`,
     );
+    expect(aws.count('GetSecretValue')).toBe(0);
+  });
+
+  it('more secrets listed than one entry may go through, however few match', async () => {
+    const { aws, service } = mountHarness();
+    // AWS matches the tag value as a prefix: "paymentsX" passes the filter, then is not selected.
+    for (let i = 0; i <= MAX_LISTED_SECRETS; i++)
+      put(aws, `wide/s${String(i).padStart(4, '0')}`, 'v', { team: 'paymentsX' });
+    put(aws, 'wide/zz', 'v', { team: 'payments' });
+    const err = await failure(
+      service.mount(request('- {objectNamePrefix: wide/, objectTags: {"té": x, team: payments}}')),
+    );
+    expect(err.message).toBe(
+      `the secrets selected by objectNamePrefix "wide/" and objectTags {"té":"x","team":"payments"}: ListSecrets would list more than ${MAX_LISTED_SECRETS} secrets for it, matches or not (AWS narrows the listing by the prefix and by one tag only, each as a prefix): give a longer objectNamePrefix, or list first in objectTags a tag few secrets carry (the first whose key a filter can carry is sent)`,
+    );
+    expect(aws.count('ListSecrets')).toBe(MAX_LISTED_SECRETS / 100);
     expect(aws.count('GetSecretValue')).toBe(0);
   });
 

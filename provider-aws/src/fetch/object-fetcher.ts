@@ -12,7 +12,13 @@ import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
 import { objectLabel } from '../parameters/descriptors';
 import { toFileName } from '../parameters/file-names';
-import { MAX_TREE_FILES, maxFilesOf, tooManyFiles } from '../parameters/tree-limits';
+import {
+  MAX_LISTED_SECRETS,
+  MAX_TREE_FILES,
+  maxFilesOf,
+  tooManyFiles,
+  tooManyListed,
+} from '../parameters/tree-limits';
 import type { FetchedObject, FetchedValue, MissingMatch, ParameterTreeEntry } from './fetched';
 import { MISSING_VERSION, missingCodeOf } from './missing-object';
 import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
@@ -311,6 +317,8 @@ async function fetchSelectionObject(ctx: FetchContext, d: ObjectDescriptor): Pro
       tags: tree.tags,
       maxMatches: maxFilesOf(d),
       tooMany: () => tooManyFiles(d),
+      maxListed: MAX_LISTED_SECRETS,
+      tooManyListed: () => tooManyListed(d),
     };
     let matches: SecretMatch[];
     try {

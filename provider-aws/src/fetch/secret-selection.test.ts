@@ -19,11 +19,18 @@ function aws(): FakeAws {
 }
 
 const client = (fake: FakeAws) => fake.clients.secretsManager(REGION, {} as never);
-const request = (namePrefix: string | undefined, tags: Record<string, string> = {}, maxMatches = 100) => ({
+const request = (
+  namePrefix: string | undefined,
+  tags: Record<string, string> = {},
+  maxMatches = 100,
+  maxListed = 1000,
+) => ({
   namePrefix,
   tags,
   maxMatches,
   tooMany: () => new Error('too many'),
+  maxListed,
+  tooManyListed: () => new Error('too many listed'),
 });
 
 describe('listSelectedSecrets', () => {
@@ -101,6 +108,21 @@ describe('listSelectedSecrets', () => {
     expect(err.message).toBe('too many');
     // Two of the five pages AWS would list: the second one's match is one too many.
     expect(fake.count('ListSecrets')).toBe(2);
+  });
+
+  it('stops before listing more secrets than its bound, matches or not', async () => {
+    const fake = aws();
+    fake.listPageSize = 1;
+    // The filters let through four secrets ("prod/..."; no filter carries the tag), none matches.
+    const err = await rejectionOf(
+      listSelectedSecrets(client(fake), request('prod/', { équipe: 'x' }, 100, 2)),
+      Error,
+    );
+    expect(err.message).toBe('too many listed');
+    expect(fake.count('ListSecrets')).toBe(2);
+    // Exactly the bound listed, nothing more to list: no error.
+    fake.listPageSize = 100;
+    expect(await listSelectedSecrets(client(fake), request('prod/app/', {}, 100, 2))).toHaveLength(2);
   });
 
   it('fails as the listing fails', async () => {

@@ -6,12 +6,20 @@
 import type { Filter, SecretsManagerClient, SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 
+import { LIST_FILTER_VALUE } from '../parameters/descriptors';
+
 export interface SelectionRequest {
   namePrefix: string | undefined;
   tags: Readonly<Record<string, string>>;
   /** Stop and throw `tooMany()` once more than this many secrets match. */
   maxMatches: number;
   tooMany(): Error;
+  /**
+   * Stop and throw `tooManyListed()` before listing more than this many secrets, matches or not
+   * (AWS filters by prefix and by one tag only: the filters may let through far more than match).
+   */
+  maxListed: number;
+  tooManyListed(): Error;
 }
 
 export interface SecretMatch {
@@ -22,17 +30,15 @@ export interface SecretMatch {
 
 /** ListSecrets' page size at most. */
 export const LIST_SECRETS_PAGE = 100;
-/** What a filter value may hold; a leading `!` would negate it. */
-const FILTER_VALUE = /^[A-Za-z0-9 :_@/+=.-]{1,512}$/;
 
 /** The filters that narrow the listing; every match is checked again by `selects`. */
 export function selectionFilters(req: Pick<SelectionRequest, 'namePrefix' | 'tags'>): Filter[] {
   const filters: Filter[] = [];
   if (req.namePrefix !== undefined) filters.push({ Key: 'name', Values: [req.namePrefix] });
-  const tag = Object.entries(req.tags).find(([key]) => FILTER_VALUE.test(key));
+  const tag = Object.entries(req.tags).find(([key]) => LIST_FILTER_VALUE.test(key));
   if (tag) {
     filters.push({ Key: 'tag-key', Values: [tag[0]] });
-    if (FILTER_VALUE.test(tag[1])) filters.push({ Key: 'tag-value', Values: [tag[1]] });
+    if (LIST_FILTER_VALUE.test(tag[1])) filters.push({ Key: 'tag-value', Values: [tag[1]] });
   }
   return filters;
 }
@@ -57,6 +63,7 @@ export async function listSelectedSecrets(
   const filters = selectionFilters(req);
   const matches = new Map<string, SecretMatch>();
   let nextToken: string | undefined;
+  let listed = 0;
   do {
     const out = await client.send(
       new ListSecretsCommand({
@@ -66,6 +73,7 @@ export async function listSelectedSecrets(
       }),
       { abortSignal: signal },
     );
+    listed += out.SecretList?.length ?? 0;
     for (const entry of out.SecretList ?? []) {
       if (!selects(req, entry)) continue;
       const name = entry.Name as string;
@@ -73,6 +81,7 @@ export async function listSelectedSecrets(
     }
     if (matches.size > req.maxMatches) throw req.tooMany();
     nextToken = out.NextToken || undefined;
+    if (nextToken && listed >= req.maxListed) throw req.tooManyListed();
   } while (nextToken);
   return [...matches.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -364,6 +364,8 @@ function parseOptional(raw: Raw, where: string): boolean {
 
 /** What ListSecrets' `name` filter and a secret's name both allow; `!` would negate the filter. */
 const NAME_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** What a ListSecrets filter value may hold; a leading `!` would negate it. */
+export const LIST_FILTER_VALUE = /^[A-Za-z0-9 :_@/+=.-]{1,512}$/;
 /** Tags a selection may require: as many as a ListSecrets request takes values of one filter. */
 export const MAX_SELECTION_TAGS = 10;
 
@@ -410,6 +412,11 @@ function parseSelection(raw: Raw, index: number, ctx: DescriptorContext): Object
   if (namePrefix === undefined && Object.keys(tags).length === 0)
     throw invalidParameters(
       `${where}: give ${TREE_FIELDS.namePrefix}, ${TREE_FIELDS.tags}, or both (or an objectName)`,
+    );
+  // Without a filter, ListSecrets would page through every secret of the account at every mount.
+  if (namePrefix === undefined && !Object.keys(tags).some((key) => LIST_FILTER_VALUE.test(key)))
+    throw invalidParameters(
+      `${where}: no tag key of ${TREE_FIELDS.tags} can be sent to ListSecrets as a filter (a filter value is 1 to 512 of letters, digits, spaces and :_@/+=.-, not starting with !), so the provider would list every secret of the account at every mount: add ${TREE_FIELDS.namePrefix}, or a tag whose key a filter can carry`,
     );
   if (namePrefix !== undefined && !NAME_PREFIX.test(namePrefix)) {
     throw invalidParameters(

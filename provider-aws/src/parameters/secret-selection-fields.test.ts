@@ -87,6 +87,11 @@ describe('secrets selected by name prefix and tags: what is refused, and the mes
       '- {objectTags: {team: a}}',
       /objectAlias, the directory the matches are written in, is required without objectNamePrefix/,
     ],
+    [
+      'tags alone, none a ListSecrets filter can carry (the whole account listed at every mount)',
+      '- {objectTags: {équipe: paiements, "!team": a}, objectAlias: x}',
+      /^objects entry 1 \(the secrets selected by objectTags \{"équipe":"paiements","!team":"a"\}\): no tag key of objectTags can be sent to ListSecrets as a filter .* so the provider would list every secret of the account at every mount: add objectNamePrefix, or a tag whose key a filter can carry$/,
+    ],
     ['a negating prefix', '- {objectNamePrefix: "!prod"}', /start of a secret name/],
     ['a prefix with a character no name has', '- {objectNamePrefix: "prod app"}', /start of a secret name/],
     ['a prefix too long', `- {objectNamePrefix: ${'a'.repeat(513)}}`, /start of a secret name/],

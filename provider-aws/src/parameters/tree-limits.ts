@@ -16,6 +16,20 @@ export const MAX_TREE_BYTES = 2 * 1024 * 1024;
  */
 export const MAX_SELECTED_SECRETS = 100;
 
+/**
+ * Secrets one selection's listing may go through, matches or not: ListSecrets pages (100 each) at
+ * every mount that does not share a recent listing.
+ */
+export const MAX_LISTED_SECRETS = 1000;
+
+/** The error of a selection whose listing would go through more than MAX_LISTED_SECRETS secrets. */
+export function tooManyListed(d: ObjectDescriptor): MountError {
+  return new MountError(
+    'InvalidSecretContent',
+    `${objectLabel(d)}: ListSecrets would list more than ${MAX_LISTED_SECRETS} secrets for it, matches or not (AWS narrows the listing by the prefix and by one tag only, each as a prefix): give a longer ${TREE_FIELDS.namePrefix}, or list first in ${TREE_FIELDS.tags} a tag few secrets carry (the first whose key a filter can carry is sent)`,
+  );
+}
+
 /** The most files `d` may write. */
 export const maxFilesOf = (d: ObjectDescriptor): number =>
   d.tree?.kind === 'secretsSelected' ? MAX_SELECTED_SECRETS : MAX_TREE_FILES;
