@@ -250,6 +250,65 @@ describe('parseTemplatedFiles', () => {
     expect(Mustache.templateCache).toBeUndefined();
   });
 
+  it('pairs each key with its own value, whatever order YAML keys take as JavaScript keys', () => {
+    // 01 is the number 1 to the typed parse: as a JavaScript key it would come before url.
+    const [json] = parse(
+      '- {path: a.json, format: json, template: {url: "{{conf/url}}", 01: 5, 2: [x, "{{user}}"]}}',
+    );
+    expect(json).toMatchObject({
+      names: ['conf/url', 'user'],
+      value: {
+        kind: 'map',
+        entries: [
+          ['url', { kind: 'text', text: [{ name: 'conf/url' }] }],
+          ['01', { kind: 'scalar', value: 5 }],
+          [
+            '2',
+            {
+              kind: 'list',
+              items: [
+                { kind: 'text', text: ['x'] },
+                { kind: 'text', text: [{ name: 'user' }] },
+              ],
+            },
+          ],
+        ],
+      },
+    });
+    // And a placeholder is still checked against the objects' files.
+    expect(
+      thrownBy(() => parse('- {path: a.json, format: yaml, template: {url: "{{nope}}", 01: 5}}'), MountError)
+        .message,
+    ).toMatch(/^templated file "a.json": \{\{nope\}\} names no file the objects write/);
+  });
+
+  it('reads an alias as the value it names, and refuses a template that contains itself', () => {
+    const [json] = parse(
+      '- {path: a.json, format: json, template: {a: &u "{{user}}", b: [*u, &n 3], c: *n}}',
+    );
+    expect(json).toMatchObject({
+      value: {
+        entries: [
+          ['a', { kind: 'text' }],
+          [
+            'b',
+            {
+              kind: 'list',
+              items: [
+                { kind: 'text', text: [{ name: 'user' }] },
+                { kind: 'scalar', value: 3 },
+              ],
+            },
+          ],
+          ['c', { kind: 'scalar', value: 3 }],
+        ],
+      },
+    });
+    expect(
+      thrownBy(() => parse('- {path: a.json, format: json, template: &t {a: [*t]}}'), MountError).message,
+    ).toMatch(/contains itself/);
+  });
+
   it('keeps the source of each entry: the version changes with the template', () => {
     const [a] = parse('- {path: a, format: json, template: {p: 5432}}');
     const [b] = parse('- {path: a, format: json, template: {p: "5432"}}');

@@ -9,7 +9,7 @@
 // logic and reads nothing but the mount's own files; the library only parses, it never renders.
 import Mustache from 'mustache';
 import type { Document } from 'yaml';
-import { isScalar, parseDocument, visit } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
 
 import { invalidParameters } from '../errors';
 import type { ObjectDescriptor } from './descriptors';
@@ -94,24 +94,66 @@ function parseText(source: string, where: string, names: Set<string>): TemplateT
   return parts;
 }
 
-/** A json or yaml template: the failsafe parse gives the text of every scalar, the core parse its type. */
-function parseValue(text: unknown, typed: unknown, where: string, names: Set<string>): TemplateValue {
-  if (typeof text === 'string') {
+/** The two parses of the parameter: the failsafe one gives every scalar's text, the core one its type. */
+interface TemplateDocuments {
+  text: Document;
+  typed: Document;
+}
+
+/** A node of `doc`, an alias replaced by the node it names. */
+function resolved(doc: Document, node: unknown): unknown {
+  return isAlias(node) ? node.resolve(doc) : node;
+}
+
+/**
+ * A json or yaml template, walked node by node in both parses at once: they read the same text, so
+ * their nodes pair up one to one, whatever the keys (a key such as `01` is the number 1 to the core
+ * parse, which a JavaScript object would put first). `inside` holds the collections being walked.
+ */
+function parseValue(
+  docs: TemplateDocuments,
+  textNode: unknown,
+  typedNode: unknown,
+  where: string,
+  names: Set<string>,
+  inside: Set<unknown> = new Set(),
+): TemplateValue {
+  const textOf = resolved(docs.text, textNode);
+  const typedOf = resolved(docs.typed, typedNode);
+  if (isScalar(textOf)) {
+    const text = textOf.value;
+    const typed = isScalar(typedOf) ? typedOf.value : undefined;
+    if (typeof text !== 'string') return { kind: 'scalar', value: null };
     if (typeof typed === 'string') return { kind: 'text', text: parseText(text, where, names) };
     if (typeof typed === 'number' && !Number.isFinite(typed))
       throw invalidParameters(`${where}: ${quote(text)} is not a number JSON can hold: quote it`);
-    return { kind: 'scalar', value: typed as number | boolean | null };
+    return { kind: 'scalar', value: (typed ?? null) as number | boolean | null };
   }
-  if (Array.isArray(text)) {
-    const items = typed as unknown[];
-    return { kind: 'list', items: text.map((t, i) => parseValue(t, items[i], where, names)) };
+  if (!isSeq(textOf) && !isMap(textOf)) return { kind: 'scalar', value: null };
+  if (inside.has(textOf))
+    throw invalidParameters(`${where}: the template contains itself (through an alias)`);
+  inside.add(textOf);
+  try {
+    if (isSeq(textOf)) {
+      const items = isSeq(typedOf) ? typedOf.items : [];
+      return {
+        kind: 'list',
+        items: textOf.items.map((t, i) => parseValue(docs, t, items[i], where, names, inside)),
+      };
+    }
+    const pairs = isMap(typedOf) ? typedOf.items : [];
+    return {
+      kind: 'map',
+      entries: textOf.items.map((pair, i): [string, TemplateValue] => {
+        const key = resolved(docs.text, pair.key);
+        if (!isScalar(key) || typeof key.value !== 'string')
+          throw invalidParameters(`${where}: a key of the template is not a plain name: quote it`);
+        return [key.value, parseValue(docs, pair.value, pairs[i]?.value, where, names, inside)];
+      }),
+    };
+  } finally {
+    inside.delete(textOf);
   }
-  if (text === null || text === undefined) return { kind: 'scalar', value: null };
-  const keys = Object.entries(text as Record<string, unknown>);
-  const values = Object.values(typed as Record<string, unknown>);
-  if (keys.length !== values.length)
-    throw invalidParameters(`${where}: the template has keys that YAML reads as the same key: quote them`);
-  return { kind: 'map', entries: keys.map(([k, t], i) => [k, parseValue(t, values[i], where, names)]) };
 }
 
 function parseEntries(
@@ -138,7 +180,16 @@ function parseEntries(
   });
 }
 
-function parseBody(text: unknown, typed: unknown, format: FileFormat, where: string, names: Set<string>) {
+/** An entry's template: its value as JavaScript, and its nodes in both parses for json and yaml. */
+interface TemplateSource {
+  text: unknown;
+  docs: TemplateDocuments;
+  textNode: unknown;
+  typedNode: unknown;
+}
+
+function parseBody(source: TemplateSource, format: FileFormat, where: string, names: Set<string>) {
+  const { text } = source;
   if (text === undefined || text === null || text === '')
     throw invalidParameters(`${where}: template is required`);
   switch (format) {
@@ -151,7 +202,7 @@ function parseBody(text: unknown, typed: unknown, format: FileFormat, where: str
       return { format, entries: parseEntries(text, format, where, names) };
     case 'json':
     case 'yaml':
-      return { format, value: parseValue(text, typed, where, names) };
+      return { format, value: parseValue(source.docs, source.textNode, source.typedNode, where, names) };
   }
 }
 
@@ -238,7 +289,15 @@ export function parseTemplatedFiles(
     },
   });
   const texts = textDoc.toJS() as unknown;
-  const typed = yamlDocument(raw, 'core').toJS() as unknown;
+  const typedDoc = yamlDocument(raw, 'core');
+  const typed = typedDoc.toJS() as unknown;
+  const docs = { text: textDoc, typed: typedDoc };
+  /** The node of entry `i`'s template in `doc`. */
+  const templateNode = (doc: Document, i: number): unknown => {
+    const list = resolved(doc, doc.contents);
+    const entry = isSeq(list) ? resolved(doc, list.items[i]) : undefined;
+    return isMap(entry) ? entry.get('template', true) : undefined;
+  };
   if (!Array.isArray(texts))
     throw invalidParameters(
       `the "${TEMPLATED_FILES}" parameter must be a YAML list of {path, format, template}`,
@@ -276,7 +335,13 @@ export function parseTemplatedFiles(
       throw invalidParameters(`${where}: filePermission must be four octal digits such as "0600"`);
     const names = new Set<string>();
     const typedTemplate = (typed as Record<string, unknown>[])[i]?.template;
-    const body = parseBody(entry.template, typedTemplate, format as FileFormat, where, names);
+    const source = {
+      text: entry.template,
+      docs,
+      textNode: templateNode(textDoc, i),
+      typedNode: templateNode(typedDoc, i),
+    };
+    const body = parseBody(source, format as FileFormat, where, names);
     const file: TemplatedFile = {
       ...body,
       fileName,
