@@ -4,6 +4,7 @@
 import { rejectionOf } from '@sscsi/common/testing';
 import type { MountResponse } from '@sscsi/proto';
 
+import type { AwsCredentials } from './credentials/credential-cache';
 import { MountError } from './errors';
 import { SharedAnswers } from './fetch/shared-answers';
 import { MAX_TREE_BYTES } from './parameters/tree-limits';
@@ -143,6 +144,40 @@ describe('objectNamePrefix and objectTags through the Mount handler', () => {
     expect(mounts.map((m) => Object.keys(filesOf(m)).length)).toEqual([3, 3, 3]);
     expect(aws.count('ListSecrets')).toBe(1);
     expect(aws.count('GetSecretValue')).toBe(3);
+  });
+
+  it('the shared answers: two identities (two credentials objects) do not share a listing', async () => {
+    const shared = new SharedAnswers({ windowMs: 60_000, coalesceMs: 0 });
+    const bySa = new Map<string, AwsCredentials>();
+    const { aws, service } = mountHarness({
+      sharedAnswers: shared,
+      identity: {
+        credentials: async (input) => {
+          const sa = input.pod.serviceAccount;
+          const credentials = bySa.get(sa) ?? {
+            accessKeyId: `AKID-${sa}`,
+            secretAccessKey: 's',
+            sessionToken: 't',
+          };
+          bySa.set(sa, credentials);
+          return credentials;
+        },
+      },
+    });
+    secrets(aws);
+    aws.delay = () => 5;
+    const mountAs = (p: string, serviceAccount: string) =>
+      service.mount(
+        mountRequest(`/pods/${p}/mount`, {
+          ...podAttributes({ ...pod, serviceAccount }, tokens),
+          region: REGION,
+          objects: BY_PREFIX,
+        }),
+      );
+    const mounts = await Promise.all([mountAs('a', 'alpha'), mountAs('b', 'beta'), mountAs('c', 'alpha')]);
+    expect(mounts.map((m) => Object.keys(filesOf(m)).length)).toEqual([3, 3, 3]);
+    expect(bySa.size).toBe(2);
+    expect(aws.count('ListSecrets')).toBe(2);
   });
 
   it('the shared answers keep no failed listing: the next remount lists again', async () => {

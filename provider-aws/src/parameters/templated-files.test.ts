@@ -1,5 +1,4 @@
 import { thrownBy } from '@sscsi/common/testing';
-import Mustache from 'mustache';
 
 import { MountError } from '../errors';
 import { parseObjects } from './descriptors';
@@ -242,12 +241,6 @@ describe('parseTemplatedFiles', () => {
     expect(warnings).toEqual([
       'templatedFiles entry 1: "/app.env" is an absolute path; it names "app.env" inside the mount',
     ]);
-  });
-
-  it("keeps no template in Mustache's cache: a long-running provider sees every class's templates", () => {
-    parse('- {path: a, format: text, template: "{{user}}"}');
-    parse('- {path: a, format: text, template: "{{pass}}"}');
-    expect(Mustache.templateCache).toBeUndefined();
   });
 
   it('pairs each key with its own value, whatever order YAML keys take as JavaScript keys', () => {
