@@ -4,12 +4,13 @@
 import { rejectionOf } from '@sscsi/common/testing';
 import type { MountResponse } from '@sscsi/proto';
 
+import type { AwsClients } from './aws-clients';
 import type { AwsCredentials } from './credentials/credential-cache';
 import { MountError } from './errors';
 import { SharedAnswers } from './fetch/shared-answers';
 import { MAX_TREE_BYTES } from './parameters/tree-limits';
 import { MAX_LISTED_SECRETS, MAX_SELECTED_SECRETS } from './parameters/tree-limits';
-import type { FakeAws } from './testing/fake-aws';
+import { FakeAws } from './testing/fake-aws';
 import { awsError } from './testing/fake-sts';
 import { mountHarness, mountRequest, podAttributes, REGION } from './testing/mount-harness';
 
@@ -178,6 +179,43 @@ describe('objectNamePrefix and objectTags through the Mount handler', () => {
     expect(mounts.map((m) => Object.keys(filesOf(m)).length)).toEqual([3, 3, 3]);
     expect(bySa.size).toBe(2);
     expect(aws.count('ListSecrets')).toBe(2);
+  });
+
+  it("a mount's AWS calls in flight stay within its concurrency, a selection's reads included", async () => {
+    const aws = new FakeAws();
+    let inFlight = 0;
+    let most = 0;
+    const counted = <C extends { send: (...args: never[]) => Promise<unknown> }>(client: C): C =>
+      ({
+        send: async (...args: Parameters<C['send']>) => {
+          most = Math.max(most, ++inFlight);
+          try {
+            // One slow read: the other objects, then the selection, are read meanwhile.
+            const input = (args[0] as { input?: { SecretId?: string } }).input;
+            if (input?.SecretId === 'one') await new Promise((resolve) => setTimeout(resolve, 40));
+            return await client.send(...args);
+          } finally {
+            inFlight--;
+          }
+        },
+      }) as unknown as C;
+    const clients = {
+      secretsManager: (region: string, credentials: AwsCredentials) =>
+        counted(aws.clients.secretsManager(region, credentials)),
+      ssm: (region: string, credentials: AwsCredentials) => counted(aws.clients.ssm(region, credentials)),
+    } as unknown as AwsClients;
+    const { service } = mountHarness({ aws, clients, concurrency: 2 });
+    secrets(aws);
+    for (const name of ['one', 'two', 'three', 'four']) put(aws, name, 'v');
+    aws.delay = () => 5;
+    const objects = [
+      BY_PREFIX,
+      ...['one', 'two', 'three', 'four'].map((n) => `- {objectName: ${n}, objectType: secretsmanager}`),
+    ].join('\n');
+    const response = await service.mount(request(objects));
+    expect(Object.keys(filesOf(response))).toHaveLength(3 + 4);
+    expect(aws.count('GetSecretValue')).toBe(3 + 4);
+    expect(most).toBe(2);
   });
 
   it('the shared answers keep no failed listing: the next remount lists again', async () => {

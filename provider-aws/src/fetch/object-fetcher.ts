@@ -19,6 +19,7 @@ import {
   tooManyFiles,
   tooManyListed,
 } from '../parameters/tree-limits';
+import { CallSlots } from './call-slots';
 import type { FetchedObject, FetchedValue, MissingMatch, ParameterTreeEntry } from './fetched';
 import { MISSING_VERSION, missingCodeOf } from './missing-object';
 import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
@@ -42,23 +43,6 @@ export interface FetchContext {
 }
 
 const SERVICE_NAMES = { secretsmanager: 'Secrets Manager', ssmparameter: 'SSM Parameter Store' } as const;
-
-async function mapWithLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 function describe(err: unknown): AwsErrorInfo {
   if (err instanceof ParametersNotFound) {
@@ -303,10 +287,15 @@ async function fetchMatch(
 
 /**
  * The secrets an entry selects by name prefix and/or tags: one listing (a ListSecrets page per 100
- * secrets listed), then a GetSecretValue for each match not already mounted at its current version.
+ * secrets listed), then a GetSecretValue for each match not already mounted at its current version,
+ * each in one of the mount's `slots`.
  * An optional entry that selects nothing readable is missing, as a whole.
  */
-async function fetchSelectionObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
+async function fetchSelectionObject(
+  ctx: FetchContext,
+  d: ObjectDescriptor,
+  slots: CallSlots,
+): Promise<FetchedObject> {
   const tree = d.tree;
   if (tree?.kind !== 'secretsSelected') throw new Error(`${objectLabel(d)} is not a selection`);
   const what = `${objectLabel(d)} from ${SERVICE_NAMES.secretsmanager}`;
@@ -322,11 +311,13 @@ async function fetchSelectionObject(ctx: FetchContext, d: ObjectDescriptor): Pro
     };
     let matches: SecretMatch[];
     try {
-      matches = await listSelectedSecrets(client, request, ctx.signal);
+      matches = await slots.run(() => listSelectedSecrets(client, request, ctx.signal));
     } catch (err) {
       throw err instanceof MountError ? err : listingError(d, region, err);
     }
-    const read = await mapWithLimit(matches, ctx.concurrency, (m) => fetchMatch(ctx, d, region, client, m));
+    const read = await Promise.all(
+      matches.map((m) => slots.run(() => fetchMatch(ctx, d, region, client, m))),
+    );
     const entries = read.flatMap((r) => ('entry' in r ? [r.entry] : []));
     const missingMatches = read.flatMap((r) => ('missing' in r ? [r.missing] : []));
     // ListSecrets answers an empty list, not an error, when nothing matches.
@@ -346,13 +337,17 @@ export async function fetchObjects(
   const underPath = (d: ObjectDescriptor) => d.tree?.kind === 'parametersUnderPath';
   const parameters = descriptors.filter((d) => d.objectType === 'ssmparameter' && !underPath(d));
   const trees = descriptors.filter(underPath);
-  const units: Array<() => Promise<FetchedObject[]>> = secrets.map((d) => async () => [
-    await fetchSecretsManagerObject(ctx, d),
-  ]);
-  for (const d of trees) units.push(async () => [await fetchParameterTreeObject(ctx, d)]);
-  for (const d of descriptors.filter(selection)) units.push(async () => [await fetchSelectionObject(ctx, d)]);
-  for (const batch of parameterBatches(parameters)) units.push(() => fetchParameterBatch(ctx, batch));
-  const results = await mapWithLimit(units, ctx.concurrency, (unit) => unit());
+  // One bound for the whole mount: a selection takes a slot for its listing and one per match read.
+  const slots = new CallSlots(ctx.concurrency);
+  const inSlot = (unit: () => Promise<FetchedObject[]>) => () => slots.run(unit);
+  const units: Array<() => Promise<FetchedObject[]>> = secrets.map((d) =>
+    inSlot(async () => [await fetchSecretsManagerObject(ctx, d)]),
+  );
+  for (const d of trees) units.push(inSlot(async () => [await fetchParameterTreeObject(ctx, d)]));
+  for (const batch of parameterBatches(parameters)) units.push(inSlot(() => fetchParameterBatch(ctx, batch)));
+  for (const d of descriptors.filter(selection))
+    units.push(async () => [await fetchSelectionObject(ctx, d, slots)]);
+  const results = await Promise.all(units.map((unit) => unit()));
   const byDescriptor = new Map(results.flat().map((f) => [f.descriptor, f]));
   // In the order of the class, whatever order the calls finished in.
   return descriptors.map((d) => byDescriptor.get(d) as FetchedObject);
