@@ -564,7 +564,7 @@ function checkCollisions(descriptors: readonly ObjectDescriptor[]): void {
     const other = directories.get(d.fileName);
     if (other !== undefined) {
       throw invalidParameters(
-        `directory ${JSON.stringify(d.fileName)} is filled by both ${other} and ${JSON.stringify(d.objectName)}: give one an objectAlias`,
+        `directory ${JSON.stringify(d.fileName)} is filled by both ${other} and ${nameOf(d)}: give one an objectAlias`,
       );
     }
     directories.set(d.fileName, nameOf(d));

@@ -162,8 +162,8 @@ describe('secrets selected by name prefix and tags: what is refused, and the mes
 
   it('refuses two selections filling one directory', () => {
     const objects = '- {objectNamePrefix: a/, objectAlias: d}\n- {objectTags: {t: v}, objectAlias: d}';
-    expect(thrownBy(() => parseObjects(objects, ctx), MountError).message).toMatch(
-      /directory "d" is filled by both/,
+    expect(thrownBy(() => parseObjects(objects, ctx), MountError).message).toBe(
+      'directory "d" is filled by both the secrets selected by objectNamePrefix "a/" and the secrets selected by objectTags {"t":"v"}: give one an objectAlias',
     );
   });
 });
