@@ -374,6 +374,26 @@ describe('an optional selection (optional: true)', () => {
     expect(h.events.recorded).toEqual([]);
   });
 
+  it('records a missing match whose name makes no file name, and announces it once', async () => {
+    const h = mountHarness();
+    secrets(h.aws);
+    // "..data" is a name the volume keeps for itself: present, the match would fail the mount.
+    put(h.aws, 'prod/app/..data', 'x-1');
+    h.aws.scheduleDeletion(REGION, 'prod/app/..data');
+    const r = await h.service.mount(request(OPTIONAL));
+    expect(Object.keys(filesOf(r))).toEqual(['prod_app/api_key', 'prod_app/cache', 'prod_app/db']);
+    expect(versionsOf(r)).toMatchObject({ 'prod_app//prod/app/..data': 'missing' });
+    const announced = [
+      `secret "prod/app/..data" (one of the secrets selected by objectNamePrefix "prod/app/", an optional entry) is missing in ${REGION} (InvalidRequestException): its name makes no file name in directory "prod_app", so the volume has no file for it`,
+    ];
+    expect(h.events.recorded.map((e) => e.message)).toEqual(announced);
+
+    const again = await h.service.mount(request(OPTIONAL, {}, r.objectVersion));
+    expect(versionsOf(again)).toEqual(versionsOf(r));
+    expect(h.events.recorded.map((e) => e.message)).toEqual(announced);
+    expect(await missingCount(h)).toBe(2);
+  });
+
   it('still fails when the role may not read a match: denied is never "missing"', async () => {
     const h = mountHarness();
     secrets(h.aws);

@@ -139,7 +139,7 @@ export class MountService {
     const requester = input.requester;
     const pod = podReference({ namespace: input.pod.namespace, name: input.pod.name, uid: input.pod.uid });
     let recorded = 0;
-    for (const { what, object, type, region, code, file } of misses) {
+    for (const { what, object, type, region, code, file, unnamedIn } of misses) {
       this.o.metrics.optionalObjectMissing(type, requester);
       const mounted = input.currentVersions.get(file);
       // A tree's files are under its directory: `<fileName>/<entry>`.
@@ -149,11 +149,13 @@ export class MountService {
       const removed = mountedBefore && !keptOnVolume;
       const message =
         `${what} is missing in ${region} (${code}): ` +
-        (removed
-          ? `its file ${JSON.stringify(file)} was removed from the volume`
-          : mountedBefore
-            ? `its file ${JSON.stringify(file)} stays on the volume with its last value until an object of the volume is present again (every object of the volume is missing, and an answer without files leaves the volume as it is)`
-            : `the volume has no file ${JSON.stringify(file)}`);
+        (unnamedIn !== undefined
+          ? `its name makes no file name in directory ${JSON.stringify(unnamedIn)}, so the volume has no file for it`
+          : removed
+            ? `its file ${JSON.stringify(file)} was removed from the volume`
+            : mountedBefore
+              ? `its file ${JSON.stringify(file)} stays on the volume with its last value until an object of the volume is present again (every object of the volume is missing, and an answer without files leaves the volume as it is)`
+              : `the volume has no file ${JSON.stringify(file)}`);
       this.o.logger.warn(
         {
           ...requesterFields(input),

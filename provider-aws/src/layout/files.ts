@@ -3,7 +3,7 @@
 // jmesPath entry (each result must be a string), each with its mode and the version of the object
 // it came from. A missing optional object has no file.
 import { MountError } from '../errors';
-import type { FetchedObject } from '../fetch/fetched';
+import type { FetchedObject, MissingMatch } from '../fetch/fetched';
 import { MISSING_VERSION } from '../fetch/missing-object';
 import { objectLabel } from '../parameters/descriptors';
 import { search } from '../jmespath';
@@ -71,9 +71,17 @@ export function objectVersionsOf(
   };
   for (const { descriptor: d, missing, missingMatches } of fetched) {
     if (missing !== undefined) add(d.fileName);
-    for (const m of missingMatches ?? []) if (m.file !== undefined) add(m.file);
+    for (const m of missingMatches ?? []) add(missingMatchId(d.fileName, m));
   }
   return versions;
+}
+
+/**
+ * The id a missing match is recorded under: its file, or, when its name makes no file name, its
+ * name in AWS after its directory and `//`, which no file name holds (file names are cleaned).
+ */
+function missingMatchId(directory: string, m: MissingMatch): string {
+  return m.file ?? `${directory}//${m.source}`;
 }
 
 /**
@@ -90,8 +98,13 @@ export interface Miss {
   region: string;
   /** The AWS error code (or NoParametersUnderPath, NoSecretSelected) that says it is not there. */
   code: string;
-  /** The file, or directory, it is recorded under in the versions answered. */
+  /**
+   * What it is recorded under in the versions answered: its file or directory, or for a match
+   * whose name makes no file name, an id of its own (missingMatchId).
+   */
   file: string;
+  /** For a match whose name makes no file name: the directory it would be in. */
+  unnamedIn?: string;
   /** The files, or directories, it would write. */
   files: string[];
 }
@@ -110,15 +123,15 @@ export function missesOf(fetched: readonly FetchedObject[]): Miss[] {
     }
     for (const m of missingMatches ?? []) {
       const what = `secret ${JSON.stringify(m.source)} (one of ${objectLabel(d)}, an optional entry)`;
-      const file = m.file ?? d.fileName;
       misses.push({
         what,
         object: m.source,
         type,
         region,
         code: m.code,
-        file,
+        file: missingMatchId(d.fileName, m),
         files: m.file ? [m.file] : [],
+        ...(m.file === undefined ? { unnamedIn: d.fileName } : {}),
       });
     }
   }
