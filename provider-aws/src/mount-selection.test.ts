@@ -191,7 +191,7 @@ describe('objectNamePrefix and objectTags through the Mount handler', () => {
           most = Math.max(most, ++inFlight);
           try {
             // One slow read: the other objects, then the selection, are read meanwhile.
-            const input = (args[0] as { input?: { SecretId?: string } }).input;
+            const input = (args[0] as unknown as { input?: { SecretId?: string } }).input;
             if (input?.SecretId === 'one') await new Promise((resolve) => setTimeout(resolve, 40));
             return await client.send(...args);
           } finally {
