@@ -25,6 +25,10 @@ const SECRET_VALUES = [
   'pod-identity-session',
   'token-v1',
   'token-v2',
+  // templated-files.test.ts
+  'tv-password',
+  'tv-rotated-password',
+  'tv-quoted',
   // sync-controller-node.test.ts
   'leader-takeover-a1',
   'leader-takeover-a2',

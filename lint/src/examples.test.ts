@@ -43,7 +43,12 @@ describe('the repository examples', () => {
       const status = lintFiles([dir], { out: (l) => out.push(l), err: (l) => out.push(l) });
       expect(out).toEqual([]);
       expect(status).toBe(0);
-      expect(stages.map(([stage]) => stage)).toEqual(['secretsManager', 'parameterStore', 'syncSecret']);
+      expect(stages.map(([stage]) => stage)).toEqual([
+        'secretsManager',
+        'parameterStore',
+        'syncSecret',
+        'templatedFiles',
+      ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -155,6 +155,28 @@ describe('secrets-store-csi-lint', () => {
       'spec.parameters: region "us east 1" cannot be an AWS region: AWS endpoints take a region of letters, digits and hyphens, such as us-east-1',
     ],
     [
+      'a templated file naming a file no object writes',
+      spc({
+        params: [
+          '    objects: "- objectName: MyDBSecret\\n  objectType: secretsmanager"',
+          '    templatedFiles: |',
+          '      - {path: app.env, format: env, template: {DB_PASSWORD: "{{password}}"}}',
+        ],
+      }),
+      'spec.parameters: templated file "app.env": {{password}} names no file the objects write: a placeholder names a file as it is written in the mount (objectAlias or objectName after path translation, a jmesPath objectAlias, or <directory>/<key> of an object written as many files); the objects write "MyDBSecret"',
+    ],
+    [
+      'a templated file with logic in its template',
+      spc({
+        params: [
+          '    objects: "- objectName: MyDBSecret\\n  objectType: secretsmanager"',
+          '    templatedFiles: |',
+          '      - {path: app.conf, format: text, template: "{{#MyDBSecret}}yes{{/MyDBSecret}}"}',
+        ],
+      }),
+      'spec.parameters: templated file "app.conf": {{#MyDBSecret}} is a section; a template takes only {{name}} placeholders (and {{! comments}}), each value written as the format needs',
+    ],
+    [
       'an old apiVersion',
       spc().replace('/v1\n', '/v2\n'),
       'apiVersion: must be secrets-store.csi.x-k8s.io/v1 (or the deprecated v1alpha1), got "secrets-store.csi.x-k8s.io/v2"',
@@ -163,6 +185,28 @@ describe('secrets-store-csi-lint', () => {
     const run = lint({ 'spc.yaml': text });
     expect(run.out).toContain(`spc.yaml:1: ${line}`);
     expect(run.status).toBe(1);
+  });
+
+  it("reports a selection by prefix or tags the provider refuses, in the provider's words", () => {
+    const run = lint({
+      'spc.yaml': spc({
+        params: [
+          '    objects: |',
+          '      - {objectName: db, objectType: secretsmanager, objectNamePrefix: prod/}',
+          '      - {objectTags: {team: a}}',
+        ],
+      }),
+    });
+    expect(run.status).toBe(1);
+    expect(run.out).toEqual([
+      'spc.yaml:1: spec.parameters: objects entry 1: objectName names one object; objectNamePrefix and objectTags select secrets without it: give one or the other',
+    ]);
+    const aliasless = lint({
+      'spc.yaml': spc({ params: ['    objects: |', '      - {objectTags: {team: a}}'] }),
+    });
+    expect(aliasless.out).toEqual([
+      'spc.yaml:1: spec.parameters: objects entry 1 (the secrets selected by objectTags {"team":"a"}): objectAlias, the directory the matches are written in, is required without objectNamePrefix',
+    ]);
   });
 
   it('prints warnings of what the provider accepts with a warning, and exits 0', () => {
@@ -227,6 +271,21 @@ describe('secrets-store-csi-lint', () => {
     expect(run.status).toBe(1);
   });
 
+  it("refuses an optional field that is not true or false, in the provider's words", () => {
+    const params = (value: string) => [
+      '    objects: |',
+      '      - objectName: "MyDBSecret"',
+      '        objectType: "secretsmanager"',
+      `        optional: ${value}`,
+    ];
+    const run = lint({ 'spc.yaml': spc({ params: params('"yes"') }) });
+    expect(run.out).toEqual([
+      'spc.yaml:1: spec.parameters: object "MyDBSecret": optional must be true or false, got "yes"',
+    ]);
+    expect(run.status).toBe(1);
+    expect(lint({ 'spc.yaml': spc({ params: params('true') }) }).out).toEqual([]);
+  });
+
   it('warns about a class that is not among the files, naming the namespace it was found in', () => {
     const run = lint({
       'app.yaml': pod(),
@@ -272,6 +331,79 @@ describe('secrets-store-csi-lint', () => {
       expect(typo.out).toEqual([
         'spc.yaml:1: spec.secretObjects[0]: secret db: no file "_app_db_passwd" in the mounted volume (the class\'s objects write "_app_db_password")',
       ]);
+    });
+
+    it('warns about data from the file of an optional object: absent while the object is missing', () => {
+      const optional = withSync('_app_db_password').replace(
+        '        objectType: "ssmparameter"',
+        '        objectType: "ssmparameter"\n        optional: true',
+      );
+      const run = lint({ 'spc.yaml': optional });
+      expect(run.status).toBe(0);
+      expect(run.out).toEqual([
+        'spc.yaml:1: spec.secretObjects[0]: warning: file "_app_db_password" comes from optional object "/app/db/password": while that object is missing the file is absent and this Secret is not synced',
+      ]);
+    });
+
+    it('accepts data from a file of the secrets a prefix selects; a file outside their directory is refused', () => {
+      const selected = (objectName: string) =>
+        spc({
+          extra: [
+            '  secretObjects:',
+            '    - secretName: db',
+            '      type: Opaque',
+            '      data:',
+            `        - objectName: ${objectName}`,
+            '          key: password',
+          ],
+          params: ['    objects: |', '      - {objectNamePrefix: prod/app/, objectAlias: app}'],
+        });
+      expect(lint({ 'spc.yaml': selected('app/db') }).out).toEqual([]);
+      expect(lint({ 'spc.yaml': selected('db') }).out).toEqual([
+        'spc.yaml:1: spec.secretObjects[0]: secret db: no file "db" in the mounted volume (the class\'s objects write files in "app/")',
+      ]);
+    });
+
+    it('warns about a templated file naming the file of an optional object: the mount fails while it is missing', () => {
+      const run = lint({
+        'spc.yaml': spc({
+          params: [
+            '    objects: |',
+            '      - {objectName: "/app/db/password", objectType: ssmparameter, objectAlias: password, optional: true}',
+            '      - {objectNamePrefix: prod/app/, objectAlias: app, optional: true}',
+            '      - {objectName: "/app/db/user", objectType: ssmparameter, objectAlias: user}',
+            '    templatedFiles: |',
+            '      - {path: app.env, format: env, template: {U: "{{user}}", P: "{{password}}", K: "{{app/key}}"}}',
+          ],
+        }),
+      });
+      expect(run.status).toBe(0);
+      expect(run.out).toEqual([
+        'spc.yaml:1: spec.parameters: warning: templated file "app.env": {{password}} comes from optional object "/app/db/password": while it is missing the mount fails',
+        'spc.yaml:1: spec.parameters: warning: templated file "app.env": {{app/key}} comes from the secrets selected by objectNamePrefix "prod/app/" (an optional entry): while it is missing the mount fails',
+      ]);
+    });
+
+    it('accepts data from a templated file, which the mount writes too', () => {
+      const run = lint({
+        'spc.yaml': spc({
+          extra: [
+            '  secretObjects:',
+            '    - secretName: db',
+            '      type: Opaque',
+            '      data:',
+            '        - objectName: app.env',
+            '          key: app.env',
+          ],
+          params: [
+            '    objects: |',
+            '      - {objectName: "/app/db/password", objectType: ssmparameter, objectAlias: password}',
+            '    templatedFiles: |',
+            '      - {path: app.env, format: env, template: {DB_PASSWORD: "{{password}}"}}',
+          ],
+        }),
+      });
+      expect(run).toEqual({ status: 0, out: [], err: [] });
     });
 
     it('refuses a well-known type without its keys, and leaves certificates to the mount', () => {

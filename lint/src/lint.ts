@@ -102,6 +102,8 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
     };
   }
   let fileNames: ReadonlySet<string> | undefined;
+  let optionalFiles: ReadonlyMap<string, string> = new Map();
+  let directories: ReadonlySet<string> | undefined;
   let accepted = true;
   try {
     // The driver refuses these before it asks any provider: its message, once.
@@ -116,8 +118,10 @@ function checkClass(doc: ManifestDocument, report: Report): CheckedClass {
     if (aws.error) report.add('spec.parameters', aws.error);
     accepted = !aws.error;
     fileNames = aws.fileNames;
+    optionalFiles = aws.optionalFiles;
+    directories = aws.directories;
   }
-  checkSecretObjects(spec.secretObjects, fileNames, report);
+  checkSecretObjects(spec.secretObjects, fileNames, optionalFiles, directories, report);
   return { provider, parameters, accepted };
 }
 
@@ -145,6 +149,8 @@ function standInContent(): Buffer {
 function checkSecretObjects(
   value: unknown,
   fileNames: ReadonlySet<string> | undefined,
+  optionalFiles: ReadonlyMap<string, string>,
+  directories: ReadonlySet<string> | undefined,
   report: Report,
 ): void {
   if (value === undefined || value === null) return;
@@ -158,18 +164,33 @@ function checkSecretObjects(
       report.add(field, 'must be a mapping');
       return;
     }
+    const optionalRead = new Set<string>();
     const readFile = (relativePath: string): Buffer => {
-      if (fileNames && !fileNames.has(relativePath)) {
-        const written = [...fileNames].map((n) => JSON.stringify(n)).join(', ');
+      // A file in a directory of many files is known only at mount time: its name is enough.
+      const inDirectory = [...(directories ?? [])].some((d) => relativePath.startsWith(`${d}/`));
+      if (fileNames && !fileNames.has(relativePath) && !inDirectory) {
+        const written = [
+          ...[...fileNames].map((n) => JSON.stringify(n)),
+          ...[...(directories ?? [])].map((d) => `files in ${JSON.stringify(`${d}/`)}`),
+        ].join(', ');
         throw new Error(`the class's objects write ${written || 'no file'}`);
       }
+      if (optionalFiles.has(relativePath)) optionalRead.add(relativePath);
       return standInContent();
     };
     try {
       buildSecretContent(entry as unknown as SecretObject, readFile);
     } catch (err) {
       report.add(field, (err as Error).message);
+      return;
     }
+    // The driver syncs a Secret from the files of the mount: none while an optional object is missing.
+    for (const file of optionalRead)
+      report.add(
+        field,
+        `file ${JSON.stringify(file)} comes from optional object ${JSON.stringify(optionalFiles.get(file))}: while that object is missing the file is absent and this Secret is not synced`,
+        'warning',
+      );
   });
 }
 

@@ -1,6 +1,7 @@
 // The provider's metrics (upstream's provider has none): AWS calls by service, operation and
 // outcome, mount durations, how often cached credentials saved an STS or agent call, how often a
-// mount used another mount's AWS answer, and the size of the value cache. Mounts and credentials
+// mount used another mount's AWS answer, optional objects found missing, and the size of the value
+// cache. Mounts and credentials
 // are labelled by requester: `pod` (the CSI driver, for a pod's volume) or `serviceaccount` (the
 // sync controller, for a SecretSync); `unknown` for a request that did not parse.
 import { counter, gauge, histogram, type RegisteredMetrics, registerMetrics } from '@sscsi/common';
@@ -40,6 +41,11 @@ const METRICS = {
     'AWS answers a mount took from a call made (or kept) for another mount of the same identity, by operation; for GetParameters, per parameter',
     ['operation'],
   ),
+  optionalMissing: counter(
+    'aws_provider_optional_objects_missing_total',
+    'Optional objects a mount found missing (not found, or a secret scheduled for deletion) and mounted without, by type (secretsmanager, ssmparameter) and requester',
+    ['type', 'requester'],
+  ),
 };
 
 export class ProviderMetrics {
@@ -71,6 +77,11 @@ export class ProviderMetrics {
 
   valueCacheEvicted(reason: 'idle' | 'size'): void {
     this.m.valueEvictions.inc({ reason });
+  }
+
+  /** A mount went on without an optional object AWS said is not there. */
+  optionalObjectMissing(type: string, requester: Requester): void {
+    this.m.optionalMissing.inc({ type, requester });
   }
 
   awsCall(service: string, operation: string, status: string): void {

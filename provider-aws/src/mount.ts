@@ -21,11 +21,14 @@ import { fetchObjects } from './fetch/object-fetcher';
 import type { MountRound, SharedAnswers } from './fetch/shared-answers';
 import type { ValueCache } from './fetch/value-cache';
 import type { PodLookups } from './kube-lookups';
-import { filesOf } from './layout/files';
+import { MISSING_VERSION } from './fetch/missing-object';
+import type { Miss } from './layout/files';
+import { filesOf, missesOf, objectVersionsOf } from './layout/files';
+import { templatedFilesOf } from './layout/templated-files';
 import type { MountFile } from './layout/mount-file';
 import type { ProviderMetrics } from './metrics';
 import type { MountInput } from './parameters/mount-request';
-import { parseDescriptors, parseMountRequest } from './parameters/mount-request';
+import { parseDescriptors, parseMountRequest, parseTemplates } from './parameters/mount-request';
 
 /** A SecretSync's request has no volume to remount: its values are not kept. */
 const KEEP_NO_VALUES: Pick<ValueCache, 'get' | 'set'> = { get: () => undefined, set: () => undefined };
@@ -40,6 +43,8 @@ function requesterFields(input: MountInput): Record<string, string> {
 
 /** The reason of the pod Events that carry warnings about the class. */
 export const CLASS_WARNING_REASON = 'SecretProviderClassWarning';
+/** The reason of the pod Events that say an optional object is missing. */
+export const OPTIONAL_MISSING_REASON = 'OptionalObjectMissing';
 /** One class cannot flood the pod's events; the log has every warning. */
 export const MAX_EVENTS_PER_MOUNT = 10;
 
@@ -124,6 +129,51 @@ export class MountService {
   }
 
   /**
+   * Optional objects AWS said are not there: logged and counted at every mount; recorded on the
+   * pod when the volume did not know it yet (its first mount, or the rotation that removed the
+   * file), not at every rotation poll while the object stays missing. With `keptOnVolume`, the
+   * answer has no file at all and the driver writes the files: it reads an empty list as files the
+   * provider wrote itself (upstream's providers that do rely on it), so the last files stay.
+   */
+  private announceMissing(input: MountInput, misses: readonly Miss[], keptOnVolume: boolean): void {
+    const requester = input.requester;
+    const pod = podReference({ namespace: input.pod.namespace, name: input.pod.name, uid: input.pod.uid });
+    let recorded = 0;
+    for (const { what, object, type, region, code, file, unnamedIn } of misses) {
+      this.o.metrics.optionalObjectMissing(type, requester);
+      const mounted = input.currentVersions.get(file);
+      // A tree's files are under its directory: `<fileName>/<entry>`.
+      const mountedBefore = [...input.currentVersions].some(
+        ([id, version]) => version !== MISSING_VERSION && (id === file || id.startsWith(`${file}/`)),
+      );
+      const removed = mountedBefore && !keptOnVolume;
+      const message =
+        `${what} is missing in ${region} (${code}): ` +
+        (unnamedIn !== undefined
+          ? `its name makes no file name in directory ${JSON.stringify(unnamedIn)}, so the volume has no file for it`
+          : removed
+            ? `its file ${JSON.stringify(file)} was removed from the volume`
+            : mountedBefore
+              ? `its file ${JSON.stringify(file)} stays on the volume with its last value until an object of the volume is present again (every object of the volume is missing, and an answer without files leaves the volume as it is)`
+              : `the volume has no file ${JSON.stringify(file)}`);
+      this.o.logger.warn(
+        {
+          ...requesterFields(input),
+          object,
+          region,
+          code,
+          removed,
+          keptOnVolume: mountedBefore && keptOnVolume,
+        },
+        'optional object missing',
+      );
+      if (requester !== 'pod' || mounted === MISSING_VERSION || recorded >= MAX_EVENTS_PER_MOUNT) continue;
+      this.o.events.record(pod, 'Warning', OPTIONAL_MISSING_REASON, message);
+      recorded++;
+    }
+  }
+
+  /**
    * The class's region, else the provider's AWS_REGION, else, for a pod, its node's region label.
    * The pod a SecretSync's request names is the sync controller's: its node says nothing.
    */
@@ -152,6 +202,7 @@ export class MountService {
       this.announceWarnings(input);
       const region = await this.regionOf(input, signal);
       const descriptors = parseDescriptors(input, region);
+      const templates = parseTemplates(input, descriptors);
       const credentials = new Map<string, Promise<AwsCredentials>>();
       const fetched = await fetchObjects(
         {
@@ -174,10 +225,16 @@ export class MountService {
         },
         descriptors,
       );
-      const files = filesOf(fetched, input.defaultMode);
-      const objectVersion = files.map((f) => ({ id: f.path, version: f.version }));
+      const misses = missesOf(fetched);
+      const objectFiles = filesOf(fetched, input.defaultMode);
       // The sync controller has no volume here: it needs the files in the answer.
       const answerFiles = this.o.driverWritesSecrets || !forPod;
+      // A templated file is rendered or fails the mount: with one, no answer is empty.
+      const noFileAnswered = answerFiles && objectFiles.length === 0 && templates.length === 0;
+      this.announceMissing(input, misses, noFileAnswered);
+      const templated = templatedFilesOf(templates, objectFiles, input.defaultMode, misses);
+      const files = [...objectFiles, ...templated];
+      const objectVersion = objectVersionsOf(files, fetched);
       if (!answerFiles) writeIntoMount(input.targetPath, files, input.fileGroup);
       const seconds = (performance.now() - started) / 1000;
       this.o.metrics.mounted('success', requester, seconds);

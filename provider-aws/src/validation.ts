@@ -6,6 +6,7 @@ export {
   IRSA_AUDIENCE,
   parseDescriptors,
   parseMountRequest,
+  parseTemplates,
   POD_IDENTITY_AUDIENCE,
 } from './parameters/mount-request';
-export { parseObjects } from './parameters/descriptors';
+export { objectLabel, parseObjects } from './parameters/descriptors';

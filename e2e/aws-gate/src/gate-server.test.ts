@@ -1,7 +1,12 @@
 // The gate end to end in one process: real AWS SDK clients against it, a stand-in for moto behind it
 // (answers any STS call with fresh credentials and any other call with a fixed value), IAM state
 // and the issuer's keys from in-memory fakes. What each refusal looks like to an SDK caller.
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ListSecretsCommandInput } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import {
   AssumeRoleCommand,
@@ -125,6 +130,22 @@ const roles = new Map<string, RoleRecord>([
     ),
   ],
   ['no-pod-trust', role('no-pod-trust', irsaTrust('system:serviceaccount:default:app'), [])],
+  [
+    'lister',
+    role('lister', irsaTrust('system:serviceaccount:default:app'), [
+      { Effect: 'Allow', Action: 'secretsmanager:ListSecrets', Resource: '*' },
+    ]),
+  ],
+  [
+    'narrow-lister',
+    role('narrow-lister', irsaTrust('system:serviceaccount:default:app'), [
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:ListSecrets', 'secretsmanager:GetSecretValue'],
+        Resource: 'arn:aws:secretsmanager:*:*:secret:allowed-*',
+      },
+    ]),
+  ],
   [
     'external',
     role(
@@ -430,6 +451,63 @@ describe('every other call', () => {
     expect(err).toMatchObject({ name: 'AccessDeniedException', status: 400 });
     expect(err.message).toBe(
       `User: arn:aws:sts::${ACCOUNT}:assumed-role/reader/default.app-1 is not authorized to perform: secretsmanager:GetSecretValue on resource: ${secretArn('other-db')} because no identity-based policy allows the secretsmanager:GetSecretValue action`,
+    );
+  });
+
+  describe('ListSecrets', () => {
+    const lister = async (roleName: string) =>
+      new SecretsManagerClient(config(await webIdentity(podToken(), roleName)));
+
+    it('answers a role allowed secretsmanager:ListSecrets on "*" (moto behind filters and pages)', async () => {
+      const sm = await lister('lister');
+      const request = { Filters: [{ Key: 'name' as const, Values: ['prod/app/'] }], MaxResults: 100 };
+      await expect(sm.send(new ListSecretsCommand(request))).resolves.toBeDefined();
+    });
+
+    it('refuses a role without it with AccessDeniedException on resource "*", as AWS does', async () => {
+      const err = await failure((await lister('reader')).send(new ListSecretsCommand({})));
+      expect(err).toMatchObject({ name: 'AccessDeniedException', status: 400 });
+      expect(err.message).toBe(
+        `User: arn:aws:sts::${ACCOUNT}:assumed-role/reader/default.app-1 is not authorized to perform: secretsmanager:ListSecrets on resource: * because no identity-based policy allows the secretsmanager:ListSecrets action`,
+      );
+    });
+
+    it('refuses a role allowed it on some secrets only: ListSecrets is judged on "*"', async () => {
+      const sm = await lister('narrow-lister');
+      expect(await failure(sm.send(new ListSecretsCommand({})))).toMatchObject({
+        name: 'AccessDeniedException',
+      });
+      // The same role reads those secrets.
+      expect((await sm.send(new GetSecretValueCommand({ SecretId: 'allowed-db' }))).SecretString).toBe(
+        'the-value',
+      );
+    });
+
+    it.each<[string, ListSecretsCommandInput, RegExp]>([
+      ['MaxResults above 100', { MaxResults: 101 }, /at 'maxResults' .*less than or equal to 100/],
+      [
+        'a filter key AWS does not know',
+        { Filters: [{ Key: 'path' as never, Values: ['x'] }] },
+        /filters\.1\.member\.key/,
+      ],
+      [
+        'a value with a character filters refuse',
+        { Filters: [{ Key: 'tag-value', Values: ['a,b'] }] },
+        /regular expression pattern/,
+      ],
+      [
+        '11 values in one filter',
+        { Filters: [{ Key: 'name', Values: Array.from({ length: 11 }, () => 'a') }] },
+        /length between 1 and 10/,
+      ],
+    ])(
+      'refuses %s with ValidationException, as AWS does (moto would answer)',
+      async (_name, input, message) => {
+        const err = await failure((await lister('lister')).send(new ListSecretsCommand(input)));
+        expect(err).toMatchObject({ name: 'ValidationException', status: 400 });
+        expect(err.message).toMatch(/^1 validation error detected: /);
+        expect(err.message).toMatch(message);
+      },
     );
   });
 

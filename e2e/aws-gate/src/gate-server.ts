@@ -13,11 +13,13 @@ import type { AwsRequest } from './aws-request';
 import { describeRequest } from './aws-request';
 import type { Authorizer } from './authorizer';
 import { handleControl } from './control-api';
+import { asAwsAnswers } from './moto-answers';
 import type { CallKey, CallCounter, FaultBook, GateClock } from './faults';
 import type { CachedIam } from './iam-directory';
 import type { EksAuth } from './eks-auth';
 import type { Association, LabCluster, PodIdentityAssociations } from './pod-identity';
 import { agentCredentials, agentRefusal, agentText, relayedRefusal } from './pod-identity-agent';
+import { checkListSecrets } from './list-secrets';
 import { PolicyError } from './policy-document';
 import type { CachedSecrets } from './secret-directory';
 import type { Session, SessionStore } from './sessions';
@@ -153,9 +155,11 @@ export class GateServer {
       return this.forwardAndLearn(request, grant);
     }
     await this.p.authorizer.authorize(request, session);
+    if (request.service === 'secretsmanager' && request.operation === 'ListSecrets')
+      checkListSecrets(request.params);
     if (request.service === 'eks' && EKS_ASSOCIATION_OPERATIONS.has(request.operation))
       return this.associations(request);
-    const answer = await this.forward(request);
+    const answer = asAwsAnswers(request, await this.forward(request));
     if (answer.status < 300 && !READ_ONLY.test(request.operation))
       this.invalidateAfterWrite(request, session);
     return answer;

@@ -57,7 +57,27 @@ export const MANIFESTS = {
     secretProviderClass: 'manifests/sync-secret/my-db-secret.yaml',
     pod: 'manifests/sync-secret/sample-app.yaml',
   },
+  /** Beyond the article: MyDBSecret's keys as an application's configuration files (templatedFiles). */
+  templatedFiles: {
+    secretProviderClass: 'manifests/templated-files/my-db-config.yaml',
+    pod: 'manifests/templated-files/sample-app.yaml',
+  },
 } as const;
+
+/**
+ * Beyond the article: the Parameter Store class with an optional third parameter, which the
+ * walkthrough creates only once the pod runs without it.
+ */
+export const OPTIONAL_OBJECTS = {
+  secretProviderClass: 'manifests/optional-objects/my-db-secret.yaml',
+  parameter: '/sample-app/db/replica-host',
+  file: '_sample-app_db_replica-host',
+  value: 'db-replica.sample-app.internal',
+} as const;
+
+/** The class and pod of MANIFESTS.templatedFiles. */
+export const TEMPLATED_FILES_CLASS = 'my-db-config';
+export const TEMPLATED_FILES_POD = 'sample-app-config';
 
 /** An IAM policy of examples/iam, filled for the lab's account and the article's region. */
 export interface ArticlePolicy {
@@ -151,7 +171,7 @@ export async function deleteArticleAws(aws: ReturnType<typeof awsAdmin>): Promis
       new DeleteSecretCommand({ SecretId: 'MyDBSecret', ForceDeleteWithoutRecovery: true }),
     ),
   );
-  for (const name of ['/sample-app/db/username', '/sample-app/db/password'])
+  for (const name of ['/sample-app/db/username', '/sample-app/db/password', OPTIONAL_OBJECTS.parameter])
     await quiet(aws.ssm.send(new DeleteParameterCommand({ Name: name })));
   for (const { role, policy } of Object.values(ARTICLE_ROLES)) {
     await quiet(

@@ -37,6 +37,7 @@ import {
   deleteArticleAws,
   LAB_ISSUER,
   MANIFESTS,
+  OPTIONAL_OBJECTS,
   PARAMETER_STORE_POLICY,
   PARAMETER_STORE_ROLE,
   PARAMETER_STORE_SERVICE_ACCOUNT,
@@ -47,6 +48,8 @@ import {
   SECRETS_MANAGER_ROLE,
   SECRETS_MANAGER_SERVICE_ACCOUNT,
   serviceAccountManifest,
+  TEMPLATED_FILES_CLASS,
+  TEMPLATED_FILES_POD,
   TRUST_POLICY_FILE,
   trustPolicyValues,
 } from './article';
@@ -123,9 +126,16 @@ export class Walkthrough {
   }
 
   private async waitMounted(): Promise<SecretProviderClassPodStatus> {
-    const name = `sample-app-${this.ns}-my-db-secret`;
+    const status = await this.mountedStatus('sample-app', 'my-db-secret');
+    this.lastStatus = status;
+    return status;
+  }
+
+  /** The status of the pod's mount of the class, once the driver says it is mounted. */
+  private async mountedStatus(podName: string, spc: string): Promise<SecretProviderClassPodStatus> {
+    const name = `${podName}-${this.ns}-${spc}`;
     const pod = await this.kube.get<{ metadata: { uid: string } }>(
-      resourcePath(Resources.pods, this.ns, 'sample-app'),
+      resourcePath(Resources.pods, this.ns, podName),
     );
     const status = await eventually(
       `SecretProviderClassPodStatus ${name} mounted for the new pod`,
@@ -139,7 +149,6 @@ export class Walkthrough {
       },
       60_000,
     );
-    this.lastStatus = status;
     return status;
   }
 
@@ -182,6 +191,19 @@ export class Walkthrough {
   private async cleanSlate(): Promise<void> {
     await kubectlAsync(this.sys.lab, ['delete', 'pod', 'sample-app', '--ignore-not-found', '--wait=true']);
     await kubectlAsync(this.sys.lab, ['delete', 'secretproviderclass', 'my-db-secret', '--ignore-not-found']);
+    await kubectlAsync(this.sys.lab, [
+      'delete',
+      'pod',
+      TEMPLATED_FILES_POD,
+      '--ignore-not-found',
+      '--wait=true',
+    ]);
+    await kubectlAsync(this.sys.lab, [
+      'delete',
+      'secretproviderclass',
+      TEMPLATED_FILES_CLASS,
+      '--ignore-not-found',
+    ]);
     await kubectlAsync(this.sys.lab, [
       'delete',
       'serviceaccount',
@@ -491,6 +513,116 @@ export class Walkthrough {
         this.out.command('kubectl get secret my-db-secret');
         this.out.output(out.trim() || 'No resources found (the garbage collector deleted it with the pod)');
         expectThat(out.trim() === '', 'the Secret is still there');
+      },
+    },
+    {
+      title:
+        'Beyond the article: an optional parameter (examples/manifests/optional-objects): the pod starts without it, and its file appears at a rotation once it exists',
+      run: async () => {
+        const { secretProviderClass: spcFile, parameter, file, value } = OPTIONAL_OBJECTS;
+        await this.apply(classManifest(spcFile), spcFile);
+        await this.recreatePod(MANIFESTS.parameterStore.pod);
+        const files = () =>
+          fs
+            .readdirSync(this.targetPath)
+            .filter((n) => !n.startsWith('..'))
+            .sort();
+        this.out.command('ls /mnt/secrets-store/');
+        this.out.output(files().join('\n'));
+        expectThat(!files().includes(file), `${file} is mounted before ${parameter} exists`);
+        const status = 'sample-app-default-my-db-secret';
+        const jsonpath = '{range .status.objects[*]}{.id}{"\\t"}{.version}{"\\n"}{end}';
+        this.out.command(`kubectl get secretproviderclasspodstatus ${status} -o jsonpath='${jsonpath}'`);
+        const objects = await kubectlAsync(this.sys.lab, [
+          'get',
+          'secretproviderclasspodstatus',
+          status,
+          '-o',
+          `jsonpath=${jsonpath}`,
+        ]);
+        this.out.output(objects.trimEnd());
+        expectThat(objects.includes(`${file}\tmissing`), `the pod status does not list ${file} as missing`);
+        const selector = 'involvedObject.name=sample-app,reason=OptionalObjectMissing';
+        const columns = 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message';
+        this.out.command(`kubectl get events --field-selector ${selector} -o ${columns}`);
+        const events = await eventually(
+          'the OptionalObjectMissing event',
+          async () => {
+            const out = await kubectlAsync(this.sys.lab, [
+              'get',
+              'events',
+              '--field-selector',
+              selector,
+              '-o',
+              columns,
+            ]);
+            return out.includes(parameter) ? out : undefined;
+          },
+          30_000,
+        );
+        this.out.output(events.trimEnd());
+        this.out.command(`aws ssm put-parameter --name "${parameter}" --value "${value}" --type String`);
+        await this.aws.ssm.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'String' }));
+        await eventually(
+          'the file at the next rotation',
+          () => (files().includes(file) ? true : undefined),
+          60_000,
+        );
+        this.out.command(`cat /mnt/secrets-store/${file}; echo`);
+        this.out.output(this.readMounted(file));
+        expectThat(this.readMounted(file) === value, `wrong value in ${file}`);
+        await this.kubectl(['delete', 'pod', 'sample-app', '--wait=true']);
+        const target = this.targetPath;
+        await eventually(
+          'the mount to go',
+          () => (mounts().some((m) => m.mountPoint === target) ? undefined : true),
+          30_000,
+        );
+      },
+    },
+    {
+      title:
+        'Beyond the article: MyDBSecret as the files an application reads, db.env, application.properties and config.json (templatedFiles)',
+      run: async () => {
+        const { secretProviderClass, pod } = MANIFESTS.templatedFiles;
+        await this.apply(classManifest(secretProviderClass), secretProviderClass);
+        await this.apply(podManifest(pod, this.sys.nodeName), pod);
+        const status = await this.mountedStatus(TEMPLATED_FILES_POD, TEMPLATED_FILES_CLASS);
+        const dir = status.status?.targetPath ?? '';
+        this.out.note(
+          `(the stand-in node runs no containers: the pod's volume is read on the node, at ${dir})`,
+        );
+        const read = (file: string) => {
+          this.out.command(`cat /mnt/secrets-store/${file}`);
+          const text = fs.readFileSync(path.join(dir, file), 'utf8');
+          this.out.output(text.trimEnd());
+          return text;
+        };
+        const { username: user, password } = JSON.parse(DB_SECRET_VALUE) as {
+          username: string;
+          password: string;
+        };
+        expectThat(
+          read('db.env') === `DB_USER=${user}\nDB_PASSWORD=${password}\n`,
+          'db.env does not hold the username and password',
+        );
+        expectThat(
+          read('application.properties') ===
+            `spring.datasource.username=${user}\nspring.datasource.password=${password}\n`,
+          'application.properties does not hold the username and password',
+        );
+        const config = JSON.parse(read('config.json')) as unknown;
+        expectThat(
+          JSON.stringify(config) === JSON.stringify({ database: { user, password, port: 5432 } }),
+          'config.json does not hold the username, password and port',
+        );
+        await this.kubectl(['delete', 'pod', TEMPLATED_FILES_POD, '--wait=true']);
+        await eventually(
+          'the mount to go',
+          () => (mounts().some((m) => m.mountPoint === dir) ? undefined : true),
+          30_000,
+        );
+        await this.kubectl(['delete', 'secretproviderclass', TEMPLATED_FILES_CLASS]);
       },
     },
     {

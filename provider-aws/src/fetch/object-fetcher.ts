@@ -10,9 +10,21 @@ import type { AwsCredentials } from '../credentials/credential-cache';
 import { StsUnavailableError } from '../credentials/identity';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
-import { MAX_TREE_FILES, tooManyFiles } from '../parameters/tree-limits';
-import type { FetchedObject, FetchedValue } from './fetched';
+import { objectLabel } from '../parameters/descriptors';
+import { toFileName } from '../parameters/file-names';
+import {
+  MAX_LISTED_SECRETS,
+  MAX_TREE_FILES,
+  maxFilesOf,
+  tooManyFiles,
+  tooManyListed,
+} from '../parameters/tree-limits';
+import { CallSlots } from './call-slots';
+import type { FetchedObject, FetchedValue, MissingMatch, ParameterTreeEntry } from './fetched';
+import { MISSING_VERSION, missingCodeOf } from './missing-object';
 import { fetchParameters, fetchParameterTree, ParametersNotFound } from './parameter-store';
+import type { SecretMatch } from './secret-selection';
+import { listSelectedSecrets, nameInSelection } from './secret-selection';
 import { fetchSecret } from './secrets-manager';
 import { parameterBatches } from './ssm-names';
 import type { ValueCache } from './value-cache';
@@ -31,23 +43,6 @@ export interface FetchContext {
 }
 
 const SERVICE_NAMES = { secretsmanager: 'Secrets Manager', ssmparameter: 'SSM Parameter Store' } as const;
-
-async function mapWithLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 function describe(err: unknown): AwsErrorInfo {
   if (err instanceof ParametersNotFound) {
@@ -125,28 +120,51 @@ async function withFailover<T>(
   }
 }
 
+/** An optional object AWS said is not there (`code` says how): no value, no file. */
+const missing = (d: ObjectDescriptor, region: string, code: string): FetchedObject => ({
+  descriptor: d,
+  value: Buffer.alloc(0),
+  version: MISSING_VERSION,
+  region,
+  missing: code,
+});
+
+/** The version the volume holds of `d`'s file; none when it was missing. */
+function mountedVersion(ctx: FetchContext, d: ObjectDescriptor): string | undefined {
+  const version = ctx.currentVersions.get(d.fileName);
+  return version === MISSING_VERSION ? undefined : version;
+}
+
 async function fetchSecretsManagerObject(ctx: FetchContext, d: ObjectDescriptor): Promise<FetchedObject> {
   const what = `secret ${JSON.stringify(d.objectName)} from ${SERVICE_NAMES.secretsmanager}`;
   return withFailover(ctx, what, async (region, failover) => {
     const source = failover && d.failover ? d.failover : d;
     const secretId = source.objectName;
-    const currentVersion = ctx.currentVersions.get(d.fileName);
+    const currentVersion = mountedVersion(ctx, d);
     const currentValue =
       currentVersion !== undefined
         ? ctx.valueCache.get(ctx.targetPath, region, secretId, currentVersion)
         : undefined;
     const client = ctx.clients.secretsManager(region, await ctx.credentials(region));
-    const fetched: FetchedValue = await fetchSecret(
-      client,
-      {
-        secretId,
-        versionId: source.objectVersion,
-        versionStage: source.objectVersionLabel,
-        currentVersion,
-        currentValue,
-      },
-      ctx.signal,
-    );
+    let fetched: FetchedValue;
+    try {
+      fetched = await fetchSecret(
+        client,
+        {
+          secretId,
+          versionId: source.objectVersion,
+          versionStage: source.objectVersionLabel,
+          currentVersion,
+          currentValue,
+          optional: d.optional,
+        },
+        ctx.signal,
+      );
+    } catch (err) {
+      const code = d.optional ? missingCodeOf(err) : undefined;
+      if (code !== undefined) return missing(d, region, code);
+      throw err;
+    }
     ctx.valueCache.set(ctx.targetPath, region, secretId, fetched);
     return { descriptor: d, ...fetched, region };
   });
@@ -162,10 +180,18 @@ async function fetchParameterBatch(
     const client = ctx.clients.ssm(region, await ctx.credentials(region));
     const requests = batch.map((d) => {
       const source = failover && d.failover ? d.failover : d;
-      return { name: source.objectName, version: source.objectVersion, label: source.objectVersionLabel };
+      return {
+        name: source.objectName,
+        version: source.objectVersion,
+        label: source.objectVersionLabel,
+        optional: d.optional,
+      };
     });
     const values = await fetchParameters(client, requests, ctx.signal);
-    return values.map((v, i) => ({ descriptor: batch[i] as ObjectDescriptor, ...v, region }));
+    return values.map((v, i) => {
+      const d = batch[i] as ObjectDescriptor;
+      return v ? { descriptor: d, ...v, region } : missing(d, region, 'ParameterNotFound');
+    });
   });
 }
 
@@ -179,7 +205,126 @@ async function fetchParameterTreeObject(ctx: FetchContext, d: ObjectDescriptor):
     const tooMany = () => tooManyFiles(d);
     const request = { path, recursive, maxEntries: MAX_TREE_FILES, tooMany };
     const entries = await fetchParameterTree(client, request, ctx.signal);
+    // SSM answers an empty list, not an error, for a path with nothing under it.
+    if (entries.length === 0 && d.optional) return missing(d, region, 'NoParametersUnderPath');
     return { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
+  });
+}
+
+/** A selection's listing failed: ListSecrets is allowed on "*" only, which a user may not know. */
+function listingError(d: ObjectDescriptor, region: string, err: unknown): unknown {
+  const info = describe(err);
+  if (info.retriable) return err;
+  const hint =
+    info.code === 'AccessDeniedException'
+      ? ' (the pod\'s IAM role needs secretsmanager:ListSecrets on resource "*": it cannot be limited to some secrets)'
+      : '';
+  return new MountError(
+    'FetchError',
+    `failed to list ${objectLabel(d)} in ${region}: ${info.code}: ${info.message}${hint}`,
+    { code: info.status },
+  );
+}
+
+/** A selection's match, read; or, for an optional entry, found not there since it was listed. */
+type MatchRead = { entry: ParameterTreeEntry } | { missing: MissingMatch };
+
+/**
+ * One match of a selection, read with GetSecretValue under the pod's own role, or, on a remount
+ * whose mounted version is still the listed current one, the value already fetched (no call).
+ * A match deleted (or scheduled for deletion) since it was listed is "missing" for an optional
+ * entry and fails a required one, as an object named alone would; denied access always fails.
+ */
+async function fetchMatch(
+  ctx: FetchContext,
+  d: ObjectDescriptor,
+  region: string,
+  client: ReturnType<FetchContext['clients']['secretsManager']>,
+  match: SecretMatch,
+): Promise<MatchRead> {
+  const tree = d.tree?.kind === 'secretsSelected' ? d.tree : undefined;
+  const name = nameInSelection(tree?.namePrefix, match.name);
+  let file: string | undefined;
+  try {
+    file = `${d.fileName}/${toFileName(name, tree?.pathTranslation ?? '', '')}`;
+  } catch {
+    file = undefined; // the layout refuses the name, with its message
+  }
+  const mounted = file === undefined ? undefined : ctx.currentVersions.get(file);
+  if (mounted !== undefined && mounted === match.currentVersion) {
+    const kept = ctx.valueCache.get(ctx.targetPath, region, match.name, mounted);
+    if (kept) return { entry: { name, source: match.name, value: kept, version: mounted } };
+  }
+  try {
+    const request = {
+      secretId: match.name,
+      versionId: undefined,
+      versionStage: undefined,
+      currentVersion: undefined,
+      currentValue: undefined,
+    };
+    const fetched = await fetchSecret(client, request, ctx.signal);
+    ctx.valueCache.set(ctx.targetPath, region, match.name, fetched);
+    return { entry: { name, source: match.name, ...fetched } };
+  } catch (err) {
+    const code = missingCodeOf(err);
+    if (code !== undefined && d.optional) return { missing: { source: match.name, file, code } };
+    const info = describe(err);
+    if (info.retriable) throw err;
+    const hint =
+      info.code === 'AccessDeniedException'
+        ? " (the pod's IAM role needs secretsmanager:GetSecretValue on every secret the entry selects)"
+        : code !== undefined
+          ? ' (it was listed, then deleted: the next mount lists again; with optional: true the mount goes on without it)'
+          : '';
+    throw new MountError(
+      'FetchError',
+      `failed to read secret ${JSON.stringify(match.name)}, one of ${objectLabel(d)}, in ${region}: ${info.code}: ${info.message}${hint}`,
+      { code: info.status },
+    );
+  }
+}
+
+/**
+ * The secrets an entry selects by name prefix and/or tags: one listing (a ListSecrets page per 100
+ * secrets listed), then a GetSecretValue for each match not already mounted at its current version,
+ * each in one of the mount's `slots`.
+ * An optional entry that selects nothing readable is missing, as a whole.
+ */
+async function fetchSelectionObject(
+  ctx: FetchContext,
+  d: ObjectDescriptor,
+  slots: CallSlots,
+): Promise<FetchedObject> {
+  const tree = d.tree;
+  if (tree?.kind !== 'secretsSelected') throw new Error(`${objectLabel(d)} is not a selection`);
+  const what = `${objectLabel(d)} from ${SERVICE_NAMES.secretsmanager}`;
+  return withFailover(ctx, what, async (region) => {
+    const client = ctx.clients.secretsManager(region, await ctx.credentials(region));
+    const request = {
+      namePrefix: tree.namePrefix,
+      tags: tree.tags,
+      maxMatches: maxFilesOf(d),
+      tooMany: () => tooManyFiles(d),
+      maxListed: MAX_LISTED_SECRETS,
+      tooManyListed: () => tooManyListed(d),
+    };
+    let matches: SecretMatch[];
+    try {
+      matches = await slots.run(() => listSelectedSecrets(client, request, ctx.signal));
+    } catch (err) {
+      throw err instanceof MountError ? err : listingError(d, region, err);
+    }
+    const read = await Promise.all(
+      matches.map((m) => slots.run(() => fetchMatch(ctx, d, region, client, m))),
+    );
+    const entries = read.flatMap((r) => ('entry' in r ? [r.entry] : []));
+    const missingMatches = read.flatMap((r) => ('missing' in r ? [r.missing] : []));
+    // ListSecrets answers an empty list, not an error, when nothing matches.
+    if (entries.length === 0 && d.optional)
+      return missing(d, region, missingMatches[0]?.code ?? 'NoSecretSelected');
+    const found: FetchedObject = { descriptor: d, value: Buffer.alloc(0), version: '', region, entries };
+    return missingMatches.length > 0 ? { ...found, missingMatches } : found;
   });
 }
 
@@ -187,16 +332,22 @@ export async function fetchObjects(
   ctx: FetchContext,
   descriptors: readonly ObjectDescriptor[],
 ): Promise<FetchedObject[]> {
-  const secrets = descriptors.filter((d) => d.objectType === 'secretsmanager');
+  const selection = (d: ObjectDescriptor) => d.tree?.kind === 'secretsSelected';
+  const secrets = descriptors.filter((d) => d.objectType === 'secretsmanager' && !selection(d));
   const underPath = (d: ObjectDescriptor) => d.tree?.kind === 'parametersUnderPath';
   const parameters = descriptors.filter((d) => d.objectType === 'ssmparameter' && !underPath(d));
   const trees = descriptors.filter(underPath);
-  const units: Array<() => Promise<FetchedObject[]>> = secrets.map((d) => async () => [
-    await fetchSecretsManagerObject(ctx, d),
-  ]);
-  for (const d of trees) units.push(async () => [await fetchParameterTreeObject(ctx, d)]);
-  for (const batch of parameterBatches(parameters)) units.push(() => fetchParameterBatch(ctx, batch));
-  const results = await mapWithLimit(units, ctx.concurrency, (unit) => unit());
+  // One bound for the whole mount: a selection takes a slot for its listing and one per match read.
+  const slots = new CallSlots(ctx.concurrency);
+  const inSlot = (unit: () => Promise<FetchedObject[]>) => () => slots.run(unit);
+  const units: Array<() => Promise<FetchedObject[]>> = secrets.map((d) =>
+    inSlot(async () => [await fetchSecretsManagerObject(ctx, d)]),
+  );
+  for (const d of trees) units.push(inSlot(async () => [await fetchParameterTreeObject(ctx, d)]));
+  for (const batch of parameterBatches(parameters)) units.push(inSlot(() => fetchParameterBatch(ctx, batch)));
+  for (const d of descriptors.filter(selection))
+    units.push(async () => [await fetchSelectionObject(ctx, d, slots)]);
+  const results = await Promise.all(units.map((unit) => unit()));
   const byDescriptor = new Map(results.flat().map((f) => [f.descriptor, f]));
   // In the order of the class, whatever order the calls finished in.
   return descriptors.map((d) => byDescriptor.get(d) as FetchedObject);

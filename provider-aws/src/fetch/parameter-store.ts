@@ -17,13 +17,14 @@ export class ParametersNotFound extends Error {
 
 /**
  * Fetches at most SSM_NAMES_PER_CALL parameters, of distinct names, in one call; results in the
- * order asked, matched by name (ssm-names.ts).
+ * order asked, matched by name (ssm-names.ts). A parameter SSM does not have is undefined when its
+ * request is optional; any other makes the whole batch fail, naming only those.
  */
 export async function fetchParameters(
   client: SSMClient,
-  requests: readonly ParameterRequest[],
+  requests: ReadonlyArray<ParameterRequest & { optional?: boolean }>,
   signal?: AbortSignal,
-): Promise<FetchedValue[]> {
+): Promise<Array<FetchedValue | undefined>> {
   const names = requests.map(selectorOf);
   const out = await client.send(
     new (ssmSdk().GetParametersCommand)({ Names: [...new Set(names)], WithDecryption: true }),
@@ -31,11 +32,16 @@ export async function fetchParameters(
       abortSignal: signal,
     },
   );
-  if (out.InvalidParameters?.length) throw new ParametersNotFound([...new Set(out.InvalidParameters)]);
+  const optional = new Set(names.filter((_, i) => requests[i]?.optional));
+  const required = (out.InvalidParameters ?? []).filter((n) => !optional.has(n));
+  if (required.length) throw new ParametersNotFound([...new Set(required)]);
   const found = parametersByName(out.Parameters);
   return requests.map((req, i) => {
     const hit = found.get(req.name);
-    if (!hit) throw new ParametersNotFound([names[i] as string]);
+    if (!hit) {
+      if (req.optional) return undefined;
+      throw new ParametersNotFound([names[i] as string]);
+    }
     return { value: Buffer.from(hit.Value ?? '', 'utf8'), version: String(hit.Version ?? '') };
   });
 }

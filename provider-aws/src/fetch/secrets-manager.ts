@@ -15,6 +15,11 @@ export interface SecretRequest {
   currentVersion: string | undefined;
   /** The value fetched earlier for `currentVersion`, if the provider still has it. */
   currentValue: Buffer | undefined;
+  /**
+   * An optional object: a secret scheduled for deletion is read again (and found missing) rather
+   * than served from the value kept. For any other, as before: DescribeSecret still lists its stages.
+   */
+  optional?: boolean;
 }
 
 const CURRENT_STAGE = 'AWSCURRENT';
@@ -57,6 +62,7 @@ async function stillCurrent(
     const out = await client.send(new DescribeSecretCommand({ SecretId: req.secretId }), {
       abortSignal: signal,
     });
+    if (req.optional && out.DeletedDate !== undefined) return false;
     const stages = out.VersionIdsToStages?.[req.currentVersion ?? ''] ?? [];
     return stages.includes(req.versionStage ?? CURRENT_STAGE);
   } catch (err) {

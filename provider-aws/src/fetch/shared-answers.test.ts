@@ -3,7 +3,7 @@
 // and the shared calls' behaviour under cancellation and failure.
 import { until } from '@sscsi/common/testing';
 import type { MountRequest__Output, MountResponse } from '@sscsi/proto';
-import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { GetParametersCommand } from '@aws-sdk/client-ssm';
 
 import { CredentialCache } from '../credentials/credential-cache';
@@ -20,7 +20,7 @@ import { HeldClient } from '../testing/held-client';
 import { mountHarness, mountRequest, podAttributes } from '../testing/mount-harness';
 import { MAX_KEPT_ANSWERS } from './kept-answers';
 import type { MountRound, Sender } from './shared-answers';
-import { MAX_KEPT_VALUE_BYTES, SharedAnswers } from './shared-answers';
+import { MAX_KEPT_LISTING_BYTES, MAX_KEPT_VALUE_BYTES, SharedAnswers } from './shared-answers';
 import { parameterNameOf } from './ssm-names';
 
 const REGION = 'us-east-1';
@@ -320,7 +320,60 @@ describe('memory', () => {
     expect(h.shared.size.answers).toBeLessThanOrEqual(MAX_KEPT_ANSWERS);
     h.advance(WINDOW_MS);
     h.shared.sweep();
-    expect(h.shared.size).toEqual({ answers: 0, valueBytes: 0, volumes: 0 });
+    expect(h.shared.size).toEqual({ answers: 0, valueBytes: 0, listingBytes: 0, volumes: 0 });
+  });
+});
+
+describe('selection listings kept', () => {
+  it('keep only what a selection reads of a page (no ARNs, no descriptions), within their byte budget', async () => {
+    const h = harness();
+    // 20 secrets with 10 long tags each: one listing page is over 100 KiB as kept.
+    const tags = Object.fromEntries(Array.from({ length: 10 }, (_, t) => [`tag${t}`, 'v'.repeat(250)]));
+    for (let i = 0; i < 20; i++)
+      h.aws.putSecret(REGION, `big/s${i}`, { v1: { value: 'x', stages: ['AWSCURRENT'] } }, tags);
+    const pods = h.pods(30, (i) => `sa-${i}`);
+    const results = await Promise.all(
+      pods.map((pod) => h.service.mount(request(pod, '- {objectNamePrefix: big/}'))),
+    );
+    expect(results.map((r) => Object.keys(contents(r)).length)).toEqual(Array(30).fill(20));
+    expect(h.aws.count('ListSecrets')).toBe(30);
+    expect(h.shared.size.listingBytes).toBeGreaterThan(100 * 1024);
+    expect(h.shared.size.listingBytes).toBeLessThanOrEqual(MAX_KEPT_LISTING_BYTES);
+  });
+
+  it('a joined listing answers the page as the selection reads it', async () => {
+    const shared = new SharedAnswers({ windowMs: WINDOW_MS, coalesceMs: 1 });
+    const held = new HeldClient();
+    const credentials = { accessKeyId: 'AKID' };
+    const list = () => new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['p/'] }] });
+    const [a, b] = ['/la', '/lb'].map((p) =>
+      shared.secretsManager(held, credentials, REGION, shared.beginMount(p, true)).send(list()),
+    );
+    await until(() => held.calls.length === 1);
+    held.calls[0]?.answer({
+      $metadata: { httpStatusCode: 200 },
+      SecretList: [
+        {
+          Name: 'p/a',
+          ARN: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:p/a-AbCdEf',
+          Description: 'd'.repeat(2048),
+          KmsKeyId: 'alias/k',
+          Tags: [{ Key: 'team', Value: 'a' }],
+          SecretVersionsToStages: { v1: ['AWSCURRENT'] },
+        },
+      ],
+      NextToken: 'next',
+    });
+    const page = {
+      $metadata: {},
+      SecretList: [
+        { Name: 'p/a', Tags: [{ Key: 'team', Value: 'a' }], SecretVersionsToStages: { v1: ['AWSCURRENT'] } },
+      ],
+      NextToken: 'next',
+    };
+    await expect(a).resolves.toEqual(page);
+    await expect(b).resolves.toEqual(page);
+    expect(shared.size.listingBytes).toBeLessThan(1024);
   });
 });
 

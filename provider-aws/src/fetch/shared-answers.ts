@@ -1,8 +1,9 @@
 // AWS answers shared node-wide by the mounts of one identity, so that a rotation round costs one
 // call per (identity, region, object) rather than one per pod:
-// - Secrets Manager reads (DescribeSecret, GetSecretValue) with the same input join one call; a
-//   secret's stages are kept for a while, and so is a value read for a rotation remount, within a
-//   byte budget (values read for first mounts are not kept);
+// - Secrets Manager reads (DescribeSecret, GetSecretValue, ListSecrets) with the same input join
+//   one call; a secret's stages and a selection's listing pages (what the selection reads of
+//   them, within a byte budget) are kept for a while, and so is a value read for a rotation
+//   remount, within a byte budget (values read for first mounts are not kept);
 // - SSM parameter names wanted by several mounts at about the same time go out together, ten per
 //   GetParameters call, and each name's answer is kept by itself (ssm-coalescer.ts).
 //
@@ -22,7 +23,12 @@
 //
 // Failures are never kept. A call runs with a signal of its own, aborted only when every mount
 // waiting on it has given up (common's single-flight.ts).
-import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { ListSecretsCommandOutput } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { SharedCall } from '@sscsi/common';
 
 import { ssmSdk } from '../aws-clients';
@@ -62,9 +68,37 @@ function valueBytes(out: unknown): number {
   return VALUE_OVERHEAD_BYTES + (o?.SecretString?.length ?? 0) * 2 + (o?.SecretBinary?.byteLength ?? 0);
 }
 
+/**
+ * Listing pages kept at most, in estimated bytes: a round's selections of a node's identities (a
+ * 100-secret page with a few tags each is about 50 KiB here).
+ */
+export const MAX_KEPT_LISTING_BYTES = 1024 * 1024;
+
+/**
+ * What a selection reads of a ListSecrets page (secret-selection.ts), all that is kept of it: each
+ * secret's name, tags and version stages, and the next page's token. ARNs, descriptions, KMS key
+ * ids and dates, as long as AWS makes them, are dropped.
+ */
+function listingOf(out: ListSecretsCommandOutput): ListSecretsCommandOutput {
+  return {
+    $metadata: {},
+    SecretList: (out.SecretList ?? []).map(({ Name, Tags, SecretVersionsToStages }) => ({
+      Name,
+      Tags: Tags?.map(({ Key, Value }) => ({ Key, Value })),
+      SecretVersionsToStages,
+    })),
+    NextToken: out.NextToken,
+  };
+}
+
+/** What a kept listing page holds, about: its JSON, two bytes a character as a string in memory. */
+const listingBytes = (listing: unknown): number => JSON.stringify(listing).length * 2;
+
 export class SharedAnswers {
   /** DescribeSecret calls: in flight, or kept. */
   private readonly stages: KeptAnswers<unknown>;
+  /** ListSecrets calls (their pages as listingOf keeps them): in flight, or kept within MAX_KEPT_LISTING_BYTES. */
+  private readonly listings: KeptAnswers<unknown>;
   /** GetSecretValue calls: in flight, or kept within MAX_KEPT_VALUE_BYTES. */
   private readonly values: KeptAnswers<unknown>;
   private readonly parameters: SsmCoalescer;
@@ -82,6 +116,7 @@ export class SharedAnswers {
     this.onShared = options.onShared ?? (() => undefined);
     this.stages = new KeptAnswers({ windowMs: this.windowMs, maxBytes: Number.POSITIVE_INFINITY });
     this.values = new KeptAnswers({ windowMs: this.windowMs, maxBytes: MAX_KEPT_VALUE_BYTES });
+    this.listings = new KeptAnswers({ windowMs: this.windowMs, maxBytes: MAX_KEPT_LISTING_BYTES });
     this.parameters = new SsmCoalescer({
       windowMs: this.windowMs,
       coalesceMs: Math.max(0, options.coalesceMs),
@@ -118,10 +153,33 @@ export class SharedAnswers {
     const identity = this.identityOf(credentials);
     const shared = Object.create(client) as C;
     shared.send = (command: unknown, options?: SendOptions) => {
-      if (command instanceof DescribeSecretCommand || command instanceof GetSecretValueCommand) {
-        const operation = command instanceof DescribeSecretCommand ? 'DescribeSecret' : 'GetSecretValue';
+      if (
+        command instanceof DescribeSecretCommand ||
+        command instanceof GetSecretValueCommand ||
+        command instanceof ListSecretsCommand
+      ) {
+        const operation =
+          command instanceof DescribeSecretCommand
+            ? 'DescribeSecret'
+            : command instanceof ListSecretsCommand
+              ? 'ListSecrets'
+              : 'GetSecretValue';
         const key = JSON.stringify([identity, region, operation, command.input]);
         const call = (signal: AbortSignal) => client.send(command, { abortSignal: signal });
+        // Names, tags and version ids, no values: kept as a secret's stages are, within a budget.
+        if (operation === 'ListSecrets') {
+          const listing = async (signal: AbortSignal) =>
+            listingOf((await client.send(command, { abortSignal: signal })) as ListSecretsCommandOutput);
+          return this.shared(
+            this.listings,
+            key,
+            operation,
+            round,
+            listing,
+            options?.abortSignal,
+            listingBytes,
+          );
+        }
         if (operation === 'DescribeSecret')
           return this.shared(this.stages, key, operation, round, call, options?.abortSignal, () => 0);
         // A value read for a first mount is not kept: no first mount uses a kept answer, and 2,000
@@ -177,6 +235,7 @@ export class SharedAnswers {
     const now = this.now();
     this.stages.sweep(now);
     this.values.sweep(now);
+    this.listings.sweep(now);
     this.parameters.sweep();
     // A volume whose last mount ended before the cutoff cannot be served an answer older than it.
     const cutoff = now - this.windowMs;
@@ -187,10 +246,11 @@ export class SharedAnswers {
   }
 
   /** Answers kept or in flight, and volumes remembered: for the metrics and the tests. */
-  get size(): { answers: number; valueBytes: number; volumes: number } {
+  get size(): { answers: number; valueBytes: number; listingBytes: number; volumes: number } {
     return {
-      answers: this.stages.size + this.values.size + this.parameters.size,
+      answers: this.stages.size + this.values.size + this.listings.size + this.parameters.size,
       valueBytes: this.values.bytes,
+      listingBytes: this.listings.bytes,
       volumes: this.volumes.size,
     };
   }

@@ -3,12 +3,13 @@
 import type { ParameterTreeEntry } from '../fetch/fetched';
 import { MountError } from '../errors';
 import type { ObjectDescriptor } from '../parameters/descriptors';
-import { TREE_FIELDS } from '../parameters/descriptors';
+import { objectLabel, TREE_FIELDS } from '../parameters/descriptors';
 import { toFileName } from '../parameters/file-names';
-import { MAX_TREE_BYTES, MAX_TREE_FILES, tooManyBytes, tooManyFiles } from '../parameters/tree-limits';
+import { MAX_TREE_BYTES, maxFilesOf, tooManyBytes, tooManyFiles } from '../parameters/tree-limits';
 import type { MountFile } from './mount-file';
 
-const objectOf = (d: ObjectDescriptor) => `object ${JSON.stringify(d.objectName)}`;
+const objectOf = objectLabel;
+const NOUNS = { jsonKeys: 'key', parametersUnderPath: 'parameter', secretsSelected: 'secret' } as const;
 
 /** The files of a tree's entries: `<directory>/<entry name after path translation>`. */
 export function treeFiles(
@@ -18,14 +19,14 @@ export function treeFiles(
 ): MountFile[] {
   const tree = d.tree;
   if (!tree) throw new Error(`${objectOf(d)} is not written as many files`);
-  if (entries.length > MAX_TREE_FILES) throw tooManyFiles(d, entries.length);
-  const noun = tree.kind === 'jsonKeys' ? 'key' : 'parameter';
+  if (entries.length > maxFilesOf(d)) throw tooManyFiles(d, entries.length);
+  const noun = NOUNS[tree.kind];
   const mode = d.mode ?? defaultMode;
   const files: MountFile[] = [];
   const names = new Map<string, string>();
   let bytes = 0;
   for (const entry of entries) {
-    const where = `${objectOf(d)}, ${noun} ${JSON.stringify(entry.name)}`;
+    const where = `${objectOf(d)}, ${noun} ${JSON.stringify(entry.source ?? entry.name)}`;
     let relative: string;
     try {
       relative = toFileName(entry.name, tree.pathTranslation, where);
@@ -36,10 +37,10 @@ export function treeFiles(
     if (other !== undefined) {
       throw new MountError(
         'InvalidSecretContent',
-        `${objectOf(d)}: ${noun}s ${JSON.stringify(other)} and ${JSON.stringify(entry.name)} both name file ${JSON.stringify(relative)} after path translation`,
+        `${objectOf(d)}: ${noun}s ${JSON.stringify(other)} and ${JSON.stringify(entry.source ?? entry.name)} both name file ${JSON.stringify(relative)} after path translation`,
       );
     }
-    names.set(relative, entry.name);
+    names.set(relative, entry.source ?? entry.name);
     bytes += entry.value.length;
     if (bytes > MAX_TREE_BYTES) throw tooManyBytes(d);
     files.push({ path: `${d.fileName}/${relative}`, mode, contents: entry.value, version: entry.version });
@@ -49,7 +50,9 @@ export function treeFiles(
       'InvalidSecretContent',
       tree.kind === 'jsonKeys'
         ? `${objectOf(d)} (${TREE_FIELDS.jsonKeys}) is a JSON object without keys: there is no file to write`
-        : `${objectOf(d)} (${TREE_FIELDS.parametersUnderPath}) has no parameters under it: check the path and the region`,
+        : tree.kind === 'secretsSelected'
+          ? `${objectOf(d)} match no secret: check the prefix (case-sensitive), the tags and the region; secrets scheduled for deletion are not listed`
+          : `${objectOf(d)} (${TREE_FIELDS.parametersUnderPath}) has no parameters under it: check the path and the region`,
     );
   }
   for (const name of names.keys()) {

@@ -33,12 +33,39 @@ export interface FailoverObject {
  */
 export type ObjectTree =
   | { kind: 'jsonKeys'; pathTranslation: string }
-  | { kind: 'parametersUnderPath'; recursive: boolean; pathTranslation: string };
+  | { kind: 'parametersUnderPath'; recursive: boolean; pathTranslation: string }
+  | SecretSelection;
+
+/**
+ * An entry without objectName that selects Secrets Manager secrets by name prefix and/or tags
+ * (ListSecrets): each match is one file, named by its name after the prefix's last `/`.
+ */
+export interface SecretSelection {
+  kind: 'secretsSelected';
+  /** Names start with it (case-sensitive), or undefined: any name. */
+  namePrefix: string | undefined;
+  /** Tags every match carries, key and value exactly. */
+  tags: Readonly<Record<string, string>>;
+  pathTranslation: string;
+}
 
 export const TREE_FIELDS = {
   jsonKeys: 'jsonKeysAsFiles',
   parametersUnderPath: 'parametersUnderPath',
+  namePrefix: 'objectNamePrefix',
+  tags: 'objectTags',
 } as const;
+
+/** How messages name an object: by its objectName, or by what a selection selects. */
+export function objectLabel(d: Pick<ObjectDescriptor, 'objectName' | 'tree'>): string {
+  const tree = d.tree;
+  if (tree?.kind !== 'secretsSelected') return `object ${JSON.stringify(d.objectName)}`;
+  const parts: string[] = [];
+  if (tree.namePrefix !== undefined)
+    parts.push(`${TREE_FIELDS.namePrefix} ${JSON.stringify(tree.namePrefix)}`);
+  if (Object.keys(tree.tags).length > 0) parts.push(`${TREE_FIELDS.tags} ${JSON.stringify(tree.tags)}`);
+  return `the secrets selected by ${parts.join(' and ')}`;
+}
 
 export interface ObjectDescriptor {
   objectName: string;
@@ -59,6 +86,11 @@ export interface ObjectDescriptor {
   failover: FailoverObject | undefined;
   /** Set: `fileName` is a directory of many files, and the object writes no file of its own. */
   tree: ObjectTree | undefined;
+  /**
+   * `optional: true`: AWS saying the object does not exist (or a secret is scheduled for deletion)
+   * is a result, not a failure: the mount goes on without its files. Denied access still fails.
+   */
+  optional: boolean;
 }
 
 export interface DescriptorContext {
@@ -83,6 +115,9 @@ const FIELDS = [
   'path',
   TREE_FIELDS.jsonKeys,
   TREE_FIELDS.parametersUnderPath,
+  'optional',
+  TREE_FIELDS.namePrefix,
+  TREE_FIELDS.tags,
 ] as const;
 type Field = (typeof FIELDS)[number];
 const FIELD_BY_LOWER = new Map<string, Field>(FIELDS.map((f) => [f.toLowerCase(), f]));
@@ -110,7 +145,7 @@ function text(raw: Raw, field: Field, where: string): string | undefined {
 }
 
 /** `filePermission`: exactly four octal digits such as "0600". */
-function parseMode(value: string | undefined, where: string): number | undefined {
+export function parseMode(value: string | undefined, where: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-7]{4}$/.test(value)) {
     throw invalidParameters(
@@ -318,10 +353,134 @@ function parseTree(
   };
 }
 
+/** `optional`: true or false, as YAML writes booleans (any case); anything else is refused. */
+function parseOptional(raw: Raw, where: string): boolean {
+  const value = raw.optional;
+  if (value === undefined || value === null || value === '') return false;
+  if (typeof value !== 'string' || !/^(true|false)$/i.test(value))
+    throw invalidParameters(`${where}: optional must be true or false, got ${JSON.stringify(value)}`);
+  return value.toLowerCase() === 'true';
+}
+
+/** What ListSecrets' `name` filter and a secret's name both allow; `!` would negate the filter. */
+const NAME_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** What a ListSecrets filter value may hold; a leading `!` would negate it. */
+export const LIST_FILTER_VALUE = /^[A-Za-z0-9 :_@/+=.-]{1,512}$/;
+/** Tags a selection may require: as many as a ListSecrets request takes values of one filter. */
+export const MAX_SELECTION_TAGS = 10;
+
+function parseSelectionTags(value: unknown, where: string): Record<string, string> {
+  if (value === undefined || value === null || value === '') return {};
+  const field = TREE_FIELDS.tags;
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw invalidParameters(
+      `${where}: ${field} must be a mapping of tag keys to values, such as {team: payments}`,
+    );
+  const tags: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    const tagValue = v === null || v === undefined ? '' : v;
+    if (typeof tagValue !== 'string')
+      throw invalidParameters(`${where}: ${field} ${JSON.stringify(key)} must have a string value`);
+    if (key === '' || key.length > 128)
+      throw invalidParameters(`${where}: ${field} has a tag key of ${key.length} characters: 1 to 128`);
+    if (tagValue.length > 256)
+      throw invalidParameters(
+        `${where}: ${field} ${JSON.stringify(key)}: a tag value has at most 256 characters`,
+      );
+    tags[key] = tagValue;
+  }
+  if (Object.keys(tags).length > MAX_SELECTION_TAGS)
+    throw invalidParameters(`${where}: ${field} lists more than ${MAX_SELECTION_TAGS} tags`);
+  return tags;
+}
+
+/**
+ * An entry without objectName that selects secrets by name prefix and/or tags: a directory (its
+ * objectAlias, or the prefix without its last `/`) with one file per match.
+ */
+function parseSelection(raw: Raw, index: number, ctx: DescriptorContext): ObjectDescriptor {
+  let where = `objects entry ${index + 1}`;
+  const namePrefix = text(raw, TREE_FIELDS.namePrefix, where);
+  const tags = parseSelectionTags(raw[TREE_FIELDS.tags], where);
+  const tree: SecretSelection = {
+    kind: 'secretsSelected',
+    namePrefix,
+    tags,
+    pathTranslation: ctx.pathTranslation,
+  };
+  where = `${where} (${objectLabel({ objectName: '', tree })})`;
+  if (namePrefix === undefined && Object.keys(tags).length === 0)
+    throw invalidParameters(
+      `${where}: give ${TREE_FIELDS.namePrefix}, ${TREE_FIELDS.tags}, or both (or an objectName)`,
+    );
+  // Without a filter, ListSecrets would page through every secret of the account at every mount.
+  if (namePrefix === undefined && !Object.keys(tags).some((key) => LIST_FILTER_VALUE.test(key)))
+    throw invalidParameters(
+      `${where}: no tag key of ${TREE_FIELDS.tags} can be sent to ListSecrets as a filter (a filter value is 1 to 512 of letters, digits, spaces and :_@/+=.-, not starting with !), so the provider would list every secret of the account at every mount: add ${TREE_FIELDS.namePrefix}, or a tag whose key a filter can carry`,
+    );
+  if (namePrefix !== undefined && !NAME_PREFIX.test(namePrefix)) {
+    throw invalidParameters(
+      `${where}: ${TREE_FIELDS.namePrefix} must be the start of a secret name: 1 to 512 of letters, digits and /_+=.@- (ListSecrets matches names by prefix, case-sensitive)`,
+    );
+  }
+  const declared = text(raw, 'objectType', where);
+  if (declared !== undefined && declared.toLowerCase() !== 'secretsmanager')
+    throw invalidParameters(
+      `${where}: ${TREE_FIELDS.namePrefix} and ${TREE_FIELDS.tags} select Secrets Manager secrets: objectType must be secretsmanager`,
+    );
+  const refused: Array<[Field, string]> = [
+    ['objectVersion', 'each match is read at its current version'],
+    ['objectVersionLabel', 'each match is read at its current version'],
+    ['jmesPath', 'each match is one file'],
+    [TREE_FIELDS.jsonKeys, 'each match is one file'],
+    [TREE_FIELDS.parametersUnderPath, 'it reads SSM parameters'],
+    ['failoverObject', 'with failoverRegion the same selection is read there'],
+  ];
+  for (const [field, why] of refused) {
+    const v = raw[field];
+    if (v !== undefined && v !== null && v !== '')
+      throw invalidParameters(
+        `${where}: ${field} cannot be used with ${TREE_FIELDS.namePrefix} or ${TREE_FIELDS.tags} (${why})`,
+      );
+  }
+  const objectAlias = text(raw, 'objectAlias', where);
+  const directory = objectAlias ?? namePrefix?.replace(/\/+$/, '');
+  if (!directory) {
+    const why =
+      namePrefix === undefined ? `without ${TREE_FIELDS.namePrefix}` : 'when the prefix names no directory';
+    throw invalidParameters(
+      `${where}: objectAlias, the directory the matches are written in, is required ${why}`,
+    );
+  }
+  return {
+    objectName: namePrefix ?? '',
+    objectType: 'secretsmanager',
+    objectAlias,
+    objectVersion: undefined,
+    objectVersionLabel: undefined,
+    fileName: toFileName(directory, ctx.pathTranslation, where, {
+      alias: objectAlias !== undefined,
+      warnings: ctx.warnings,
+    }),
+    writesFile: false,
+    mode: parseMode(text(raw, 'filePermission', where), where),
+    jmesPath: [],
+    failover: undefined,
+    tree,
+    optional: parseOptional(raw, where),
+  };
+}
+
 function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): ObjectDescriptor {
   let where = `objects entry ${index + 1}`;
   const raw = normalise(item, where);
   const objectName = text(raw, 'objectName', where);
+  const selects = raw[TREE_FIELDS.namePrefix] !== undefined || raw[TREE_FIELDS.tags] !== undefined;
+  if (objectName && selects)
+    throw invalidParameters(
+      `${where}: objectName names one object; ${TREE_FIELDS.namePrefix} and ${TREE_FIELDS.tags} select secrets without it: give one or the other`,
+    );
+  if (!objectName && selects) return parseSelection(raw, index, ctx);
   if (!objectName) throw invalidParameters(`${where}: objectName is required`);
   where = `object ${JSON.stringify(objectName)}`;
   const objectType = objectTypeOf(objectName, text(raw, 'objectType', where), ctx.region, where);
@@ -345,6 +504,7 @@ function parseDescriptor(item: unknown, index: number, ctx: DescriptorContext): 
     jmesPath,
     failover,
     tree,
+    optional: parseOptional(raw, where),
   };
 }
 
@@ -377,6 +537,10 @@ function markReplacedFiles(descriptors: readonly ObjectDescriptor[], warnings: s
   });
 }
 
+/** An object in a message: its quoted name, or what a selection selects. */
+const nameOf = (d: ObjectDescriptor): string =>
+  d.tree?.kind === 'secretsSelected' ? objectLabel(d) : JSON.stringify(d.objectName);
+
 /**
  * Every file a list of descriptors writes must be distinct, and none may be the folder of another;
  * the directory of an object written as many files is that object's alone.
@@ -391,19 +555,19 @@ function checkCollisions(descriptors: readonly ObjectDescriptor[]): void {
       const other = owners.get(fileName);
       if (other !== undefined) {
         throw invalidParameters(
-          `file name ${JSON.stringify(fileName)} is written by both ${other} and ${JSON.stringify(d.objectName)}: give one an objectAlias`,
+          `file name ${JSON.stringify(fileName)} is written by both ${other} and ${nameOf(d)}: give one an objectAlias`,
         );
       }
-      owners.set(fileName, JSON.stringify(d.objectName));
+      owners.set(fileName, nameOf(d));
     }
     if (!d.tree) continue;
     const other = directories.get(d.fileName);
     if (other !== undefined) {
       throw invalidParameters(
-        `directory ${JSON.stringify(d.fileName)} is filled by both ${other} and ${JSON.stringify(d.objectName)}: give one an objectAlias`,
+        `directory ${JSON.stringify(d.fileName)} is filled by both ${other} and ${nameOf(d)}: give one an objectAlias`,
       );
     }
-    directories.set(d.fileName, JSON.stringify(d.objectName));
+    directories.set(d.fileName, nameOf(d));
   }
   const check = (name: string, what: string, self: boolean) => {
     const parts = name.split('/');

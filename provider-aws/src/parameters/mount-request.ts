@@ -14,6 +14,8 @@ import { parseAssumeRole } from './assume-role';
 import type { ObjectDescriptor } from './descriptors';
 import { parseObjects } from './descriptors';
 import { parsePathTranslation } from './file-names';
+import type { TemplatedFile } from './templated-files';
+import { parseTemplatedFiles, TEMPLATED_FILES } from './templated-files';
 
 export const Attr = {
   podName: 'csi.storage.k8s.io/pod.name',
@@ -28,6 +30,7 @@ export const Attr = {
   pathTranslation: 'pathTranslation',
   usePodIdentity: 'usePodIdentity',
   preferredAddressType: 'preferredAddressType',
+  templatedFiles: TEMPLATED_FILES,
 } as const;
 
 export const IRSA_AUDIENCE = 'sts.amazonaws.com';
@@ -69,6 +72,8 @@ export interface MountInput {
   assumeRole: AssumeRoleTarget | undefined;
   /** The raw `objects` text; parsed once the region is known (ARNs are checked against it). */
   objects: string | undefined;
+  /** The raw `templatedFiles` text; parsed with the objects, whose files it names. */
+  templatedFiles: string | undefined;
   /** Tokens by audience: the kubelet's for the pod, or the sync controller's for the ServiceAccount. */
   tokens: ReadonlyMap<string, string>;
   /** Versions of the files currently mounted, by file name. */
@@ -192,13 +197,14 @@ export function parseMountRequest(req: MountRequest__Output): MountInput {
     preferredAddressType,
     assumeRole,
     objects: attributes[Attr.objects],
+    templatedFiles: attributes[Attr.templatedFiles],
     tokens,
     currentVersions: new Map(req.currentObjectVersion.map((v) => [v.id, v.version])),
     warnings,
   };
   // Everything is checked before any call: the objects (their ARNs' regions again once a region
   // looked up is known), the token the identity mode needs, and that the mode can take it.
-  parseDescriptors(input, region, warnings);
+  parseTemplates(input, parseDescriptors(input, region, warnings), warnings);
   tokenFor(input, audience);
   if (usePodIdentity && input.requester === 'serviceaccount') throw podIdentityNeedsAPod(input);
   return input;
@@ -268,6 +274,15 @@ export function parseDescriptors(
     failoverRegion: input.failoverRegion,
     warnings,
   });
+}
+
+/** The templated files, checked against the files the objects write. */
+export function parseTemplates(
+  input: MountInput,
+  descriptors: readonly ObjectDescriptor[],
+  warnings?: string[],
+): TemplatedFile[] {
+  return parseTemplatedFiles(input.templatedFiles, descriptors, input.pathTranslation, warnings);
 }
 
 /**
