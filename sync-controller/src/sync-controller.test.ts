@@ -61,7 +61,7 @@ class E2eProvider {
   }
 }
 
-function config(dir: string, identity?: string): SyncControllerConfig {
+function config(dir: string, identity?: string, restartDelayMs?: number): SyncControllerConfig {
   return {
     providerVolume: dir,
     tokenAudiences: [],
@@ -74,6 +74,7 @@ function config(dir: string, identity?: string): SyncControllerConfig {
     maxCallRecvMsgSize: 4194304,
     providerTimeoutMs: 10_000,
     maxConcurrentReconciles: 4,
+    restartOnRotation: restartDelayMs === undefined ? undefined : { delayMs: restartDelayMs },
     kubeconfig: undefined,
     logJson: true,
     verbosity: 0,
@@ -103,13 +104,13 @@ describe('the sync controller, wired', () => {
   function start(
     kube: FakeKube,
     identity?: string,
-    o: { providerVolume?: string; providerSocketsWaitMs?: number } = {},
+    o: { providerVolume?: string; providerSocketsWaitMs?: number; restartDelayMs?: number } = {},
   ) {
     const registry = new Registry();
     const { logger, lines } = capturingLogger();
     let lost = 0;
     const controller = startSyncController({
-      config: config(o.providerVolume ?? dir, identity),
+      config: config(o.providerVolume ?? dir, identity, o.restartDelayMs),
       kube,
       leaseKube: kube,
       logger,
