@@ -159,7 +159,7 @@ describe('parseConfig', () => {
       ['--leader-elect', '--leader-election-namespace=n', '--leader-elect-retry-period=7s'],
       /renew-deadline must be greater than --leader-elect-retry-period/,
     ],
-    [['--restart-on-rotation-delay=-1s'], /--restart-on-rotation-delay must not be negative/],
+    [['--restart-on-rotation-delay=soon'], /--restart-on-rotation-delay/],
     [['--v=2'], /unknown flag --v/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseConfig(argv, sources())).toThrow(message);

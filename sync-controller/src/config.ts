@@ -212,10 +212,8 @@ export function parseConfig(argv: readonly string[], sources: ConfigSources): Co
     Number(values['max-concurrent-reconciles']),
   );
 
-  const restartDelayMs = Number(values['restart-on-rotation-delay']);
-  if (restartDelayMs < 0) throw new FlagError('--restart-on-rotation-delay must not be negative');
   const restartOnRotation = values['restart-on-rotation']
-    ? Object.freeze({ delayMs: restartDelayMs })
+    ? Object.freeze({ delayMs: Number(values['restart-on-rotation-delay']) })
     : undefined;
 
   let leaderElection: LeaderElectionConfig | undefined;

@@ -11,6 +11,7 @@ import type {
   Pod,
   Secret,
   SecretProviderClassPodStatus,
+  WatchEvent,
 } from '@sscsi/common';
 import { FakeKube, silentLogger } from '@sscsi/common/testing';
 
@@ -54,6 +55,8 @@ export class RestartHarness {
   /** What the provider serves now: object id → version. */
   readonly served = new Map<string, string>();
   private readonly rollouts = new Map<string, Rollout>();
+  /** Watch events held back by plural: a cache that lags behind the API server. */
+  private readonly heldEvents = new Map<string, Array<() => void>>();
   private clock = Date.parse('2026-12-07T06:00:00Z');
   readonly parts: ReturnType<typeof restartOnRotation>;
 
@@ -62,7 +65,23 @@ export class RestartHarness {
     // The API server's part the fake leaves out: a patched spec is a new generation.
     const kube: Pick<KubeApi, 'get' | 'watch' | 'patch'> = {
       get: (path, opts) => api.get(path, opts),
-      watch: (path, query, onEvent, signal) => api.watch(path, query, onEvent, signal),
+      watch: <T>(
+        path: string,
+        query: Parameters<KubeApi['watch']>[1],
+        onEvent: (event: WatchEvent<T>) => void,
+        signal?: AbortSignal,
+      ) =>
+        api.watch<T>(
+          path,
+          query,
+          (event) => {
+            const plural = path.split('/').at(-1) ?? '';
+            const held = this.heldEvents.get(plural);
+            if (held) held.push(() => onEvent(event));
+            else onEvent(event);
+          },
+          signal,
+        ),
       patch: async <T>(path: string, body: unknown, type: Parameters<KubeApi['patch']>[2], opts?: object) => {
         const patched = await api.patch<Workload>(path, body, type, opts);
         this.patches.push({ path, body: body as Record<string, unknown> });
@@ -103,6 +122,16 @@ export class RestartHarness {
       for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
       await this.parts.controller.idle();
     }
+  }
+
+  /** The informers of `plural` see nothing new until the returned function is called. */
+  lagging(plural: string): () => void {
+    const held: Array<() => void> = [];
+    this.heldEvents.set(plural, held);
+    return () => {
+      this.heldEvents.delete(plural);
+      for (const deliver of held.splice(0)) deliver();
+    };
   }
 
   deployment(name: string, spec: DeploymentSpec): void {

@@ -1,0 +1,58 @@
+import type { Mounted } from './annotations';
+import { decide, describeChange, objectKey, secretKey } from './decision';
+
+const m = (entries: Record<string, string[]>): Mounted =>
+  new Map(Object.entries(entries).map(([k, v]) => [k, new Set(v)]));
+
+describe('decide', () => {
+  it('records what is mounted when there is no record, and restarts nothing', () => {
+    expect(decide(undefined, m({ 'db/pw': ['v1'] }))).toEqual({
+      kind: 'record',
+      record: m({ 'db/pw': ['v1'] }),
+    });
+    expect(decide(undefined, m({}))).toEqual({ kind: 'unchanged' });
+  });
+
+  it('changes nothing when the pods mount what the record holds', () => {
+    expect(decide(m({ 'db/pw': ['v2'] }), m({ 'db/pw': ['v2'] }))).toEqual({ kind: 'unchanged' });
+  });
+
+  it('restarts for a version the record does not hold, recording the new ones only', () => {
+    expect(
+      decide(m({ 'db/pw': ['v1'], 'db/user': ['u1'] }), m({ 'db/pw': ['v1', 'v2'], 'db/user': ['u1'] })),
+    ).toEqual({
+      kind: 'restart',
+      record: m({ 'db/pw': ['v2'], 'db/user': ['u1'] }),
+      changed: ['db/pw'],
+    });
+  });
+
+  it('restarts for a version back to an earlier one', () => {
+    expect(decide(m({ 'db/pw': ['v2'] }), m({ 'db/pw': ['v1'] }))).toMatchObject({ kind: 'restart' });
+  });
+
+  it('records a new object or Secret without a restart, and keeps what no pod mounts now', () => {
+    expect(decide(m({ 'db/pw': ['v1'] }), m({ 'Secret/env': ['ab'] }))).toEqual({
+      kind: 'record',
+      record: m({ 'db/pw': ['v1'], 'Secret/env': ['ab'] }),
+    });
+    expect(decide(m({ 'db/pw': ['v1'] }), m({}))).toEqual({ kind: 'unchanged' });
+  });
+
+  it('restarts once for several changes, naming them all', () => {
+    const decision = decide(
+      m({ 'db/pw': ['v1'], 'Secret/env': ['a'] }),
+      m({ 'db/pw': ['v2'], 'Secret/env': ['b'] }),
+    );
+    expect(decision).toMatchObject({ kind: 'restart', changed: ['Secret/env', 'db/pw'] });
+  });
+});
+
+describe('describeChange', () => {
+  it('names the objects and the Secrets, never a version or a value', () => {
+    expect(describeChange([objectKey('db', 'pw'), objectKey('db', 'arn:aws:x'), secretKey('env')])).toBe(
+      'rolling restart: mounted objects changed: db/pw, db/arn:aws:x; synced Secrets changed: env',
+    );
+    expect(describeChange([secretKey('env')])).toBe('rolling restart: synced Secrets changed: env');
+  });
+});
