@@ -172,8 +172,9 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
   );
 
   return {
-    ready: () =>
-      secretSyncs.hasSynced && classes.hasSynced && (restarts?.informers.every((i) => i.hasSynced) ?? true),
+    // Not the restart caches: a cluster without the driver's CRD (no SecretProviderClassPodStatuses)
+    // still syncs SecretSyncs; restarts begin once their caches are filled.
+    ready: () => secretSyncs.hasSynced && classes.hasSynced,
     leading: () => (elector ? elector.isLeader : !leaseLost),
     stop: async () => {
       starting.abort();
