@@ -253,6 +253,10 @@ describe('the sync controller, wired', () => {
       restarted?.spec.template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'],
     ).toBeDefined();
     await until(() => kube.objects('events').length > 0, 5_000);
+    expect(await a.registry.metrics()).toContain(
+      'secretsync_workload_restart_evaluations_total{outcome="restarted"} 1',
+    );
+    expect(await b.registry.metrics()).not.toContain('secretsync_workload_restart_evaluations_total{');
     expect(kube.objects<CoreEvent>('events')).toEqual([
       expect.objectContaining({
         involvedObject: {

@@ -112,7 +112,14 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
   });
   metrics.watchQueue(() => controller.depth);
   const restarts = config.restartOnRotation
-    ? restartOnRotation({ kube, logger, events, delayMs: config.restartOnRotation.delayMs, onError })
+    ? restartOnRotation({
+        kube,
+        logger,
+        events,
+        delayMs: config.restartOnRotation.delayMs,
+        onError,
+        counted: (outcome) => metrics.restartEvaluated(outcome),
+      })
     : undefined;
 
   const startReconciling = () => {

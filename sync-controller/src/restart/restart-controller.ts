@@ -58,6 +58,8 @@ export const NOT_OBSERVED_RETRY_MS = 1000;
 const RETRY_BASE_DELAY_MS = 1000;
 const RETRY_MAX_DELAY_MS = 5 * 60_000;
 
+export type RestartOutcome = 'restarted' | 'recorded' | 'unchanged' | 'failed' | 'invalid';
+
 /** What the controller reads of an informer. */
 export interface Cache<T> {
   get(namespace: string, name: string): T | undefined;
@@ -80,7 +82,7 @@ export interface RestartControllerOptions {
   retryMaxDelayMs?: number;
   now?: () => number;
   /** Counted outcomes, for the metrics. */
-  counted?: (outcome: 'restarted' | 'recorded' | 'unchanged' | 'failed' | 'invalid') => void;
+  counted?: (outcome: RestartOutcome) => void;
 }
 
 const podKey = (namespace: string | undefined, pod: string | undefined) => `${namespace ?? ''}/${pod ?? ''}`;

@@ -4,6 +4,7 @@ import type { EventRecorder, KubeApi, Logger, SecretProviderClassPodStatus } fro
 import { Informer, Resources } from '@sscsi/common';
 
 import { RESTART_ON_ROTATION_ANNOTATION, RESTARTED_FOR_ANNOTATION } from './annotations';
+import type { RestartControllerOptions } from './restart-controller';
 import { RestartController } from './restart-controller';
 import type { SyncedSecret } from './secret-marks';
 import { DRIVER_SYNC_LABEL, SECRET_SYNC_SELECTOR, SecretMarks, withoutData } from './secret-marks';
@@ -21,6 +22,7 @@ export interface RestartOnRotationOptions {
   /** PBKDF2 rounds of the Secrets' marks (tests use few). */
   markRounds?: number;
   now?: () => number;
+  counted?: RestartControllerOptions['counted'];
 }
 
 /**
@@ -76,6 +78,7 @@ export function restartOnRotation(o: RestartOnRotationOptions) {
     delayMs,
     retryBaseDelayMs: o.retryBaseDelayMs,
     now: o.now,
+    counted: o.counted,
   });
   const informers = [...Object.values(workloads), podStatuses, ...secrets];
   return {
