@@ -223,8 +223,10 @@ describe('the sync controller, wired', () => {
         ownerReferences: owner('ReplicaSet', 'web-1'),
       },
     });
-    const status = (version: string) => ({
+    // Its generation: one more at each change of its status, as the API server counts it.
+    const status = (version: string, generation: number) => ({
       metadata: {
+        generation,
         name: `web-1-a-${NS}-db`,
         namespace: NS,
         ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'web-1-a', uid: 'uid-pod' }],
@@ -236,13 +238,13 @@ describe('the sync controller, wired', () => {
         objects: [{ id: 'password', version }],
       },
     });
-    kube.put('secretproviderclasspodstatuses', status('v1'));
+    kube.put('secretproviderclasspodstatuses', status('v1', 1));
     const a = start(kube, 'pod-a_1', { restartDelayMs: 0 });
     await until(() => kube.object<Lease>('leases', SYSTEM, LEASE_NAME)?.spec.holderIdentity === 'pod-a_1');
     const b = start(kube, 'pod-b_2', { restartDelayMs: 0 });
     await until(() => a.controller.ready() && b.controller.ready());
     await until(() => kube.count('PATCH', 'deployments') === 1, 5_000);
-    kube.put('secretproviderclasspodstatuses', status('v2'));
+    kube.put('secretproviderclasspodstatuses', status('v2', 2));
     await until(() => kube.count('PATCH', 'deployments') === 2, 5_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(kube.count('PATCH', 'deployments')).toBe(2);

@@ -27,6 +27,19 @@ describe('decide', () => {
     });
   });
 
+  it('restarts only for a version that changed under a running pod, not one pods mount since their start', () => {
+    const record = m({ 'db/pw': ['v1'] });
+    const mounted = m({ 'db/pw': ['v1', 'v2'] });
+    // Scaled up, or a user's rollout: the pods with v2 started with it; the others still hold v1.
+    expect(decide(record, mounted, m({}))).toEqual({ kind: 'unchanged' });
+    // One of the v1 pods rotated in place.
+    expect(decide(record, mounted, m({ 'db/pw': ['v2'] }))).toEqual({
+      kind: 'restart',
+      record: m({ 'db/pw': ['v2'] }),
+      changed: ['db/pw'],
+    });
+  });
+
   it('restarts for a version back to an earlier one', () => {
     expect(decide(m({ 'db/pw': ['v2'] }), m({ 'db/pw': ['v1'] }))).toMatchObject({ kind: 'restart' });
   });

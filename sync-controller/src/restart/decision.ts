@@ -3,9 +3,14 @@
 //   - no record yet: what the pods mount now is recorded, nothing restarted (turning the opt-in on,
 //     or this feature, does not restart every workload);
 //   - an object or Secret the record does not know (a class or volume added): recorded, no restart;
-//   - a version (or a Secret's mark) the record does not hold for its key: a restart, recording the
-//     new versions for that key. Pods of the new template that mount those versions then match the
-//     record: no second restart for one change. A version back to an earlier one is a change too.
+//   - a version (or a Secret's mark) the record does not hold for its key, that changed under a
+//     running pod (its status changed since its mount: rotated in place; a Secret read at start): a
+//     restart, recording the new versions for that key. Pods of the new template that mount those
+//     versions then match the record: no second restart for one change. A version back to an
+//     earlier one is a change too;
+//   - a new version that only pods mounting it since their start hold (scaled up, a user's own
+//     rollout, a driver without rotation): nothing; those pods already read it. If one of the
+//     pods of the older version rotates in place later, that is a change.
 // What the record knows and no pod mounts now (scaled to zero) is kept.
 import type { Mounted } from './annotations';
 
@@ -16,7 +21,15 @@ export type Decision =
   /** Restart, and record this; `changed` are the keys whose versions changed. */
   | { kind: 'restart'; record: Mounted; changed: string[] };
 
-export function decide(record: Mounted | undefined, mounted: Mounted): Decision {
+/**
+ * `mounted`: what the current pods mount; `changedUnder`: of those, what changed under a running
+ * pod (the versions of pods rotated in place, and every Secret's mark).
+ */
+export function decide(
+  record: Mounted | undefined,
+  mounted: Mounted,
+  changedUnder: Mounted = mounted,
+): Decision {
   if (!record) return mounted.size > 0 ? { kind: 'record', record: mounted } : { kind: 'unchanged' };
   const next = new Map(record);
   const changed: string[] = [];
@@ -29,7 +42,7 @@ export function decide(record: Mounted | undefined, mounted: Mounted): Decision 
       continue;
     }
     const fresh = new Set([...versions].filter((v) => !known.has(v)));
-    if (fresh.size > 0) {
+    if ([...fresh].some((v) => changedUnder.get(key)?.has(v))) {
       changed.push(key);
       next.set(key, fresh);
     }

@@ -97,6 +97,34 @@ describe('restart on rotation', () => {
     expect(h.restartsOf('web')).toBe(1);
   });
 
+  it('does not restart pods that started with the new version; restarts once an older pod rotates in place', async () => {
+    const h = await started();
+    h.deployment('web', { optIn: 'true', replicas: 1, spc: 'db', objects: ['password'] });
+    await h.settle();
+    const [old] = h.podsOf('web').map((p) => p.metadata.name ?? '');
+    // v2 is served; a user's rollout (or a scale from zero) starts pods that mount it from the start.
+    h.served.set('password', 'v2');
+    h.deployment('fresh', { optIn: 'true', replicas: 2, spc: 'db', objects: ['password'] });
+    await h.settle();
+    h.api.put('deployments', {
+      ...h.deploymentObject('fresh'),
+      metadata: {
+        ...h.deploymentObject('fresh')?.metadata,
+        annotations: {
+          'secrets-store.csi.x-k8s.io/restart-on-rotation': 'true',
+          'secrets-store.csi.x-k8s.io/restarted-for': '{"db/password":["v1"]}',
+        },
+      },
+    });
+    await h.settle();
+    expect(h.restartsOf('fresh')).toBe(0);
+    // The pod that mounted v1 rotates in place: its files changed under it.
+    h.rotate('password', 'v2', [old ?? '']);
+    await h.settle();
+    expect(h.restartsOf('web')).toBe(1);
+    expect(h.restartsOf('fresh')).toBe(0);
+  });
+
   it('leaves workloads without the opt-in, or with "false", alone', async () => {
     const h = await started();
     h.deployment('plain', { spc: 'db', objects: ['password'] });

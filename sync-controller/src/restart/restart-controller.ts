@@ -58,6 +58,11 @@ export const NOT_OBSERVED_RETRY_MS = 1000;
 const RETRY_BASE_DELAY_MS = 1000;
 const RETRY_MAX_DELAY_MS = 5 * 60_000;
 
+/** A pod's status with its generation (one more at each change of its status). */
+export type PodStatus = SecretProviderClassPodStatus & {
+  metadata: SecretProviderClassPodStatus['metadata'] & { generation?: number };
+};
+
 export type RestartOutcome = 'restarted' | 'recorded' | 'unchanged' | 'failed' | 'invalid';
 
 /** What the controller reads of an informer. */
@@ -69,7 +74,7 @@ export interface Cache<T> {
 
 export interface RestartControllerOptions {
   workloads: Record<WorkloadKind, Cache<Workload>>;
-  podStatuses: Cache<SecretProviderClassPodStatus>;
+  podStatuses: Cache<PodStatus>;
   /** The synced Secrets, one cache per label (the driver's, the SecretSyncs'). */
   secrets: ReadonlyArray<Cache<SyncedSecret>>;
   kube: Pick<KubeApi, 'get' | 'patch'>;
@@ -100,7 +105,7 @@ export class RestartController {
   private readonly queue: WorkQueue;
   private readonly abort = new AbortController();
   /** SecretProviderClassPodStatuses by `namespace/pod`. */
-  private readonly statusesByPod = new Map<string, Map<string, SecretProviderClassPodStatus>>();
+  private readonly statusesByPod = new Map<string, Map<string, PodStatus>>();
   /** Workloads with the opt-in annotation (any value; `on`: "true"), by namespace. */
   private readonly optedIn = new Map<
     string,
@@ -204,7 +209,7 @@ export class RestartController {
       ?.delete(workloadKey(kind, w.metadata.namespace ?? '', w.metadata.name ?? ''));
   }
 
-  private statusSeen(s: SecretProviderClassPodStatus, old: SecretProviderClassPodStatus | undefined): void {
+  private statusSeen(s: PodStatus, old: PodStatus | undefined): void {
     const pod = podKey(s.metadata.namespace, s.status?.podName);
     if (old) this.forgetStatus(old);
     let byName = this.statusesByPod.get(pod);
@@ -214,11 +219,11 @@ export class RestartController {
       this.podChanged(s.metadata.namespace ?? '', s.status?.podName ?? '');
   }
 
-  private statusGone(s: SecretProviderClassPodStatus): void {
+  private statusGone(s: PodStatus): void {
     this.forgetStatus(s);
   }
 
-  private forgetStatus(s: SecretProviderClassPodStatus): void {
+  private forgetStatus(s: PodStatus): void {
     const pod = podKey(s.metadata.namespace, s.status?.podName);
     const byName = this.statusesByPod.get(pod);
     byName?.delete(s.metadata.name ?? '');
@@ -284,8 +289,8 @@ export class RestartController {
           : undefined;
       const current = currentPods(kind, w, pods.items, replicaSets?.items);
       if (!current) return NOT_OBSERVED_RETRY_MS;
-      const mounted = await this.mountedBy(namespace, current, w);
-      const decision = decide(parseRecord(w.metadata.annotations), mounted);
+      const { mounted, changedUnder } = await this.mountedBy(namespace, current, w);
+      const decision = decide(parseRecord(w.metadata.annotations), mounted, changedUnder);
       if (decision.kind === 'unchanged') {
         this.o.counted?.('unchanged');
         return undefined;
@@ -329,12 +334,28 @@ export class RestartController {
     }
   }
 
-  private async mountedBy(namespace: string, pods: readonly Pod[], w: Workload): Promise<Mounted> {
+  /**
+   * What the pods mount, and what of it changed under them: the versions in statuses updated since
+   * the pod's mount (a custom resource without a status subresource gets a new generation at each
+   * change of its status), and the Secrets' marks (read at start, rewritten in place).
+   */
+  private async mountedBy(
+    namespace: string,
+    pods: readonly Pod[],
+    w: Workload,
+  ): Promise<{ mounted: Mounted; changedUnder: Mounted }> {
     const mounted = new Map<string, Set<string>>();
-    const add = (key: string, version: string) => {
-      let versions = mounted.get(key);
-      if (!versions) mounted.set(key, (versions = new Set()));
-      versions.add(version);
+    const changedUnder = new Map<string, Set<string>>();
+    const add = (key: string, version: string, under: boolean) => {
+      for (const [map, yes] of [
+        [mounted, true],
+        [changedUnder, under],
+      ] as const) {
+        if (!yes) continue;
+        let versions = map.get(key);
+        if (!versions) map.set(key, (versions = new Set()));
+        versions.add(version);
+      }
     };
     for (const pod of pods) {
       for (const s of this.statusesByPod.get(podKey(namespace, pod.metadata.name))?.values() ?? []) {
@@ -342,14 +363,15 @@ export class RestartController {
         const owners = s.metadata.ownerReferences ?? [];
         if (owners.length > 0 && !owners.some((o) => o.uid === pod.metadata.uid)) continue;
         if (s.status?.mounted === false) continue;
+        const rotated = (s.metadata.generation ?? 1) > 1;
         for (const object of s.status?.objects ?? [])
-          add(objectKey(s.status?.secretProviderClassName ?? '', object.id), object.version);
+          add(objectKey(s.status?.secretProviderClassName ?? '', object.id), object.version, rotated);
       }
     }
     for (const name of referencedSecrets(w.spec?.template)) {
       const secret = this.syncedSecret(namespace, name);
-      if (secret) add(secretKey(name), await this.o.marks.mark(secret));
+      if (secret) add(secretKey(name), await this.o.marks.mark(secret), true);
     }
-    return mounted;
+    return { mounted, changedUnder };
   }
 }

@@ -1,10 +1,10 @@
 // The parts of --restart-on-rotation put together: the informers it reads and the controller.
 // sync-controller.ts wires them into the program; the unit tests build them over the fake API.
-import type { EventRecorder, KubeApi, Logger, SecretProviderClassPodStatus } from '@sscsi/common';
+import type { EventRecorder, KubeApi, Logger } from '@sscsi/common';
 import { Informer, Resources } from '@sscsi/common';
 
 import { RESTART_ON_ROTATION_ANNOTATION, RESTARTED_FOR_ANNOTATION } from './annotations';
-import type { RestartControllerOptions } from './restart-controller';
+import type { PodStatus, RestartControllerOptions } from './restart-controller';
 import { RestartController } from './restart-controller';
 import type { SyncedSecret } from './secret-marks';
 import { DRIVER_SYNC_LABEL, SECRET_SYNC_SELECTOR, SecretMarks, withoutData } from './secret-marks';
@@ -43,22 +43,19 @@ export function restartOnRotation(o: RestartOnRotationOptions) {
     StatefulSet: workload('StatefulSet'),
     DaemonSet: workload('DaemonSet'),
   };
-  const podStatuses = new Informer<SecretProviderClassPodStatus>(
-    kube,
-    Resources.secretProviderClassPodStatuses,
-    {
-      onError: onError('SecretProviderClassPodStatuses'),
-      transform: (s) => ({
-        metadata: {
-          name: s.metadata.name,
-          namespace: s.metadata.namespace,
-          resourceVersion: s.metadata.resourceVersion,
-          ownerReferences: s.metadata.ownerReferences,
-        },
-        status: s.status,
-      }),
-    },
-  );
+  const podStatuses = new Informer<PodStatus>(kube, Resources.secretProviderClassPodStatuses, {
+    onError: onError('SecretProviderClassPodStatuses'),
+    transform: (s) => ({
+      metadata: {
+        name: s.metadata.name,
+        namespace: s.metadata.namespace,
+        resourceVersion: s.metadata.resourceVersion,
+        generation: s.metadata.generation,
+        ownerReferences: s.metadata.ownerReferences,
+      },
+      status: s.status,
+    }),
+  });
   const secrets = [DRIVER_SYNC_LABEL, SECRET_SYNC_SELECTOR].map(
     (labelSelector) =>
       new Informer<SyncedSecret>(kube, Resources.secrets, {

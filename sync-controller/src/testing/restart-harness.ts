@@ -3,19 +3,11 @@
 // restart parts (informers and controller) built over it as the program builds them; and the
 // deployment controller's part played on request (rollout): a new ReplicaSet for a changed template,
 // the old pods gone, new pods mounting what the provider serves now.
-import type {
-  EventType,
-  KubeApi,
-  KubeObject,
-  ObjectReference,
-  Pod,
-  Secret,
-  SecretProviderClassPodStatus,
-  WatchEvent,
-} from '@sscsi/common';
+import type { EventType, KubeApi, KubeObject, ObjectReference, Pod, Secret, WatchEvent } from '@sscsi/common';
 import { FakeKube, silentLogger } from '@sscsi/common/testing';
 
 import { RESTART_ON_ROTATION_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../restart/annotations';
+import type { PodStatus } from '../restart/restart-controller';
 import { restartOnRotation } from '../restart/restart-on-rotation';
 import type { Workload } from '../restart/workloads';
 import { REVISION_ANNOTATION } from '../restart/workloads';
@@ -174,10 +166,16 @@ export class RestartHarness {
   /** The driver's rotation: the pods' statuses record the versions served now (all pods, or these). */
   rotate(id: string, version: string, pods?: string[]): void {
     this.served.set(id, version);
-    for (const s of this.api.objects<SecretProviderClassPodStatus>('secretproviderclasspodstatuses', NS)) {
+    for (const s of this.api.objects<PodStatus>('secretproviderclasspodstatuses', NS)) {
       if (pods && !pods.includes(s.status?.podName ?? '')) continue;
       const objects = (s.status?.objects ?? []).map((o) => (o.id === id ? { id, version } : o));
-      this.api.put('secretproviderclasspodstatuses', { ...s, status: { ...s.status, objects } });
+      // The API server's part the fake leaves out: a changed status is a new generation.
+      const generation = (s.metadata.generation ?? 1) + 1;
+      this.api.put('secretproviderclasspodstatuses', {
+        ...s,
+        metadata: { ...s.metadata, generation },
+        status: { ...s.status, objects },
+      });
     }
   }
 
@@ -262,10 +260,11 @@ export class RestartHarness {
   /** The driver's first mount of a pod: its status with the versions served now. */
   private mount(pod: Pod, spc: string, ids: string[]): void {
     const podName = pod.metadata.name ?? '';
-    this.api.put<SecretProviderClassPodStatus>('secretproviderclasspodstatuses', {
+    this.api.put<PodStatus>('secretproviderclasspodstatuses', {
       metadata: {
         name: `${podName}-${NS}-${spc}`,
         namespace: NS,
+        generation: 1,
         ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata.uid ?? '' }],
       },
       status: {
@@ -280,7 +279,7 @@ export class RestartHarness {
 
   private deletePod(podName: string): void {
     this.api.remove('pods', NS, podName);
-    for (const s of this.api.objects<SecretProviderClassPodStatus>('secretproviderclasspodstatuses', NS))
+    for (const s of this.api.objects<PodStatus>('secretproviderclasspodstatuses', NS))
       if (s.status?.podName === podName)
         this.api.remove('secretproviderclasspodstatuses', NS, s.metadata.name ?? '');
   }
