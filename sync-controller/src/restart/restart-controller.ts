@@ -40,6 +40,7 @@ import type { SecretMarks, SyncedSecret } from './secret-marks';
 import type { Workload, WorkloadKind } from './workloads';
 import {
   currentPods,
+  observedLatest,
   parseWorkloadKey,
   referencedSecrets,
   selectorQuery,
@@ -53,8 +54,6 @@ import {
 export const FIELD_MANAGER = 'secrets-store-sync-controller';
 export const RESTARTED_REASON = 'RestartedOnRotation';
 export const INVALID_REASON = 'InvalidRestartOnRotation';
-/** While a workload's controller has not yet seen its latest spec, look again this much later. */
-export const NOT_OBSERVED_RETRY_MS = 1000;
 const RETRY_BASE_DELAY_MS = 1000;
 const RETRY_MAX_DELAY_MS = 5 * 60_000;
 
@@ -257,20 +256,21 @@ export class RestartController {
   }
 
   /** One workload: decide from its current pods and its record, then write (and restart) or not. */
-  private async evaluate(key: string): Promise<number | undefined> {
+  private async evaluate(key: string): Promise<void> {
     const { kind, namespace, name } = parseWorkloadKey(key);
     const w = this.o.workloads[kind].get(namespace, name);
-    if (!w) return undefined;
+    if (!w) return;
     const ref = workloadReference(kind, w);
     const optIn = parseOptIn(w.metadata.annotations);
     if (optIn.kind === 'invalid') {
       this.o.events.record(ref, 'Warning', INVALID_REASON, optIn.message);
       this.o.counted?.('invalid');
-      return undefined;
+      return;
     }
-    if (optIn.kind === 'off') return undefined;
+    if (optIn.kind === 'off') return;
     const labelSelector = selectorQuery(w.spec?.selector);
-    if (!labelSelector) return undefined;
+    // Until its controller has seen its latest spec, the workload's update that says so brings it back.
+    if (!labelSelector || !observedLatest(w)) return;
     const signal = this.abort.signal;
     try {
       const pods = await this.o.kube.get<KubeList<Pod>>(resourcePath(Resources.pods, namespace), {
@@ -288,12 +288,12 @@ export class RestartController {
             )
           : undefined;
       const current = currentPods(kind, w, pods.items, replicaSets?.items);
-      if (!current) return NOT_OBSERVED_RETRY_MS;
+      if (!current) return;
       const { mounted, changedUnder } = await this.mountedBy(namespace, current, w);
       const decision = decide(parseRecord(w.metadata.annotations), mounted, changedUnder);
       if (decision.kind === 'unchanged') {
         this.o.counted?.('unchanged');
-        return undefined;
+        return;
       }
       const patch: Record<string, unknown> = {
         metadata: {
@@ -322,9 +322,8 @@ export class RestartController {
         this.o.logger.debug({ workload: key }, 'recorded what the pods mount');
         this.o.counted?.('recorded');
       }
-      return undefined;
     } catch (err) {
-      if (signal.aborted) return undefined;
+      if (signal.aborted) return;
       this.o.logger.warn(
         { workload: key, err: (err as Error).message },
         'restart on rotation failed; retrying',

@@ -118,6 +118,13 @@ function live(pod: Pod): boolean {
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 export const DAEMONSET_GENERATION_ANNOTATION = 'deprecated.daemonset.template.generation';
 
+/** Whether the workload's controller has seen its latest spec (until then, which pods are current is not known). */
+export function observedLatest(workload: Workload): boolean {
+  const generation = workload.metadata.generation;
+  const observed = workload.status?.observedGeneration;
+  return generation === undefined || (observed !== undefined && observed >= generation);
+}
+
 /**
  * The workload's pods of its current template, from the namespace's pods its selector matched
  * (and, for a Deployment, the ReplicaSets it matched). Undefined when the workload's controller has
@@ -129,9 +136,7 @@ export function currentPods(
   pods: readonly Pod[],
   replicaSets: readonly KubeObject[] = [],
 ): Pod[] | undefined {
-  const generation = workload.metadata.generation;
-  const observed = workload.status?.observedGeneration;
-  if (generation !== undefined && (observed === undefined || observed < generation)) return undefined;
+  if (!observedLatest(workload)) return undefined;
   const uid = workload.metadata.uid;
   const ownedBy = (owner: string | undefined) => (obj: KubeObject) =>
     owner !== undefined && controllerOf(obj)?.uid === owner;
