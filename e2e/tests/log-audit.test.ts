@@ -44,6 +44,9 @@ const SECRET_VALUES = [
   'ownership-node-rotated-provider',
   // memory-limits-node.test.ts: the prefix of every value it writes
   'memory-limits-value',
+  // restart-on-rotation.test.ts
+  'restart-first-password',
+  'restart-second-password',
 ];
 
 const LEAKS: Array<[string, RegExp]> = [

@@ -31,6 +31,7 @@ describe('parseConfig', () => {
       maxCallRecvMsgSize: 4194304,
       providerTimeoutMs: 120_000,
       maxConcurrentReconciles: 4,
+      restartOnRotation: undefined,
       kubeconfig: undefined,
       // zap's development mode, upstream's default: text lines at debug level.
       logJson: false,
@@ -133,6 +134,14 @@ describe('parseConfig', () => {
     expect(config.kubeconfig).toBe('/k');
   });
 
+  it('restarts workloads on rotation only when asked, after 5 s unless told otherwise', () => {
+    expect(run(['--restart-on-rotation']).restartOnRotation).toEqual({ delayMs: 5000 });
+    expect(run(['--restart-on-rotation', '--restart-on-rotation-delay=500ms']).restartOnRotation).toEqual({
+      delayMs: 500,
+    });
+    expect(run(['--restart-on-rotation-delay=1s']).restartOnRotation).toBeUndefined();
+  });
+
   it.each([
     [['--zap-log-level=loud'], /--zap-log-level/],
     [['--zap-encoder=xml'], /--zap-encoder: want json or console/],
@@ -150,6 +159,7 @@ describe('parseConfig', () => {
       ['--leader-elect', '--leader-election-namespace=n', '--leader-elect-retry-period=7s'],
       /renew-deadline must be greater than --leader-elect-retry-period/,
     ],
+    [['--restart-on-rotation-delay=soon'], /--restart-on-rotation-delay/],
     [['--v=2'], /unknown flag --v/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseConfig(argv, sources())).toThrow(message);

@@ -90,6 +90,16 @@ export const FLAGS = {
     default: '2s',
     help: 'how often candidates try to acquire, and the leader to renew, the Lease',
   },
+  'restart-on-rotation': {
+    kind: 'bool',
+    default: false,
+    help: 'restart Deployments, StatefulSets and DaemonSets annotated secrets-store.csi.x-k8s.io/restart-on-rotation=true when what their pods mount rotates',
+  },
+  'restart-on-rotation-delay': {
+    kind: 'duration',
+    default: '5s',
+    help: "how long after a change its workload is evaluated: its pods' changes within it give one restart",
+  },
 } satisfies Record<string, FlagSpec>;
 
 const ZAP_STACKTRACE_LEVELS = ['info', 'error', 'panic'];
@@ -118,6 +128,8 @@ export interface SyncControllerConfig {
   maxCallRecvMsgSize: number;
   providerTimeoutMs: number;
   maxConcurrentReconciles: number;
+  /** Undefined without --restart-on-rotation. */
+  restartOnRotation: Readonly<{ delayMs: number }> | undefined;
   kubeconfig: string | undefined;
   logJson: boolean;
   /** klog-style: 0-3 info, 4-5 debug, 6+ trace. */
@@ -200,6 +212,10 @@ export function parseConfig(argv: readonly string[], sources: ConfigSources): Co
     Number(values['max-concurrent-reconciles']),
   );
 
+  const restartOnRotation = values['restart-on-rotation']
+    ? Object.freeze({ delayMs: Number(values['restart-on-rotation-delay']) })
+    : undefined;
+
   let leaderElection: LeaderElectionConfig | undefined;
   if (values['leader-elect']) {
     const namespace =
@@ -247,6 +263,7 @@ export function parseConfig(argv: readonly string[], sources: ConfigSources): Co
     maxCallRecvMsgSize,
     providerTimeoutMs,
     maxConcurrentReconciles,
+    restartOnRotation,
     // controller-runtime's order: the flag, then $KUBECONFIG (its first file), then in-cluster.
     kubeconfig: String(values.kubeconfig) || env.KUBECONFIG?.split(':')[0] || undefined,
     logJson: logEncoding(devel, String(values['zap-encoder'])),

@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import type { ReconcileOutcome } from './controller/reconciler';
 import { LEASE_NAME } from './leader/leader-election';
 import type { FetchOutcome } from './provider/secret-fetcher';
+import type { RestartOutcome } from './restart/restart-controller';
 import type { FailureReason } from './sync/conditions';
 
 const CONTROLLER = 'secretsync';
@@ -78,6 +79,11 @@ const metricsOf = (depth: () => number) => ({
     'ServiceAccount TokenRequests sent, by outcome (issued, failed)',
     ['outcome'],
   ),
+  restarts: counter(
+    'secretsync_workload_restart_evaluations_total',
+    'Restart on rotation: evaluations of opted-in workloads by outcome (restarted, recorded, unchanged, failed, invalid)',
+    ['outcome'],
+  ),
 });
 
 export class ControllerMetrics {
@@ -122,6 +128,10 @@ export class ControllerMetrics {
 
   tokenRequested(outcome: 'issued' | 'failed'): void {
     this.m.tokens.inc({ outcome });
+  }
+
+  restartEvaluated(outcome: RestartOutcome): void {
+    this.m.restarts.inc({ outcome });
   }
 
   leading(leading: boolean): void {

@@ -2,7 +2,7 @@
 // socket in --provider-volume: a SecretSync becomes a Secret; two replicas take turns leading
 // without writing a Secret twice.
 import * as grpc from '@grpc/grpc-js';
-import type { Secret } from '@sscsi/common';
+import type { CoreEvent, Secret } from '@sscsi/common';
 import { drainServer, listenOnSocket } from '@sscsi/common';
 import { capturingLogger, FakeKube, until } from '@sscsi/common/testing';
 import type { CSIDriverProviderHandlers, MountRequest__Output } from '@sscsi/proto';
@@ -61,7 +61,7 @@ class E2eProvider {
   }
 }
 
-function config(dir: string, identity?: string): SyncControllerConfig {
+function config(dir: string, identity?: string, restartDelayMs?: number): SyncControllerConfig {
   return {
     providerVolume: dir,
     tokenAudiences: [],
@@ -74,6 +74,7 @@ function config(dir: string, identity?: string): SyncControllerConfig {
     maxCallRecvMsgSize: 4194304,
     providerTimeoutMs: 10_000,
     maxConcurrentReconciles: 4,
+    restartOnRotation: restartDelayMs === undefined ? undefined : { delayMs: restartDelayMs },
     kubeconfig: undefined,
     logJson: true,
     verbosity: 0,
@@ -103,13 +104,13 @@ describe('the sync controller, wired', () => {
   function start(
     kube: FakeKube,
     identity?: string,
-    o: { providerVolume?: string; providerSocketsWaitMs?: number } = {},
+    o: { providerVolume?: string; providerSocketsWaitMs?: number; restartDelayMs?: number } = {},
   ) {
     const registry = new Registry();
     const { logger, lines } = capturingLogger();
     let lost = 0;
     const controller = startSyncController({
-      config: config(o.providerVolume ?? dir, identity),
+      config: config(o.providerVolume ?? dir, identity, o.restartDelayMs),
       kube,
       leaseKube: kube,
       logger,
@@ -184,6 +185,95 @@ describe('the sync controller, wired', () => {
       leaseTransitions: 1,
     });
     expect(a.lost() + b.lost()).toBe(0);
+  });
+
+  it('restarts an opted-in Deployment on rotation with --restart-on-rotation, from the leader only, with an Event', async () => {
+    const kube = new FakeKube();
+    const deployment = {
+      metadata: {
+        name: 'web',
+        namespace: NS,
+        uid: 'uid-web',
+        generation: 1,
+        annotations: { 'secrets-store.csi.x-k8s.io/restart-on-rotation': 'true' },
+      },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } } } },
+      status: { observedGeneration: 1 },
+    };
+    kube.put('deployments', deployment);
+    const owner = (kind: string, name: string) => [
+      { apiVersion: 'apps/v1', kind, name, uid: `uid-${name}`, controller: true },
+    ];
+    kube.put('replicasets', {
+      metadata: {
+        name: 'web-1',
+        namespace: NS,
+        uid: 'uid-web-1',
+        labels: { app: 'web' },
+        annotations: { 'deployment.kubernetes.io/revision': '1' },
+        ownerReferences: owner('Deployment', 'web'),
+      },
+    });
+    kube.put('pods', {
+      metadata: {
+        name: 'web-1-a',
+        namespace: NS,
+        uid: 'uid-pod',
+        labels: { app: 'web' },
+        ownerReferences: owner('ReplicaSet', 'web-1'),
+      },
+    });
+    // Its generation: one more at each change of its status, as the API server counts it.
+    const status = (version: string, generation: number) => ({
+      metadata: {
+        generation,
+        name: `web-1-a-${NS}-db`,
+        namespace: NS,
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'web-1-a', uid: 'uid-pod' }],
+      },
+      status: {
+        podName: 'web-1-a',
+        secretProviderClassName: 'db',
+        mounted: true,
+        objects: [{ id: 'password', version }],
+      },
+    });
+    kube.put('secretproviderclasspodstatuses', status('v1', 1));
+    const a = start(kube, 'pod-a_1', { restartDelayMs: 0 });
+    await until(() => kube.object<Lease>('leases', SYSTEM, LEASE_NAME)?.spec.holderIdentity === 'pod-a_1');
+    const b = start(kube, 'pod-b_2', { restartDelayMs: 0 });
+    await until(() => a.controller.ready() && b.controller.ready());
+    await until(() => kube.count('PATCH', 'deployments') === 1, 5_000);
+    kube.put('secretproviderclasspodstatuses', status('v2', 2));
+    await until(() => kube.count('PATCH', 'deployments') === 2, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(kube.count('PATCH', 'deployments')).toBe(2);
+    const restarted = kube.object<
+      typeof deployment & { spec: { template: { metadata: { annotations?: Record<string, string> } } } }
+    >('deployments', NS, 'web');
+    expect(
+      restarted?.spec.template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'],
+    ).toBeDefined();
+    await until(() => kube.objects('events').length > 0, 5_000);
+    expect(await a.registry.metrics()).toContain(
+      'secretsync_workload_restart_evaluations_total{outcome="restarted"} 1',
+    );
+    expect(await b.registry.metrics()).not.toContain('secretsync_workload_restart_evaluations_total{');
+    expect(kube.objects<CoreEvent>('events')).toEqual([
+      expect.objectContaining({
+        involvedObject: {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          namespace: NS,
+          name: 'web',
+          uid: 'uid-web',
+        },
+        type: 'Normal',
+        reason: 'RestartedOnRotation',
+        message: 'rolling restart: mounted objects changed: db/password',
+        source: { component: 'secrets-store-sync-controller' },
+      }),
+    ]);
   });
 
   it('stops at once on a shutdown: a provider call under way is cancelled, nothing failed is written, the Lease is released', async () => {

@@ -15,6 +15,7 @@ import { LeaderElector } from './leader/leader-election';
 import { ControllerMetrics } from './metrics';
 import { waitForProviderSockets } from './provider/provider-sockets';
 import { SecretFetcher } from './provider/secret-fetcher';
+import { restartOnRotation } from './restart/restart-on-rotation';
 import { SecretWriter } from './secret/secret-writer';
 import { SyncHashes } from './sync/sync-hash';
 import { ServiceAccountTokens } from './tokens/service-account-tokens';
@@ -110,12 +111,23 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
     metrics,
   });
   metrics.watchQueue(() => controller.depth);
+  const restarts = config.restartOnRotation
+    ? restartOnRotation({
+        kube,
+        logger,
+        events,
+        delayMs: config.restartOnRotation.delayMs,
+        onError,
+        counted: (outcome) => metrics.restartEvaluated(outcome),
+      })
+    : undefined;
 
   const startReconciling = () => {
     // The classes are read from their cache: it must be filled before the first reconcile.
     void classes
       .waitForSync()
       .then(() => controller.start())
+      .then(() => restarts?.start())
       .catch((err: unknown) => logger.error({ err }, 'the controller could not start'));
   };
   // Work starts, or a replica campaigns for the Lease, once it can work: both caches filled and the
@@ -144,7 +156,9 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
         onStoppedLeading: () => {
           leaseLost = true;
           // A leader that is no longer one must not write: cancel what runs, then exit.
-          void controller.stop(false).finally(() => parts.onLeaseLost());
+          void Promise.all([controller.stop(false), restarts?.controller.stop()]).finally(() =>
+            parts.onLeaseLost(),
+          );
         },
         onLeading: (leading) => metrics.leading(leading),
       })
@@ -152,6 +166,7 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
 
   secretSyncs.start();
   classes.start();
+  restarts?.informers.forEach((i) => i.start());
   void readyToWork().then(
     () => {
       if (starting.signal.aborted) return;
@@ -164,13 +179,20 @@ export function startSyncController(parts: SyncControllerParts): RunningSyncCont
   );
 
   return {
+    // Not the restart caches: a cluster without the driver's CRD (no SecretProviderClassPodStatuses)
+    // still syncs SecretSyncs; restarts begin once their caches are filled.
     ready: () => secretSyncs.hasSynced && classes.hasSynced,
     leading: () => (elector ? elector.isLeader : !leaseLost),
     stop: async () => {
       starting.abort();
-      await controller.stop(false);
+      await Promise.all([controller.stop(false), restarts?.controller.stop()]);
       await elector?.stop();
-      await Promise.all([secretSyncs.stop(), classes.stop(), events.flush()]);
+      await Promise.all([
+        secretSyncs.stop(),
+        classes.stop(),
+        ...(restarts?.informers ?? []).map((i) => i.stop()),
+        events.flush(),
+      ]);
       providers.close?.();
     },
   };

@@ -307,4 +307,26 @@ describe('Informer: faults', () => {
     await failing.informer.stop();
     expect(failing.api.count('LIST', PODS)).toBe(1);
   });
+
+  it('keeps and hands on only what its transform returns, from the list and from the watch', async () => {
+    const api = new FakeKube();
+    api.put<Pod>(PODS, { metadata: { name: 'a', namespace: NS }, spec: { nodeName: 'n1' } });
+    const handed: Array<Pod['spec']> = [];
+    const informer = new Informer<Pod>(api, Resources.pods, {
+      transform: (pod) => ({ metadata: pod.metadata, spec: { nodeName: 'kept' } }),
+    });
+    informer.addHandlers({
+      added: (pod) => handed.push(pod.spec),
+      updated: (pod) => handed.push(pod.spec),
+    });
+    stopping.push(() => informer.stop());
+    informer.start();
+    await informer.waitForSync();
+    await until('the watch', () => api.watching(PODS) === 1);
+    api.put<Pod>(PODS, { metadata: { name: 'b', namespace: NS }, spec: { nodeName: 'n2' } });
+    api.put<Pod>(PODS, { metadata: { name: 'a', namespace: NS }, spec: { nodeName: 'n3' } });
+    await until('both events', () => handed.length === 3);
+    expect(handed).toEqual([{ nodeName: 'kept' }, { nodeName: 'kept' }, { nodeName: 'kept' }]);
+    expect(informer.list().map((p) => p.spec)).toEqual([{ nodeName: 'kept' }, { nodeName: 'kept' }]);
+  });
 });

@@ -12,12 +12,18 @@ export interface InformerHandlers<T> {
   deleted?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
   /** Called when a list or watch fails; the informer retries with backoff on its own. */
   onError?(err: unknown): void;
+  /**
+   * What is kept of each object, applied before it is stored or handed to handlers (client-go's
+   * transform): fields never read are dropped, and what must not stay in memory (a Secret's data)
+   * is reduced to what the reader needs.
+   */
+  transform?(obj: T): T;
 }
 
 const key = (obj: KubeObject): string => `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
@@ -34,7 +40,7 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly client: Pick<KubeApi, 'get' | 'watch'>,
     private readonly type: ResourceType,
-    private readonly options: InformerOptions = {},
+    private readonly options: InformerOptions<T> = {},
   ) {}
 
   addHandlers(handlers: InformerHandlers<T>): void {
@@ -123,7 +129,7 @@ export class Informer<T extends KubeObject> {
 
   private async relist(signal: AbortSignal): Promise<void> {
     const list = await this.client.get<KubeList<T>>(this.path, { query: this.selectors(), signal });
-    const fresh = new Map(list.items.map((item) => [key(item), item]));
+    const fresh = new Map(list.items.map((item) => [key(item), this.kept(item)]));
     for (const [k, old] of this.store) {
       if (!fresh.has(k)) {
         this.store.delete(k);
@@ -155,9 +161,9 @@ export class Informer<T extends KubeObject> {
         status.message ?? '',
       );
     }
-    const obj = event.object;
-    if (obj.metadata.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+    if (event.object.metadata.resourceVersion) this.resourceVersion = event.object.metadata.resourceVersion;
     if (event.type === 'BOOKMARK') return;
+    const obj = this.kept(event.object);
     const k = key(obj);
     const old = this.store.get(k);
     if (event.type === 'DELETED') {
@@ -168,6 +174,10 @@ export class Informer<T extends KubeObject> {
       if (old) this.emit((h) => h.updated?.(obj, old));
       else this.emit((h) => h.added?.(obj));
     }
+  }
+
+  private kept(obj: T): T {
+    return this.options.transform ? this.options.transform(obj) : obj;
   }
 
   private emit(call: (h: InformerHandlers<T>) => void): void {

@@ -1,0 +1,60 @@
+// The annotations of a restart on rotation: the user's opt-in on a workload, the record this
+// controller keeps on it of what its pods were last restarted for, and kubectl's restartedAt on its
+// pod template (what `kubectl rollout restart` sets, so that a rollout looks the same either way).
+// All are parsed here, at the boundary; a wrong opt-in value is an error the user sees as an Event.
+
+/** The user's opt-in, on the Deployment's, StatefulSet's or DaemonSet's own metadata. */
+export const RESTART_ON_ROTATION_ANNOTATION = 'secrets-store.csi.x-k8s.io/restart-on-rotation';
+/**
+ * What the workload's pods were last restarted for (or first seen mounting), on the workload's own
+ * metadata: writing it changes no pod template, so a first record costs no rollout, and a
+ * controller restarted, or a new leader, reads it instead of restarting again.
+ */
+export const RESTARTED_FOR_ANNOTATION = 'secrets-store.csi.x-k8s.io/restarted-for';
+/** kubectl's, on the pod template: the change that rolls the pods. */
+export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+
+export type OptIn = { kind: 'on' } | { kind: 'off' } | { kind: 'invalid'; message: string };
+
+/** The opt-in: `"true"` on, absent or `"false"` off; anything else is refused with a message. */
+export function parseOptIn(annotations: Record<string, string> | undefined): OptIn {
+  const value = annotations?.[RESTART_ON_ROTATION_ANNOTATION];
+  if (value === undefined || value === 'false') return { kind: 'off' };
+  if (value === 'true') return { kind: 'on' };
+  const shown = value.length > 64 ? `${value.slice(0, 64)}...` : value;
+  return {
+    kind: 'invalid',
+    message: `annotation ${RESTART_ON_ROTATION_ANNOTATION} is ${JSON.stringify(shown)}: want "true" or "false"; no restart on rotation until it is corrected`,
+  };
+}
+
+/**
+ * What a workload's pods mount, by key: `<SecretProviderClass>/<object id>` → the object versions
+ * its current pods mount; `Secret/<name>` → the mark of a synced Secret's data it reads.
+ */
+export type Mounted = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** The record, parsed; undefined when absent or unreadable (edited by hand): then it starts afresh. */
+export function parseRecord(annotations: Record<string, string> | undefined): Mounted | undefined {
+  const text = annotations?.[RESTARTED_FOR_ANNOTATION];
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const record = new Map<string, Set<string>>();
+  for (const [key, versions] of Object.entries(value as Record<string, unknown>)) {
+    if (!Array.isArray(versions) || !versions.every((v) => typeof v === 'string')) return undefined;
+    record.set(key, new Set(versions as string[]));
+  }
+  return record;
+}
+
+/** The record as written: keys and versions sorted, so the same record is the same text. */
+export function formatRecord(record: Mounted): string {
+  const keys = [...record.keys()].sort();
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, [...(record.get(k) ?? [])].sort()])));
+}
