@@ -283,6 +283,13 @@ export class KubeletStandIn {
 
   /** Unpublishes every volume this stand-in published, as if all its pods were deleted. */
   async unpublishAll(): Promise<void> {
+    // Run mode publishes none of them again, and the publishes under way end first (see forget).
+    for (let round = 0; round < 3; round++) {
+      for (const { pod } of this.volumesUp.values()) this.gone.add(pod.metadata.uid ?? '');
+      const underWay = [...this.busy.values()];
+      if (underWay.length === 0) break;
+      await Promise.all(underWay.map((op) => op.catch(() => undefined)));
+    }
     for (const { pod, volumeName } of [...this.volumesUp.values()])
       await this.unpublishVolume(pod, volumeName);
   }
@@ -331,19 +338,31 @@ export class KubeletStandIn {
     this.timers.push(timer);
   }
 
-  private readonly busy = new Set<string>();
+  /** The publish (or republish) under way for each pod, by key: one operation per pod at a time. */
+  private readonly busy = new Map<string, Promise<void>>();
+  /** Pods (by uid) whose volumes were unpublished for good: a list read earlier publishes them no more. */
+  private readonly gone = new Set<string>();
 
-  private async reconcile(pod: Pod): Promise<void> {
+  private reconcile(pod: Pod): Promise<void> {
     const key = podKey(pod);
-    if (this.busy.has(key) || pod.metadata.deletionTimestamp || this.volumes(pod).length === 0) return;
+    if (this.busy.has(key) || this.gone.has(pod.metadata.uid ?? '')) return Promise.resolve();
+    const op = this.reconcileNow(pod, key).finally(() => this.busy.delete(key));
+    this.busy.set(key, op);
+    return op;
+  }
+
+  private async reconcileNow(pod: Pod, key: string): Promise<void> {
+    if (pod.metadata.deletionTimestamp || this.volumes(pod).length === 0) return;
     const known = this.published.get(key);
-    if (known && known.metadata.uid !== pod.metadata.uid) await this.forget(known);
+    if (known && known.metadata.uid !== pod.metadata.uid) {
+      this.gone.add(known.metadata.uid ?? '');
+      await this.drop(known);
+    }
     if (
       this.published.has(key) &&
       !(await this.csiDriver().catch(() => ({}) as CSIDriverSpec)).requiresRepublish
     )
       return;
-    this.busy.add(key);
     try {
       await this.publish(pod);
       this.published.set(key, pod);
@@ -360,8 +379,6 @@ export class KubeletStandIn {
           `MountVolume.SetUp failed: rpc error: code = ${grpc.status[(err as grpc.ServiceError).code] ?? 'Unknown'} desc = ${message}`,
         );
       }
-    } finally {
-      this.busy.delete(key);
     }
   }
 
@@ -379,6 +396,16 @@ export class KubeletStandIn {
   }
 
   private async forget(pod: Pod): Promise<void> {
+    const key = podKey(pod);
+    // As the kubelet, one operation per volume at a time: a republish under way ends before the
+    // unpublish, which it would otherwise undo (a mount left behind), and none starts after.
+    this.gone.add(pod.metadata.uid ?? '');
+    await this.busy.get(key)?.catch(() => undefined);
+    await this.drop(pod);
+  }
+
+  /** Unpublishes the pod's volumes and forgets what was published of it. */
+  private async drop(pod: Pod): Promise<void> {
     const key = podKey(pod);
     this.published.delete(key);
     this.lastErrors.delete(key);
