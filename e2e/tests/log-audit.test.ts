@@ -42,6 +42,12 @@ const SECRET_VALUES = [
   'ownership-node-first',
   'ownership-node-rotated-driver',
   'ownership-node-rotated-provider',
+  // switch-in-place.test.ts
+  'switch-value-0',
+  'switch-value-1',
+  'switch-value-2',
+  'switch-value-3',
+  'switch-value-4',
   // memory-limits-node.test.ts: the prefix of every value it writes
   'memory-limits-value',
   // restart-on-rotation.test.ts
