@@ -15,12 +15,15 @@ import {
 import { AWS_PROVIDER, checkAwsMount } from './aws-provider';
 import type { ManifestDocument } from './documents';
 import type { Finding, Severity } from './findings';
+import { checkRestartOptIn } from './restart-opt-in';
 import { podSpecOf } from './workloads';
 
 export const CLASS_GROUP = 'secrets-store.csi.x-k8s.io';
 /** The versions the driver chart's CRD serves. */
 const CLASS_VERSIONS = ['v1', 'v1alpha1'];
 export const CSI_DRIVER = 'secrets-store.csi.k8s.io';
+/** The sync controller's SecretSync: it writes the Secret of its own name. */
+const SECRET_SYNC_GROUP = 'secret-sync.x-k8s.io';
 
 type Data = Record<string, unknown>;
 
@@ -274,6 +277,21 @@ function checkWorkload(
   });
 }
 
+/** `namespace/name` of each Secret the files sync: a class's secretObjects, a SecretSync's own name. */
+function syncedSecrets(documents: readonly ManifestDocument[]): Set<string> {
+  const names = new Set<string>();
+  for (const { object } of documents) {
+    const namespace = namespaceOf(object);
+    if (object.kind === 'SecretSync' && String(object.apiVersion ?? '').startsWith(`${SECRET_SYNC_GROUP}/`))
+      names.add(`${namespace}/${nameOf(object)}`);
+    if (object.kind !== 'SecretProviderClass' || !isMap(object.spec)) continue;
+    const entries: unknown[] = Array.isArray(object.spec.secretObjects) ? object.spec.secretObjects : [];
+    for (const e of entries)
+      if (isMap(e) && typeof e.secretName === 'string') names.add(`${namespace}/${e.secretName}`);
+  }
+  return names;
+}
+
 /** Every finding for the documents of every file, classes first (pods refer to them across files). */
 export function lintDocuments(documents: readonly ManifestDocument[]): Finding[] {
   const findings: Finding[] = [];
@@ -284,10 +302,13 @@ export function lintDocuments(documents: readonly ManifestDocument[]): Finding[]
     classes.set(`${namespaceOf(doc.object)}/${nameOf(doc.object)}`, checkClass(doc, report));
     findings.push(...report.findings);
   }
+  const rotating = { csiDriver: CSI_DRIVER, syncedSecrets: syncedSecrets(documents) };
   for (const doc of documents) {
     if (doc.object.kind === 'SecretProviderClass') continue;
     const report = new Report(doc);
     checkWorkload(doc, classes, report);
+    for (const f of checkRestartOptIn(doc.object, namespaceOf(doc.object), rotating))
+      report.add(f.field, f.message, f.severity);
     findings.push(...report.findings);
   }
   return findings;

@@ -1,10 +1,9 @@
 // The annotations of a restart on rotation: the user's opt-in on a workload, the record this
 // controller keeps on it of what its pods were last restarted for, and kubectl's restartedAt on its
 // pod template (what `kubectl rollout restart` sets, so that a rollout looks the same either way).
-// All are parsed here, at the boundary; a wrong opt-in value is an error the user sees as an Event.
+// The opt-in is read in common/ (the linter checks it too: restart-opt-in.ts); the others are parsed
+// here, at the boundary.
 
-/** The user's opt-in, on the Deployment's, StatefulSet's or DaemonSet's own metadata. */
-export const RESTART_ON_ROTATION_ANNOTATION = 'secrets-store.csi.x-k8s.io/restart-on-rotation';
 /**
  * What the workload's pods were last restarted for (or first seen mounting), on the workload's own
  * metadata: writing it changes no pod template, so a first record costs no rollout, and a
@@ -13,20 +12,6 @@ export const RESTART_ON_ROTATION_ANNOTATION = 'secrets-store.csi.x-k8s.io/restar
 export const RESTARTED_FOR_ANNOTATION = 'secrets-store.csi.x-k8s.io/restarted-for';
 /** kubectl's, on the pod template: the change that rolls the pods. */
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
-
-export type OptIn = { kind: 'on' } | { kind: 'off' } | { kind: 'invalid'; message: string };
-
-/** The opt-in: `"true"` on, absent or `"false"` off; anything else is refused with a message. */
-export function parseOptIn(annotations: Record<string, string> | undefined): OptIn {
-  const value = annotations?.[RESTART_ON_ROTATION_ANNOTATION];
-  if (value === undefined || value === 'false') return { kind: 'off' };
-  if (value === 'true') return { kind: 'on' };
-  const shown = value.length > 64 ? `${value.slice(0, 64)}...` : value;
-  return {
-    kind: 'invalid',
-    message: `annotation ${RESTART_ON_ROTATION_ANNOTATION} is ${JSON.stringify(shown)}: want "true" or "false"; no restart on rotation until it is corrected`,
-  };
-}
 
 /**
  * What a workload's pods mount, by key: `<SecretProviderClass>/<object id>` → the object versions

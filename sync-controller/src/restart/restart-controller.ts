@@ -24,17 +24,16 @@ import type {
   Pod,
   SecretProviderClassPodStatus,
 } from '@sscsi/common';
-import { Resources, resourcePath, WorkQueue } from '@sscsi/common';
+import {
+  parseOptIn,
+  RESTART_ON_ROTATION_ANNOTATION,
+  Resources,
+  resourcePath,
+  WorkQueue,
+} from '@sscsi/common';
 
 import type { Mounted } from './annotations';
-import {
-  formatRecord,
-  parseOptIn,
-  parseRecord,
-  RESTART_ON_ROTATION_ANNOTATION,
-  RESTARTED_AT_ANNOTATION,
-  RESTARTED_FOR_ANNOTATION,
-} from './annotations';
+import { formatRecord, parseRecord, RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from './annotations';
 import { decide, describeChange, objectKey, secretKey } from './decision';
 import type { SecretMarks, SyncedSecret } from './secret-marks';
 import type { Workload, WorkloadKind } from './workloads';

@@ -1,9 +1,9 @@
 // The parts of --restart-on-rotation put together: the informers it reads and the controller.
 // sync-controller.ts wires them into the program; the unit tests build them over the fake API.
 import type { EventRecorder, KubeApi, Logger } from '@sscsi/common';
-import { Informer, Resources } from '@sscsi/common';
+import { Informer, Resources, RESTART_ON_ROTATION_ANNOTATION } from '@sscsi/common';
 
-import { RESTART_ON_ROTATION_ANNOTATION, RESTARTED_FOR_ANNOTATION } from './annotations';
+import { RESTARTED_FOR_ANNOTATION } from './annotations';
 import type { PodStatus, RestartControllerOptions } from './restart-controller';
 import { RestartController } from './restart-controller';
 import type { SyncedSecret } from './secret-marks';

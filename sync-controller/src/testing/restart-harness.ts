@@ -4,9 +4,10 @@
 // deployment controller's part played on request (rollout): a new ReplicaSet for a changed template,
 // the old pods gone, new pods mounting what the provider serves now.
 import type { EventType, KubeApi, KubeObject, ObjectReference, Pod, Secret, WatchEvent } from '@sscsi/common';
+import { RESTART_ON_ROTATION_ANNOTATION } from '@sscsi/common';
 import { FakeKube, silentLogger } from '@sscsi/common/testing';
 
-import { RESTART_ON_ROTATION_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../restart/annotations';
+import { RESTARTED_AT_ANNOTATION } from '../restart/annotations';
 import type { PodStatus } from '../restart/restart-controller';
 import { restartOnRotation } from '../restart/restart-on-rotation';
 import type { Workload } from '../restart/workloads';
