@@ -19,4 +19,4 @@ export * from './events/event-recorder';
 export * from './abortable';
 export * from './single-flight';
 export * from './jwt-signature';
-export * from './restart-opt-in';
+export * from './restart-on-rotation';

@@ -1,7 +1,7 @@
 // The opt-in to a restart on rotation (the sync controller's --restart-on-rotation), checked where it
 // appears: its value on a Deployment, StatefulSet or DaemonSet, as the controller reads it; on any
 // other kind, or on a pod template, it has no effect, which is never what was meant.
-import { parseOptIn, RESTART_ON_ROTATION_ANNOTATION, RESTARTABLE_KINDS } from '@sscsi/common';
+import { parseOptIn, RESTART_ON_ROTATION_ANNOTATION, RESTARTABLE_KINDS, secretsReadBy } from '@sscsi/common';
 
 import type { Severity } from './findings';
 import { podSpecOf } from './workloads';
@@ -30,26 +30,6 @@ function annotationOf(metadata: unknown): unknown {
   return isMap(metadata) && isMap(metadata.annotations)
     ? metadata.annotations[RESTART_ON_ROTATION_ANNOTATION]
     : undefined;
-}
-
-/** The names of the Secrets a pod spec reads: env, envFrom, secret and projected volumes. */
-function referencedSecrets(spec: Data): string[] {
-  const names: unknown[] = [];
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-  for (const c of [...list(spec.containers), ...list(spec.initContainers)]) {
-    if (!isMap(c)) continue;
-    for (const e of list(c.env))
-      if (isMap(e) && isMap(e.valueFrom) && isMap(e.valueFrom.secretKeyRef))
-        names.push(e.valueFrom.secretKeyRef.name);
-    for (const e of list(c.envFrom)) if (isMap(e) && isMap(e.secretRef)) names.push(e.secretRef.name);
-  }
-  for (const v of list(spec.volumes)) {
-    if (!isMap(v)) continue;
-    if (isMap(v.secret)) names.push(v.secret.secretName);
-    if (isMap(v.projected))
-      for (const s of list(v.projected.sources)) if (isMap(s) && isMap(s.secret)) names.push(s.secret.name);
-  }
-  return names.filter((n): n is string => typeof n === 'string' && n !== '');
 }
 
 function mountsDriver(spec: Data, csiDriver: string): boolean {
@@ -96,7 +76,7 @@ export function checkRestartOptIn(object: Data, namespace: string, rotating: Rot
   const optIn = parseOptIn({ [RESTART_ON_ROTATION_ANNOTATION]: value });
   if (optIn.kind === 'invalid') findings.push({ field, message: optIn.message, severity: 'error' });
   if (optIn.kind !== 'on' || !at) return findings;
-  const reads = referencedSecrets(at.spec).some((n) => rotating.syncedSecrets.has(`${namespace}/${n}`));
+  const reads = secretsReadBy(at.spec).some((n) => rotating.syncedSecrets.has(`${namespace}/${n}`));
   if (!mountsDriver(at.spec, rotating.csiDriver) && !reads)
     findings.push({
       field,

@@ -1,7 +1,7 @@
 // The annotations of a restart on rotation: the user's opt-in on a workload, the record this
 // controller keeps on it of what its pods were last restarted for, and kubectl's restartedAt on its
 // pod template (what `kubectl rollout restart` sets, so that a rollout looks the same either way).
-// The opt-in is read in common/ (the linter checks it too: restart-opt-in.ts); the others are parsed
+// The opt-in is read in common/ (the linter checks it too: common/src/restart-on-rotation.ts); the others are parsed
 // here, at the boundary.
 
 /**

@@ -5,6 +5,7 @@
 //   - StatefulSet: the pods whose controller-revision-hash is status.updateRevision;
 //   - DaemonSet: the pods whose pod-template-generation is the DaemonSet's template generation.
 import type { KubeObject, OwnerReference, Pod, ResourceType } from '@sscsi/common';
+import { secretsReadBy } from '@sscsi/common';
 
 const apps = (plural: string, kind: string): ResourceType => ({
   group: 'apps',
@@ -91,18 +92,7 @@ export function selectorQuery(selector: LabelSelector | undefined): string | und
 
 /** The names of the Secrets a pod template reads: env, envFrom, secret and projected volumes. */
 export function referencedSecrets(template: PodTemplate | undefined): string[] {
-  const names = new Set<string>();
-  const spec = template?.spec;
-  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
-    for (const e of c.env ?? [])
-      if (e.valueFrom?.secretKeyRef?.name) names.add(e.valueFrom.secretKeyRef.name);
-    for (const e of c.envFrom ?? []) if (e.secretRef?.name) names.add(e.secretRef.name);
-  }
-  for (const v of spec?.volumes ?? []) {
-    if (v.secret?.secretName) names.add(v.secret.secretName);
-    for (const s of v.projected?.sources ?? []) if (s.secret?.name) names.add(s.secret.name);
-  }
-  return [...names].sort();
+  return secretsReadBy(template?.spec);
 }
 
 function controllerOf(obj: KubeObject): OwnerReference | undefined {

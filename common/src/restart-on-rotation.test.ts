@@ -1,4 +1,4 @@
-import { parseOptIn, RESTART_ON_ROTATION_ANNOTATION } from './restart-opt-in';
+import { parseOptIn, RESTART_ON_ROTATION_ANNOTATION, secretsReadBy } from './restart-on-rotation';
 
 describe('the opt-in annotation', () => {
   it.each([
@@ -29,5 +29,33 @@ describe('the opt-in annotation', () => {
 
   it('ignores annotations of other names', () => {
     expect(parseOptIn({ 'example.com/restart-on-rotation': 'true' }).kind).toBe('off');
+  });
+});
+
+describe('secretsReadBy', () => {
+  it('finds env, envFrom, secret and projected volumes, of containers and init containers', () => {
+    expect(
+      secretsReadBy({
+        containers: [
+          {
+            env: [{ valueFrom: { secretKeyRef: { name: 'one' } } }, {}],
+            envFrom: [{ secretRef: { name: 'two' } }, {}],
+          },
+        ],
+        initContainers: [{ envFrom: [{ secretRef: { name: 'three' } }] }],
+        volumes: [
+          { secret: { secretName: 'four' } },
+          { projected: { sources: [{ secret: { name: 'five' } }, {}] } },
+          {},
+        ],
+      }),
+    ).toEqual(['five', 'four', 'one', 'three', 'two']);
+    expect(secretsReadBy(undefined)).toEqual([]);
+  });
+
+  it('reads a spec of any shape without throwing: a linted file is unchecked', () => {
+    for (const spec of [5, 'x', [], { containers: 5 }, { containers: ['x', null] }, { volumes: { a: 1 } }])
+      expect(secretsReadBy(spec)).toEqual([]);
+    expect(secretsReadBy({ containers: [{ envFrom: [{ secretRef: { name: 7 } }] }] })).toEqual([]);
   });
 });
