@@ -1,8 +1,8 @@
 // The annotations of a restart on rotation: the user's opt-in on a workload, the record this
 // controller keeps on it of what its pods were last restarted for, and kubectl's restartedAt on its
 // pod template (what `kubectl rollout restart` sets, so that a rollout looks the same either way).
-// The opt-in is read in common/ (the linter checks it too: common/src/restart-on-rotation.ts); the others are parsed
-// here, at the boundary.
+// The opt-in is read in common/ (restart-on-rotation.ts: the linter checks it too); the others are
+// parsed here, at the boundary.
 
 /**
  * What the workload's pods were last restarted for (or first seen mounting), on the workload's own
