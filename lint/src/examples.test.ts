@@ -1,7 +1,13 @@
 // What CI lints: every manifest under examples/ (the article's, which the walkthroughs apply), the
 // article's pods as the lab adapts them, and the YAML blocks of the READMEs that show a class or a
 // pod mounting one.
-import { MANIFESTS, podManifest } from '@sscsi/demo';
+import {
+  articleSecretSyncs,
+  MANIFESTS,
+  podManifest,
+  restartedDeployment,
+  secretSyncClasses,
+} from '@sscsi/demo';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +58,21 @@ describe('the repository examples', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("lint clean: the demo's SecretSyncs and the Deployment that restarts when their Secret rotates", () => {
+    const text = [...secretSyncClasses(), ...articleSecretSyncs(), restartedDeployment('lab-node')].join(
+      '---\n',
+    );
+    const out: string[] = [];
+    const status = lintFiles(['-'], { out: (l) => out.push(l), err: (l) => out.push(l) }, () => text);
+    expect(out).toEqual([]);
+    expect(status).toBe(0);
+    // Not vacuous: without the SecretSync it reads, the Deployment is never restarted.
+    lintFiles(['-'], { out: (l) => out.push(l), err: (l) => out.push(l) }, () =>
+      restartedDeployment('lab-node'),
+    );
+    expect(out).toEqual([expect.stringContaining('so it is never restarted')]);
   });
 
   it("reports a broken copy of the article's class as file:document: field: problem, with status 1", () => {

@@ -119,3 +119,44 @@ export function deniedSecretSync(namespace = ARTICLE_NAMESPACE): string {
     namespace,
   );
 }
+
+/** The Deployment that opts in to a restart on rotation and reads the Parameter Store SecretSync's Secret. */
+export const RESTARTED_DEPLOYMENT = 'sample-app-env';
+
+/**
+ * examples/manifests/restart-on-rotation/sample-app-env.yaml reading the SecretSync's Secret instead
+ * of the driver's synced one, for the lab: its busybox, bound to the stand-in's node (no scheduler),
+ * and the Recreate strategy (the stand-in runs no containers, so a rolling update would wait for a
+ * ready pod forever).
+ */
+export function restartedDeployment(nodeName: string, namespace = ARTICLE_NAMESPACE): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${RESTARTED_DEPLOYMENT}
+  namespace: ${namespace}
+  annotations:
+    secrets-store.csi.x-k8s.io/restart-on-rotation: "true"
+spec:
+  replicas: 1
+  strategy:
+    type: Recreate
+  selector:
+    matchLabels:
+      app: ${RESTARTED_DEPLOYMENT}
+  template:
+    metadata:
+      labels:
+        app: ${RESTARTED_DEPLOYMENT}
+    spec:
+      nodeName: ${nodeName}
+      containers:
+        - name: sample-app
+          image: busybox:lab
+          imagePullPolicy: Never
+          command: ['sh', '-c', 'sleep 3600']
+          envFrom:
+            - secretRef:
+                name: ${SECRET_SYNC_NAMES.parameterStore}
+`;
+}

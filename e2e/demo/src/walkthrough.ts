@@ -54,7 +54,14 @@ import {
   trustPolicyValues,
 } from './article';
 import { envsubstCommand, examplePath } from './examples';
-import { articleSecretSyncs, deniedSecretSync, SECRET_SYNC_NAMES, secretSyncClasses } from './secret-syncs';
+import {
+  articleSecretSyncs,
+  deniedSecretSync,
+  RESTARTED_DEPLOYMENT,
+  restartedDeployment,
+  SECRET_SYNC_NAMES,
+  secretSyncClasses,
+} from './secret-syncs';
 import type { Reporter, Step } from './steps';
 import { expectThat, silentReporter } from './steps';
 
@@ -634,11 +641,11 @@ export class Walkthrough {
           `no pod this time: SecretSync objects become Secrets through the sync controller, which calls the AWS provider in its own pod (AWS_REGION=${DEMO_REGION} in a copy of ${example})`,
         );
         this.out.command(
-          `helm install ${SYNC_CONTROLLER_RELEASE} ${path.relative(REPO_ROOT, SYNC_CONTROLLER_CHART)} -n ${SYNC_CONTROLLER_NAMESPACE} --create-namespace -f ${example} --set rotationPollInterval=${SYNC_POLL_SECONDS}s`,
+          `helm install ${SYNC_CONTROLLER_RELEASE} ${path.relative(REPO_ROOT, SYNC_CONTROLLER_CHART)} -n ${SYNC_CONTROLLER_NAMESPACE} --create-namespace -f ${example} --set rotationPollInterval=${SYNC_POLL_SECONDS}s --set restartOnRotation.enabled=true`,
         );
         this.syncSystem = await startSyncControllerSystem({
           namespace: SYNC_CONTROLLER_NAMESPACE,
-          set: { rotationPollInterval: `${SYNC_POLL_SECONDS}s` },
+          set: { rotationPollInterval: `${SYNC_POLL_SECONDS}s`, 'restartOnRotation.enabled': 'true' },
           region: DEMO_REGION,
         });
         const sync = this.syncSystem;
@@ -650,8 +657,9 @@ export class Walkthrough {
         await this.kubectl(['get', 'crd', 'secretsyncs.secret-sync.x-k8s.io']);
         expectThat(
           sync.controllerArgs.includes('--token-request-audience=sts.amazonaws.com') &&
-            sync.controllerArgs.includes('--leader-elect'),
-          "the controller runs without the example's audience or without leader election",
+            sync.controllerArgs.includes('--leader-elect') &&
+            sync.controllerArgs.includes('--restart-on-rotation'),
+          "the controller runs without the example's audience, leader election or restart on rotation",
         );
         expectThat(
           (await fetch(`${sync.controller.probesUrl}/readyz`)).status === 200,
@@ -762,6 +770,60 @@ export class Walkthrough {
         this.out.note(
           `lastSuccessfulSyncTime: ${before?.status?.lastSuccessfulSyncTime ?? ''} -> ${after.status?.lastSuccessfulSyncTime ?? ''}`,
         );
+      },
+    },
+    {
+      title:
+        'Beyond the article: restart on rotation (examples/manifests/restart-on-rotation): a Deployment opted in, reading the Secret through envFrom, restarts once when the password rotates',
+      run: async () => {
+        const manifest = restartedDeployment(this.sys.nodeName, this.ns);
+        this.out.note(manifest.trimEnd());
+        await this.kubectl(['apply', '-f', '-'], manifest);
+        // kubectl's jsonpath wants the dots of an annotation's name escaped.
+        const annotation = (at: string, name: string) =>
+          kubectlAsync(this.sys.lab, [
+            'get',
+            'deployment',
+            RESTARTED_DEPLOYMENT,
+            '-o',
+            `jsonpath={.${at}.annotations.${name.replace(/\./g, '\\.')}}`,
+          ]);
+        // First sight: the Secret's mark recorded, nothing restarted; only then is a change a rotation.
+        await eventually(
+          'the first record',
+          async () =>
+            (await annotation('metadata', 'secrets-store.csi.x-k8s.io/restarted-for')) ? true : undefined,
+          60_000,
+        );
+        await putPasswordParameter(this.aws, `${ROTATED_PASSWORD}-restart`, this.out);
+        const restartedAt = await eventually(
+          'the rolling restart',
+          async () =>
+            (await annotation('spec.template.metadata', 'kubectl.kubernetes.io/restartedAt')) || undefined,
+          60_000,
+        );
+        this.out.note(`the pod template's kubectl.kubernetes.io/restartedAt: ${restartedAt}`);
+        const selector = `involvedObject.name=${RESTARTED_DEPLOYMENT},reason=RestartedOnRotation`;
+        const columns = 'custom-columns=TYPE:.type,REASON:.reason,COUNT:.count,MESSAGE:.message';
+        this.out.command(`kubectl get events --field-selector ${selector} -o ${columns}`);
+        const changed = `synced Secrets changed: ${SECRET_SYNC_NAMES.parameterStore}`;
+        const events = await eventually(
+          'the RestartedOnRotation Event naming the Secret',
+          async () => {
+            const out = await kubectlAsync(this.sys.lab, [
+              'get',
+              'events',
+              '--field-selector',
+              selector,
+              '-o',
+              columns,
+            ]);
+            return out.includes(changed) ? out : undefined;
+          },
+          30_000,
+        );
+        this.out.output(events.trimEnd());
+        await this.kubectl(['delete', 'deployment', RESTARTED_DEPLOYMENT]);
       },
     },
     {
