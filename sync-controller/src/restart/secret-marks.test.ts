@@ -1,4 +1,6 @@
 import type { Secret } from '@sscsi/common';
+import crypto from 'node:crypto';
+import { promisify } from 'node:util';
 
 import { SecretMarks, withoutData } from './secret-marks';
 
@@ -46,10 +48,18 @@ describe('SecretMarks', () => {
   });
 
   it('computes a mark once per Secret and data, however many ask at once', async () => {
-    const marks = new SecretMarks(10);
+    let computed = 0;
+    const pbkdf2 = promisify(crypto.pbkdf2);
+    const marks = new SecretMarks(10, (...args) => {
+      computed++;
+      return pbkdf2(...args);
+    });
     const s = withoutData(secret({ a: 'MQ==' }));
     const asked = [marks.mark(s), marks.mark(s), marks.mark(s)];
-    expect(asked[1]).toBe(asked[0]);
     expect(new Set(await Promise.all(asked)).size).toBe(1);
+    await marks.mark(s);
+    expect(computed).toBe(1);
+    await marks.mark(withoutData(secret({ a: 'Mg==' })));
+    expect(computed).toBe(2);
   });
 });

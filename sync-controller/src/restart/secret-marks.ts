@@ -31,19 +31,29 @@ export function withoutData(secret: Secret): SyncedSecret {
   return { metadata: { name, namespace, uid, resourceVersion, labels }, dataDigest: hash.digest('hex') };
 }
 
-const pbkdf2 = promisify(crypto.pbkdf2);
+/** PBKDF2 as node:crypto's, promised (tests count its calls). */
+export type Pbkdf2 = (
+  password: string,
+  salt: string,
+  rounds: number,
+  bytes: number,
+  digest: string,
+) => Promise<Buffer>;
 
 export class SecretMarks {
   /** One entry per Secret uid: the digest last marked and its mark. */
   private readonly marks = new Map<string, { digest: string; mark: Promise<string> }>();
 
-  constructor(private readonly rounds = MARK_ROUNDS) {}
+  constructor(
+    private readonly rounds = MARK_ROUNDS,
+    private readonly pbkdf2: Pbkdf2 = promisify(crypto.pbkdf2),
+  ) {}
 
   mark(secret: SyncedSecret): Promise<string> {
     const uid = secret.metadata.uid ?? '';
     const known = this.marks.get(uid);
     if (known?.digest === secret.dataDigest) return known.mark;
-    const mark = pbkdf2(secret.dataDigest, uid, this.rounds, MARK_BYTES, 'sha512').then((b) =>
+    const mark = this.pbkdf2(secret.dataDigest, uid, this.rounds, MARK_BYTES, 'sha512').then((b) =>
       b.toString('hex'),
     );
     this.marks.set(uid, { digest: secret.dataDigest, mark });
