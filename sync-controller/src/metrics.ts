@@ -81,7 +81,7 @@ const metricsOf = (depth: () => number) => ({
   ),
   restarts: counter(
     'secretsync_workload_restart_evaluations_total',
-    'Restart on rotation: evaluations of opted-in workloads by outcome (restarted, recorded, unchanged, failed, invalid)',
+    'Restart on rotation: evaluations of opted-in workloads by outcome (restarted, recorded, unchanged, conflict, failed, invalid)',
     ['outcome'],
   ),
 });

@@ -1,5 +1,5 @@
 import type { Mounted } from './annotations';
-import { decide, describeChange, objectKey, secretKey } from './decision';
+import { decide, decideWithoutPods, describeChange, objectKey, secretKey } from './decision';
 
 const m = (entries: Record<string, string[]>): Mounted =>
   new Map(Object.entries(entries).map(([k, v]) => [k, new Set(v)]));
@@ -17,12 +17,12 @@ describe('decide', () => {
     expect(decide(m({ 'db/pw': ['v2'] }), m({ 'db/pw': ['v2'] }))).toEqual({ kind: 'unchanged' });
   });
 
-  it('restarts for a version the record does not hold, recording the new ones only', () => {
+  it('restarts for a version the record does not hold, recording every version the pods mount', () => {
     expect(
       decide(m({ 'db/pw': ['v1'], 'db/user': ['u1'] }), m({ 'db/pw': ['v1', 'v2'], 'db/user': ['u1'] })),
     ).toEqual({
       kind: 'restart',
-      record: m({ 'db/pw': ['v2'], 'db/user': ['u1'] }),
+      record: m({ 'db/pw': ['v1', 'v2'], 'db/user': ['u1'] }),
       changed: ['db/pw'],
     });
   });
@@ -35,9 +35,21 @@ describe('decide', () => {
     // One of the v1 pods rotated in place.
     expect(decide(record, mounted, m({ 'db/pw': ['v2'] }))).toEqual({
       kind: 'restart',
-      record: m({ 'db/pw': ['v2'] }),
+      record: m({ 'db/pw': ['v1', 'v2'] }),
       changed: ['db/pw'],
     });
+  });
+
+  it('restarts once for current pods at different versions, not once for each in turn', () => {
+    // One pod rotated to v2, the other lags at v1 (or a paused rollout keeps both current).
+    const mounted = m({ 'db/pw': ['v1', 'v2'] });
+    const first = decide(m({ 'db/pw': ['v1'] }), mounted);
+    expect(first).toMatchObject({ kind: 'restart', record: m({ 'db/pw': ['v1', 'v2'] }) });
+    const record = first.kind === 'restart' ? first.record : undefined;
+    // Evaluated again before the pods are replaced: nothing is new.
+    expect(decide(record, mounted)).toEqual({ kind: 'unchanged' });
+    expect(decide(record, m({ 'db/pw': ['v1'] }))).toEqual({ kind: 'unchanged' });
+    expect(decide(record, m({ 'db/pw': ['v2'] }))).toEqual({ kind: 'unchanged' });
   });
 
   it('restarts for a version back to an earlier one', () => {
@@ -58,6 +70,21 @@ describe('decide', () => {
       m({ 'db/pw': ['v2'], 'Secret/env': ['b'] }),
     );
     expect(decision).toMatchObject({ kind: 'restart', changed: ['Secret/env', 'db/pw'] });
+  });
+});
+
+describe('decideWithoutPods', () => {
+  it('restarts nothing and records what the Secrets hold now', () => {
+    expect(
+      decideWithoutPods(m({ 'Secret/env': ['a'], 'db/pw': ['v1'] }), m({ 'Secret/env': ['b'] })),
+    ).toEqual({
+      kind: 'record',
+      record: m({ 'Secret/env': ['b'], 'db/pw': ['v1'] }),
+    });
+    expect(decideWithoutPods(m({ 'Secret/env': ['a'] }), m({ 'Secret/env': ['a'] }))).toEqual({
+      kind: 'unchanged',
+    });
+    expect(decideWithoutPods(undefined, m({}))).toEqual({ kind: 'unchanged' });
   });
 });
 

@@ -5,9 +5,11 @@
 //   - an object or Secret the record does not know (a class or volume added): recorded, no restart;
 //   - a version (or a Secret's mark) the record does not hold for its key, that changed under a
 //     running pod (its status changed since its mount: rotated in place; a Secret read at start): a
-//     restart, recording the new versions for that key. Pods of the new template that mount those
-//     versions then match the record: no second restart for one change. A version back to an
-//     earlier one is a change too;
+//     restart, recording every version the current pods mount for that key (the new ones and the
+//     others still mounted): a version recorded never counts as new again, so two current pods
+//     at different versions (one lagging, a paused rollout) give one restart, not one each in
+//     turn. Pods of the new template that mount those versions then match the record: no second
+//     restart for one change. A version back to an earlier one no pod mounted then is a change too;
 //   - a new version that only pods mounting it since their start hold (scaled up, a user's own
 //     rollout, a driver without rotation): nothing; those pods already read it. If one of the
 //     pods of the older version rotates in place later, that is a change.
@@ -44,11 +46,28 @@ export function decide(
     const fresh = new Set([...versions].filter((v) => !known.has(v)));
     if ([...fresh].some((v) => changedUnder.get(key)?.has(v))) {
       changed.push(key);
-      next.set(key, fresh);
+      next.set(key, new Set(versions));
     }
   }
   if (changed.length > 0) return { kind: 'restart', record: next, changed: changed.sort() };
   return added ? { kind: 'record', record: next } : { kind: 'unchanged' };
+}
+
+/**
+ * A workload without current pods (scaled to zero): nothing changed under a pod, so nothing is
+ * restarted; what the Secrets hold now is recorded, as the pods started later read it.
+ */
+export function decideWithoutPods(record: Mounted | undefined, mounted: Mounted): Decision {
+  if (!record) return mounted.size > 0 ? { kind: 'record', record: mounted } : { kind: 'unchanged' };
+  const next = new Map(record);
+  let differs = false;
+  for (const [key, versions] of mounted) {
+    const known = record.get(key);
+    if (known?.size === versions.size && [...versions].every((v) => known.has(v))) continue;
+    next.set(key, new Set(versions));
+    differs = true;
+  }
+  return differs ? { kind: 'record', record: next } : { kind: 'unchanged' };
 }
 
 /** What changed, in an Event's words: the classes' object ids and the Secrets' names, no value. */

@@ -25,6 +25,7 @@ import type {
   SecretProviderClassPodStatus,
 } from '@sscsi/common';
 import {
+  KubeApiError,
   parseOptIn,
   RESTART_ON_ROTATION_ANNOTATION,
   Resources,
@@ -34,7 +35,7 @@ import {
 
 import type { Mounted } from './annotations';
 import { formatRecord, parseRecord, RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from './annotations';
-import { decide, describeChange, objectKey, secretKey } from './decision';
+import { decide, decideWithoutPods, describeChange, objectKey, secretKey } from './decision';
 import type { SecretMarks, SyncedSecret } from './secret-marks';
 import type { Workload, WorkloadKind } from './workloads';
 import {
@@ -42,6 +43,7 @@ import {
   observedLatest,
   parseWorkloadKey,
   referencedSecrets,
+  restartRollingOut,
   selectorQuery,
   WORKLOAD_KINDS,
   workloadKey,
@@ -54,6 +56,8 @@ export const FIELD_MANAGER = 'secrets-store-sync-controller';
 export const RESTARTED_REASON = 'RestartedOnRotation';
 export const INVALID_REASON = 'InvalidRestartOnRotation';
 const RETRY_BASE_DELAY_MS = 1000;
+/** The longest generateName the API server keeps: a name is at most 63, 5 of them random. */
+const GENERATED_NAME_BASE_MAX = 58;
 const RETRY_MAX_DELAY_MS = 5 * 60_000;
 
 /** A pod's status with its generation (one more at each change of its status). */
@@ -61,7 +65,8 @@ export type PodStatus = SecretProviderClassPodStatus & {
   metadata: SecretProviderClassPodStatus['metadata'] & { generation?: number };
 };
 
-export type RestartOutcome = 'restarted' | 'recorded' | 'unchanged' | 'failed' | 'invalid';
+/** `conflict`: the write was refused (409) on a copy changed since (its status, our own write): retried. */
+export type RestartOutcome = 'restarted' | 'recorded' | 'unchanged' | 'conflict' | 'failed' | 'invalid';
 
 /** What the controller reads of an informer. */
 export interface Cache<T> {
@@ -90,9 +95,13 @@ export interface RestartControllerOptions {
 
 const podKey = (namespace: string | undefined, pod: string | undefined) => `${namespace ?? ''}/${pod ?? ''}`;
 
-/** kubectl's restartedAt: RFC 3339 in whole seconds. */
-function restartedAt(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/**
+ * kubectl's restartedAt, in milliseconds (kubectl writes whole seconds) and always after the one the
+ * template holds: a value equal to it would change no template, and roll nothing.
+ */
+function restartedAt(ms: number, previous: string | undefined): string {
+  const before = previous === undefined ? NaN : Date.parse(previous);
+  return new Date(Number.isNaN(before) || ms > before ? ms : before + 1).toISOString();
 }
 
 function versionsOf(status: SecretProviderClassPodStatus): string {
@@ -196,6 +205,7 @@ export class RestartController {
       !old ||
       before !== value ||
       old.metadata.generation !== w.metadata.generation ||
+      old.spec?.paused !== w.spec?.paused ||
       old.status?.observedGeneration !== w.status?.observedGeneration
     )
       this.schedule(key);
@@ -230,11 +240,13 @@ export class RestartController {
 
   /**
    * A pod's mount changed: the opted-in workloads of its namespace that may own it (the pods of a
-   * Deployment, StatefulSet or DaemonSet are named after it) are evaluated; the evaluation finds out.
+   * Deployment, StatefulSet or DaemonSet are named after it) are evaluated; the evaluation finds out
+   * (by owner). The API server cuts a generateName to 58 characters (63 with its 5 random ones), so
+   * the pods of a workload with a long name start with only the first 58 of `name-`.
    */
   private podChanged(namespace: string, podName: string): void {
     for (const [key, { name, on }] of this.optedIn.get(namespace) ?? [])
-      if (on && podName.startsWith(`${name}-`)) this.schedule(key);
+      if (on && podName.startsWith(`${name}-`.slice(0, GENERATED_NAME_BASE_MAX))) this.schedule(key);
   }
 
   private secretChanged(s: SyncedSecret): void {
@@ -288,9 +300,18 @@ export class RestartController {
           : undefined;
       const current = currentPods(kind, w, pods.items, replicaSets?.items);
       if (!current) return;
+      // A restart still rolling out: its new pods, once mounted, bring the workload back.
+      if (restartRollingOut(w, current, RESTARTED_AT_ANNOTATION)) return;
       const { mounted, changedUnder } = await this.mountedBy(namespace, current, w);
-      const decision = decide(parseRecord(w.metadata.annotations), mounted, changedUnder);
-      if (decision.kind === 'unchanged') {
+      const record = parseRecord(w.metadata.annotations);
+      // No current pod (scaled to zero): a Secret's new data restarts nothing, no pod read the old.
+      const decision =
+        current.length > 0 ? decide(record, mounted, changedUnder) : decideWithoutPods(record, mounted);
+      // A paused Deployment rolls out no restart: its pods stay current, and asking again at each
+      // evaluation would only pile up template changes and Events. What it records is kept; resumed
+      // (a new generation), it is evaluated again and restarted then.
+      const paused = kind === 'Deployment' && w.spec?.paused === true && decision.kind === 'restart';
+      if (decision.kind === 'unchanged' || paused) {
         this.o.counted?.('unchanged');
         return;
       }
@@ -304,7 +325,12 @@ export class RestartController {
         patch.spec = {
           template: {
             metadata: {
-              annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt(this.o.now?.() ?? Date.now()) },
+              annotations: {
+                [RESTARTED_AT_ANNOTATION]: restartedAt(
+                  this.o.now?.() ?? Date.now(),
+                  w.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION],
+                ),
+              },
             },
           },
         };
@@ -323,6 +349,16 @@ export class RestartController {
       }
     } catch (err) {
       if (signal.aborted) return;
+      // The workload changed since the copy decided on (its controller's status update, our own
+      // write not yet seen): usual, decided again on the fresh copy.
+      if (err instanceof KubeApiError && err.status === 409) {
+        this.o.logger.debug(
+          { workload: key },
+          'restart on rotation: workload changed meanwhile; evaluating again',
+        );
+        this.o.counted?.('conflict');
+        throw err;
+      }
       this.o.logger.warn(
         { workload: key, err: (err as Error).message },
         'restart on rotation failed; retrying',

@@ -61,7 +61,8 @@ export interface PodTemplate {
 /** A Deployment, StatefulSet or DaemonSet, as far as a restart reads it. */
 export interface Workload extends KubeObject {
   metadata: KubeObject['metadata'] & { generation?: number };
-  spec?: { selector?: LabelSelector; template?: PodTemplate };
+  /** `paused`: a Deployment's; its controller rolls out no new template until resumed. */
+  spec?: { selector?: LabelSelector; template?: PodTemplate; paused?: boolean };
   status?: { observedGeneration?: number; updateRevision?: string };
 }
 
@@ -153,6 +154,19 @@ export function currentPods(
     : owned;
 }
 
+/**
+ * Whether a restart asked for (kubectl's restartedAt in the template) has not yet reached every
+ * current pod: until it has, those pods are being replaced and what they mount asks for nothing.
+ */
+export function restartRollingOut(
+  workload: Workload,
+  current: readonly Pod[],
+  restartedAtAnnotation: string,
+): boolean {
+  const wanted = workload.spec?.template?.metadata?.annotations?.[restartedAtAnnotation];
+  return current.some((p) => p.metadata.annotations?.[restartedAtAnnotation] !== wanted);
+}
+
 /** The workload as an Event's involvedObject. */
 export function workloadReference(kind: WorkloadKind, w: Workload) {
   return {
@@ -181,7 +195,11 @@ export function workloadView(
   const optedIn = w.metadata.annotations?.[optInAnnotation] !== undefined;
   return {
     metadata: { name, namespace, uid, resourceVersion, generation, ownerReferences, annotations },
-    spec: { selector: w.spec?.selector, template: optedIn ? w.spec?.template : undefined },
+    spec: {
+      selector: w.spec?.selector,
+      template: optedIn ? w.spec?.template : undefined,
+      paused: w.spec?.paused,
+    },
     status: { observedGeneration: w.status?.observedGeneration, updateRevision: w.status?.updateRevision },
   };
 }

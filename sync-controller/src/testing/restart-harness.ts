@@ -8,7 +8,7 @@ import { RESTART_ON_ROTATION_ANNOTATION } from '@sscsi/common';
 import { FakeKube, silentLogger } from '@sscsi/common/testing';
 
 import { RESTARTED_AT_ANNOTATION } from '../restart/annotations';
-import type { PodStatus } from '../restart/restart-controller';
+import type { PodStatus, RestartOutcome } from '../restart/restart-controller';
 import { restartOnRotation } from '../restart/restart-on-rotation';
 import type { Workload } from '../restart/workloads';
 import { REVISION_ANNOTATION } from '../restart/workloads';
@@ -31,6 +31,8 @@ export interface DeploymentSpec {
   objects?: string[];
   /** A Secret its containers read through envFrom. */
   envFrom?: string;
+  /** spec.paused: the deployment controller rolls out no new template. */
+  paused?: boolean;
 }
 
 interface Rollout {
@@ -43,6 +45,8 @@ interface Rollout {
 export class RestartHarness {
   readonly api = new FakeKube();
   readonly events: RecordedEvent[] = [];
+  /** The evaluations' outcomes, as the metric counts them. */
+  readonly outcomes: RestartOutcome[] = [];
   /** The bodies of the patches of workloads, in order. */
   readonly patches: Array<{ path: string; body: Record<string, unknown> }> = [];
   /** What the provider serves now: object id → version. */
@@ -53,7 +57,8 @@ export class RestartHarness {
   private clock = Date.parse('2026-12-07T06:00:00Z');
   readonly parts: ReturnType<typeof restartOnRotation>;
 
-  constructor(o: { delayMs?: number } = {}) {
+  /** `clockStepMs`: how far the clock moves at each reading (1 s unless told). */
+  constructor(o: { delayMs?: number; clockStepMs?: number } = {}) {
     const api = this.api;
     // The API server's part the fake leaves out: a patched spec is a new generation.
     const kube: Pick<KubeApi, 'get' | 'watch' | 'patch'> = {
@@ -95,7 +100,8 @@ export class RestartHarness {
       delayMs: o.delayMs ?? 20,
       retryBaseDelayMs: 20,
       markRounds: 10,
-      now: () => (this.clock += 1000),
+      now: () => (this.clock += o.clockStepMs ?? 1000),
+      counted: (outcome) => this.outcomes.push(outcome),
     });
   }
 
@@ -140,6 +146,7 @@ export class RestartHarness {
       spec: {
         selector: { matchLabels: { app: name } },
         template: { metadata: { labels: { app: name } }, spec: { containers: [container] } },
+        paused: spec.paused,
       },
       status: { observedGeneration: 1 },
     });
@@ -147,13 +154,16 @@ export class RestartHarness {
     this.newReplicaSet(name);
   }
 
-  /** The deployment controller: a changed template gets a new ReplicaSet and new pods. */
+  /**
+   * The deployment controller: a changed template gets a new ReplicaSet and new pods (unless the
+   * Deployment is paused: then it only observes the new generation).
+   */
   rollout(name: string): void {
     const d = this.deploymentObject(name);
     const r = this.rollouts.get(name);
     if (!d || !r) throw new Error(`no deployment ${name}`);
     const restartedAt = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
-    if (restartedAt !== r.restartedAt) {
+    if (restartedAt !== r.restartedAt && !d.spec?.paused) {
       for (const pod of this.podsOf(name)) this.deletePod(pod.metadata.name ?? '');
       r.restartedAt = restartedAt;
       this.newReplicaSet(name);
@@ -235,13 +245,15 @@ export class RestartHarness {
       },
     });
     for (let i = 0; i < r.spec.replicas; i++) {
-      const podName = `${rsName}-p${++r.pods}`;
+      // As the API server makes a name from a generateName: cut to 58 characters, then (here) a count.
+      const podName = `${`${rsName}-`.slice(0, 58)}p${++r.pods}`;
       const pod = this.api.put<Pod>('pods', {
         metadata: {
           name: podName,
           namespace: NS,
           uid: `uid-${podName}`,
           labels: { app: name },
+          annotations: r.restartedAt === undefined ? {} : { [RESTARTED_AT_ANNOTATION]: r.restartedAt },
           ownerReferences: [
             {
               apiVersion: 'apps/v1',
