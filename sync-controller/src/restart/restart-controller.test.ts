@@ -6,6 +6,7 @@ import { until } from '@sscsi/common/testing';
 
 import { NS, RestartHarness } from '../testing/restart-harness';
 import { parseRecord, RESTARTED_AT_ANNOTATION } from './annotations';
+import type { PodStatus } from './restart-controller';
 import { INVALID_REASON, RESTARTED_REASON } from './restart-controller';
 
 let harnesses: RestartHarness[] = [];
@@ -184,6 +185,32 @@ describe('restart on rotation', () => {
     h.rollout('web');
     await h.settle();
     expect(h.podsOf('web').map((p) => p.metadata.name)).toEqual(['web-rev3-p3']);
+  });
+
+  it('does not take a status the driver rewrote for a new pod of the same name as rotated', async () => {
+    const h = await started();
+    h.deployment('web', { optIn: 'true', replicas: 1, spc: 'db', objects: ['password'] });
+    await h.settle();
+    const [pod] = h.podsOf('web');
+    const podName = pod?.metadata.name ?? '';
+    // A StatefulSet's way: the pod recreated under its name before its old status was collected;
+    // the driver rewrites that status (a new generation) with the versions served now.
+    h.served.set('password', 'v2');
+    h.api.remove('pods', NS, podName);
+    h.api.put('pods', { ...pod, metadata: { ...pod?.metadata, uid: 'uid-recreated' } });
+    const [status] = h.api.objects<PodStatus>('secretproviderclasspodstatuses', NS);
+    const owner = { apiVersion: 'v1', kind: 'Pod', name: podName, uid: 'uid-recreated' };
+    h.api.put('secretproviderclasspodstatuses', {
+      ...status,
+      metadata: { ...status?.metadata, generation: 2, ownerReferences: [owner] },
+      status: { ...status?.status, objects: [{ id: 'password', version: 'v2' }] },
+    });
+    await h.settle();
+    expect(h.restartsOf('web')).toBe(0);
+    // Its files rotating later is a change.
+    h.rotate('password', 'v3');
+    await h.settle();
+    expect(h.restartsOf('web')).toBe(1);
   });
 
   it('leaves workloads without the opt-in, or with "false", alone', async () => {

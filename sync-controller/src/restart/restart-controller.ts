@@ -104,6 +104,12 @@ function restartedAt(ms: number, previous: string | undefined): string {
   return new Date(Number.isNaN(before) || ms > before ? ms : before + 1).toISOString();
 }
 
+const statusKey = (s: PodStatus) => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
+const ownerPodUid = (s: PodStatus) =>
+  s.metadata.ownerReferences?.find((o) => o.kind === 'Pod')?.uid ??
+  s.metadata.ownerReferences?.[0]?.uid ??
+  '';
+
 function versionsOf(status: SecretProviderClassPodStatus): string {
   return JSON.stringify(status.status?.objects ?? []);
 }
@@ -113,6 +119,11 @@ export class RestartController {
   private readonly abort = new AbortController();
   /** SecretProviderClassPodStatuses by `namespace/pod`. */
   private readonly statusesByPod = new Map<string, Map<string, PodStatus>>();
+  /**
+   * What each status (by `namespace/name`) held when first written for its pod: seen at its first
+   * generation, or when it changed owner (the driver replaced it for a new pod of the same name).
+   */
+  private readonly firstMount = new Map<string, { podUid: string; versions: string }>();
   /** Workloads with the opt-in annotation (any value; `on`: "true"), by namespace. */
   private readonly optedIn = new Map<
     string,
@@ -223,12 +234,28 @@ export class RestartController {
     let byName = this.statusesByPod.get(pod);
     if (!byName) this.statusesByPod.set(pod, (byName = new Map()));
     byName.set(s.metadata.name ?? '', s);
+    const podUid = ownerPodUid(s);
+    if ((!old && (s.metadata.generation ?? 1) === 1) || (old && ownerPodUid(old) !== podUid))
+      this.firstMount.set(statusKey(s), { podUid, versions: versionsOf(s) });
     if (!old || versionsOf(old) !== versionsOf(s) || old.status?.mounted !== s.status?.mounted)
       this.podChanged(s.metadata.namespace ?? '', s.status?.podName ?? '');
   }
 
   private statusGone(s: PodStatus): void {
     this.forgetStatus(s);
+    this.firstMount.delete(statusKey(s));
+  }
+
+  /**
+   * Whether a status's versions changed under its pod. A status has no status subresource: each
+   * change is a new generation. But the driver also rewrites it at once for a second volume of the
+   * same class, or for a new pod of the same name (a StatefulSet's) while it still exists: when
+   * its first mount for this pod was seen, only versions other than those count.
+   */
+  private rotated(s: PodStatus): boolean {
+    const first = this.firstMount.get(statusKey(s));
+    if (first?.podUid === ownerPodUid(s)) return versionsOf(s) !== first.versions;
+    return (s.metadata.generation ?? 1) > 1;
   }
 
   private forgetStatus(s: PodStatus): void {
@@ -397,7 +424,7 @@ export class RestartController {
         const owners = s.metadata.ownerReferences ?? [];
         if (owners.length > 0 && !owners.some((o) => o.uid === pod.metadata.uid)) continue;
         if (s.status?.mounted === false) continue;
-        const rotated = (s.metadata.generation ?? 1) > 1;
+        const rotated = this.rotated(s);
         for (const object of s.status?.objects ?? [])
           add(objectKey(s.status?.secretProviderClassName ?? '', object.id), object.version, rotated);
       }
