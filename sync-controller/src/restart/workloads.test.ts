@@ -1,7 +1,7 @@
 import type { KubeObject, Pod } from '@sscsi/common';
 
 import type { Workload } from './workloads';
-import { currentPods, referencedSecrets, selectorQuery, workloadView } from './workloads';
+import { currentPods, referencedSecrets, restartRollingOut, selectorQuery, workloadView } from './workloads';
 
 const owner = (uid: string) => [{ apiVersion: 'apps/v1', kind: 'X', name: 'x', uid, controller: true }];
 
@@ -129,6 +129,23 @@ describe('selectorQuery', () => {
   });
 });
 
+describe('restartRollingOut', () => {
+  const at = 'kubectl.kubernetes.io/restartedAt';
+  const pod = (restartedAt?: string): Pod => ({
+    metadata: { name: 'p', annotations: restartedAt === undefined ? {} : { [at]: restartedAt } },
+  });
+  const asked = (restartedAt?: string): Workload => ({
+    metadata: { name: 'web' },
+    spec: { template: { metadata: { annotations: restartedAt === undefined ? {} : { [at]: restartedAt } } } },
+  });
+  it('says whether a current pod still runs another restartedAt than the template asks', () => {
+    expect(restartRollingOut(asked(), [pod(), pod()], at)).toBe(false);
+    expect(restartRollingOut(asked('t2'), [pod('t2')], at)).toBe(false);
+    expect(restartRollingOut(asked('t2'), [pod('t2'), pod('t1')], at)).toBe(true);
+    expect(restartRollingOut(asked('t1'), [pod()], at)).toBe(true);
+  });
+});
+
 describe('workloadView', () => {
   it('keeps the template of opted-in workloads only, and only the annotations it reads', () => {
     const w: Workload = {
@@ -138,7 +155,9 @@ describe('workloadView', () => {
     expect(workloadView(w, 'opt', ['keep']).spec).toEqual({
       selector: { matchLabels: { app: 'web' } },
       template: undefined,
+      paused: undefined,
     });
+    expect(workloadView({ ...w, spec: { ...w.spec, paused: true } }, 'opt', []).spec?.paused).toBe(true);
     const opted = workloadView(
       { ...w, metadata: { ...w.metadata, annotations: { opt: 'yes', drop: 'y' } } },
       'opt',
