@@ -186,6 +186,32 @@ export class Walkthrough {
     await createArticleRole(this.aws, role, serviceAccount, policy);
   }
 
+  /** Shows `kubectl get events` for `selector` once a line of it includes `needle`. */
+  private async showEventsOnce(
+    what: string,
+    selector: string,
+    columns: string,
+    needle: string,
+  ): Promise<void> {
+    this.out.command(`kubectl get events --field-selector ${selector} -o ${columns}`);
+    const events = await eventually(
+      what,
+      async () => {
+        const out = await kubectlAsync(this.sys.lab, [
+          'get',
+          'events',
+          '--field-selector',
+          selector,
+          '-o',
+          columns,
+        ]);
+        return out.includes(needle) ? out : undefined;
+      },
+      30_000,
+    );
+    this.out.output(events.trimEnd());
+  }
+
   private readMounted(name: string): string {
     return fs.readFileSync(path.join(this.targetPath, name), 'utf8');
   }
@@ -551,23 +577,7 @@ export class Walkthrough {
         expectThat(objects.includes(`${file}\tmissing`), `the pod status does not list ${file} as missing`);
         const selector = 'involvedObject.name=sample-app,reason=OptionalObjectMissing';
         const columns = 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message';
-        this.out.command(`kubectl get events --field-selector ${selector} -o ${columns}`);
-        const events = await eventually(
-          'the OptionalObjectMissing event',
-          async () => {
-            const out = await kubectlAsync(this.sys.lab, [
-              'get',
-              'events',
-              '--field-selector',
-              selector,
-              '-o',
-              columns,
-            ]);
-            return out.includes(parameter) ? out : undefined;
-          },
-          30_000,
-        );
-        this.out.output(events.trimEnd());
+        await this.showEventsOnce('the OptionalObjectMissing event', selector, columns, parameter);
         this.out.command(`aws ssm put-parameter --name "${parameter}" --value "${value}" --type String`);
         await this.aws.ssm.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'String' }));
         await eventually(
@@ -805,24 +815,13 @@ export class Walkthrough {
         this.out.note(`the pod template's kubectl.kubernetes.io/restartedAt: ${restartedAt}`);
         const selector = `involvedObject.name=${RESTARTED_DEPLOYMENT},reason=RestartedOnRotation`;
         const columns = 'custom-columns=TYPE:.type,REASON:.reason,COUNT:.count,MESSAGE:.message';
-        this.out.command(`kubectl get events --field-selector ${selector} -o ${columns}`);
         const changed = `synced Secrets changed: ${SECRET_SYNC_NAMES.parameterStore}`;
-        const events = await eventually(
+        await this.showEventsOnce(
           'the RestartedOnRotation Event naming the Secret',
-          async () => {
-            const out = await kubectlAsync(this.sys.lab, [
-              'get',
-              'events',
-              '--field-selector',
-              selector,
-              '-o',
-              columns,
-            ]);
-            return out.includes(changed) ? out : undefined;
-          },
-          30_000,
+          selector,
+          columns,
+          changed,
         );
-        this.out.output(events.trimEnd());
         await this.kubectl(['delete', 'deployment', RESTARTED_DEPLOYMENT]);
       },
     },
