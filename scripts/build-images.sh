@@ -83,7 +83,8 @@ why_not() {
 can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
 install_packages() {
   say "installing $* from Debian"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+  # Waits for another install's lock (make test installs the peer suites' tools meanwhile).
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" >/dev/null
 }
 
 choose_builder() {

@@ -30,17 +30,19 @@ quietly() { # name command...
 
 # Debian packages (the lab runs as root). A new machine may have no package lists yet, or lists old
 # enough that their versions are gone from the mirror: they are refreshed first when older than a
-# day, and once more if the install still fails.
+# day, and once more if the install still fails. Two installs at once (make test builds the peer
+# suites' tools in the background while the lab starts) wait for each other's lock instead of failing.
+APT_LOCK_WAIT=(-o DPkg::Lock::Timeout=600)
 debian_install() { # package...
   if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
     say "refreshing Debian's package lists (apt-get update)"
-    quietly apt-update apt-get update -q || return 1
+    quietly apt-update apt-get "${APT_LOCK_WAIT[@]}" update -q || return 1
   fi
   say "installing $* from Debian"
-  if ! DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "$@"; then
+  if ! DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get "${APT_LOCK_WAIT[@]}" install -y -q --no-install-recommends "$@"; then
     say "retrying after apt-get update"
-    quietly apt-update apt-get update -q || return 1
-    DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y -q --no-install-recommends "$@"
+    quietly apt-update apt-get "${APT_LOCK_WAIT[@]}" update -q || return 1
+    DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get "${APT_LOCK_WAIT[@]}" install -y -q --no-install-recommends "$@"
   fi
 }
 

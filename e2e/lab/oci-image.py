@@ -5,8 +5,8 @@
       --layer rootfs/ [--layer more/] [--entrypoint '["/bin/sh"]'] [--cmd '[]'] \
       [--env K=V ...] [--workdir /] [--user 65532:65532]
 
-Each folder becomes one gzip layer (files owned by root unless --owner is given, times set to 0 so
-that the same inputs give the same digests). `ctr -n k8s.io images import` reads the result; the
+Each folder becomes one gzip layer (files owned by root unless --owner is given, or the layer is
+given as `folder=uid:gid`; times set to 0 so that the same inputs give the same digests). `ctr -n k8s.io images import` reads the result; the
 annotation io.containerd.image.name gives the image its name.
 """
 import argparse
@@ -64,6 +64,17 @@ def blob(tar, data):
     return {"digest": digest, "size": len(data)}
 
 
+def layer_owner(spec, default):
+    """(folder, (uid, gid)) of a --layer value: `folder` or `folder=uid:gid`."""
+    folder, sep, ids = spec.rpartition("=")
+    if not sep:
+        return spec, default
+    uid, _, gid = ids.partition(":")
+    if not (uid.isdigit() and gid.isdigit()):
+        raise SystemExit(f"--layer {spec}: the owner after '=' must be uid:gid in numbers")
+    return folder, (int(uid), int(gid))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True)
@@ -79,7 +90,7 @@ def main():
     a = p.parse_args()
 
     owner = tuple(int(x) for x in a.owner.split(":"))
-    layers = [layer_of(folder, owner, a.cache) for folder in a.layer]
+    layers = [layer_of(*layer_owner(spec, owner), a.cache) for spec in a.layer]
     env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + a.env
     config = {
         "architecture": "amd64",

@@ -25,7 +25,7 @@ printf '#!/bin/sh\nexit 0\n' >"$venv/bin/aws"
 printf '#!/bin/sh\nexit 0\n' >"$venv/bin/python3"
 # go records that it was asked to build something, and in which folder.
 printf '#!/bin/sh\necho "$PWD: $*" >>"%s/go-calls"\nexit 0\n' "$work" >"$work/stubs/go"
-for c in bats envsubst jq; do printf '#!/bin/sh\nexit 0\n' >"$work/stubs/$c"; done
+for c in bats envsubst jq dumb-init; do printf '#!/bin/sh\nexit 0\n' >"$work/stubs/$c"; done
 chmod +x "$venv/bin/aws" "$venv/bin/python3" "$work/stubs"/*
 
 # Upstream's material missing (a clone whose ../shared/peer is not there): `all` stops before any
@@ -49,7 +49,12 @@ ssc=$peer/secrets-store-sync-controller
 for d in cmd api internal pkg; do mkdir -p "$ssc/$d"; done
 touch "$ssc/go.mod" "$ssc/go.sum" "$ssc/cmd/main.go"
 echo v0.0.4 >"$ssc/VERSION"
+bao=$peer/openbao bao_csi=$peer/openbao-csi-provider
+mkdir -p "$bao/.release/docker" "$bao/version" "$bao_csi/internal" "$peer/openbao-helm/charts/openbao"
+touch "$bao/go.mod" "$bao/go.sum" "$bao/main.go" "$bao_csi/go.mod" "$bao_csi/go.sum" "$bao_csi/main.go" \
+  "$peer/openbao-helm/charts/openbao/Chart.yaml"
 state_of_ssc() { find "$ssc" -printf '%p %s %T@\n' | sort | sha256sum; }
+state_of_openbao() { find "$bao" "$bao_csi" -printf '%p %s %T@\n' | sort | sha256sum; }
 
 # Only the sync controller's material missing: nothing is built, and the message names it.
 mv "$ssc" "$work/ssc-aside"
@@ -65,6 +70,7 @@ mv "$work/ssc-aside" "$ssc"
 # The sync controller is built as upstream's Makefile builds it, in its own folder, which it leaves as
 # it was (the peer folder is read-only material).
 before=$(state_of_ssc)
+before_openbao=$(state_of_openbao)
 out=$(PATH="$work/stubs:$PATH" LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" programs 2>&1)
 rc=$?
 check "build.sh programs builds with a complete peer folder (exit $rc)" [ "$rc" -eq 0 ]
@@ -74,6 +80,24 @@ check "its build does not touch go.mod (-mod=readonly)" grep -q -- '-mod=readonl
 check "its build stamps the VERSION file and the peer commit" \
   grep -q -- "BuildVersion=v0.0.4 .*Vcs=$PEER_SYNC_CONTROLLER_COMMIT" <<<"$call"
 check "its build leaves the peer folder unchanged" [ "$before" = "$(state_of_ssc)" ]
+
+# OpenBao's server and CSI provider: in their folders, read-only, stamped as their releases are, the
+# server without the web UI's build tag.
+call=$(grep "^$bao: build " "$work/go-calls" 2>/dev/null)
+check "the OpenBao server is built in its folder from its root, read-only" \
+  grep -qE -- '-mod=readonly .* \.$' <<<"$call"
+check "the OpenBao server is stamped with its release and commit" \
+  grep -q -- "fullVersion=$PEER_OPENBAO_VERSION .*GitCommit=$PEER_OPENBAO_COMMIT" <<<"$call"
+check "the OpenBao server is built without the ui tag (no web UI in the peer folder)" \
+  bash -c '! grep -q -- "-tags" <<<"$1"' _ "$call"
+call=$(grep "^$bao_csi: build " "$work/go-calls" 2>/dev/null)
+check "OpenBao's CSI provider is built in its folder, read-only, stamped" \
+  grep -q -- "-mod=readonly .*BuildVersion=$PEER_OPENBAO_CSI_PROVIDER_VERSION" <<<"$call"
+check "their builds leave the peer folder unchanged" [ "$before_openbao" = "$(state_of_openbao)" ]
+first=$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path openbao)
+echo "// changed" >>"$bao/main.go"
+check "changed OpenBao sources give another cached path" \
+  [ "$first" != "$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path openbao)" ]
 
 # The cached build is keyed by the sources: a change of them is a new build, an unchanged folder is not.
 first=$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path sync-controller)

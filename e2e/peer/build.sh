@@ -37,6 +37,9 @@ PEER_DIR=${PEER_DIR:-$(cd "$repo/.." && pwd)/shared/peer}
 DRIVER_PEER=$PEER_DIR/secrets-store-csi-driver
 PROVIDER_PEER=$PEER_DIR/secrets-store-csi-driver-provider-aws
 SYNC_PEER=$PEER_DIR/secrets-store-sync-controller
+OPENBAO_PEER=$PEER_DIR/openbao
+OPENBAO_CSI_PEER=$PEER_DIR/openbao-csi-provider
+OPENBAO_CHART=$PEER_DIR/openbao-helm/charts/openbao
 PEER_IMAGES=$LAB_CACHE/images/peer
 STAGE=$LAB_CACHE/stage/peer
 
@@ -60,6 +63,11 @@ sync_controller_dir() {
   echo "$LAB_CACHE/bin/peer-sync-controller-$(digest_of "$SYNC_PEER/go.mod" "$SYNC_PEER/go.sum" "$SYNC_PEER/VERSION" \
     "$SYNC_PEER/cmd" "$SYNC_PEER/api" "$SYNC_PEER/internal" "$SYNC_PEER/pkg")"
 }
+openbao_dir() { echo "$LAB_CACHE/bin/peer-openbao-$PEER_OPENBAO_VERSION-$(digest_of "$OPENBAO_PEER")"; }
+openbao_csi_provider_dir() {
+  echo "$LAB_CACHE/bin/peer-openbao-csi-provider-$(digest_of "$OPENBAO_CSI_PEER/go.mod" "$OPENBAO_CSI_PEER/go.sum" \
+    "$OPENBAO_CSI_PEER/main.go" "$OPENBAO_CSI_PEER/internal")"
+}
 aws_venv() { echo "$LAB_CACHE/venv/awscli-$PEER_AWSCLI_VERSION-boto3-$PEER_BOTO3_VERSION"; }
 # Upstream's driver chart of the release the driver is built from, as the Go module proxy serves it.
 driver_chart() { echo "$GOMODCACHE/sigs.k8s.io/secrets-store-csi-driver@$PEER_DRIVER_VERSION/charts/secrets-store-csi-driver"; }
@@ -70,6 +78,9 @@ check_peer() {
   [ -d "$DRIVER_PEER/test/bats" ] || missing+=("$DRIVER_PEER")
   [ -d "$PROVIDER_PEER/tests" ] || missing+=("$PROVIDER_PEER")
   [ -d "$SYNC_PEER/test/bats" ] || missing+=("$SYNC_PEER")
+  [ -f "$OPENBAO_PEER/go.mod" ] || missing+=("$OPENBAO_PEER")
+  [ -f "$OPENBAO_CSI_PEER/go.mod" ] || missing+=("$OPENBAO_CSI_PEER")
+  [ -f "$OPENBAO_CHART/Chart.yaml" ] || missing+=("$OPENBAO_CHART")
   [ ${#missing[@]} -eq 0 ] && return 0
   say "upstream's test material is missing: ${missing[*]} (set PEER_DIR)"
   return 1
@@ -156,12 +167,38 @@ build_sync_controller() {
     "building upstream's sync controller $version from $SYNC_PEER" sync_controller_recipe "$version"
 }
 
+# The OpenBao server, `bao`, as its release builds it (goreleaser: CGO_ENABLED=0, the version and
+# commit stamped) but without the `ui` tag: the peer folder holds no web UI, and without the tag the
+# server answers its API with no UI (SUBSTITUTIONS.md). Built in place: its go.mod's replacements all
+# point inside its own tree, go.sum is complete, and the peer folder is only read.
+openbao_recipe() { # into
+  local v=github.com/openbao/openbao/version
+  (cd "$OPENBAO_PEER" && go build -mod=readonly -trimpath \
+    -ldflags "-s -w -X $v.fullVersion=$PEER_OPENBAO_VERSION -X $v.GitCommit=$PEER_OPENBAO_COMMIT" -o "$1/bao" .)
+}
+build_openbao() {
+  build_once "$(openbao_dir)" bao openbao \
+    "building the OpenBao server $PEER_OPENBAO_VERSION from $OPENBAO_PEER (about 5 minutes the first time)" openbao_recipe
+}
+
+# OpenBao's CSI provider with the version its Makefile stamps, in place (no replace in its go.mod).
+openbao_csi_provider_recipe() { # into
+  local ld="-s -w -X github.com/openbao/openbao-csi-provider/internal/version.BuildVersion=$PEER_OPENBAO_CSI_PROVIDER_VERSION"
+  (cd "$OPENBAO_CSI_PEER" && go build -mod=readonly -trimpath -ldflags "$ld" -o "$1/openbao-csi-provider" .)
+}
+build_openbao_csi_provider() {
+  build_once "$(openbao_csi_provider_dir)" openbao-csi-provider openbao-csi-provider \
+    "building OpenBao's CSI provider $PEER_OPENBAO_CSI_PROVIDER_VERSION from $OPENBAO_CSI_PEER" openbao_csi_provider_recipe
+}
+
 programs() {
   check_peer
   build_driver
   build_e2e_provider
   build_provider_aws
   build_sync_controller
+  build_openbao_csi_provider
+  build_openbao
 }
 
 # --- images --------------------------------------------------------------------------------------
@@ -172,7 +209,9 @@ images_key() {
   {
     cat "$here/build.sh" "$here/versions.env" "$BUILD_STEPS" "$repo/e2e/lab/oci-image.py"
     echo "$(driver_dir) $(e2e_provider_dir) $(provider_aws_dir) $(sync_controller_dir)"
-    sha256sum /usr/bin/busybox "$(command -v curl)" "$(kubectl_bin)"
+    echo "$(openbao_dir) $(openbao_csi_provider_dir)"
+    sha256sum /usr/bin/busybox /usr/bin/printenv "$(command -v curl)" "$(kubectl_bin)" "$(command -v dumb-init)" \
+      "$OPENBAO_PEER/.release/docker/docker-entrypoint.sh"
   } | sha256sum | cut -c1-16
 }
 
@@ -182,15 +221,20 @@ images() {
   local key
   key=$(images_key)
   if [ "$(cat "$PEER_IMAGES/images.key" 2>/dev/null)" = "$key" ]; then return 0; fi
-  say "making the peer images (upstream's driver and its CRD image, mock provider, AWS provider and sync controller; busybox; curl)"
+  say "making the peer images (upstream's driver and its CRD image, mock provider, AWS provider and sync controller; OpenBao's server and CSI provider; busybox; curl)"
   rm -rf "$PEER_IMAGES" "$STAGE" && mkdir -p "$PEER_IMAGES" "$STAGE"
   local base="$STAGE/busybox"
   busybox_rootfs "$base"
   local name
-  # The test pods' images: busybox under each name the suites' manifests use.
+  # The test pods' images: busybox under each name the suites' manifests use, with a `printenv`
+  # (the suites read pods' variables with it): the busybox image upstream's suites pull has the
+  # applet, Debian's busybox-static has not, so coreutils' program stands in for it.
+  local printenv_root="$STAGE/printenv"
+  mkdir -p "$printenv_root/bin" && cp /usr/bin/printenv "$printenv_root/bin/printenv"
+  with_libraries "$printenv_root" /usr/bin/printenv
   for name in $PEER_BUSYBOX_IMAGES; do
     oci --name "$name" --out "$PEER_IMAGES/busybox-$(echo "$name" | tr '/:' '__').tar" --layer "$base" \
-      --env "$PATH_ENV" --cmd '["sh"]'
+      --layer "$printenv_root" --env "$PATH_ENV" --cmd '["sh"]'
   done
   # curl for the suites' curl pods (the mock provider's HTTP endpoints, the driver's metrics).
   local curl_root="$STAGE/curl" curl_bin
@@ -239,18 +283,51 @@ images() {
   cp "$(sync_controller_dir)/secrets-store-sync-controller" "$app/secrets-store-sync-controller"
   oci --name "$PEER_SYNC_CONTROLLER_IMAGE" --out "$PEER_IMAGES/sync-controller.tar" --layer "$app" \
     --env "$PATH_ENV" --entrypoint '["/secrets-store-sync-controller"]'
+  openbao_images "$base"
   rm -rf "$STAGE"
   echo "$key" >"$PEER_IMAGES/images.key"
 }
 
+# OpenBao's two images for its chart (server.dev and csi.enabled), as OpenBao's Dockerfiles make them
+# (target `default`) but on busybox rather than alpine (SUBSTITUTIONS.md):
+# - the server, also the CSI provider's agent sidecar: /bin/bao with its `vault` link, the release's
+#   docker-entrypoint.sh, whose first line runs it under dumb-init (Debian's, with its libraries),
+#   the `openbao` user (uid 100, group 1000, home /home/openbao) that alpine's adduser -S gives and
+#   the chart runs as, and /openbao/{config,logs,file} owned by it. Alpine's su-exec, libcap and
+#   tzdata are left out: the chart runs the server as uid 100 with SKIP_CHOWN and SKIP_SETCAP, so the
+#   entrypoint never calls them.
+# - the CSI provider: its program on busybox, as root, as its Dockerfile has it.
+openbao_images() { # busybox-base
+  local base=$1 app="$STAGE/openbao" data="$STAGE/openbao-data"
+  # Also here: a lab test (switch-in-place) asks for the images without the tools.
+  command -v dumb-init >/dev/null || debian_install dumb-init || return 1
+  mkdir -p "$app/bin" "$app/usr/bin" "$app/usr/local/bin" "$app/licenses" "$app/etc" "$data/openbao/config" \
+    "$data/openbao/logs" "$data/openbao/file" "$data/home/openbao"
+  cp "$(openbao_dir)/bao" "$app/bin/bao" && ln -s bao "$app/bin/vault"
+  install -m 0755 "$OPENBAO_PEER/.release/docker/docker-entrypoint.sh" "$app/usr/local/bin/docker-entrypoint.sh"
+  cp "$OPENBAO_PEER/LICENSE" "$app/licenses/mozilla.txt"
+  cp "$(command -v dumb-init)" "$app/usr/bin/dumb-init" && with_libraries "$app" "$(command -v dumb-init)"
+  { cat "$base/etc/passwd" && echo 'openbao:x:100:1000:openbao:/home/openbao:/bin/sh'; } >"$app/etc/passwd"
+  { cat "$base/etc/group" && echo 'openbao:x:1000:openbao'; } >"$app/etc/group"
+  oci --name "$PEER_OPENBAO_IMAGE" --out "$PEER_IMAGES/openbao.tar" --layer "$base" --layer "$app" \
+    --layer "$data=100:1000" --env "$PATH_ENV" --env NAME=openbao --env "VERSION=$PEER_OPENBAO_VERSION" \
+    --entrypoint '["docker-entrypoint.sh"]' --cmd '["server","-dev","-dev-no-store-token"]'
+  app="$STAGE/openbao-csi-provider"
+  mkdir -p "$app/bin" && cp "$(openbao_csi_provider_dir)/openbao-csi-provider" "$app/bin/openbao-csi-provider"
+  oci --name "$PEER_OPENBAO_CSI_PROVIDER_IMAGE" --out "$PEER_IMAGES/openbao-csi-provider.tar" --layer "$base" \
+    --layer "$app" --env "$PATH_ENV" --entrypoint '["/bin/openbao-csi-provider"]'
+}
+
 # --- tools ---------------------------------------------------------------------------------------
 
-# bats from Debian, and envsubst and jq, which the suites call.
+# bats from Debian, and envsubst and jq, which the suites call; dumb-init for OpenBao's image.
 build_bats() {
   local missing=()
   command -v bats >/dev/null || missing+=(bats)
   command -v envsubst >/dev/null || missing+=(gettext-base)
   command -v jq >/dev/null || missing+=(jq)
+  # For OpenBao's server image, whose entrypoint script runs under it (images below).
+  command -v dumb-init >/dev/null || missing+=(dumb-init)
   [ ${#missing[@]} -eq 0 ] && return 0
   debian_install "${missing[@]}"
 }
@@ -280,12 +357,27 @@ path_of() {
     e2e-provider) echo "$(e2e_provider_dir)/e2e-provider" ;;
     provider-aws) echo "$(provider_aws_dir)/secrets-store-csi-driver-provider-aws" ;;
     sync-controller) echo "$(sync_controller_dir)/secrets-store-sync-controller" ;;
+    openbao) echo "$(openbao_dir)/bao" ;;
+    openbao-csi-provider) echo "$(openbao_csi_provider_dir)/openbao-csi-provider" ;;
+    openbao-chart) echo "$OPENBAO_CHART" ;;
     aws-venv) aws_venv ;;
     images) echo "$PEER_IMAGES" ;;
     driver-chart) driver_chart ;;
     *) say "unknown name $1" && return 1 ;;
   esac
 }
+
+# One build at a time: make test starts `build.sh all` in the background while the lab tests run,
+# and a lab test (switch-in-place) asks for the images meanwhile; the second waits for the first,
+# then finds everything cached.
+if [ "${1:-all}" != path ]; then
+  mkdir -p "$LAB_CACHE"
+  exec 9>"$LAB_CACHE/peer-build.lock"
+  if ! flock -n 9; then
+    say "waiting for another peer build to finish"
+    flock 9
+  fi
+fi
 
 case "${1:-all}" in
   # As separate commands: inside an && list errexit is off, and a failed step would not stop the next.

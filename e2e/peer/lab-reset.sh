@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Puts the lab back as it was before a suite ran (what `eksctl delete cluster` means here, and what
 # e2e/peer/run.sh does between suites): the suites' pods first (their volumes need the driver to
-# unmount), then every helm release and applied manifest that was not there at the start, the test
+# unmount; their Deployments, ReplicaSets, StatefulSets and Jobs before them), then every helm release and applied manifest that was not there at the start, the test
 # namespaces, SecretProviderClasses, SecretSyncs, ServiceAccounts, Secrets and ConfigMaps made since,
 # the ValidatingAdmissionPolicies, their bindings, ClusterRoles and ClusterRoleBindings made since (a
 # release helm could not uninstall), the CRDs the sync controller's install added (its chart brings
@@ -46,7 +46,7 @@ wait_until_empty() { # seconds command...
 delete_workloads() {
   local ns
   for ns in $(kubectl get ns -o name | cut -d/ -f2); do
-    kubectl delete deployments,replicasets,jobs --all -n "$ns" --wait=false >/dev/null 2>&1
+    kubectl delete deployments,replicasets,statefulsets,jobs --all -n "$ns" --wait=false >/dev/null 2>&1
   done
   local p
   for p in $(leftover_pods); do
@@ -110,6 +110,8 @@ remove_cluster_objects() {
   fi
   # The staging chart's hostPath (DirectoryOrCreate) for the providers' sockets.
   [ -e "$PEER_STATE/baseline-sync-providers-folder" ] || rm -rf /var/run/secrets-store-sync-providers
+  # The socket OpenBao's CSI provider leaves in the drivers' providers folder when it is stopped.
+  rm -f /etc/kubernetes/secrets-store-csi-providers/openbao.sock
 }
 
 remove_aws_identities() {

@@ -98,6 +98,31 @@ stop_front() {
   return 0
 }
 
+# The lab's stand-in for kube-proxy for the Services a suite's pods call by name (service-front.py),
+# on the front's address, which start_front put on the namespace's lo; the pods get the names from
+# lab-service-render.py (helm's post-renderer in bin/helm), which reads the two settings exported.
+SERVICE_FRONT_ROUTES="$FRONT_IP:8200=openbao/openbao:8200"
+start_service_front() {
+  export PEER_SERVICE_FRONT_IP=$FRONT_IP PEER_SERVICE_FRONT_SERVICES="openbao/openbao"
+  PATH="$(dirname "${PEER_REAL_KUBECTL:-$(command -v kubectl)}"):$PATH" python3 "$node_setup_dir/service-front.py" \
+    $SERVICE_FRONT_ROUTES </dev/null >>"${LOGS:-$PEER_STATE}/service-front.log" 2>&1 &
+  echo $! >"$PEER_STATE/service-front.pid"
+  # Listening once it says so (a test connection would make it look up a Service not there yet).
+  local i
+  for i in $(seq 1 50); do
+    grep -q " -> service " "${LOGS:-$PEER_STATE}/service-front.log" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  die "the service front did not start; see ${LOGS:-$PEER_STATE}/service-front.log"
+}
+stop_service_front() {
+  local pid
+  pid=$(cat "$PEER_STATE/service-front.pid" 2>/dev/null)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || sleep 0.5; }
+  rm -f "$PEER_STATE/service-front.pid"
+  return 0
+}
+
 # An AWS provider's manifests pointed at the lab's AWS (lab-aws-render.py reads these settings).
 render_for_lab() {
   PEER_AWS_ENDPOINT_URL=${LAB_NODE_AWS_ENDPOINT_URL:?} PEER_AWS_FRONT_IP=$FRONT_IP PEER_AWS_REGIONS=$AWS_REGIONS \

@@ -14,7 +14,9 @@
 # PAIRING is ours/ours, ours/upstream or upstream/ours (default, or `all`: all three, and the sync
 # controller's baseline upstream/upstream:sync-controller), each with every suite that applies, or with
 # the suites named after a colon (e2e-provider, driver-aws, provider-aws-irsa,
-# provider-aws-pod-identity, sync-controller); PEER_SUITES limits the suites of a pairing named alone.
+# provider-aws-pod-identity, sync-controller, driver-openbao); PEER_SUITES limits the suites of a
+# pairing named alone. driver-openbao is the driver's openbao.bats, with OpenBao's server and CSI
+# provider (upstream's side of the pairing: the provider is OpenBao's in every pairing).
 # A pairing is <driver>/<provider>, and for sync-controller <controller>/<provider>: ours/upstream is
 # our sync controller with upstream's e2e mock provider as its sidecar, upstream/upstream upstream's
 # controller (the baseline). upstream/upstream with other suites (upstream's driver and providers only)
@@ -30,19 +32,21 @@ PEER_DIR=${PEER_DIR:-$(cd "$repo/.." && pwd)/shared/peer}
 DRIVER_PEER=$PEER_DIR/secrets-store-csi-driver
 PROVIDER_PEER=$PEER_DIR/secrets-store-csi-driver-provider-aws
 SYNC_PEER=$PEER_DIR/secrets-store-sync-controller
+export PEER_OPENBAO_CHART=$PEER_DIR/openbao-helm/charts/openbao
 RESULTS=${PEER_RESULTS:-$repo/.test-results}
 LOGS=${PEER_LOGS:-$repo/.lab/test-logs/peer}
 export PEER_STATE=${LAB_STATE_DIR:-$repo/.lab}/peer
 # Upper bound of one suite's run; upstream's own waits and sleeps add up to about 10 minutes.
 SUITE_TIMEOUT=${PEER_SUITE_TIMEOUT:-1500}
-ALL_SUITES="e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity sync-controller"
+ALL_SUITES="e2e-provider driver-aws provider-aws-irsa provider-aws-pod-identity sync-controller driver-openbao"
 SUITES=${PEER_SUITES:-$ALL_SUITES}
 RUNS=("$@")
 if [ ${#RUNS[@]} -eq 0 ] || [ "${RUNS[*]}" = all ]; then
   RUNS=(ours/ours ours/upstream upstream/ours)
-  # The sync controller's suite under upstream's own controller: the baseline that says the lab can
-  # pass it at all.
+  # The sync controller's and OpenBao's suites under upstream's own controller and driver: the
+  # baselines that say the lab can pass them at all.
   [[ " $SUITES " == *" sync-controller "* ]] && RUNS+=(upstream/upstream:sync-controller)
+  [[ " $SUITES " == *" driver-openbao "* ]] && RUNS+=(upstream/upstream:driver-openbao)
 fi
 
 OURS_DRIVER_CHART=$repo/charts/secrets-store-csi-driver
@@ -71,7 +75,8 @@ check_lab() {
   [ "${LAB_MODE:-}" = node ] || die "the peer suites need the lab's real node: make lab-up NODE=1 (or make test)"
   [ -n "${AWS_ENDPOINT_URL:-}" ] && [ -n "${LAB_POD_IDENTITY_AGENT_URL:-}" ] ||
     die "the lab's environment lacks its AWS gate (AWS_ENDPOINT_URL, LAB_POD_IDENTITY_AGENT_URL): eval \"\$(e2e/lab/lab.sh env)\""
-  [ -d "$DRIVER_PEER/test/bats" ] && [ -d "$PROVIDER_PEER/tests" ] && [ -d "$SYNC_PEER/test/bats" ] ||
+  [ -d "$DRIVER_PEER/test/bats" ] && [ -d "$PROVIDER_PEER/tests" ] && [ -d "$SYNC_PEER/test/bats" ] &&
+    [ -f "$PEER_OPENBAO_CHART/Chart.yaml" ] ||
     die "upstream's test material is missing under $PEER_DIR"
   command -v bats >/dev/null || die "bats is missing: e2e/peer/build.sh tools"
 }
@@ -131,6 +136,7 @@ set_up() {
   SET_UP_STARTED=1
   # With the ConfigMap lab-aws-ca, before the baseline: the resets between suites keep both.
   start_front
+  start_service_front
   record_baseline
   create_pod_identity_role
 }
@@ -140,6 +146,7 @@ tear_down() {
   [ "${SET_UP_STARTED:-}" = 1 ] || return 0
   "$here/lab-reset.sh" >>"$LOGS/reset.log" 2>&1
   delete_pod_identity_role
+  stop_service_front
   stop_front
 }
 
@@ -301,6 +308,15 @@ sync_controller_logs() { # file
   } >"$1" 2>&1
 }
 
+# What OpenBao's pods logged and the volumes' statuses, for a failure's diagnosis.
+openbao_logs() { # file
+  {
+    kubectl get pods -n openbao -o wide
+    kubectl logs -n openbao --all-containers --prefix --tail=-1 -l app.kubernetes.io/instance=openbao
+    kubectl get secretproviderclasspodstatuses -A -o yaml
+  } >"$1" 2>&1
+}
+
 # Runs one suite under one pairing; its TAP output goes to the log.
 run_suite() { # suite driver provider log
   local suite=$1 driver=$2 provider=$3 log=$4
@@ -325,6 +341,15 @@ run_suite() { # suite driver provider log
       tests=$(provider_work_dir) || return 1
       (cd "$tests" && timeout "$SUITE_TIMEOUT" ./run-tests.sh "x64-${suite#provider-aws-}")
       ;;
+    driver-openbao)
+      # As upstream's Makefile runs it: after e2e-helm-deploy (rotation every 30 s), from the
+      # repository root; the suite installs OpenBao's chart itself.
+      install_driver 30s || return 1
+      local rc=0
+      (cd "$DRIVER_PEER" && timeout "$SUITE_TIMEOUT" bats -t test/bats/openbao.bats) || rc=$?
+      openbao_logs "${log%.log}-pods.log"
+      return $rc
+      ;;
     sync-controller)
       # The first half of the pairing is the controller.
       install_sync_controller "$driver" || return 1
@@ -337,11 +362,11 @@ run_suite() { # suite driver provider log
   esac
 } >>"$4" 2>&1
 
-# Which suites a pairing runs: the mock provider is upstream's only, so e2e-provider and
-# sync-controller run where the provider side is upstream's.
+# Which suites a pairing runs: the mock provider and OpenBao's provider are upstream's only, so
+# e2e-provider, sync-controller and driver-openbao run where the provider side is upstream's.
 applies() { # suite driver provider
   case "$1" in
-    e2e-provider | sync-controller) [ "$3" = upstream ] ;;
+    e2e-provider | sync-controller | driver-openbao) [ "$3" = upstream ] ;;
     *) true ;;
   esac
 }
@@ -373,6 +398,7 @@ planned_tests() { # suite
     e2e-provider) grep -c '^@test' "$DRIVER_PEER/test/bats/e2e-provider.bats" ;;
     driver-aws) grep -c '^@test' "$DRIVER_PEER/test/bats/aws.bats" ;;
     sync-controller) grep -c '^@test' "$SYNC_PEER/test/bats/e2e-provider.bats" ;;
+    driver-openbao) grep -c '^@test' "$DRIVER_PEER/test/bats/openbao.bats" ;;
     *) grep -c '^@test' "$PROVIDER_PEER/tests/integration.bats.template" ;;
   esac
 }

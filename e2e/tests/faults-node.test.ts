@@ -41,6 +41,11 @@
 // to the monotonic clock plus its saved offset (no NTP here) by the test, and by a watchdog process
 // if the test dies first.
 //
+// Which faults run: FAULTS, a comma-separated list of the keys below, or `all`. Unset, the three of
+// `make test` run (about 3 minutes with the set-up): the API server restarted (the control plane),
+// the providers killed (our own programs) and STS refusing (AWS saying no). `make soak-faults` runs
+// all six (about 6.5 minutes). The test log names the faults left out.
+//
 // Cost, measured: see the end of the log (faults-node-times.txt in the test logs).
 import {
   CreateSecretCommand,
@@ -632,7 +637,38 @@ async function throughFault(name: string, fault: Fault): Promise<void> {
 }
 
 /** A test of the sequence: each needs the set-up and the ones before it to have left a healthy system. */
-const faultTest = testSequence();
+const sequence = testSequence();
+
+const FAULT_KEYS = [
+  'api-server',
+  'providers-killed',
+  'sts-refusing',
+  'sts-unreachable',
+  'sm-throttling',
+  'clock-step',
+] as const;
+type FaultKey = (typeof FAULT_KEYS)[number];
+/** What `make test` runs: one fault of the control plane, of our programs, of AWS. */
+const MAKE_TEST_FAULTS: FaultKey[] = ['api-server', 'providers-killed', 'sts-refusing'];
+
+function selectedFaults(text: string | undefined): Set<FaultKey> {
+  if (text === undefined || text.trim() === '') return new Set(MAKE_TEST_FAULTS);
+  if (text.trim() === 'all') return new Set(FAULT_KEYS);
+  const keys = text.split(',').map((k) => k.trim());
+  const unknown = keys.filter((k) => !(FAULT_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0 || keys.length === 0) {
+    throw new Error(
+      `FAULTS names no fault ${JSON.stringify(unknown)}: give "all" or some of ${FAULT_KEYS.join(', ')}`,
+    );
+  }
+  return new Set(keys as FaultKey[]);
+}
+const SELECTED = selectedFaults(process.env.FAULTS);
+
+/** One fault's test, when FAULTS selects it. */
+function faultTest(key: FaultKey, title: string, run: () => Promise<void>, timeoutMs: number): void {
+  if (SELECTED.has(key)) sequence(title, run, timeoutMs);
+}
 
 // --- set-up and clean-up ----------------------------------------------------------------------
 
@@ -924,6 +960,9 @@ beforeAll(async () => {
   // As a user would check it.
   expect(mustRun(lab, 'kubectl', ['exec', '-n', NS, POD, '--', 'cat', FILES.csi.sm])).toBe(current.sm);
   log(`set-up: ${seconds(monotonicMs() - t0)}`);
+  const left = FAULT_KEYS.filter((k) => !SELECTED.has(k));
+  if (left.length > 0)
+    log(`faults left out of this run (FAULTS=all or make soak-faults runs them): ${left.join(', ')}`);
 }, 600_000);
 
 afterAll(async () => {
@@ -951,6 +990,7 @@ afterAll(async () => {
 
 describe('faults in the middle of rotation and sync on the real node (issue 24): nothing lost, fresh within a poll after', () => {
   faultTest(
+    'api-server',
     'the API server stopped and started again',
     () =>
       throughFault('API server restarted', {
@@ -975,6 +1015,7 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
   );
 
   faultTest(
+    'providers-killed',
     "both AWS providers SIGKILLed (the node's and the sync controller's sidecar)",
     async () => {
       let before: { node: ContainerRef; sidecar: ContainerRef } | undefined;
@@ -1000,6 +1041,7 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
   );
 
   faultTest(
+    'sts-refusing',
     'STS refusing: AccessDenied (the trust policy), then HTTP 500, with both providers restarted (no credentials kept)',
     async () => {
       const refused: number[] = [];
@@ -1062,6 +1104,7 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
   );
 
   faultTest(
+    'sts-unreachable',
     'STS unreachable: connections refused, then held unanswered, with both providers restarted (no credentials kept)',
     async () => {
       let held = 0;
@@ -1105,6 +1148,7 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
   );
 
   faultTest(
+    'sm-throttling',
     'Secrets Manager throttling GetSecretValue and DescribeSecret for a minute',
     async () => {
       const removers: Array<() => Promise<void>> = [];
@@ -1135,6 +1179,7 @@ describe('faults in the middle of rotation and sync on the real node (issue 24):
   );
 
   faultTest(
+    'clock-step',
     `the node's wall clock stepped back ${CLOCK_STEP_MS / 1000} s, then forward ${CLOCK_STEP_MS / 1000} s (back to the true time)`,
     async () => {
       clock = new WallClock();

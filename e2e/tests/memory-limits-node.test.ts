@@ -7,7 +7,7 @@
 // its /stats/summary, read every 2 s) at most 80% of its memory limit. The figures are logged (and
 // written to memory-limits-node.txt in the test logs).
 //
-// MEMORY_TEST_PODS sets how many short-lived pods (default 300, what make test runs, a few minutes);
+// MEMORY_TEST_PODS sets how many short-lived pods (default 150, what make test runs, about 2 minutes);
 // `make soak-memory` runs this file with 2,000. Without the real node these tests fail and say why;
 // they never pass by skipping.
 import {
@@ -49,7 +49,7 @@ const lab = requireLab();
 const kube = adminClient(lab);
 const containerLogs = new ContainerLogKeeper();
 
-const SHORT_LIVED = Number(process.env.MEMORY_TEST_PODS ?? 300);
+const SHORT_LIVED = Number(process.env.MEMORY_TEST_PODS ?? 150);
 /** Short-lived pods under way at once. */
 const AT_ONCE = 10;
 /** 11 pods of 10 volumes: the 110 volumes that rotate through the driver. */
