@@ -81,6 +81,10 @@ test-unit: build
 	$(JEST) --selectProjects unit --json --outputFile=$(RESULTS)/unit.json
 	@# The peer build's own checks (no network, nothing built): a shell script, not a jest project.
 	bash e2e/peer/build-test.sh
+	@# The lab's stand-ins for Service names and kube-proxy (openbao.bats), with PyYAML from the
+	@# lab's moto venv when it is built.
+	@py=$$(dirname "$$(e2e/lab/build.sh path moto_server)")/python3; [ -x "$$py" ] || py=python3; \
+	  echo "$$py e2e/peer/front-test.py"; "$$py" e2e/peer/front-test.py
 	@# The benchmark report's helpers (bench/ is outside jest's projects: node's own runner).
 	node --test bench/*.test.ts
 

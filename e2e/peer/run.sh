@@ -220,9 +220,10 @@ provider_work_dir() {
   echo "$work/tests"
 }
 
-# Upstream's driver watches the Secrets it syncs, which upstream's chart allows (its sync role has
-# list and watch) and ours does not (our driver reads by name). The chart is ours in every pairing,
-# so under upstream's driver the lab adds the two verbs its own chart would have granted.
+# Upstream's driver watches the Secrets it syncs and patches their owner references, which
+# upstream's chart allows (its sync role has list, watch and patch) and ours does not (our driver
+# reads by name and updates). The chart is ours in every pairing, so under upstream's driver the lab
+# adds the three verbs its own chart would have granted.
 grant_upstream_driver_secret_watch() {
   local manifest=$PEER_STATE/upstream-driver-secret-watch.yaml
   cat >"$manifest" <<'YAML'
@@ -233,7 +234,7 @@ metadata:
 rules:
   - apiGroups: [""]
     resources: ["secrets"]
-    verbs: ["list", "watch"]
+    verbs: ["list", "watch", "patch"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

@@ -67,21 +67,33 @@ def ready_endpoints(namespace, name, port):
 class Route:
     def __init__(self, namespace, name, port):
         self.namespace, self.name, self.port = namespace, name, port
-        self.cached, self.read_at = [], 0.0
+        self.cached, self.read_at = [], float("-inf")
+        # One lookup at a time: connections that arrive together wait for it and share its answer.
+        self.lookup = asyncio.Lock()
 
     def describe(self):
         return f"{self.namespace}/{self.name}:{self.port}"
 
     async def endpoint(self):
-        if time.monotonic() - self.read_at > CACHE_SECONDS or not self.cached:
-            self.cached = await asyncio.to_thread(ready_endpoints, self.namespace, self.name, self.port)
-            self.read_at = time.monotonic()
+        async with self.lookup:
+            if time.monotonic() - self.read_at > CACHE_SECONDS:
+                try:
+                    self.cached = await asyncio.to_thread(ready_endpoints, self.namespace, self.name, self.port)
+                except Exception:
+                    self.cached = []
+                    raise
+                finally:
+                    # A failed lookup is kept as long as an answer, so that a burst of connections
+                    # to a Service not there yet makes one kubectl call, not one each.
+                    self.read_at = time.monotonic()
         if not self.cached:
             raise LookupError(f"service {self.describe()} has no ready endpoint")
         return random.choice(self.cached)
 
 
 async def pipe(reader, writer):
+    """Bytes one way until the sender's end; then that end is passed on (half-close), so that the
+    answer the other way still arrives."""
     try:
         while True:
             data = await reader.read(65536)
@@ -89,9 +101,14 @@ async def pipe(reader, writer):
                 break
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, asyncio.IncompleteReadError, OSError):
         pass
-    finally:
+
+
+def close(*writers):
+    for writer in writers:
         try:
             writer.close()
         except Exception:  # noqa: BLE001 - already closed by the other side
@@ -112,6 +129,8 @@ def handler(route):
             await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
         except asyncio.CancelledError:
             pass
+        finally:
+            close(client_writer, upstream_writer)
 
     return handle
 
