@@ -82,8 +82,9 @@ test-unit: build
 	@# The peer build's own checks (no network, nothing built): a shell script, not a jest project.
 	bash e2e/peer/build-test.sh
 	@# The lab's stand-ins for Service names and kube-proxy (openbao.bats), with PyYAML from the
-	@# lab's moto venv when it is built.
-	@py=$$(dirname "$$(e2e/lab/build.sh path moto_server)")/python3; [ -x "$$py" ] || py=python3; \
+	@# lab's moto venv (built here when it is not yet).
+	@e2e/lab/build.sh moto
+	@py=$$(dirname "$$(e2e/lab/build.sh path moto_server)")/python3; \
 	  echo "$$py e2e/peer/front-test.py"; "$$py" e2e/peer/front-test.py
 	@# The benchmark report's helpers (bench/ is outside jest's projects: node's own runner).
 	node --test bench/*.test.ts
@@ -140,16 +141,18 @@ test-peer: build
 # in .lab/peer-build.log) while lint, the unit and the lab tests run: from empty caches they take
 # about 10 minutes of the machine's idle time instead of adding them after the lab tests; cached, the
 # build is a check of a few seconds. A lab test that needs them (switch-in-place) waits for that build.
+# A failed lint or unit run stops it (its own process group) rather than waiting for it.
 test: $(if $(filter 1,$(TEST_NODE)),preflight-node,preflight)
 	@rm -rf $(RESULTS)
 	@mkdir -p .lab
 	@if [ "$(TEST_NODE)" = 1 ]; then \
 	  echo "[test] building upstream's programs for the peer suites in the background (log: .lab/peer-build.log)"; \
-	  (nice -n 19 e2e/peer/build.sh all >.lab/peer-build.log 2>&1; echo $$? >.lab/peer-build.rc) & \
+	  setsid sh -c 'nice -n 19 e2e/peer/build.sh all >.lab/peer-build.log 2>&1; echo $$? >.lab/peer-build.rc' & \
+	  build=$$!; \
 	fi; \
 	rc=0; $(MAKE) --no-print-directory lint || rc=$$?; \
 	[ $$rc != 0 ] || $(MAKE) --no-print-directory test-unit || rc=$$?; \
-	if [ $$rc != 0 ]; then wait; exit $$rc; fi; \
+	if [ $$rc != 0 ]; then [ -z "$${build:-}" ] || kill -- -$$build 2>/dev/null; wait; exit $$rc; fi; \
 	started=0; \
 	if ! $(LAB) running; then LAB_NODE=$(TEST_NODE) $(LAB) up; started=1; fi; \
 	$(MAKE) --no-print-directory test-lab || rc=$$?; \

@@ -83,8 +83,12 @@ why_not() {
 can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
 install_packages() {
   say "installing $* from Debian"
-  # Waits for another install's lock (make test installs the peer suites' tools meanwhile).
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" >/dev/null
+  # Takes its turn with the lab's other installs (e2e/lab/build-steps.sh debian_install: make test
+  # installs the peer suites' tools meanwhile), and waits for dpkg's lock held by anything else.
+  (
+    flock -w 1200 8 || exit 1
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" >/dev/null
+  ) 8>/var/lock/sscsi-lab-apt.lock
 }
 
 choose_builder() {

@@ -31,19 +31,25 @@ quietly() { # name command...
 # Debian packages (the lab runs as root). A new machine may have no package lists yet, or lists old
 # enough that their versions are gone from the mirror: they are refreshed first when older than a
 # day, and once more if the install still fails. Two installs at once (make test builds the peer
-# suites' tools in the background while the lab starts) wait for each other's lock instead of failing.
+# suites' tools in the background while the lab starts) take turns: the lab's installs share one lock
+# (APT_TURN, also taken by scripts/build-images.sh), and apt-get waits for dpkg's lock held by anything
+# else on the machine (it does not wait for the package lists' lock, hence ours).
+APT_TURN=/var/lock/sscsi-lab-apt.lock
 APT_LOCK_WAIT=(-o DPkg::Lock::Timeout=600)
 debian_install() { # package...
-  if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
-    say "refreshing Debian's package lists (apt-get update)"
-    quietly apt-update apt-get "${APT_LOCK_WAIT[@]}" update -q || return 1
-  fi
-  say "installing $* from Debian"
-  if ! DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get "${APT_LOCK_WAIT[@]}" install -y -q --no-install-recommends "$@"; then
-    say "retrying after apt-get update"
-    quietly apt-update apt-get "${APT_LOCK_WAIT[@]}" update -q || return 1
-    DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get "${APT_LOCK_WAIT[@]}" install -y -q --no-install-recommends "$@"
-  fi
+  (
+    flock -w 1200 8 || { say "another Debian install held $APT_TURN for 20 minutes"; exit 1; }
+    if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
+      say "refreshing Debian's package lists (apt-get update)"
+      quietly apt-update apt-get "${APT_LOCK_WAIT[@]}" update -q || exit 1
+    fi
+    say "installing $* from Debian"
+    if ! DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get "${APT_LOCK_WAIT[@]}" install -y -q --no-install-recommends "$@"; then
+      say "retrying after apt-get update"
+      quietly apt-update apt-get "${APT_LOCK_WAIT[@]}" update -q || exit 1
+      DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get "${APT_LOCK_WAIT[@]}" install -y -q --no-install-recommends "$@"
+    fi
+  ) 8>"$APT_TURN"
 }
 
 # An OCI image tarball from root file system folders (oci-image.py), its layers cached.

@@ -108,4 +108,27 @@ echo "// changed" >>"$ssc/cmd/main.go"
 check "changed sources give another cached path" \
   [ "$first" != "$(LAB_CACHE=$work/cache3 PEER_DIR=$peer "$here/build.sh" path sync-controller)" ]
 
+# Two builds at once (make test's background build and a lab test asking for the images) take
+# turns: every go call of one ends before any of the other begins, and the second says it waits.
+slow=$work/slow-stubs
+mkdir -p "$slow"
+cp "$work/stubs"/* "$slow/"
+printf '#!/bin/sh
+echo "begin $PPID" >>"%s/turns"
+sleep 0.05
+echo "end $PPID" >>"%s/turns"
+exit 0
+' "$work" "$work" >"$slow/go"
+chmod +x "$slow/go"
+PATH="$slow:$PATH" LAB_CACHE=$work/cache4 PEER_DIR=$peer "$here/build.sh" programs >"$work/first.out" 2>&1 &
+first=$!
+sleep 0.2
+PATH="$slow:$PATH" LAB_CACHE=$work/cache4 PEER_DIR=$peer "$here/build.sh" programs >"$work/second.out" 2>&1
+wait "$first"
+check "two builds at once: the second waits for the first" grep -q "waiting for another peer build" "$work/second.out"
+check "two builds at once: their go calls never overlap" \
+  awk '$1 == "begin" { if (open) bad = 1; open = 1 } $1 == "end" { open = 0 } END { exit bad }' "$work/turns"
+check "two builds at once: both ran their go calls ($(grep -c begin "$work/turns") calls)" \
+  [ "$(grep -c begin "$work/turns")" -ge 4 ]
+
 [ "$failures" -eq 0 ]

@@ -4,6 +4,7 @@ a stub kubectl (its answers from files this test writes) and a local echo server
 endpoint, and lab-service-render.py on a small release. Run: python3 e2e/peer/front-test.py."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -89,6 +90,7 @@ class ServiceFrontTest(unittest.TestCase):
         self.front.wait(timeout=10)
         self.front.stderr.close()
         self.echo.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def write_service(self, ready):
         service = {"spec": {"ports": [{"name": "http", "port": 8200, "targetPort": 8200}]}}
@@ -194,6 +196,5 @@ if __name__ == "__main__":
     try:
         import yaml  # noqa: F401 - the render needs PyYAML, as under helm (the peer venv's Python)
     except ImportError:
-        del RenderTest
-        print("front-test: PyYAML is missing here; lab-service-render.py is checked with the peer venv's Python")
+        sys.exit(f"front-test: {sys.executable} has no PyYAML; run it with the lab's moto venv's python (make test-unit does)")
     unittest.main(verbosity=1)

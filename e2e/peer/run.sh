@@ -11,8 +11,9 @@
 #
 #   eval "$(e2e/lab/lab.sh env)" && e2e/lab/lab.sh exec -- e2e/peer/run.sh [PAIRING[:SUITE,...]...]
 #
-# PAIRING is ours/ours, ours/upstream or upstream/ours (default, or `all`: all three, and the sync
-# controller's baseline upstream/upstream:sync-controller), each with every suite that applies, or with
+# PAIRING is ours/ours, ours/upstream or upstream/ours (default, or `all`: all three, and the
+# baselines upstream/upstream:sync-controller and upstream/upstream:driver-openbao), each with every
+# suite that applies, or with
 # the suites named after a colon (e2e-provider, driver-aws, provider-aws-irsa,
 # provider-aws-pod-identity, sync-controller, driver-openbao); PEER_SUITES limits the suites of a
 # pairing named alone. driver-openbao is the driver's openbao.bats, with OpenBao's server and CSI
@@ -309,11 +310,13 @@ sync_controller_logs() { # file
   } >"$1" 2>&1
 }
 
-# What OpenBao's pods logged and the volumes' statuses, for a failure's diagnosis.
+# What OpenBao's pods logged and the volumes' statuses, for a failure's diagnosis. The dev server
+# prints its unseal key and root token at its start: those lines are left out.
 openbao_logs() { # file
   {
     kubectl get pods -n openbao -o wide
-    kubectl logs -n openbao --all-containers --prefix --tail=-1 -l app.kubernetes.io/instance=openbao
+    kubectl logs -n openbao --all-containers --prefix --tail=-1 -l app.kubernetes.io/instance=openbao |
+      grep -vE 'Unseal Key:|Root Token:'
     kubectl get secretproviderclasspodstatuses -A -o yaml
   } >"$1" 2>&1
 }

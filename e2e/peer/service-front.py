@@ -22,6 +22,7 @@ import sys
 import time
 
 CACHE_SECONDS = 2.0
+CONNECT_SECONDS = 5.0
 
 
 def log(text):
@@ -93,7 +94,7 @@ class Route:
 
 async def pipe(reader, writer):
     """Bytes one way until the sender's end; then that end is passed on (half-close), so that the
-    answer the other way still arrives."""
+    answer the other way still arrives. False when the way broke (a reset, a failed write)."""
     try:
         while True:
             data = await reader.read(65536)
@@ -103,8 +104,9 @@ async def pipe(reader, writer):
             await writer.drain()
         if writer.can_write_eof():
             writer.write_eof()
+        return True
     except (ConnectionError, asyncio.IncompleteReadError, OSError):
-        pass
+        return False
 
 
 def close(*writers):
@@ -119,16 +121,29 @@ def handler(route):
     async def handle(client_reader, client_writer):
         try:
             host, port = await route.endpoint()
-            upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        except (LookupError, OSError, ValueError, subprocess.SubprocessError) as err:
+            upstream_reader, upstream_writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), CONNECT_SECONDS
+            )
+        except (LookupError, OSError, ValueError, subprocess.SubprocessError, asyncio.TimeoutError) as err:
             # The connection is refused, as a Service without endpoints refuses it.
             log(f"{route.describe()}: {err}")
             client_writer.close()
             return
+        ways = [
+            asyncio.ensure_future(pipe(client_reader, upstream_writer)),
+            asyncio.ensure_future(pipe(upstream_reader, client_writer)),
+        ]
         try:
-            await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+            # Both ways run to their ends; a way that breaks (a reset) ends the other one too.
+            while ways:
+                done, pending = await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+                if any(not task.cancelled() and task.result() is False for task in done):
+                    for task in pending:
+                        task.cancel()
+                ways = list(pending)
         except asyncio.CancelledError:
-            pass
+            for task in ways:
+                task.cancel()
         finally:
             close(client_writer, upstream_writer)
 
