@@ -218,6 +218,9 @@ images_key() {
 images() {
   check_peer
   programs
+  # dumb-init goes into OpenBao's image (and its key): installed here too, since a lab test
+  # (switch-in-place) asks for the images without `tools`.
+  command -v dumb-init >/dev/null || debian_install dumb-init
   local key
   key=$(images_key)
   if [ "$(cat "$PEER_IMAGES/images.key" 2>/dev/null)" = "$key" ]; then return 0; fi
@@ -299,8 +302,6 @@ images() {
 # - the CSI provider: its program on busybox, as root, as its Dockerfile has it.
 openbao_images() { # busybox-base
   local base=$1 app="$STAGE/openbao" data="$STAGE/openbao-data"
-  # Also here: a lab test (switch-in-place) asks for the images without the tools.
-  command -v dumb-init >/dev/null || debian_install dumb-init || return 1
   mkdir -p "$app/bin" "$app/usr/bin" "$app/usr/local/bin" "$app/licenses" "$app/etc" "$data/openbao/config" \
     "$data/openbao/logs" "$data/openbao/file" "$data/home/openbao"
   cp "$(openbao_dir)/bao" "$app/bin/bao" && ln -s bao "$app/bin/vault"
