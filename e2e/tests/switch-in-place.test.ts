@@ -694,9 +694,23 @@ describe('switching in place between upstream and ours, both ways (issue 24 item
       await eventually(
         'every volume unmounted, every status and Secret gone',
         async () => {
-          if (uids.some((u) => podVolumeMounts(u).length > 0)) return undefined;
-          for (const p of Object.keys(PODS) as PodKey[])
-            if ((await spcps(p)) !== undefined || (await syncedSecret(p)) !== undefined) return undefined;
+          // What is left, named, so that a timeout says which (the last error of the wait).
+          const left: string[] = uids
+            .filter((u) => podVolumeMounts(u).length > 0)
+            .map((u) => `a mount of pod ${u}`);
+          for (const p of Object.keys(PODS) as PodKey[]) {
+            const status = await spcps(p);
+            if (status !== undefined)
+              left.push(
+                `status ${spcpsName(p)} (owners ${JSON.stringify(status.metadata.ownerReferences ?? [])})`,
+              );
+            const secret = await syncedSecret(p);
+            if (secret !== undefined)
+              left.push(
+                `Secret ${PODS[p].secret} (owners ${JSON.stringify(secret.metadata.ownerReferences ?? [])})`,
+              );
+          }
+          if (left.length > 0) throw new Error(`left: ${left.join('; ')}`);
           return true;
         },
         120_000,
