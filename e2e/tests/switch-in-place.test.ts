@@ -611,6 +611,15 @@ function switchSteps(to: Side): void {
         secretProviderClass: PODS.a.spc,
       });
       await everywhere(`pod a mounted again under ${to}'s driver`);
+      // Its synced Secret owned, so that it goes with its pods: our driver sets the owner when it
+      // creates the Secret, upstream's adds it a moment later (a pod deleted before that leaves the
+      // Secret with no owner, never collected: the last step failed so under upstream's driver).
+      await eventually(
+        `pod a's synced Secret owned under ${to}'s driver`,
+        async () => ((await syncedSecret('a'))?.metadata.ownerReferences?.length ? true : undefined),
+        60_000,
+        500,
+      );
     },
     300_000,
   );
